@@ -1,0 +1,51 @@
+/**
+ * Media types of the OCI image spec and Docker's image manifest v2 schema 2.
+ *
+ * @module
+ */
+
+/** Media type constants ferry knows by name. */
+export const MediaType = {
+  OciIndex: "application/vnd.oci.image.index.v1+json",
+  OciManifest: "application/vnd.oci.image.manifest.v1+json",
+  OciConfig: "application/vnd.oci.image.config.v1+json",
+  OciLayer: "application/vnd.oci.image.layer.v1.tar",
+  OciLayerGzip: "application/vnd.oci.image.layer.v1.tar+gzip",
+  OciLayerZstd: "application/vnd.oci.image.layer.v1.tar+zstd",
+  OciEmpty: "application/vnd.oci.empty.v1+json",
+  DockerManifestList: "application/vnd.docker.distribution.manifest.list.v2+json",
+  DockerManifest: "application/vnd.docker.distribution.manifest.v2+json",
+  DockerConfig: "application/vnd.docker.container.image.v1+json",
+  DockerLayerGzip: "application/vnd.docker.image.rootfs.diff.tar.gzip",
+  DockerForeignLayerGzip: "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+  DockerManifestV1: "application/vnd.docker.distribution.manifest.v1+json",
+  DockerManifestV1Signed: "application/vnd.docker.distribution.manifest.v1+prettyjws",
+} as const;
+
+/** The Accept header a registry client sends for manifests: indexes and manifests of both families. */
+export const MANIFEST_ACCEPT = [
+  MediaType.OciIndex,
+  MediaType.DockerManifestList,
+  MediaType.OciManifest,
+  MediaType.DockerManifest,
+].join(", ");
+
+/** Whether `mediaType` is an OCI index or a Docker manifest list. */
+export function isIndex(mediaType: string | undefined): boolean {
+  return mediaType === MediaType.OciIndex || mediaType === MediaType.DockerManifestList;
+}
+
+/** Whether `mediaType` is a single-image manifest (OCI or Docker v2s2). */
+export function isImageManifest(mediaType: string | undefined): boolean {
+  return mediaType === MediaType.OciManifest || mediaType === MediaType.DockerManifest;
+}
+
+/** Whether `mediaType` is a manifest of any kind ferry walks (index or image manifest). */
+export function isManifest(mediaType: string | undefined): boolean {
+  return isIndex(mediaType) || isImageManifest(mediaType);
+}
+
+/** Whether `mediaType` is Docker's schema 1, which ferry does not support. */
+export function isSchema1(mediaType: string | undefined): boolean {
+  return mediaType === MediaType.DockerManifestV1 || mediaType === MediaType.DockerManifestV1Signed;
+}

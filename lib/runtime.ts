@@ -1,0 +1,109 @@
+/**
+ * The one module that knows which runtime ferry runs on (Bun or Deno; Node for what costs nothing).
+ * Everything else uses web-standard APIs and `node:` built-ins.
+ *
+ * @module
+ */
+import process from "node:process";
+
+// deno-lint-ignore no-explicit-any
+const g = globalThis as any;
+
+/** Which runtime this is. */
+export const runtimeName: "bun" | "deno" | "node" = g.Bun ? "bun" : g.Deno ? "deno" : "node";
+
+/** Command-line arguments after the script (or compiled binary) name. */
+export function args(): string[] {
+  if (runtimeName === "deno") return [...g.Deno.args];
+  return process.argv.slice(2);
+}
+
+/** An environment variable, or undefined. */
+export function env(name: string): string | undefined {
+  return process.env[name];
+}
+
+/** Ends the process with `code`. */
+export function exit(code: number): never {
+  process.exit(code);
+}
+
+/** A running HTTP server started by {@link serve}. */
+export interface Server {
+  /** `127.0.0.1:PORT` as bound. */
+  readonly host: string;
+  readonly port: number;
+  /** Stops listening and closes connections. */
+  stop(): Promise<void>;
+}
+
+/** Options of {@link serve}. */
+export interface ServeOptions {
+  hostname?: string;
+  /** 0 (the default) picks a free port. */
+  port?: number;
+}
+
+/**
+ * Serves a web-standard `(Request) => Promise<Response>` handler over HTTP.
+ *
+ * @example
+ * ```ts
+ * const server = await serve((req) => Promise.resolve(new Response("ok")), { port: 0 });
+ * await fetch(`http://${server.host}/`);
+ * await server.stop();
+ * ```
+ */
+export async function serve(handler: (req: Request) => Promise<Response>, options: ServeOptions = {}): Promise<Server> {
+  const hostname = options.hostname ?? "127.0.0.1";
+  const port = options.port ?? 0;
+  if (runtimeName === "bun") {
+    const server = g.Bun.serve({ hostname, port, fetch: handler, idleTimeout: 0 });
+    return {
+      host: `${hostname.includes(":") ? `[${hostname}]` : hostname}:${server.port}`,
+      port: server.port,
+      stop: async () => {
+        await server.stop(true);
+      },
+    };
+  }
+  if (runtimeName === "deno") {
+    const server = g.Deno.serve({ hostname, port, onListen: () => {} }, handler);
+    const bound = server.addr.port as number;
+    return {
+      host: `${hostname.includes(":") ? `[${hostname}]` : hostname}:${bound}`,
+      port: bound,
+      stop: async () => {
+        await server.shutdown();
+      },
+    };
+  }
+  throw new Error("ferry serve needs Bun or Deno");
+}
+
+/**
+ * Calls `listener` on SIGINT and SIGTERM; returns a function that removes it.
+ */
+export function onSignal(listener: (signal: "SIGINT" | "SIGTERM") => void): () => void {
+  const int = () => listener("SIGINT");
+  const term = () => listener("SIGTERM");
+  process.on("SIGINT", int);
+  process.on("SIGTERM", term);
+  return () => {
+    process.off("SIGINT", int);
+    process.off("SIGTERM", term);
+  };
+}
+
+/**
+ * A fetch that can reach a unix socket (the Docker engine API), as `fetch` with an extra `unix` option.
+ * Bun and Deno both support this, each in its own way.
+ */
+export function fetchUnix(socketPath: string, url: string, init: RequestInit = {}): Promise<Response> {
+  if (runtimeName === "bun") return fetch(url, { ...init, unix: socketPath } as RequestInit);
+  if (runtimeName === "deno") {
+    const client = g.Deno.createHttpClient({ proxy: { transport: "unix", path: socketPath } });
+    return fetch(url, { ...init, client } as RequestInit);
+  }
+  throw new Error("talking to the Docker engine needs Bun or Deno");
+}

@@ -1,0 +1,74 @@
+/**
+ * An in-memory store: tests, index building, the sample image. Holds whole blobs, so only for small content.
+ *
+ * @module
+ */
+import { NotFoundError } from "../errors.ts";
+import { type Descriptor, descriptorOf } from "../oci/descriptor.ts";
+import { isDigest } from "../oci/digest.ts";
+import { readLimited, streamOf } from "../stream/read_limited.ts";
+import { verifyBytes } from "../stream/verify.ts";
+import type { ContentStore, StoreOptions } from "./store.ts";
+
+/**
+ * A {@link ContentStore} in memory.
+ *
+ * @example
+ * ```ts
+ * const store = new MemoryStore();
+ * const desc = store.put(new TextEncoder().encode("{}"), "application/vnd.oci.empty.v1+json");
+ * await store.exists(desc); // true
+ * ```
+ */
+export class MemoryStore implements ContentStore {
+  readonly blobs = new Map<string, { desc: Descriptor; bytes: Uint8Array }>();
+  readonly tags = new Map<string, Descriptor>();
+  constructor(readonly ref = "memory:") {}
+
+  /** Adds bytes directly and returns their descriptor. */
+  put(bytes: Uint8Array, mediaType: string): Descriptor {
+    const desc = descriptorOf(bytes, mediaType);
+    this.blobs.set(desc.digest, { desc, bytes });
+    return desc;
+  }
+
+  /** The bytes stored for `digest`, if any. */
+  get(digest: string): Uint8Array | undefined {
+    return this.blobs.get(digest)?.bytes;
+  }
+
+  resolve(reference: string): Promise<Descriptor> {
+    const desc = isDigest(reference) ? this.blobs.get(reference)?.desc : this.tags.get(reference);
+    if (!desc) return Promise.reject(new NotFoundError(`Cannot find ${reference}`, { ref: this.ref }));
+    return Promise.resolve(desc);
+  }
+
+  fetch(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
+    const entry = this.blobs.get(desc.digest);
+    if (!entry) return Promise.reject(new NotFoundError(`Cannot find blob ${desc.digest}`, { ref: this.ref }));
+    return Promise.resolve(streamOf(entry.bytes));
+  }
+
+  exists(desc: Descriptor): Promise<boolean> {
+    return Promise.resolve(this.blobs.has(desc.digest));
+  }
+
+  async push(desc: Descriptor, body: ReadableStream<Uint8Array>, _options?: StoreOptions): Promise<void> {
+    const bytes = await readLimited(body, Number.MAX_SAFE_INTEGER);
+    verifyBytes(desc, bytes, this.ref);
+    this.blobs.set(desc.digest, { desc: { mediaType: desc.mediaType, digest: desc.digest, size: desc.size }, bytes });
+  }
+
+  tag(desc: Descriptor, tag: string): Promise<void> {
+    this.tags.set(tag, desc);
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  abort(): Promise<void> {
+    return Promise.resolve();
+  }
+}

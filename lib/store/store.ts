@@ -1,0 +1,63 @@
+/**
+ * The store interfaces: every end ferry copies from or to (a registry repository, an OCI layout,
+ * a docker-archive tarball, memory) is one of these, and {@link copyGraph} moves content between them.
+ *
+ * @module
+ */
+import type { Descriptor } from "../oci/descriptor.ts";
+
+/** Per-call options every store method accepts. */
+export interface StoreOptions {
+  signal?: AbortSignal;
+}
+
+/** Where a registry-backed store lives; lets copyGraph mount blobs inside one registry. */
+export interface RegistryOrigin {
+  /** Registry host as used on the wire, e.g. `127.0.0.1:5000` or `registry-1.docker.io`. */
+  registry: string;
+  /** Repository path, e.g. `library/alpine`. */
+  repository: string;
+}
+
+/** A place content-addressed manifests and blobs can be read from. */
+export interface ReadableStore {
+  /** How this end is named in messages, e.g. `127.0.0.1:5000/app:1.0` or `oci:out`; never a credential. */
+  readonly ref: string;
+  /** Set by registry stores, so a destination in the same registry can mount instead of copying. */
+  readonly origin?: RegistryOrigin;
+  /** Resolves a tag or digest to the descriptor of the root manifest or index. */
+  resolve(reference: string, options?: StoreOptions): Promise<Descriptor>;
+  /** Streams the bytes of `desc`; callers verify them (see `verifyStream`). */
+  fetch(desc: Descriptor, options?: StoreOptions): Promise<ReadableStream<Uint8Array>>;
+  /** Whether the store holds `desc`: HEAD for a registry, stat for a directory. */
+  exists(desc: Descriptor, options?: StoreOptions): Promise<boolean>;
+}
+
+/** A place content can be written to: a registry, an OCI layout, a docker-archive tarball. */
+export interface WritableStore {
+  /** How this end is named in messages; never a credential. */
+  readonly ref: string;
+  /** Set by registry stores; see {@link ReadableStore.origin}. */
+  readonly origin?: RegistryOrigin;
+  /** Whether the store already holds `desc` (then copyGraph skips it and, for a manifest, its children). */
+  exists(desc: Descriptor, options?: StoreOptions): Promise<boolean>;
+  /**
+   * Stores the bytes of `desc`. The store commits them only if `body` ends cleanly: callers pipe
+   * it through `verifyStream(desc)` (copyGraph does), so bytes that do not match error the
+   * stream and nothing is kept. Manifests are pushed after all their children.
+   */
+  push(desc: Descriptor, body: ReadableStream<Uint8Array>, options?: StoreOptions): Promise<void>;
+  /** Points `tag` at `desc`, which must already be pushed with all its children. */
+  tag(desc: Descriptor, tag: string, options?: StoreOptions): Promise<void>;
+  /** Makes the writes durable (index.json, manifest.json, temp-file renames). Call once, after the last push. */
+  close(): Promise<void>;
+  /** Discards what close() would have committed: temp files removed, nothing left under a final name. */
+  abort(): Promise<void>;
+  /** At most this many `push` calls at once; a tar stream says 1. */
+  readonly maxConcurrentPushes?: number;
+  /** Server-side copy from another repository of the same registry; false when the registry declined. */
+  mount?(desc: Descriptor, fromRepository: string, options?: StoreOptions): Promise<boolean>;
+}
+
+/** Both at once: a registry repository, an OCI layout directory, memory. */
+export type ContentStore = ReadableStore & WritableStore;
