@@ -1,0 +1,227 @@
+/**
+ * Files as Web Streams: streaming reads, temp-file writers that commit by rename, and small atomic writes.
+ * Built on `node:fs/promises` FileHandle, which Bun and Deno both support.
+ *
+ * Measured on a 256 MiB file (see the oci helper's report): a plain ReadableStream that `FileHandle.read`s
+ * into a fresh buffer of up to 1 MiB per pull was the fastest reader under both runtimes (~150 ms Bun,
+ * ~80 ms Deno), ahead of `Readable.toWeb(createReadStream())` (~220 ms) and far ahead of
+ * `FileHandle.readableWebStream()` (1.6–2.6 s). A fresh buffer per chunk (not a reused one) is required
+ * because consumers may keep chunks. Writing with `FileHandle.write` per chunk was on par with
+ * `Writable.toWeb(createWriteStream())` and keeps the handle for the final fsync.
+ *
+ * @module
+ */
+import { randomBytes } from "node:crypto";
+import { type FileHandle, open, rename, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { FerryError, FileError, NotFoundError } from "../errors.ts";
+
+/** Largest chunk a file stream yields. */
+const CHUNK_SIZE = 1 << 20;
+
+/** Options of {@link readFileStream}. */
+export interface ReadFileStreamOptions {
+  /** First byte to read (default 0). */
+  start?: number;
+  /** Byte offset to stop before (exclusive, like `Blob.slice`); default: end of file. */
+  end?: number;
+}
+
+/**
+ * A stream of a file's bytes (or of `[start, end)`), read in chunks of up to 1 MiB. The file is opened
+ * on the first read and closed at the end, on error or on cancel; a missing file errors the stream with a {@link NotFoundError}, other failures with a
+ * {@link FileError}. Cancelling the stream closes the file.
+ *
+ * @example
+ * ```ts
+ * const stream = readFileStream("blobs/sha256/abc…", { start: 0, end: 1024 });
+ * await stream.pipeTo(destination);
+ * ```
+ */
+export function readFileStream(path: string, options: ReadFileStreamOptions = {}): ReadableStream<Uint8Array> {
+  let handle: FileHandle | undefined;
+  let position = options.start ?? 0;
+  let end = options.end ?? Infinity;
+  const closeHandle = async () => {
+    const h = handle;
+    handle = undefined;
+    await h?.close().catch(() => {});
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        if (!handle) {
+          // Opened on the first read (highWaterMark 0), so a stream nobody reads holds no file handle.
+          handle = await open(path, "r");
+          end = Math.min(end, (await handle.stat()).size);
+        }
+        const wanted = Math.min(CHUNK_SIZE, end - position);
+        if (wanted <= 0) {
+          await closeHandle();
+          controller.close();
+          return;
+        }
+        const buffer = new Uint8Array(wanted);
+        const { bytesRead } = await handle!.read(buffer, 0, wanted, position);
+        if (bytesRead === 0) {
+          // The file shrank under us: end here; verifyStream reports the short read.
+          await closeHandle();
+          controller.close();
+          return;
+        }
+        position += bytesRead;
+        controller.enqueue(bytesRead === wanted ? buffer : buffer.subarray(0, bytesRead));
+      } catch (err) {
+        await closeHandle();
+        throw fileErrorOf(err, "read", path);
+      }
+    },
+    cancel: closeHandle,
+  }, { highWaterMark: 0 });
+}
+
+/** A file being written under a temp name, see {@link createTempWriter}. */
+export interface TempWriter {
+  /** Where the bytes go: `.<name>.<random>.part` beside the final path. */
+  readonly tempPath: string;
+  /** Write the content here (e.g. `body.pipeTo(writer.writable)`); its close() does not commit. */
+  readonly writable: WritableStream<Uint8Array>;
+  /** Flushes to disk (fsync) and renames the temp file to the final path. Only after `writable` closed. */
+  commit(): Promise<void>;
+  /** Closes and removes the temp file; safe to call more than once and after a failed write. */
+  discard(): Promise<void>;
+}
+
+/**
+ * Opens a temp file beside `finalPath` for streaming writes; nothing appears under `finalPath` until
+ * {@link TempWriter.commit}. Rename within one directory is atomic, so readers see all or nothing.
+ *
+ * @example
+ * ```ts
+ * const writer = await createTempWriter("out/blobs/sha256/abc…");
+ * try {
+ *   await body.pipeTo(writer.writable);
+ *   await writer.commit();
+ * } catch (err) {
+ *   await writer.discard();
+ *   throw err;
+ * }
+ * ```
+ */
+export async function createTempWriter(finalPath: string): Promise<TempWriter> {
+  const tempPath = tempPathFor(finalPath);
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(tempPath, "wx");
+  } catch (err) {
+    throw fileErrorOf(err, "write", finalPath);
+  }
+  let closed = false;
+  let failed: unknown;
+  const closeHandle = async () => {
+    const h = handle;
+    handle = undefined;
+    await h?.close().catch(() => {});
+  };
+  const writable = new WritableStream<Uint8Array>({
+    async write(chunk) {
+      try {
+        let offset = 0;
+        while (offset < chunk.byteLength) {
+          offset += (await handle!.write(chunk, offset, chunk.byteLength - offset)).bytesWritten;
+        }
+      } catch (err) {
+        failed = fileErrorOf(err, "write", finalPath);
+        await closeHandle();
+        throw failed;
+      }
+    },
+    close() {
+      closed = true;
+    },
+    async abort(reason) {
+      failed = reason ?? new Error("aborted");
+      await closeHandle();
+    },
+  });
+  return {
+    tempPath,
+    writable,
+    async commit() {
+      if (failed !== undefined) throw failed;
+      if (!closed || !handle) throw new FileError(`Cannot write ${finalPath}: the content did not end cleanly`, { ref: finalPath });
+      try {
+        await handle.sync();
+        await closeHandle();
+        await rename(tempPath, finalPath);
+      } catch (err) {
+        await closeHandle();
+        await unlink(tempPath).catch(() => {});
+        throw fileErrorOf(err, "write", finalPath);
+      }
+    },
+    async discard() {
+      await closeHandle();
+      await unlink(tempPath).catch(() => {});
+    },
+  };
+}
+
+/**
+ * Writes small content (index.json, oci-layout) atomically: temp file, fsync, rename.
+ *
+ * @example
+ * ```ts
+ * await writeFileAtomic("out/index.json", new TextEncoder().encode(JSON.stringify(index)));
+ * ```
+ */
+export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
+  const writer = await createTempWriter(path);
+  try {
+    const w = writer.writable.getWriter();
+    await w.write(typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes);
+    await w.close();
+    await writer.commit();
+  } catch (err) {
+    await writer.discard();
+    throw err;
+  }
+}
+
+/** Whether `name` is a temp file of {@link createTempWriter} (`.<name>.<random>.part`). */
+export function isTempName(name: string): boolean {
+  return /^\..+\.[0-9a-f]{12}\.part$/.test(name);
+}
+
+function tempPathFor(finalPath: string): string {
+  return join(dirname(finalPath), `.${basename(finalPath)}.${randomBytes(6).toString("hex")}.part`);
+}
+
+const REASONS: Record<string, string> = {
+  ENOENT: "no such file or directory",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  ENOSPC: "no space left on device",
+  EROFS: "read-only file system",
+  EISDIR: "is a directory",
+  ENOTDIR: "not a directory",
+  EDQUOT: "disk quota exceeded",
+  EEXIST: "file exists",
+  EMFILE: "too many open files",
+};
+
+/**
+ * Maps a `node:fs` error to ferry's classes: ENOENT → {@link NotFoundError}, anything else →
+ * {@link FileError}, with a message `Cannot <verb> <path>: <reason>` and the path as ref.
+ * FerryErrors (e.g. an integrity error that ended a write) pass through unchanged.
+ */
+export function fileErrorOf(err: unknown, verb: string, path: string): FerryError | Error {
+  if (err instanceof FerryError) return err;
+  const raw = (err as { code?: unknown } | undefined)?.code;
+  const code = typeof raw === "string" ? raw : undefined; // DOMException has a numeric code
+  const reason = (code && REASONS[code]) ?? (err instanceof Error ? err.message : String(err));
+  const message = `Cannot ${verb} ${path}: ${reason}`;
+  if (code === "ENOENT") return new NotFoundError(message, { ref: path, cause: err });
+  if (code || !(err instanceof Error)) return new FileError(message, { ref: path, cause: err });
+  return err; // not a file-system error (e.g. an AbortError): keep it
+}
