@@ -6,7 +6,7 @@
  */
 import { UsageError } from "../errors.ts";
 import { isDigest } from "../oci/digest.ts";
-import { type FormatReferenceOptions, formatReference, parseReference, type Reference } from "./reference.ts";
+import { formatReference, type FormatReferenceOptions, parseReference, type Reference } from "./reference.ts";
 
 /** Where images are read from or written to. */
 export type Location =
@@ -99,7 +99,7 @@ function splitPath(text: string, fail: (reason: string) => UsageError): [string,
   const path = colon < 0 ? text : text.slice(0, colon);
   const rest = colon < 0 ? undefined : text.slice(colon + 1);
   if (path === "") throw fail("empty path");
-  if (rest === "") throw fail("empty tag after \":\"");
+  if (rest === "") throw fail('empty tag after ":"');
   return [path, rest];
 }
 

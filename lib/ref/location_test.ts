@@ -11,17 +11,29 @@ describe("parseLocation", () => {
       kind: "registry",
       reference: { registry: "docker.io", repository: "library/alpine", tag: "3.19" },
     }, "docker.io/library/alpine:3.19"],
-    ["docker://alpine", { kind: "registry", reference: { registry: "docker.io", repository: "library/alpine" } }, "docker.io/library/alpine"],
+    [
+      "docker://alpine",
+      { kind: "registry", reference: { registry: "docker.io", repository: "library/alpine" } },
+      "docker.io/library/alpine",
+    ],
     ["docker://localhost:5000/app:1", {
       kind: "registry",
       reference: { registry: "localhost:5000", repository: "app", tag: "1" },
     }, "localhost:5000/app:1"],
-    ["localhost:5000/app", { kind: "registry", reference: { registry: "localhost:5000", repository: "app" } }, "localhost:5000/app"],
+    [
+      "localhost:5000/app",
+      { kind: "registry", reference: { registry: "localhost:5000", repository: "app" } },
+      "localhost:5000/app",
+    ],
     ["127.0.0.1:5000/app:1", {
       kind: "registry",
       reference: { registry: "127.0.0.1:5000", repository: "app", tag: "1" },
     }, "127.0.0.1:5000/app:1"],
-    [`ghcr.io/o/app@${D}`, { kind: "registry", reference: { registry: "ghcr.io", repository: "o/app", digest: D } }, `ghcr.io/o/app@${D}`],
+    [
+      `ghcr.io/o/app@${D}`,
+      { kind: "registry", reference: { registry: "ghcr.io", repository: "o/app", digest: D } },
+      `ghcr.io/o/app@${D}`,
+    ],
     // An image called "docker" (docker:dind) is a reference, not a transport.
     ["docker:24-dind", {
       kind: "registry",
@@ -29,7 +41,11 @@ describe("parseLocation", () => {
     }, "docker.io/library/docker:24-dind"],
     ["oci:/tmp/layout", { kind: "oci", path: "/tmp/layout" }, "oci:/tmp/layout"],
     ["oci:layout:1.0", { kind: "oci", path: "layout", tag: "1.0" }, "oci:layout:1.0"],
-    ["oci:./l:docker.io/library/alpine:3.19", { kind: "oci", path: "./l", tag: "docker.io/library/alpine:3.19" }, "oci:./l:docker.io/library/alpine:3.19"],
+    [
+      "oci:./l:docker.io/library/alpine:3.19",
+      { kind: "oci", path: "./l", tag: "docker.io/library/alpine:3.19" },
+      "oci:./l:docker.io/library/alpine:3.19",
+    ],
     ["oci-archive:out.tar", { kind: "oci-archive", path: "out.tar" }, "oci-archive:out.tar"],
     ["oci-archive:/x/out.tar:v1", { kind: "oci-archive", path: "/x/out.tar", tag: "v1" }, "oci-archive:/x/out.tar:v1"],
     ["docker-archive:img.tar", { kind: "docker-archive", path: "img.tar" }, "docker-archive:img.tar"],

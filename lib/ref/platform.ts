@@ -83,8 +83,24 @@ function parseLabel(text: string): Platform | undefined {
 }
 
 const KNOWN_OS = new Set([
-  "aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos", "ios", "js", "linux", "nacl",
-  "netbsd", "openbsd", "plan9", "solaris", "wasip1", "windows", "zos",
+  "aix",
+  "android",
+  "darwin",
+  "dragonfly",
+  "freebsd",
+  "hurd",
+  "illumos",
+  "ios",
+  "js",
+  "linux",
+  "nacl",
+  "netbsd",
+  "openbsd",
+  "plan9",
+  "solaris",
+  "wasip1",
+  "windows",
+  "zos",
 ]);
 
 /**

@@ -48,7 +48,7 @@ export function parseReference(text: string): Reference {
   const fail = (reason: string) => new UsageError(`Cannot parse reference "${text}": ${reason}`);
   if (text === "") throw fail("empty reference");
   if (/\s/.test(text)) throw fail("contains whitespace");
-  if (text.includes("://")) throw fail("a reference has no scheme; write it without \"https://\"");
+  if (text.includes("://")) throw fail('a reference has no scheme; write it without "https://"');
   if (IMAGE_ID_RE.test(text)) throw fail("a 64-character hex string is an image ID, not a reference");
 
   let name = text;
@@ -57,7 +57,7 @@ export function parseReference(text: string): Reference {
   if (at >= 0) {
     digest = name.slice(at + 1);
     name = name.slice(0, at);
-    if (digest.includes("@")) throw fail("more than one \"@\"");
+    if (digest.includes("@")) throw fail('more than one "@"');
     if (!isDigest(digest)) throw fail(`invalid digest "${digest}" (expected sha256:<64 hex> or sha512:<128 hex>)`);
   }
 
@@ -157,13 +157,17 @@ export function repositoryName(ref: Reference, options: FormatReferenceOptions =
  * keeping it would make the new tag meaningless. Throws a {@link UsageError} for an invalid tag.
  */
 export function withTag(ref: Reference, tag: string): Reference {
-  if (!TAG_RE.test(tag)) throw new UsageError(`Cannot use tag "${tag}": letters, digits, "_", "." and "-", at most 128`);
+  if (!TAG_RE.test(tag)) {
+    throw new UsageError(`Cannot use tag "${tag}": letters, digits, "_", "." and "-", at most 128`);
+  }
   return { registry: ref.registry, repository: ref.repository, tag };
 }
 
 /** The same reference pinned to `digest`; a tag is kept for naming. Throws a {@link UsageError} for a bad digest. */
 export function withDigest(ref: Reference, digest: string): Reference {
-  if (!isDigest(digest)) throw new UsageError(`Cannot use digest "${digest}": expected sha256:<64 hex> or sha512:<128 hex>`);
+  if (!isDigest(digest)) {
+    throw new UsageError(`Cannot use digest "${digest}": expected sha256:<64 hex> or sha512:<128 hex>`);
+  }
   return { ...ref, digest };
 }
 
