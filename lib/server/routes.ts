@@ -1,0 +1,65 @@
+/**
+ * Route matching for the distribution spec's `/v2/` API (the pull side, plus the write routes a
+ * read-only server must recognise to refuse them).
+ *
+ * @module
+ */
+
+/** What a request path asks for; names and references are percent-decoded but not yet validated. */
+export type Route =
+  | { kind: "base" }
+  | { kind: "manifest"; name: string; reference: string }
+  | { kind: "blob"; name: string; digest: string }
+  | { kind: "upload"; name: string }
+  | { kind: "tags"; name: string }
+  | { kind: "referrers"; name: string; digest: string }
+  | { kind: "unknown" };
+
+// Repository names may contain slashes (and even a component called "manifests"), so each
+// pattern anchors on the END of the path and the greedy `(.+)` takes everything before it.
+const PATTERNS: [RegExp, (m: string[]) => Route][] = [
+  [/^\/v2\/?$/, () => ({ kind: "base" })],
+  [/^\/v2\/(.+)\/manifests\/([^/]+)$/, (m) => ({ kind: "manifest", name: m[1], reference: m[2] })],
+  [/^\/v2\/(.+)\/blobs\/uploads(?:\/[^/]*)?$/, (m) => ({ kind: "upload", name: m[1] })],
+  [/^\/v2\/(.+)\/blobs\/([^/]+)$/, (m) => ({ kind: "blob", name: m[1], digest: m[2] })],
+  [/^\/v2\/(.+)\/tags\/list$/, (m) => ({ kind: "tags", name: m[1] })],
+  [/^\/v2\/(.+)\/referrers\/([^/]+)$/, (m) => ({ kind: "referrers", name: m[1], digest: m[2] })],
+];
+
+/**
+ * The route a URL path names.
+ *
+ * @example
+ * ```ts
+ * parseRoute("/v2/sample/app/manifests/1.0"); // { kind: "manifest", name: "sample/app", reference: "1.0" }
+ * ```
+ */
+export function parseRoute(pathname: string): Route {
+  for (const [re, make] of PATTERNS) {
+    const m = re.exec(pathname);
+    if (!m) continue;
+    try {
+      return make(m.map((part) => (part === undefined ? part : decodeURIComponent(part))));
+    } catch {
+      return { kind: "unknown" }; // malformed percent-encoding
+    }
+  }
+  return { kind: "unknown" };
+}
+
+// The distribution spec's grammar: path components of lowercase alphanumerics joined by
+// ".", "_", "__" or runs of "-"; tags are at most 128 characters.
+const NAME_RE = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
+const TAG_RE = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
+/** distribution's limit on the repository name (it counts the host too; we only see the path). */
+const MAX_NAME_LENGTH = 255;
+
+/** Whether `name` is a valid repository name (`sample/app`). */
+export function isRepositoryName(name: string): boolean {
+  return name.length <= MAX_NAME_LENGTH && NAME_RE.test(name);
+}
+
+/** Whether `tag` is a valid tag (`1.0`, `latest`). */
+export function isTag(tag: string): boolean {
+  return TAG_RE.test(tag);
+}
