@@ -19,8 +19,11 @@ export const REF_NAME = "org.opencontainers.image.ref.name";
 /** Other tools' annotations for an image's name: containerd/buildkit and older crane. */
 const NAME_ANNOTATIONS = [REF_NAME, "io.containerd.image.name", "dev.ggcr.image.name"];
 const LAYOUT_VERSION = "1.0.0";
-/** The spec's grammar for ref.name: components of [A-Za-z0-9] joined by [-._:@/+] or "--". */
-const REF_NAME_RE = /^[A-Za-z0-9]+(?:(?:[-._:@/+]|--)[A-Za-z0-9]+)*$/;
+/**
+ * Characters the spec allows in ref.name (`A-Za-z0-9` and `-._:@/+`). Its stricter grammar (no doubled
+ * separators) is a SHOULD, and Docker tags like `1.0__rc` break it, so only the character set is enforced.
+ */
+const REF_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9._:@/+-]{0,255}$/;
 
 /** Options of {@link OciLayoutStore.open}. */
 export interface OciLayoutOptions {
