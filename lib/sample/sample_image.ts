@@ -65,16 +65,30 @@ export function buildSampleImage(options: SampleOptions = {}): SampleImage {
   const platforms = options.platforms ?? DEFAULT_PLATFORMS;
   const docker = options.mediaType === "docker";
   if (platforms.length === 0) throw new UsageError("Cannot build sample image: no platforms");
-  if (new Set(platforms).size !== platforms.length) throw new UsageError("Cannot build sample image: duplicate platform");
+  if (new Set(platforms).size !== platforms.length) {
+    throw new UsageError("Cannot build sample image: duplicate platform");
+  }
   if (docker && options.attestations) {
     throw new UsageError('Cannot build sample image: attestations need mediaType "oci"');
   }
   for (const key of Object.keys(options.files ?? {})) {
-    if (!platforms.includes(key)) throw new UsageError(`Cannot build sample image: files for unknown platform "${key}"`);
+    if (!platforms.includes(key)) {
+      throw new UsageError(`Cannot build sample image: files for unknown platform "${key}"`);
+    }
   }
   const types = docker
-    ? { index: MediaType.DockerManifestList, manifest: MediaType.DockerManifest, config: MediaType.DockerConfig, layer: MediaType.DockerLayerGzip }
-    : { index: MediaType.OciIndex, manifest: MediaType.OciManifest, config: MediaType.OciConfig, layer: MediaType.OciLayerGzip };
+    ? {
+      index: MediaType.DockerManifestList,
+      manifest: MediaType.DockerManifest,
+      config: MediaType.DockerConfig,
+      layer: MediaType.DockerLayerGzip,
+    }
+    : {
+      index: MediaType.OciIndex,
+      manifest: MediaType.OciManifest,
+      config: MediaType.OciConfig,
+      layer: MediaType.OciLayerGzip,
+    };
   const seed = options.seed ?? 1;
   const gzipLevel = (randomSize: number) => options.gzipLevel ?? (randomSize >= 1024 * 1024 ? 0 : 6);
   const store = new MemoryStore("memory:sample/app");
@@ -141,7 +155,12 @@ function attestationFor(store: MemoryStore, subject: Descriptor): Descriptor {
     ...store.put(statement, "application/vnd.in-toto+json"),
     annotations: { "in-toto.io/predicate-type": "https://slsa.dev/provenance/v0.2" },
   };
-  const config = { architecture: "unknown", os: "unknown", config: {}, rootfs: { type: "layers", diff_ids: [layer.digest] } };
+  const config = {
+    architecture: "unknown",
+    os: "unknown",
+    config: {},
+    rootfs: { type: "layers", diff_ids: [layer.digest] },
+  };
   const manifest = {
     schemaVersion: 2,
     mediaType: MediaType.OciManifest,

@@ -95,6 +95,10 @@ describe("buildSampleImage", () => {
     const own = (m: typeof amd) => new TextDecoder().decode(gunzipSync(sample.store.get(m.layers[1].digest)!));
     expect(own(amd)).toContain("BUSYBOX-STAND-IN");
     expect(own(arm)).not.toContain("BUSYBOX-STAND-IN");
+    // ustar header of bin/cat: name at 0, mode at 100, so an added binary is executable.
+    const tar = own(amd);
+    const at = tar.indexOf("bin/cat\0");
+    expect(tar.slice(at + 100, at + 107)).toBe("0000755");
   });
 
   test("seeded bytes are reproducible for any size", () => {

@@ -105,7 +105,9 @@ function normalise(files: LayerFile[]): Entry[] {
       throw new UsageError(`Cannot build layer: duplicate path "${f.path}"`);
     }
     const type = f.type ?? "file";
-    if (type === "symlink" && !f.linkname) throw new UsageError(`Cannot build layer: symlink "${f.path}" has no target`);
+    if (type === "symlink" && !f.linkname) {
+      throw new UsageError(`Cannot build layer: symlink "${f.path}" has no target`);
+    }
     const content = typeof f.content === "string" ? enc.encode(f.content) : f.content ?? new Uint8Array();
     const mode = f.mode ?? (type === "dir" ? 0o755 : type === "symlink" ? 0o777 : 0o644);
     byPath.set(path, { path, type, mode, content, linkname: f.linkname });

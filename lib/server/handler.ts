@@ -77,7 +77,11 @@ export function registryHandler(
       return await blob(repo.store, route.digest, head);
     } catch (err) {
       if (err instanceof NotFoundError) {
-        const code = route.kind === "manifest" ? "MANIFEST_UNKNOWN" : route.kind === "blob" ? "BLOB_UNKNOWN" : "NAME_UNKNOWN";
+        const code = route.kind === "manifest"
+          ? "MANIFEST_UNKNOWN"
+          : route.kind === "blob"
+          ? "BLOB_UNKNOWN"
+          : "NAME_UNKNOWN";
         return error(404, code, err.message, head);
       }
       return error(500, "UNKNOWN", `Cannot serve ${url.pathname}: ${(err as Error).message}`, head);
@@ -165,10 +169,21 @@ function json(body: unknown, head: boolean, extra: Record<string, string> = {}, 
   const bytes = new TextEncoder().encode(JSON.stringify(body));
   return new Response(head ? null : bytes, {
     status,
-    headers: { ...API_VERSION, "Content-Type": "application/json", "Content-Length": String(bytes.byteLength), ...extra },
+    headers: {
+      ...API_VERSION,
+      "Content-Type": "application/json",
+      "Content-Length": String(bytes.byteLength),
+      ...extra,
+    },
   });
 }
 
-function error(status: number, code: string, message: string, head: boolean, extra: Record<string, string> = {}): Response {
+function error(
+  status: number,
+  code: string,
+  message: string,
+  head: boolean,
+  extra: Record<string, string> = {},
+): Response {
   return json({ errors: [{ code, message, detail: null }] }, head, extra, status);
 }

@@ -14,11 +14,13 @@ import { registryHandler, type ServedRepository } from "./handler.ts";
 const sample = buildSampleImage({ attestations: true });
 const docker = buildSampleImage({ mediaType: "docker", platforms: ["linux/amd64", "linux/arm64/v8"] });
 const many: ServedRepository = { store: sample.store, tags: () => ["b", "a", "1.0", "c", "d"] };
-const handler = registryHandler(new Map<string, ServedRepository | MemoryStore>([
-  ["sample/app", sample.store],
-  ["sample/docker", docker.store],
-  ["many", many],
-]));
+const handler = registryHandler(
+  new Map<string, ServedRepository | MemoryStore>([
+    ["sample/app", sample.store],
+    ["sample/docker", docker.store],
+    ["many", many],
+  ]),
+);
 const BASE = "http://registry.test";
 const UNKNOWN = `sha256:${"0".repeat(64)}`;
 
@@ -192,7 +194,12 @@ describe("registryHandler served over HTTP", () => {
   }
 
   test("skopeo inspect --raw returns the exact index bytes", async () => {
-    const raw = await run("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${server.host}/sample/app:1.0`]);
+    const raw = await run("skopeo", [
+      "inspect",
+      "--raw",
+      "--tls-verify=false",
+      `docker://${server.host}/sample/app:1.0`,
+    ]);
     expect(digestOf(raw)).toBe(sample.root.digest);
     const tags = JSON.parse(await run("skopeo", ["list-tags", "--tls-verify=false", `docker://${server.host}/many`]));
     expect(tags.Tags.sort()).toEqual(["1.0", "a", "b", "c", "d"]);
@@ -201,8 +208,13 @@ describe("registryHandler served over HTTP", () => {
   test("skopeo copy --all --preserve-digests to an OCI layout keeps the index digest", async () => {
     const out = join(dir, "oci");
     await run("skopeo", [
-      "copy", "--quiet", "--all", "--preserve-digests", "--src-tls-verify=false",
-      `docker://${server.host}/sample/app:1.0`, `oci:${out}:1.0`,
+      "copy",
+      "--quiet",
+      "--all",
+      "--preserve-digests",
+      "--src-tls-verify=false",
+      `docker://${server.host}/sample/app:1.0`,
+      `oci:${out}:1.0`,
     ]);
     const index = JSON.parse(await readFile(join(out, "index.json"), "utf8"));
     expect(index.manifests[0].digest).toBe(sample.root.digest);
@@ -215,8 +227,13 @@ describe("registryHandler served over HTTP", () => {
     // An OCI layout cannot hold a Docker list unchanged (skopeo would convert it), so use dir:.
     const out = join(dir, "docker");
     await run("skopeo", [
-      "copy", "--quiet", "--all", "--preserve-digests", "--src-tls-verify=false",
-      `docker://${server.host}/sample/docker:1.0`, `dir:${out}`,
+      "copy",
+      "--quiet",
+      "--all",
+      "--preserve-digests",
+      "--src-tls-verify=false",
+      `docker://${server.host}/sample/docker:1.0`,
+      `dir:${out}`,
     ]);
     expect(digestOf(await readFile(join(out, "manifest.json")))).toBe(docker.root.digest);
     for (const digest of docker.store.blobs.keys()) {
@@ -231,7 +248,11 @@ describe("registryHandler served over HTTP", () => {
     const arm = sample.manifests[1];
     const layout = join(dir, "arm64");
     await run("skopeo", [
-      "copy", "--quiet", "--src-tls-verify=false", `docker://${server.host}/sample/app@${arm.digest}`, `oci:${layout}:arm64`,
+      "copy",
+      "--quiet",
+      "--src-tls-verify=false",
+      `docker://${server.host}/sample/app@${arm.digest}`,
+      `oci:${layout}:arm64`,
     ]);
     const bundle = join(dir, "bundle");
     const rootless = process.getuid?.() === 0 ? [] : ["--rootless"];
