@@ -107,3 +107,13 @@ export function fetchUnix(socketPath: string, url: string, init: RequestInit = {
   }
   throw new Error("talking to the Docker engine needs Bun or Deno");
 }
+
+/**
+ * Extra fetch options that skip TLS certificate verification (`--insecure` registries).
+ * Bun takes `tls.rejectUnauthorized`; Deno has no per-request switch (run it with
+ * `--unsafely-ignore-certificate-errors`), so there this adds nothing.
+ */
+export function insecureFetchInit(): RequestInit {
+  if (runtimeName === "bun") return { tls: { rejectUnauthorized: false } } as RequestInit;
+  return {};
+}

@@ -1,0 +1,228 @@
+/**
+ * The HTTP client of one registry host, over `fetch`: authentication on challenge, retries of
+ * transient failures, redirects that never carry credentials to another host. One client per
+ * host and options is shared by every store of that host, so tokens are fetched once.
+ *
+ * @module
+ */
+import { abortErrorOf, FerryError, NetworkError } from "../errors.ts";
+import { insecureFetchInit } from "../runtime.ts";
+import { Authenticator } from "./auth.ts";
+import { resolveCredentials } from "./credentials.ts";
+import { drain, errorFromResponse } from "./errors.ts";
+import {
+  backoffDelay,
+  DEFAULT_RETRY_POLICY,
+  describeNetworkError,
+  isRetryableStatus,
+  parseRetryAfter,
+  type RetryPolicy,
+  sleep,
+} from "./retry.ts";
+
+/** How to reach and authenticate to a registry. */
+export interface RegistryOptions {
+  /** Explicit credentials (`--src-creds USER:PASS`); they win over the docker config file. */
+  username?: string;
+  password?: string;
+  /** Speak HTTP instead of HTTPS (loopback hosts always do). */
+  plainHttp?: boolean;
+  /** Skip TLS certificate verification. */
+  insecure?: boolean;
+  /** A docker-style config/auth file to take credentials from. */
+  authFile?: string;
+  /** Retries of transient failures (default 3). */
+  retries?: number;
+  /** The User-Agent header (default `ferry`). */
+  userAgent?: string;
+  /** Upload blobs in PATCH chunks of this many bytes instead of one streaming request. */
+  chunkSize?: number;
+}
+
+/** One request to the registry. */
+export interface SendOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  /** A streaming body is sent once: it is neither retried nor replayed after a challenge. */
+  body?: Uint8Array | string | ReadableStream<Uint8Array>;
+  /** Token scopes the request needs, e.g. `repository:app:pull`. */
+  scopes?: string[];
+  signal?: AbortSignal;
+}
+
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+/** `docker.io` and its aliases are served by `registry-1.docker.io`; every other registry by its own name. */
+export function wireHost(registry: string): string {
+  return registry === "docker.io" || registry === "index.docker.io" ? "registry-1.docker.io" : registry;
+}
+
+/** Whether `host` (with or without a port) is a loopback name: `localhost`, `127.*`, `[::1]`. */
+export function isLoopback(host: string): boolean {
+  const name = host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.replace(/:\d+$/, "");
+  return name === "localhost" || name === "[::1]" || /^127(\.\d{1,3}){3}$/.test(name);
+}
+
+/**
+ * A client for one registry host.
+ *
+ * @example
+ * ```ts
+ * const client = clientFor("127.0.0.1:5000");
+ * const res = await client.send("/v2/app/tags/list", { scopes: ["repository:app:pull"] });
+ * ```
+ */
+export class RegistryClient {
+  /** The host on the wire, e.g. `registry-1.docker.io` for `docker.io`. */
+  readonly host: string;
+  /** `http://host` or `https://host`. */
+  readonly baseUrl: string;
+  readonly retry: RetryPolicy;
+  /** Set after a registry refused a monolithic upload with 413: later uploads go in chunks. */
+  preferChunked = false;
+  readonly #auth: Authenticator;
+  readonly #fetchInit: RequestInit;
+
+  constructor(readonly registry: string, readonly options: RegistryOptions = {}) {
+    this.host = wireHost(registry);
+    this.baseUrl = `${options.plainHttp || isLoopback(this.host) ? "http" : "https"}://${this.host}`;
+    this.retry = { ...DEFAULT_RETRY_POLICY, retries: options.retries ?? DEFAULT_RETRY_POLICY.retries };
+    this.#fetchInit = options.insecure ? insecureFetchInit() : {};
+    this.#auth = new Authenticator(
+      this.host,
+      (url, init) => this.#withRetries(url, init, true),
+      () => resolveCredentials(registry, options),
+    );
+  }
+
+  /** `path` (e.g. `/v2/app/manifests/1.0`) or a `Location` header resolved against the registry URL, query kept. */
+  url(pathOrLocation: string | URL): URL {
+    return new URL(String(pathOrLocation), `${this.baseUrl}/`);
+  }
+
+  /**
+   * Sends a request: anonymously first, then with a token or basic credentials after a 401
+   * (once); retrying transient failures when the body can be replayed; following redirects of
+   * body-less requests without sending credentials to another host. Returns the final answer
+   * whatever its status; throws NetworkError or AbortError when there was none.
+   */
+  async send(pathOrUrl: string | URL, options: SendOptions = {}): Promise<Response> {
+    const url = this.url(pathOrUrl).toString();
+    const scopes = options.scopes ?? [];
+    const replayable = !(options.body instanceof ReadableStream);
+    let authorization = await this.#auth.headerFor(scopes, options.signal);
+    for (let challenged = false;;) {
+      const headers: Record<string, string> = { ...options.headers };
+      if (authorization) headers["Authorization"] = authorization;
+      const init: RequestInit & { signal?: AbortSignal } = {
+        method: options.method ?? "GET",
+        headers,
+        body: options.body as BodyInit | undefined,
+        signal: options.signal,
+      };
+      const res = await this.#withRetries(url, init, replayable);
+      if (res.status !== 401 || challenged || !replayable) return res;
+      challenged = true;
+      const next = await this.#auth.authenticate(res.headers.get("www-authenticate"), scopes, options.signal);
+      if (!next || next === authorization) return res;
+      await drain(res);
+      authorization = next;
+    }
+  }
+
+  /** `GET /v2/`: whether the registry answers the distribution API, authenticating if it asks to. */
+  async ping(options: { signal?: AbortSignal } = {}): Promise<{ apiVersion?: string }> {
+    const res = await this.send("/v2/", { signal: options.signal });
+    if (!res.ok) {
+      throw await errorFromResponse(res, { verb: "reach", what: "the registry API", host: this.host, method: "GET", url: res.url || this.url("/v2/") });
+    }
+    await drain(res);
+    return { apiVersion: res.headers.get("docker-distribution-api-version") ?? undefined };
+  }
+
+  async #withRetries(url: string, init: RequestInit & { signal?: AbortSignal }, replayable: boolean): Promise<Response> {
+    const signal = init.signal ?? undefined;
+    for (let attempt = 0;; attempt++) {
+      const canRetry = replayable && attempt < this.retry.retries;
+      let res: Response;
+      try {
+        res = await this.#follow(url, init);
+      } catch (err) {
+        if (signal?.aborted) throw abortErrorOf(signal);
+        if (err instanceof FerryError) throw err;
+        if (!canRetry) throw new NetworkError(`Cannot reach ${this.host}: ${describeNetworkError(err)}`, { cause: err });
+        await sleep(backoffDelay(attempt, this.retry), signal);
+        continue;
+      }
+      if (!canRetry || !isRetryableStatus(res.status)) return res;
+      const asked = parseRetryAfter(res.headers.get("retry-after"));
+      if (asked !== undefined && asked > this.retry.maxRetryAfterMs) return res;
+      await drain(res);
+      await sleep(asked ?? backoffDelay(attempt, this.retry), signal);
+    }
+  }
+
+  /** One exchange, following redirects of GET/HEAD by hand so Authorization never leaves its origin. */
+  async #follow(url: string, init: RequestInit & { signal?: AbortSignal }): Promise<Response> {
+    const method = init.method ?? "GET";
+    const headers = new Headers(init.headers);
+    headers.set("User-Agent", this.options.userAgent ?? "ferry");
+    let current = new URL(url);
+    for (let hops = 0;; hops++) {
+      const res = await fetch(current, {
+        ...this.#fetchInit,
+        ...init,
+        headers,
+        redirect: "manual",
+        // Streaming request bodies need half duplex in Deno and Node; Bun accepts it.
+        ...(init.body instanceof ReadableStream ? { duplex: "half" } : {}),
+      } as RequestInit);
+      const location = res.headers.get("location");
+      if (!REDIRECTS.has(res.status) || !location || (method !== "GET" && method !== "HEAD") || hops >= 10) return res;
+      await drain(res);
+      const next = new URL(location, current);
+      // Pre-signed storage URLs carry their own credentials; ours must not follow them to another host.
+      if (next.origin !== current.origin) headers.delete("Authorization");
+      current = next;
+    }
+  }
+}
+
+const clients = new Map<string, RegistryClient>();
+
+/** The shared client for `registry` (as the user names it) with these options; created on first use. */
+export function clientFor(registry: string, options: RegistryOptions = {}): RegistryClient {
+  const key = JSON.stringify([
+    registry,
+    options.username,
+    options.password,
+    !!options.plainHttp,
+    !!options.insecure,
+    options.authFile,
+    options.retries,
+    options.userAgent,
+    options.chunkSize,
+  ]);
+  let client = clients.get(key);
+  if (!client) {
+    client = new RegistryClient(registry, options);
+    clients.set(key, client);
+  }
+  return client;
+}
+
+/**
+ * Checks that `registry` answers the distribution API (`GET /v2/`), authenticating if asked.
+ *
+ * @example
+ * ```ts
+ * await pingRegistry("127.0.0.1:5000"); // { apiVersion: "registry/2.0" }
+ * ```
+ */
+export function pingRegistry(
+  registry: string,
+  options: RegistryOptions & { signal?: AbortSignal } = {},
+): Promise<{ apiVersion?: string }> {
+  const { signal, ...rest } = options;
+  return clientFor(registry, rest).ping({ signal });
+}
