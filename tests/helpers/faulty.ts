@@ -85,7 +85,7 @@ export async function startFaultyProxy(upstream: string, faults: Fault[]): Promi
     if (location?.startsWith(`http://${upstream}`)) out.set("location", `http://${self}${location.slice(upstream.length + 7)}`);
     const digest = req.method === "GET" && (res.status === 200 || res.status === 206) ? BLOB_GET.exec(url.pathname)?.[1] : undefined;
     if (!digest || !res.body) return new Response(res.body, { status: res.status, headers: out });
-    let body = res.body;
+    let body: ReadableStream<Uint8Array> = res.body;
     const cut = faults.find((f) => f.kind === "cut" && (!f.digest || f.digest === digest) && remaining.get(f)! > 0);
     if (cut) {
       remaining.set(cut, remaining.get(cut)! - 1);
