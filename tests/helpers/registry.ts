@@ -25,6 +25,8 @@ export interface TestRegistry {
 export interface StartRegistryOptions {
   /** Require these basic-auth credentials (written to an htpasswd file with a bcrypt hash). */
   htpasswd?: { username: string; password: string };
+  /** Send relative `Location` headers (`http.relativeurls`), as registries behind proxies do. */
+  relativeUrls?: boolean;
 }
 
 /** A free TCP port on 127.0.0.1 (bound to port 0, read, closed). */
@@ -66,7 +68,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
   await writeFile(
     config,
     `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\n  delete:\n    enabled: true\n` +
-      `http:\n  addr: ${host}\n${auth}`,
+      `http:\n  addr: ${host}\n${options.relativeUrls ? "  relativeurls: true\n" : ""}${auth}`,
   );
   const log = await open(join(dir, "registry.log"), "w"); // a pipe nobody reads would block the registry
   const child = spawn(BINARY, ["serve", config], { stdio: ["ignore", log.fd, log.fd] });
