@@ -4,6 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import process from "node:process";
 import { promisify } from "node:util";
 import { AuthError, DigestMismatchError, NotFoundError, RateLimitError, RegistryError } from "../../lib/errors.ts";
 import { copyGraph } from "../../lib/graph/copy.ts";
@@ -15,6 +17,7 @@ import { clientFor, type RegistryOptions } from "../../lib/registry/client.ts";
 import { MemoryStore } from "../../lib/store/memory.ts";
 import { openRegistryStore, type RegistryStore } from "../../lib/store/registry_store.ts";
 import { readLimited, streamOf } from "../../lib/stream/read_limited.ts";
+import { verifyStream } from "../../lib/stream/verify.ts";
 import { type FaultyProxy, startFaultyProxy } from "../helpers/faulty.ts";
 import { startRegistry, type TestRegistry } from "../helpers/registry.ts";
 
@@ -224,4 +227,41 @@ describe("faults", () => {
     await p.stop();
     await expect(store(p.host, "gone/app", { retries: 1 }).resolve("1.0")).rejects.toThrow(`Cannot reach ${p.host}: `);
   });
+});
+
+describe("streaming", () => {
+  const MiB = 1 << 20;
+  const SIZE = 256 * MiB;
+  /** 256 MiB generated 1 MiB at a time (each chunk numbered, so none repeats); never held whole. */
+  function generated(): ReadableStream<Uint8Array> {
+    const base = new Uint8Array(MiB).map((_, i) => (i * 2654435761) >>> 24);
+    let i = 0;
+    return new ReadableStream({
+      pull(controller) {
+        if (i * MiB >= SIZE) return controller.close();
+        const chunk = base.slice();
+        new DataView(chunk.buffer).setUint32(0, i++);
+        controller.enqueue(chunk);
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  test("a 256 MiB blob is pushed and pulled back, verified, with peak RSS far below its size", async () => {
+    const hash = createHash("sha256");
+    for await (const chunk of generated()) hash.update(chunk);
+    const desc = { mediaType: MediaType.OciLayer, digest: `sha256:${hash.digest("hex")}`, size: SIZE };
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 10);
+    try {
+      const dst = store(registry.host, "big/blob");
+      await dst.push(desc, generated().pipeThrough(verifyStream(desc)));
+      let pulled = 0;
+      for await (const chunk of (await dst.fetch(desc)).pipeThrough(verifyStream(desc))) pulled += chunk.byteLength;
+      expect(pulled).toBe(SIZE);
+    } finally {
+      clearInterval(sampler);
+    }
+    expect(peak - before).toBeLessThan(SIZE / 4);
+  }, 120_000);
 });
