@@ -150,7 +150,11 @@ export class Authenticator {
     let res: Response;
     if (creds?.identityToken) {
       // OAuth2 refresh-token grant, as docker does for identity tokens from `docker login`.
-      const form = new URLSearchParams({ grant_type: "refresh_token", client_id: "ferry", refresh_token: creds.identityToken });
+      const form = new URLSearchParams({
+        grant_type: "refresh_token",
+        client_id: "ferry",
+        refresh_token: creds.identityToken,
+      });
       if (service) form.set("service", service);
       if (scopes.length > 0) form.set("scope", scopes.join(" "));
       res = await this.send(realm.toString(), {
@@ -163,7 +167,11 @@ export class Authenticator {
       if (service) realm.searchParams.set("service", service);
       for (const s of scopes) realm.searchParams.append("scope", s);
       const basic = await this.#basic();
-      res = await this.send(realm.toString(), { method: "GET", headers: basic ? { Authorization: basic } : {}, signal });
+      res = await this.send(realm.toString(), {
+        method: "GET",
+        headers: basic ? { Authorization: basic } : {},
+        signal,
+      });
     }
     if (!res.ok) {
       throw await errorFromResponse(res, { verb: "get", what: "a token", host: this.host, method: "GET", url: realm });

@@ -6,13 +6,23 @@ describe("parseWwwAuthenticate", () => {
   test.each([
     [
       'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull"',
-      [{ scheme: "bearer", params: { realm: "https://auth.docker.io/token", service: "registry.docker.io", scope: "repository:library/alpine:pull" } }],
+      [{
+        scheme: "bearer",
+        params: {
+          realm: "https://auth.docker.io/token",
+          service: "registry.docker.io",
+          scope: "repository:library/alpine:pull",
+        },
+      }],
     ],
     ['Basic realm="Registry Realm"', [{ scheme: "basic", params: { realm: "Registry Realm" } }]],
     ["Basic", [{ scheme: "basic", params: {} }]],
     [
       'Bearer realm="r", error="insufficient_scope", scope="repository:a:pull,push repository:b:pull"',
-      [{ scheme: "bearer", params: { realm: "r", error: "insufficient_scope", scope: "repository:a:pull,push repository:b:pull" } }],
+      [{
+        scheme: "bearer",
+        params: { realm: "r", error: "insufficient_scope", scope: "repository:a:pull,push repository:b:pull" },
+      }],
     ],
     ['Basic realm="a, \\"b\\"", Bearer realm=x', [
       { scheme: "basic", params: { realm: 'a, "b"' } },
@@ -38,7 +48,9 @@ function tokenEndpoint(expiresIn = 300) {
   const send: Sender = (url, init) => {
     calls.push({ url: new URL(url), init });
     if (new Headers(init.headers).get("authorization") === "Basic dTp3cm9uZw==") {
-      return Promise.resolve(Response.json({ errors: [{ code: "UNAUTHORIZED", message: "bad credentials" }] }, { status: 401 }));
+      return Promise.resolve(
+        Response.json({ errors: [{ code: "UNAUTHORIZED", message: "bad credentials" }] }, { status: 401 }),
+      );
     }
     return Promise.resolve(Response.json({ access_token: `tok${calls.length}`, expires_in: expiresIn }));
   };
@@ -82,10 +94,16 @@ describe("Authenticator", () => {
 
   test("credentials go to the realm as basic auth; an identity token as a refresh-token POST", async () => {
     const a = tokenEndpoint();
-    await new Authenticator("r", a.send, () => Promise.resolve({ username: "u", password: "p" })).authenticate(challenge, []);
+    await new Authenticator("r", a.send, () => Promise.resolve({ username: "u", password: "p" })).authenticate(
+      challenge,
+      [],
+    );
     expect(new Headers(a.calls[0].init.headers).get("authorization")).toBe("Basic dTpw");
     const b = tokenEndpoint();
-    await new Authenticator("r", b.send, () => Promise.resolve({ identityToken: "refresh" })).authenticate(challenge, []);
+    await new Authenticator("r", b.send, () => Promise.resolve({ identityToken: "refresh" })).authenticate(
+      challenge,
+      [],
+    );
     expect(b.calls[0].init.method).toBe("POST");
     expect(Object.fromEntries(new URLSearchParams(String(b.calls[0].init.body)))).toEqual({
       grant_type: "refresh_token",

@@ -134,13 +134,23 @@ export class RegistryClient {
   async ping(options: { signal?: AbortSignal } = {}): Promise<{ apiVersion?: string }> {
     const res = await this.send("/v2/", { signal: options.signal });
     if (!res.ok) {
-      throw await errorFromResponse(res, { verb: "reach", what: "the registry API", host: this.host, method: "GET", url: res.url || this.url("/v2/") });
+      throw await errorFromResponse(res, {
+        verb: "reach",
+        what: "the registry API",
+        host: this.host,
+        method: "GET",
+        url: res.url || this.url("/v2/"),
+      });
     }
     await drain(res);
     return { apiVersion: res.headers.get("docker-distribution-api-version") ?? undefined };
   }
 
-  async #withRetries(url: string, init: RequestInit & { signal?: AbortSignal }, replayable: boolean): Promise<Response> {
+  async #withRetries(
+    url: string,
+    init: RequestInit & { signal?: AbortSignal },
+    replayable: boolean,
+  ): Promise<Response> {
     const signal = init.signal ?? undefined;
     for (let attempt = 0;; attempt++) {
       const canRetry = replayable && attempt < this.retry.retries;
@@ -150,7 +160,9 @@ export class RegistryClient {
       } catch (err) {
         if (signal?.aborted) throw abortErrorOf(signal);
         if (err instanceof FerryError) throw err;
-        if (!canRetry) throw new NetworkError(`Cannot reach ${this.host}: ${describeNetworkError(err)}`, { cause: err });
+        if (!canRetry) {
+          throw new NetworkError(`Cannot reach ${this.host}: ${describeNetworkError(err)}`, { cause: err });
+        }
         await sleep(backoffDelay(attempt, this.retry), signal);
         continue;
       }

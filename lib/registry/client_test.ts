@@ -27,7 +27,9 @@ test("hosts and schemes", () => {
 
 test("Location headers resolve against the registry, keeping their query", () => {
   const client = new RegistryClient("127.0.0.1:5000");
-  expect(client.url("/v2/app/blobs/uploads/abc?_state=xyz").toString()).toBe("http://127.0.0.1:5000/v2/app/blobs/uploads/abc?_state=xyz");
+  expect(client.url("/v2/app/blobs/uploads/abc?_state=xyz").toString()).toBe(
+    "http://127.0.0.1:5000/v2/app/blobs/uploads/abc?_state=xyz",
+  );
   expect(client.url("https://storage.example/up?sig=1").toString()).toBe("https://storage.example/up?sig=1");
 });
 
@@ -51,9 +53,14 @@ describe("send", () => {
       }
       if (url.pathname === "/v2/app/blobs/away") {
         // Another origin: `localhost` instead of `127.0.0.1`.
-        return new Response(null, { status: 307, headers: { Location: `http://localhost:${storage.port}/signed?sig=abc` } });
+        return new Response(null, {
+          status: 307,
+          headers: { Location: `http://localhost:${storage.port}/signed?sig=abc` },
+        });
       }
-      if (url.pathname === "/v2/app/blobs/near") return new Response(null, { status: 302, headers: { Location: "/v2/app/blobs/here" } });
+      if (url.pathname === "/v2/app/blobs/near") {
+        return new Response(null, { status: 302, headers: { Location: "/v2/app/blobs/here" } });
+      }
       if (url.pathname === "/v2/app/blobs/here") return new Response("near bytes");
       if (url.pathname === "/v2/flaky") {
         await req.arrayBuffer();
@@ -99,7 +106,9 @@ describe("send", () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 50);
     const started = Date.now();
-    await expect(client.send("/v2/flaky", { signal: controller.signal, method: "PUT", body: "x" })).rejects.toThrow("Interrupted");
+    await expect(client.send("/v2/flaky", { signal: controller.signal, method: "PUT", body: "x" })).rejects.toThrow(
+      "Interrupted",
+    );
     expect(Date.now() - started).toBeLessThan(2000);
   });
 

@@ -131,13 +131,17 @@ async function runHelper(name: string, serverUrl: string): Promise<Credentials |
   if (spawnError) {
     const missing = (spawnError as { code?: string }).code === "ENOENT";
     throw new AuthError(
-      `Cannot get credentials for ${serverUrl}: ${missing ? `credential helper ${program} not found on PATH` : `${program}: ${spawnError.message}`}`,
+      `Cannot get credentials for ${serverUrl}: ${
+        missing ? `credential helper ${program} not found on PATH` : `${program}: ${spawnError.message}`
+      }`,
     );
   }
   const said = `${stdout} ${stderr}`;
   if (code !== 0) {
     if (/credentials not found/i.test(said)) return undefined;
-    throw new AuthError(`Cannot get credentials for ${serverUrl}: ${program} exited with ${code}: ${oneLine(stderr || stdout)}`);
+    throw new AuthError(
+      `Cannot get credentials for ${serverUrl}: ${program} exited with ${code}: ${oneLine(stderr || stdout)}`,
+    );
   }
   let parsed: { Username?: string; Secret?: string };
   try {

@@ -38,7 +38,12 @@ esac
         "token.example": { identitytoken: "refresh-tok" },
         "stored.example": {},
       },
-      credHelpers: { "helped.example": "test", "docker.io": "test", "broken.example": "test", "missing.example": "nope" },
+      credHelpers: {
+        "helped.example": "test",
+        "docker.io": "test",
+        "broken.example": "test",
+        "missing.example": "nope",
+      },
       credsStore: "test",
     }),
   );
@@ -59,22 +64,26 @@ describe("resolveCredentials", () => {
     });
   });
 
-  test.each([
-    ["plain.example", { username: "alice", password: "pa:ss" }],
-    ["legacy.example", { username: "bob", password: "pw" }],
-    ["token.example", { identityToken: "refresh-tok" }],
-    ["helped.example", { username: "helper-user", password: "helper-secret" }],
-    ["docker.io", { identityToken: "identity-tok" }], // asked for under Docker Hub's legacy key
-    ["stored.example", { username: "store-user", password: "store-secret" }], // empty auths entry → credsStore
-    ["unknown.example", undefined], // credsStore says "credentials not found"
-  ] as const)("%s", async (registry, expected) => {
+  test.each(
+    [
+      ["plain.example", { username: "alice", password: "pa:ss" }],
+      ["legacy.example", { username: "bob", password: "pw" }],
+      ["token.example", { identityToken: "refresh-tok" }],
+      ["helped.example", { username: "helper-user", password: "helper-secret" }],
+      ["docker.io", { identityToken: "identity-tok" }], // asked for under Docker Hub's legacy key
+      ["stored.example", { username: "store-user", password: "store-secret" }], // empty auths entry → credsStore
+      ["unknown.example", undefined], // credsStore says "credentials not found"
+    ] as const,
+  )("%s", async (registry, expected) => {
     expect(await resolveCredentials(registry, { authFile: authFile() })).toEqual(expected as never);
   });
 
   test("a missing helper is an AuthError naming it; a failing one carries its message", async () => {
     const missing = await resolveCredentials("missing.example", { authFile: authFile() }).catch((e) => e);
     expect(missing).toBeInstanceOf(AuthError);
-    expect(missing.message).toBe("Cannot get credentials for missing.example: credential helper docker-credential-nope not found on PATH");
+    expect(missing.message).toBe(
+      "Cannot get credentials for missing.example: credential helper docker-credential-nope not found on PATH",
+    );
     await expect(resolveCredentials("broken.example", { authFile: authFile() })).rejects.toThrow(
       "Cannot get credentials for broken.example: docker-credential-test exited with 3: helper exploded",
     );
@@ -82,7 +91,9 @@ describe("resolveCredentials", () => {
 
   test("no config file means anonymous; a malformed one is a FormatError", async () => {
     expect(await resolveCredentials("plain.example", { authFile: join(dir, "absent.json") })).toBeUndefined();
-    await expect(resolveCredentials("plain.example", { authFile: join(dir, "bad.json") })).rejects.toBeInstanceOf(FormatError);
+    await expect(resolveCredentials("plain.example", { authFile: join(dir, "bad.json") })).rejects.toBeInstanceOf(
+      FormatError,
+    );
   });
 });
 

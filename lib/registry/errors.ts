@@ -10,9 +10,9 @@ import {
   type FerryError,
   NotFoundError,
   RateLimitError,
+  redactUrl,
   RegistryError,
   type RegistryErrorEntry,
-  redactUrl,
 } from "../errors.ts";
 
 /** The most bytes of an error body ferry reads. */
@@ -72,13 +72,17 @@ export interface ResponseErrorContext {
  */
 export async function errorFromResponse(res: Response, ctx: ResponseErrorContext): Promise<FerryError> {
   const entries = parseErrorBody(await readErrorBody(res));
-  const registrySays = entries.length > 0 ? formatEntries(entries) : `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ""}`;
+  const registrySays = entries.length > 0
+    ? formatEntries(entries)
+    : `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ""}`;
   const options = { ref: ctx.ref, status: res.status, errors: entries };
   if (res.status === 404) return new NotFoundError(`Cannot find ${ctx.what}: ${registrySays}`, { ref: ctx.ref });
   if (res.status === 401 || res.status === 403) {
     return new AuthError(`Cannot authenticate to ${ctx.host}: ${registrySays}`, { ref: ctx.ref });
   }
-  const message = `Cannot ${ctx.verb} ${ctx.what}: ${ctx.method} ${redactUrl(ctx.url)} answered ${res.status}: ${registrySays}`;
+  const message = `Cannot ${ctx.verb} ${ctx.what}: ${ctx.method} ${
+    redactUrl(ctx.url)
+  } answered ${res.status}: ${registrySays}`;
   if (res.status === 429) return new RateLimitError(message, options);
   return new RegistryError(message, options);
 }

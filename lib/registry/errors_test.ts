@@ -4,7 +4,8 @@ import { errorFromResponse, formatEntries, parseErrorBody } from "./errors.ts";
 
 describe("parseErrorBody", () => {
   test("the distribution spec's error JSON", () => {
-    const body = '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"x"}},{"code":"DENIED"}]}';
+    const body =
+      '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"Tag":"x"}},{"code":"DENIED"}]}';
     expect(parseErrorBody(body)).toEqual([
       { code: "MANIFEST_UNKNOWN", message: "manifest unknown", detail: { Tag: "x" } },
       { code: "DENIED" },
@@ -33,7 +34,10 @@ describe("errorFromResponse", () => {
     expect(err.ref).toBe("reg.example/app:1");
   });
   test("401/403 → AuthError naming the host", async () => {
-    const err = await errorFromResponse(answer(403, '{"errors":[{"code":"DENIED","message":"denied"}]}'), { ...ctx, url: "https://reg.example/" });
+    const err = await errorFromResponse(answer(403, '{"errors":[{"code":"DENIED","message":"denied"}]}'), {
+      ...ctx,
+      url: "https://reg.example/",
+    });
     expect(err).toBeInstanceOf(AuthError);
     expect(err.message).toBe("Cannot authenticate to reg.example: DENIED: denied");
   });
@@ -41,11 +45,16 @@ describe("errorFromResponse", () => {
     const url = "https://user:hunter2@reg.example/v2/app/blobs/uploads/abc?_state=SECRET&digest=sha256:abc";
     const limited = await errorFromResponse(answer(429), { ...ctx, url });
     expect(limited).toBeInstanceOf(RateLimitError);
-    const err = await errorFromResponse(answer(500, '{"errors":[{"code":"UNKNOWN","message":"boom"}]}'), { ...ctx, url });
+    const err = await errorFromResponse(answer(500, '{"errors":[{"code":"UNKNOWN","message":"boom"}]}'), {
+      ...ctx,
+      url,
+    });
     expect(err).toBeInstanceOf(RegistryError);
     expect((err as RegistryError).status).toBe(500);
     expect((err as RegistryError).errors).toEqual([{ code: "UNKNOWN", message: "boom" }]);
-    expect(err.message).toBe("Cannot push blob sha256:abc: PUT https://reg.example/v2/app/blobs/uploads/abc answered 500: UNKNOWN: boom");
+    expect(err.message).toBe(
+      "Cannot push blob sha256:abc: PUT https://reg.example/v2/app/blobs/uploads/abc answered 500: UNKNOWN: boom",
+    );
     for (const e of [limited, err]) {
       expect(e.message).not.toContain("hunter2");
       expect(e.message).not.toContain("SECRET");

@@ -50,7 +50,11 @@ export function parseRetryAfter(value: string | null | undefined, now: number = 
  * The backoff before retry number `attempt` (0-based): `min(cap, base * 2^attempt)`, with jitter
  * that keeps it in the upper half of that, so parallel clients spread out but never retry instantly.
  */
-export function backoffDelay(attempt: number, policy: RetryPolicy = DEFAULT_RETRY_POLICY, random = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+  random = Math.random,
+): number {
   const ceiling = Math.min(policy.capMs, policy.baseMs * 2 ** attempt);
   return Math.round(ceiling / 2 + random() * (ceiling / 2));
 }
@@ -76,7 +80,9 @@ export function describeNetworkError(err: unknown): string {
   if (err instanceof Error) {
     const code = (err as { code?: unknown }).code;
     const cause = err.cause instanceof Error ? `: ${err.cause.message}` : "";
-    return typeof code === "string" && !err.message.includes(code) ? `${code}: ${err.message}` : `${err.message}${cause}`;
+    return typeof code === "string" && !err.message.includes(code)
+      ? `${code}: ${err.message}`
+      : `${err.message}${cause}`;
   }
   return String(err);
 }

@@ -4,17 +4,19 @@ import { backoffDelay, DEFAULT_RETRY_POLICY, isRetryableStatus, parseRetryAfter,
 
 describe("parseRetryAfter", () => {
   const now = Date.parse("Wed, 21 Oct 2015 07:28:00 GMT");
-  test.each([
-    ["1", 1000],
-    [" 120 ", 120_000],
-    ["0", 0],
-    ["Wed, 21 Oct 2015 07:28:05 GMT", 5000],
-    ["Wed, 21 Oct 2015 07:27:00 GMT", 0], // in the past: no wait
-    ["1.5", undefined],
-    ["-1", undefined],
-    ["soon", undefined],
-    ["", undefined],
-  ] as const)("%p → %p", (value, expected) => {
+  test.each(
+    [
+      ["1", 1000],
+      [" 120 ", 120_000],
+      ["0", 0],
+      ["Wed, 21 Oct 2015 07:28:05 GMT", 5000],
+      ["Wed, 21 Oct 2015 07:27:00 GMT", 0], // in the past: no wait
+      ["1.5", undefined],
+      ["-1", undefined],
+      ["soon", undefined],
+      ["", undefined],
+    ] as const,
+  )("%p → %p", (value, expected) => {
     expect(parseRetryAfter(value, now)).toBe(expected);
   });
   test("absent", () => expect(parseRetryAfter(null)).toBeUndefined());

@@ -46,9 +46,14 @@ export async function uploadBlob(
   const ctx = context(client, repository, desc, options);
   const scopes = [`repository:${repository}:pull,push`];
   const { signal } = options;
-  let start = await client.send(`/v2/${repository}/blobs/uploads/`, { method: "POST", scopes, signal });
+  const start = await client.send(`/v2/${repository}/blobs/uploads/`, { method: "POST", scopes, signal });
   if (start.status !== 202) {
-    throw await errorFromResponse(start, { ...ctx, method: "POST", url: client.url(`/v2/${repository}/blobs/uploads/`) });
+    await body.cancel().catch(() => {}); // release the source's connection
+    throw await errorFromResponse(start, {
+      ...ctx,
+      method: "POST",
+      url: client.url(`/v2/${repository}/blobs/uploads/`),
+    });
   }
   let location = locationOf(client, start, ctx);
   await drain(start);
@@ -75,8 +80,9 @@ export async function uploadBlob(
     }
     await commit(client, location, new Uint8Array(), scopes, ctx, signal, tracked);
   } catch (err) {
-    start = await client.send(location, { method: "DELETE", scopes, signal: AbortSignal.timeout(5000) }).catch(() => start);
-    await drain(start);
+    // Best effort: free the session now rather than when the registry's purge gets to it.
+    await tracked.cancel(err);
+    await client.send(location, { method: "DELETE", scopes, signal: AbortSignal.timeout(5000) }).then(drain, () => {});
     throw tracked.error ?? err;
   }
 }
@@ -112,7 +118,12 @@ export async function mountBlob(
     await drain(res);
     return false;
   }
-  throw await errorFromResponse(res, { ...context(client, repository, desc, options), verb: "mount", method: "POST", url });
+  throw await errorFromResponse(res, {
+    ...context(client, repository, desc, options),
+    verb: "mount",
+    method: "POST",
+    url,
+  });
 }
 
 type Ctx = { verb: string; what: string; host: string; ref?: string; repository: string; digest: string };
@@ -130,7 +141,12 @@ function context(client: RegistryClient, repository: string, desc: Descriptor, o
 
 function locationOf(client: RegistryClient, res: Response, ctx: Ctx): URL {
   const location = res.headers.get("location");
-  if (!location) throw new RegistryError(`Cannot ${ctx.verb} ${ctx.what}: the registry sent no upload Location`, { ref: ctx.ref, status: res.status });
+  if (!location) {
+    throw new RegistryError(`Cannot ${ctx.verb} ${ctx.what}: the registry sent no upload Location`, {
+      ref: ctx.ref,
+      status: res.status,
+    });
+  }
   return client.url(location); // relative Locations resolve against the registry; the query string is kept
 }
 
@@ -220,10 +236,19 @@ async function sendChunks(
   return location;
 }
 
+interface Tracked {
+  stream: ReadableStream<Uint8Array>;
+  /** The body's own error, once it failed. */
+  error?: unknown;
+  /** Cancels the body if nobody finished reading it (frees the source's connection). */
+  cancel(reason?: unknown): Promise<void>;
+}
+
 /** Wraps `body` so its own error (not fetch's rewording of it) can be rethrown. */
-function trackErrors(body: ReadableStream<Uint8Array>): { stream: ReadableStream<Uint8Array>; error?: unknown } {
+function trackErrors(body: ReadableStream<Uint8Array>): Tracked {
   const reader = body.getReader();
-  const tracked: { stream: ReadableStream<Uint8Array>; error?: unknown } = {
+  const tracked: Tracked = {
+    cancel: (reason) => reader.cancel(reason).catch(() => {}),
     stream: new ReadableStream<Uint8Array>({
       async pull(controller) {
         try {

@@ -37,7 +37,9 @@ describe("uploadBlob with relative Locations", () => {
     const repository = `upload/${name.replaceAll(" ", "-")}`;
     await uploadBlob(client, repository, desc, streamOf(bytes), options);
     expect(await blobStatus(repository)).toBe(200);
-    const got = new Uint8Array(await (await fetch(`http://${registry.host}/v2/${repository}/blobs/${desc.digest}`)).arrayBuffer());
+    const got = new Uint8Array(
+      await (await fetch(`http://${registry.host}/v2/${repository}/blobs/${desc.digest}`)).arrayBuffer(),
+    );
     expect(got).toEqual(bytes);
   });
 
@@ -49,14 +51,17 @@ describe("uploadBlob with relative Locations", () => {
 });
 
 describe("a body that fails is never committed", () => {
-  test.each([["patch", {}], ["put", { mode: "put" as const }], ["chunks", { chunkSize: 8192 }]])("%s", async (name, options) => {
-    const wrong = bytes.slice();
-    wrong[100] ^= 1;
-    const repository = `upload/bad-${name}`;
-    const body = streamOf(wrong).pipeThrough(verifyStream(desc));
-    await expect(uploadBlob(client, repository, desc, body, options)).rejects.toBeInstanceOf(DigestMismatchError);
-    expect(await blobStatus(repository)).toBe(404);
-  });
+  test.each([["patch", {}], ["put", { mode: "put" as const }], ["chunks", { chunkSize: 8192 }]])(
+    "%s",
+    async (name, options) => {
+      const wrong = bytes.slice();
+      wrong[100] ^= 1;
+      const repository = `upload/bad-${name}`;
+      const body = streamOf(wrong).pipeThrough(verifyStream(desc));
+      await expect(uploadBlob(client, repository, desc, body, options)).rejects.toBeInstanceOf(DigestMismatchError);
+      expect(await blobStatus(repository)).toBe(404);
+    },
+  );
 });
 
 test("mountBlob: true when the source repository has the blob, false (session cancelled) when not", async () => {

@@ -59,13 +59,19 @@ export class RegistryStore implements ContentStore {
     const digest = head.headers.get("docker-content-digest") ?? (isDigest(reference) ? reference : null);
     const mediaType = mediaTypeOf(head);
     const size = Number(head.headers.get("content-length") ?? NaN);
-    if (digest && isDigest(digest) && mediaType && Number.isSafeInteger(size) && size >= 0) return { mediaType, digest, size };
+    if (digest && isDigest(digest) && mediaType && Number.isSafeInteger(size) && size >= 0) {
+      return { mediaType, digest, size };
+    }
     // No usable digest or type from HEAD (some registries): GET the bytes and compute it.
     const res = await this.#send(path, "GET", options, { Accept: MANIFEST_ACCEPT });
     if (!res.ok) throw await this.#error(res, "resolve", what, "GET", path);
     const bytes = await readLimited(res.body ?? streamOf(new Uint8Array()), MAX_MANIFEST_BYTES);
     const algorithm = isDigest(reference) ? splitDigest(reference)[0] : "sha256";
-    const desc = { mediaType: mediaTypeOf(res) ?? mediaTypeInside(bytes), digest: digestOf(bytes, algorithm), size: bytes.byteLength };
+    const desc = {
+      mediaType: mediaTypeOf(res) ?? mediaTypeInside(bytes),
+      digest: digestOf(bytes, algorithm),
+      size: bytes.byteLength,
+    };
     this.#remember(desc.digest, bytes);
     return desc;
   }
@@ -135,19 +141,40 @@ export class RegistryStore implements ContentStore {
 
   #send(path: string, method: string, options: StoreOptions, headers: Record<string, string> = {}): Promise<Response> {
     const action = method === "PUT" ? "pull,push" : "pull";
-    return this.client.send(path, { method, headers, scopes: [`repository:${this.#repository}:${action}`], signal: options.signal });
+    return this.client.send(path, {
+      method,
+      headers,
+      scopes: [`repository:${this.#repository}:${action}`],
+      signal: options.signal,
+    });
   }
 
   #error(res: Response, verb: string, what: string, method: string, path: string) {
-    return errorFromResponse(res, { verb, what, host: this.client.host, method, url: this.client.url(path), ref: this.ref });
+    return errorFromResponse(res, {
+      verb,
+      what,
+      host: this.client.host,
+      method,
+      url: this.client.url(path),
+      ref: this.ref,
+    });
   }
 
   /**
    * The error for a failed HEAD. HEAD answers carry no body, so for 401, 403 and 404 (cheap, not
    * retried) the same request is made as a GET to report the registry's own code and message.
    */
-  async #headError(head: Response, verb: string, what: string, path: string, options: StoreOptions, headers: Record<string, string>) {
-    if (head.status !== 401 && head.status !== 403 && head.status !== 404) return await this.#error(head, verb, what, "HEAD", path);
+  async #headError(
+    head: Response,
+    verb: string,
+    what: string,
+    path: string,
+    options: StoreOptions,
+    headers: Record<string, string>,
+  ) {
+    if (head.status !== 401 && head.status !== 403 && head.status !== 404) {
+      return await this.#error(head, verb, what, "HEAD", path);
+    }
     await drain(head);
     const res = await this.#send(path, "GET", options, headers);
     if (res.status !== head.status) {
@@ -205,14 +232,18 @@ export class RegistryStore implements ContentStore {
       if (signal?.aborted) throw abortErrorOf(signal);
       if (failures >= retries) {
         throw new NetworkError(
-          `Cannot reach ${this.client.host}: connection lost after ${received} of ${desc.size} bytes of blob ${shortDigest(desc.digest)}: ${describeNetworkError(cause)}`,
+          `Cannot reach ${this.client.host}: connection lost after ${received} of ${desc.size} bytes of blob ${
+            shortDigest(desc.digest)
+          }: ${describeNetworkError(cause)}`,
           { ref: this.ref, cause },
         );
       }
       await sleep(backoffDelay(failures++, this.client.retry), signal);
       await reader.cancel().catch(() => {});
       const res = await this.#send(path, "GET", { signal }, { Range: `bytes=${received}-` });
-      if (res.status !== 206 && res.status !== 200) throw await this.#error(res, "fetch", `blob ${shortDigest(desc.digest)}`, "GET", path);
+      if (res.status !== 206 && res.status !== 200) {
+        throw await this.#error(res, "fetch", `blob ${shortDigest(desc.digest)}`, "GET", path);
+      }
       skip = res.status === 200 ? received : 0;
       reader = (res.body ?? streamOf(new Uint8Array())).getReader();
     };

@@ -17,7 +17,11 @@ test("ref, origin and the shared client", () => {
   const hub = openRegistryStore({ registry: "docker.io", repository: "library/alpine", tag: "3.20" });
   expect(hub.ref).toBe("docker.io/library/alpine:3.20");
   expect(hub.origin).toEqual({ registry: "registry-1.docker.io", repository: "library/alpine" });
-  const pinned = openRegistryStore({ registry: "localhost:5000", repository: "app", digest: `sha256:${"a".repeat(64)}` });
+  const pinned = openRegistryStore({
+    registry: "localhost:5000",
+    repository: "app",
+    digest: `sha256:${"a".repeat(64)}`,
+  });
   expect(pinned.ref).toBe(`localhost:5000/app@sha256:${"a".repeat(64)}`);
   expect(openRegistryStore({ registry: "docker.io", repository: "x" }).client).toBe(hub.client);
 });
@@ -27,7 +31,9 @@ test("tag() of a manifest this store never saw fetches its exact bytes by digest
   const configDesc = descriptorOf(config, MediaType.OciConfig);
   // Deliberately odd spacing: re-serialising would change the digest.
   const manifest = new TextEncoder().encode(
-    `{ "schemaVersion": 2, "mediaType": "${MediaType.OciManifest}", "config": ${JSON.stringify(configDesc)}, "layers": [] }`,
+    `{ "schemaVersion": 2, "mediaType": "${MediaType.OciManifest}", "config": ${
+      JSON.stringify(configDesc)
+    }, "layers": [] }`,
   );
   const desc = descriptorOf(manifest, MediaType.OciManifest);
   const writer = openRegistryStore({ registry: registry.host, repository: "tagging/app" });
