@@ -220,7 +220,12 @@ export class ArchiveWriter implements WritableStore {
       const base: Descriptor = platform ? { ...m.desc, platform } : m.desc;
       if (m.names.length === 0 && !referenced.has(m.desc.digest)) manifests.push(base);
       for (const name of m.names) {
-        const annotations = { "io.containerd.image.name": name, "org.opencontainers.image.ref.name": splitName(name)[1] };
+        // containerd (ctr import, moby's containerd image store) takes io.containerd.image.name as the
+        // image's name verbatim, so it must be the normalised form `docker image ls` resolves to.
+        const annotations = {
+          "io.containerd.image.name": normalizeName(name),
+          "org.opencontainers.image.ref.name": splitName(name)[1],
+        };
         manifests.push({ ...base, annotations });
       }
     }
@@ -340,6 +345,14 @@ function splitName(name: string): [repo: string, tag: string] {
   const colon = name.lastIndexOf(":");
   if (colon > name.lastIndexOf("/")) return [name.slice(0, colon), name.slice(colon + 1)];
   return [name, "latest"];
+}
+
+/** `app:1` → `docker.io/library/app:1`, `me/app:1` → `docker.io/me/app:1`; names with a registry unchanged. */
+function normalizeName(name: string): string {
+  const slash = name.indexOf("/");
+  const first = slash < 0 ? "" : name.slice(0, slash);
+  if (first.includes(".") || first.includes(":") || first === "localhost") return name;
+  return `docker.io/${slash < 0 ? "library/" : ""}${name}`;
 }
 
 function padding(size: number): Uint8Array {

@@ -85,6 +85,7 @@ describe("ArchiveWriter", () => {
       [sample.root.digest, "1.0"],
     ]);
     expect(index.manifests[0].platform).toEqual(sample.manifests[0].platform);
+    expect(index.manifests[1].annotations["io.containerd.image.name"]).toBe("docker.io/library/app:1.0");
   });
 
   test("an untagged root still gets an index.json entry; nothing pushed still makes a valid file", async () => {
