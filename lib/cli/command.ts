@@ -1,0 +1,46 @@
+/**
+ * The shape of one CLI subcommand: its flags (also the source of the README's CLI reference) and its run().
+ *
+ * @module
+ */
+import type { CopyEvent } from "../graph/copy.ts";
+
+/** One flag of a command, as node:util parseArgs takes it plus a description for help. */
+export interface FlagSpec {
+  type: "string" | "boolean";
+  short?: string;
+  multiple?: boolean;
+  /** Placeholder for the value in help, e.g. `OS/ARCH`. */
+  value?: string;
+  description: string;
+}
+
+/** What a command gets to talk to the outside world. */
+export interface CommandIo {
+  /** Aborted on SIGINT/SIGTERM. */
+  signal: AbortSignal;
+  /** A line to stdout. */
+  print(text: string): void;
+  /** A line to stderr. */
+  warn(text: string): void;
+  /** Progress renderer for copy events (a no-op off a TTY or with --json/--quiet). */
+  progress(label: string): ((event: CopyEvent) => void) | undefined;
+}
+
+/** Parsed arguments handed to a command. */
+export interface ParsedArgs {
+  values: Record<string, string | boolean | string[] | undefined>;
+  positionals: string[];
+}
+
+/** One subcommand of the ferry CLI. */
+export interface Command {
+  name: string;
+  aliases?: string[];
+  /** `ferry copy [flags] SRC DST` */
+  usage: string;
+  /** One sentence for the command list. */
+  summary: string;
+  flags: Record<string, FlagSpec>;
+  run(args: ParsedArgs, io: CommandIo): Promise<void>;
+}

@@ -1,0 +1,50 @@
+/**
+ * `ferry copy SRC DST`: argument handling only; the work is `copy()` in lib/ops/copy.ts.
+ *
+ * @module
+ */
+import { UsageError } from "../../errors.ts";
+import { copy } from "../../ops/copy.ts";
+import type { Command } from "../command.ts";
+import { intFlag, listFlag, registryOptionsOf, transferFlags } from "../common_flags.ts";
+import { formatBytes } from "../output.ts";
+
+/** `ferry copy`. */
+export const copyCommand: Command = {
+  name: "copy",
+  aliases: ["cp"],
+  usage: "ferry copy [--platform P]... [--jobs N] [--json] SRC DST",
+  summary: "Copy an image with all its platforms (or the chosen ones); digests are preserved",
+  flags: {
+    platform: {
+      type: "string",
+      multiple: true,
+      value: "OS/ARCH[/VARIANT]",
+      description: "Copy only these platforms (comma lists too: amd64,arm64,armv7 …); default all",
+    },
+    ...transferFlags,
+    json: { type: "boolean", description: "Print the result as one JSON document on stdout" },
+  },
+  async run(args, io) {
+    if (args.positionals.length !== 2) throw new UsageError(`Cannot copy: expected SRC and DST\nusage: ${this.usage}`);
+    const [src, dst] = args.positionals;
+    const result = await copy(src, dst, {
+      platforms: listFlag(args, "platform"),
+      concurrency: intFlag(args, "jobs", 1, 64),
+      source: registryOptionsOf(args, "src"),
+      destination: registryOptionsOf(args, "dest"),
+      signal: io.signal,
+      onEvent: io.progress("copy"),
+    });
+    if (args.values.json) {
+      io.print(JSON.stringify(result, null, 2));
+      return;
+    }
+    io.print(`Copied ${result.source} → ${result.destination}`);
+    io.print(`  ${result.digest}  ${result.platforms.join(", ") || "(no platform)"}`);
+    if (result.filtered) io.print(`  new index of the chosen platforms (the source index has a different digest)`);
+    io.print(
+      `  ${result.copied} copied, ${result.skipped} already present, ${result.mounted} mounted, ${formatBytes(result.bytes)} transferred`,
+    );
+  },
+};

@@ -1,0 +1,40 @@
+/**
+ * `ferry inspect REF`: the root digest and platforms of an image.
+ *
+ * @module
+ */
+import { UsageError } from "../../errors.ts";
+import { inspect } from "../../ops/inspect.ts";
+import type { Command } from "../command.ts";
+import { readFlags, registryOptionsOf } from "../common_flags.ts";
+
+/** `ferry inspect`. */
+export const inspectCommand: Command = {
+  name: "inspect",
+  usage: "ferry inspect [--raw] [--json] REF",
+  summary: "Show an image's digest and platforms (like docker manifest inspect, daemonless)",
+  flags: {
+    raw: { type: "boolean", description: "Print the exact manifest or index bytes" },
+    json: { type: "boolean", description: "Print the result as one JSON document on stdout" },
+    ...readFlags,
+  },
+  async run(args, io) {
+    if (args.positionals.length !== 1) throw new UsageError(`Cannot inspect: expected one REF\nusage: ${this.usage}`);
+    const result = await inspect(args.positionals[0], { registry: registryOptionsOf(args), signal: io.signal });
+    if (args.values.raw) {
+      io.print(new TextDecoder().decode(result.raw));
+      return;
+    }
+    const { raw: _raw, ...rest } = result;
+    if (args.values.json) {
+      io.print(JSON.stringify(rest, null, 2));
+      return;
+    }
+    io.print(`${result.reference}`);
+    io.print(`  digest     ${result.digest}`);
+    io.print(`  mediaType  ${result.mediaType}`);
+    for (const m of result.manifests) {
+      io.print(`  ${(m.platform ?? "-").padEnd(22)} ${m.digest}${m.attestation ? "  (attestation)" : ""}`);
+    }
+  },
+};

@@ -1,0 +1,154 @@
+/**
+ * The CLI: the command table, global flags, SIGINT → abort, every error → one line and its exit code.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { AbortError, exitCodeOf, formatError, UsageError } from "../errors.ts";
+import { onSignal } from "../runtime.ts";
+import { VERSION } from "../version.ts";
+import type { Command, FlagSpec, ParsedArgs } from "./command.ts";
+import { copyCommand } from "./commands/copy.ts";
+import { inspectCommand } from "./commands/inspect.ts";
+import { Output } from "./output.ts";
+
+/** Every subcommand, in the order `ferry --help` lists them. */
+export const commands: Command[] = [copyCommand, inspectCommand];
+
+const globalFlags: Record<string, FlagSpec> = {
+  help: { type: "boolean", short: "h", description: "Show help" },
+  quiet: { type: "boolean", short: "q", description: "No progress output" },
+  debug: { type: "boolean", description: "Print the error chain on failure" },
+};
+
+/** Finds a command by name or alias. */
+export function findCommand(name: string): Command | undefined {
+  return commands.find((c) => c.name === name || c.aliases?.includes(name));
+}
+
+/** The top-level help text. */
+export function mainHelp(): string {
+  const width = Math.max(...commands.map((c) => c.name.length));
+  return [
+    `ferry ${VERSION}: carry multi-arch container images between registries, files and air-gapped hosts`,
+    "",
+    "usage: ferry COMMAND [flags] ...",
+    "",
+    "commands:",
+    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    "",
+    "Run 'ferry COMMAND --help' for a command's flags.",
+  ].join("\n");
+}
+
+/** The help text of one command. */
+export function commandHelp(command: Command): string {
+  const flags = { ...command.flags, ...globalFlags };
+  const rows = Object.entries(flags).map(([name, f]) => {
+    const left = `${f.short ? `-${f.short}, ` : "    "}--${name}${f.type === "string" ? ` ${f.value ?? "VALUE"}` : ""}`;
+    return [left, f.description + (f.multiple ? " (repeatable)" : "")];
+  });
+  const width = Math.max(...rows.map(([l]) => l.length));
+  return [
+    `${command.summary}`,
+    "",
+    `usage: ${command.usage}`,
+    ...(command.aliases?.length ? [`aliases: ${command.aliases.join(", ")}`] : []),
+    "",
+    "flags:",
+    ...rows.map(([l, r]) => `  ${l.padEnd(width)}  ${r}`),
+  ].join("\n");
+}
+
+function closest(name: string): string | undefined {
+  const names = commands.flatMap((c) => [c.name, ...(c.aliases ?? [])]);
+  let best: string | undefined;
+  let bestScore = 3;
+  for (const n of names) {
+    const d = distance(name, n);
+    if (d < bestScore) [best, bestScore] = [n, d];
+  }
+  return best;
+}
+
+function distance(a: string, b: string): number {
+  const dp = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) dp[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      dp[i][j] = Math.min(dp[i - 1][j] + 1, dp[i][j - 1] + 1, dp[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+  }
+  return dp[a.length][b.length];
+}
+
+function parse(command: Command, argv: string[]): ParsedArgs {
+  const options = Object.fromEntries(
+    Object.entries({ ...command.flags, ...globalFlags }).map(([name, f]) => [
+      name,
+      { type: f.type, ...(f.short ? { short: f.short } : {}), ...(f.multiple ? { multiple: true } : {}) },
+    ]),
+  );
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return { values: values as ParsedArgs["values"], positionals };
+  } catch (err) {
+    const message = (err as Error).message.replace(/\.? ?To specify a positional argument.*$/s, "");
+    throw new UsageError(`Cannot parse arguments: ${message}; see 'ferry ${command.name} --help'`);
+  }
+}
+
+/**
+ * Runs the CLI with `argv` (without the program name) and returns the exit code.
+ *
+ * @example
+ * ```ts
+ * const code = await main(["copy", "127.0.0.1:5000/app:1.0", "oci:out"]);
+ * ```
+ */
+export async function main(argv: string[]): Promise<number> {
+  const controller = new AbortController();
+  const stopListening = onSignal(() => controller.abort(new AbortError()));
+  let debug = argv.includes("--debug");
+  const quiet = argv.includes("--quiet") || argv.includes("-q") || argv.includes("--json");
+  const out = new Output({ progress: !quiet });
+  try {
+    const [first, ...rest] = argv;
+    if (first === undefined || first === "help" || first === "--help" || first === "-h") {
+      const topic = first === "help" && rest[0] ? findCommand(rest[0]) : undefined;
+      out.print(topic ? commandHelp(topic) : mainHelp());
+      return 0;
+    }
+    if (first === "--version" || first === "version" || first === "-v") {
+      out.print(`ferry ${VERSION}`);
+      return 0;
+    }
+    const command = findCommand(first);
+    if (!command) {
+      const hint = closest(first);
+      throw new UsageError(
+        `Cannot run "${first}": unknown command${hint ? `; did you mean "${hint}"?` : ""} (see 'ferry --help')`,
+      );
+    }
+    const args = parse(command, rest);
+    debug = args.values.debug === true;
+    if (args.values.help) {
+      out.print(commandHelp(command));
+      return 0;
+    }
+    await command.run(args, {
+      signal: controller.signal,
+      print: (t) => out.print(t),
+      warn: (t) => out.warn(t),
+      progress: (label) => out.board?.lane(label),
+    });
+    out.board?.end();
+    return 0;
+  } catch (err) {
+    out.warn(formatError(controller.signal.aborted ? new AbortError() : err));
+    if (debug && err instanceof Error) out.warn(String(err.stack ?? err));
+    return exitCodeOf(controller.signal.aborted ? new AbortError() : err);
+  } finally {
+    stopListening();
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * `ferry copy`: an image with every platform (or the chosen ones) from one end to another.
+ *
+ * @module
+ */
+import { AbortError, NotFoundError, UsageError } from "../errors.ts";
+import { type CopyEvent, copyGraph } from "../graph/copy.ts";
+import { fetchManifest, platformOfImage } from "../graph/fetch_manifest.ts";
+import { filterIndex, selectPlatforms } from "../graph/select.ts";
+import type { Descriptor, Platform } from "../oci/descriptor.ts";
+import { isAttestation } from "../oci/manifest.ts";
+import { formatLocation, type Location, parseLocation } from "../ref/location.ts";
+import { formatPlatform, matchPlatform, parsePlatformList } from "../ref/platform.ts";
+import { formatReference } from "../ref/reference.ts";
+import type { RegistryOptions } from "../registry/client.ts";
+import { MemoryStore } from "../store/memory.ts";
+import { openDestination, openSource } from "../store/open.ts";
+import { OverlayStore } from "../store/overlay.ts";
+import type { ReadableStore } from "../store/store.ts";
+
+/** Options of {@link copy}. */
+export interface CopyOptions {
+  /** Platforms to keep (`linux/arm64`, `armv7`, comma lists); all by default. */
+  platforms?: string[];
+  /** Blobs moved at once. */
+  concurrency?: number;
+  /** Registry access for the source. */
+  source?: RegistryOptions;
+  /** Registry access for the destination. */
+  destination?: RegistryOptions;
+  signal?: AbortSignal;
+  onEvent?: (event: CopyEvent) => void;
+}
+
+/** What {@link copy} did, as `--json` prints it. */
+export interface CopyImageResult {
+  source: string;
+  destination: string;
+  /** Digest of the root written (the source's own unless platforms were filtered). */
+  digest: string;
+  mediaType: string;
+  /** True when a platform filter produced a new index (so the digest differs from the source's). */
+  filtered: boolean;
+  /** Platforms copied, e.g. `linux/arm64/v8`. */
+  platforms: string[];
+  copied: number;
+  skipped: number;
+  mounted: number;
+  bytes: number;
+}
+
+/** A source resolved and narrowed to the chosen platforms. */
+export interface SelectedSource {
+  store: ReadableStore;
+  root: Descriptor;
+  filtered: boolean;
+  platforms: { desc: Descriptor; platform: Platform }[];
+  repository: string;
+  tag?: string;
+}
+
+/**
+ * Resolves `location` and narrows it to `platforms`: the whole index (digest kept), a new index of the
+ * chosen entries, or a single-platform image checked against the filter.
+ */
+export async function selectSource(
+  location: Location,
+  platforms: string[] | undefined,
+  options: { registry?: RegistryOptions; signal?: AbortSignal } = {},
+): Promise<SelectedSource> {
+  const want = parsePlatformList(platforms);
+  const opened = await openSource(location, { registry: options.registry });
+  const root = await opened.store.resolve(opened.target, { signal: options.signal });
+  const top = await fetchManifest(opened.store, root, { signal: options.signal });
+  const base = { repository: opened.repository, tag: opened.tag };
+  if (top.parsed.kind === "manifest") {
+    const platform = await platformOfImage(opened.store, top, { signal: options.signal });
+    if (want !== "all" && !(platform && want.some((w) => matchPlatform(w, platform)))) {
+      throw new NotFoundError(
+        `Cannot find platform ${want.map(formatPlatform).join(", ")}: the image is ${platform ? formatPlatform(platform) : "of unknown platform"} only`,
+        { ref: opened.store.ref },
+      );
+    }
+    return { ...base, store: opened.store, root, filtered: false, platforms: platform ? [{ desc: root, platform }] : [] };
+  }
+  const index = top.parsed.index;
+  const chosen = selectPlatforms(index, want);
+  const entries = chosen.map((desc) => ({ desc, platform: desc.platform! }));
+  if (want === "all") return { ...base, store: opened.store, root, filtered: false, platforms: entries };
+  const narrowed = filterIndex(top.bytes, index, chosen);
+  if (narrowed.desc.digest === root.digest) return { ...base, store: opened.store, root, filtered: false, platforms: entries };
+  const extra = new MemoryStore();
+  extra.put(narrowed.bytes, narrowed.desc.mediaType);
+  return { ...base, store: new OverlayStore(opened.store, extra), root: narrowed.desc, filtered: true, platforms: entries };
+}
+
+/**
+ * Copies an image between two locations (`docker://`, bare references, `oci:`, `oci-archive:`,
+ * `docker-archive:`). Without a platform filter the destination gets the byte-identical root.
+ *
+ * @example
+ * ```ts
+ * const result = await copy("127.0.0.1:5000/app:1.0", "127.0.0.1:5001/app:1.0");
+ * console.log(result.digest, result.platforms);
+ * ```
+ */
+export async function copy(src: string, dst: string, options: CopyOptions = {}): Promise<CopyImageResult> {
+  const srcLocation = parseLocation(src);
+  const dstLocation = parseLocation(dst);
+  const selected = await selectSource(srcLocation, options.platforms, { registry: options.source, signal: options.signal });
+  let root = selected.root;
+  if (dstLocation.kind === "docker-archive") {
+    // A docker-archive holds one image: the chosen platform's manifest, never an index.
+    const images = selected.platforms.filter((p) => !isAttestation(p.desc));
+    if (images.length !== 1) {
+      throw new UsageError(
+        `Cannot write ${images.length} platforms to one docker-archive: choose one with --platform (${images.map((p) => formatPlatform(p.platform)).join(", ")})`,
+      );
+    }
+    root = images[0].desc;
+  }
+  const opened = await openDestination(dstLocation, selected.tag, { registry: options.destination });
+  const dstStore = opened.store;
+  let tag = opened.tag;
+  if (dstLocation.kind === "oci-archive" || dstLocation.kind === "docker-archive") {
+    // Archives name images `repo:tag` (docker's RepoTags), from the destination reference or the source's name.
+    const named = dstLocation.kind === "docker-archive" ? dstLocation.reference : undefined;
+    tag = named
+      ? formatReference({ ...named, digest: undefined, tag: named.tag ?? "latest" }, { short: true })
+      : `${selected.repository}:${tag ?? selected.tag ?? "latest"}`;
+  }
+  try {
+    const result = await copyGraph(selected.store, dstStore, root, {
+      concurrency: options.concurrency,
+      signal: options.signal,
+      onEvent: options.onEvent,
+    });
+    if (options.signal?.aborted) throw new AbortError();
+    if (tag !== undefined) await dstStore.tag(root, tag, { signal: options.signal });
+    await dstStore.close();
+    return {
+      source: formatLocation(srcLocation),
+      destination: formatLocation(dstLocation),
+      digest: root.digest,
+      mediaType: root.mediaType,
+      filtered: selected.filtered,
+      platforms: selected.platforms.filter((p) => root === selected.root || p.desc === root).map((p) => formatPlatform(p.platform)),
+      copied: result.copied,
+      skipped: result.skipped,
+      mounted: result.mounted,
+      bytes: result.bytes,
+    };
+  } catch (err) {
+    await dstStore.abort().catch(() => {});
+    throw err;
+  }
+}

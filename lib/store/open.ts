@@ -1,0 +1,96 @@
+/**
+ * Turns a parsed {@link Location} into the store for that end.
+ *
+ * @module
+ */
+import { UnsupportedError } from "../errors.ts";
+import type { Location } from "../ref/location.ts";
+import { formatReference, referenceTarget } from "../ref/reference.ts";
+import type { RegistryOptions } from "../registry/client.ts";
+import { ArchiveWriter } from "./docker_archive.ts";
+import { OciLayoutStore } from "./oci_layout.ts";
+import { openRegistryStore } from "./registry_store.ts";
+import type { ReadableStore, WritableStore } from "./store.ts";
+
+/** Options for opening either end. */
+export interface OpenOptions {
+  /** Registry access (credentials, plain HTTP, TLS, retries) for this end. */
+  registry?: RegistryOptions;
+}
+
+/** A source store and what to resolve in it. */
+export interface OpenedSource {
+  store: ReadableStore;
+  /** The tag or digest to resolve; "" lets a single-image layout pick its only entry. */
+  target: string;
+  /** The repository users know this image by (`127.0.0.1:5000/app`, `alpine`), for naming outputs. */
+  repository: string;
+  /** The source tag, when there is one. */
+  tag?: string;
+}
+
+/**
+ * Opens a location to read from.
+ *
+ * @example
+ * ```ts
+ * const { store, target } = await openSource(parseLocation("docker://127.0.0.1:5000/app:1.0"));
+ * const root = await store.resolve(target);
+ * ```
+ */
+export async function openSource(location: Location, options: OpenOptions = {}): Promise<OpenedSource> {
+  switch (location.kind) {
+    case "registry": {
+      const ref = location.reference;
+      return {
+        store: openRegistryStore(ref, options.registry),
+        target: referenceTarget(ref),
+        repository: formatReference({ registry: ref.registry, repository: ref.repository }, { short: true }),
+        tag: ref.tag,
+      };
+    }
+    case "oci": {
+      const store = await OciLayoutStore.open(location.path);
+      return { store, target: location.tag ?? "", repository: baseName(location.path), tag: location.tag };
+    }
+    default:
+      throw new UnsupportedError(`Cannot read from ${location.kind}: not supported yet (issue #5 adds import)`);
+  }
+}
+
+/** A destination store and the tag to point at the copied root. */
+export interface OpenedDestination {
+  store: WritableStore;
+  /** Tag (registry, OCI layout) or full `repo:tag` name (archives); undefined means untagged. */
+  tag?: string;
+}
+
+/** Opens a location to write to; `sourceTag` names the result where the location names no tag. */
+export async function openDestination(
+  location: Location,
+  sourceTag: string | undefined,
+  options: OpenOptions & { gzipLevel?: number } = {},
+): Promise<OpenedDestination> {
+  switch (location.kind) {
+    case "registry": {
+      const ref = location.reference;
+      return { store: openRegistryStore(ref, options.registry), tag: ref.tag ?? (ref.digest ? undefined : sourceTag ?? "latest") };
+    }
+    case "oci":
+      return { store: await OciLayoutStore.open(location.path, { create: true }), tag: location.tag ?? sourceTag ?? "latest" };
+    case "oci-archive":
+    case "docker-archive": {
+      const gz = /\.(tgz|gz)$/.test(location.path);
+      const store = new ArchiveWriter(location.path, { gzipLevel: gz ? options.gzipLevel : false });
+      const tag = location.kind === "oci-archive" ? location.tag ?? sourceTag ?? "latest" : undefined;
+      return { store, tag };
+    }
+    default:
+      throw new UnsupportedError(`Cannot write to ${location.kind}: not supported yet (issue #5 adds docker-daemon:)`);
+  }
+}
+
+function baseName(path: string): string {
+  const parts = path.replace(/\/+$/, "").split("/");
+  return parts[parts.length - 1] || "image";
+}

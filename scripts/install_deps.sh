@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what ferry's tests need on a fresh Debian machine: npm packages (bun, deno, typescript, modern-tar,
+# yaml) and the real components the tests use: the CNCF distribution registry, skopeo, umoci, the Docker engine
+# and a static busybox (a real amd64 binary for the exported image to run). Idempotent: installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x node_modules/.bin/bun ] || [ ! -x node_modules/.bin/deno ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "ferry: installing npm packages" >&2
+  npm ci --no-audit --no-fund --loglevel=error >&2
+fi
+
+need=()
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v skopeo >/dev/null || need+=(skopeo)
+command -v umoci >/dev/null || need+=(umoci)
+command -v dockerd >/dev/null || need+=(docker.io)
+[ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q static || need+=(busybox-static)
+command -v file >/dev/null || need+=(file)
+command -v pigz >/dev/null || need+=(pigz)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "ferry: installing Debian packages: ${need[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+fi
