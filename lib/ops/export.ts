@@ -7,10 +7,10 @@
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { abortErrorOf, NotFoundError } from "../errors.ts";
-import { copyGraph, type CopyEvent } from "../graph/copy.ts";
+import { type CopyEvent, copyGraph } from "../graph/copy.ts";
 import { listPlatforms, selectPlatforms } from "../graph/select.ts";
 import type { Descriptor, Platform } from "../oci/descriptor.ts";
-import { type ImageConfig, parseJson, parseManifest, type ParsedManifest } from "../oci/manifest.ts";
+import { type ImageConfig, type ParsedManifest, parseJson, parseManifest } from "../oci/manifest.ts";
 import { formatPlatform, matchPlatform, platformLabel } from "../ref/platform.ts";
 import { ArchiveWriter } from "../store/docker_archive.ts";
 import type { ReadableStore, RegistryOrigin, StoreOptions } from "../store/store.ts";
@@ -118,10 +118,14 @@ export async function exportImage(
     const jobs = options.format === "oci-archive"
       ? [await ociArchiveJob(spool, root, dir, options)]
       : await dockerJobs(spool, root, dir, options, controller.signal);
-    const results = await Promise.allSettled(jobs.map((job) => runJob(spool, job, options, controller.signal).catch((err) => {
-      fail(err);
-      throw err;
-    })));
+    const results = await Promise.allSettled(
+      jobs.map((job) =>
+        runJob(spool, job, options, controller.signal).catch((err) => {
+          fail(err);
+          throw err;
+        })
+      ),
+    );
     if (firstError !== undefined) {
       await Promise.all(results.map((r, i) => r.status === "fulfilled" ? r.value.discard() : jobs[i].writer.abort()));
       throw firstError;
@@ -215,7 +219,9 @@ async function dockerJobs(
     if (parsed.kind !== "manifest") throw new NotFoundError(`Cannot export ${desc.digest}: not an image manifest`);
     // Two entries with one label (e.g. two linux/arm/v7 images): both get the manifest digest's first 12 hex digits.
     const base = platformLabel(platform);
-    const label = counts.get(base)! > 1 ? `${base}-${desc.digest.slice(desc.digest.indexOf(":") + 1, desc.digest.indexOf(":") + 13)}` : base;
+    const label = counts.get(base)! > 1
+      ? `${base}-${desc.digest.slice(desc.digest.indexOf(":") + 1, desc.digest.indexOf(":") + 13)}`
+      : base;
     const layers = parsed.manifest.layers;
     spool.share([parsed.manifest.config, ...layers]);
     const compressed = layers.every((l) => /(gzip|zstd)$/.test(l.mediaType));
@@ -233,7 +239,12 @@ async function dockerJobs(
   return jobs;
 }
 
-async function ociArchiveJob(spool: SpoolingStore, root: Descriptor, dir: string, options: ExportOptions): Promise<Job> {
+async function ociArchiveJob(
+  spool: SpoolingStore,
+  root: Descriptor,
+  dir: string,
+  options: ExportOptions,
+): Promise<Job> {
   const top = options.filteredRoot ?? root;
   const parsed = await spool.manifest(top, options.signal);
   const tags: [Descriptor, string][] = [[top, `${options.repository}:${options.tag}`]];
@@ -242,12 +253,26 @@ async function ociArchiveJob(spool: SpoolingStore, root: Descriptor, dir: string
     for (const desc of listPlatforms(parsed.index)) {
       if (!desc.platform) continue;
       total += desc.size;
-      tags.push([desc, expandTemplate(options.tagTemplate ?? DEFAULT_TAG_TEMPLATE, options, desc.platform, platformLabel(desc.platform))]);
+      tags.push([
+        desc,
+        expandTemplate(
+          options.tagTemplate ?? DEFAULT_TAG_TEMPLATE,
+          options,
+          desc.platform,
+          platformLabel(desc.platform),
+        ),
+      ]);
     }
   }
   const gz = options.gzipLevel !== undefined;
   const path = options.output ?? join(dir, gz ? "image.tar.gz" : "image.tar");
-  return { writer: new ArchiveWriter(path, { gzipLevel: options.gzipLevel ?? false }), root: top, label: "oci-archive", tags, total };
+  return {
+    writer: new ArchiveWriter(path, { gzipLevel: options.gzipLevel ?? false }),
+    root: top,
+    label: "oci-archive",
+    tags,
+    total,
+  };
 }
 
 /** Fills {repo} {tag} {label} {os} {arch} {variant} in a RepoTags template. */

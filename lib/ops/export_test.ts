@@ -49,9 +49,12 @@ class Watched implements ReadableStore {
   }
 }
 
-const layersOf = (desc: Descriptor): Descriptor[] => JSON.parse(new TextDecoder().decode(sample.store.get(desc.digest)!)).layers;
-const configOf = (desc: Descriptor): Descriptor => JSON.parse(new TextDecoder().decode(sample.store.get(desc.digest)!)).config;
-const tarJson = (file: string, name: string) => JSON.parse(execFileSync("tar", ["-xzOf", file, name], { encoding: "utf8" }));
+const layersOf = (desc: Descriptor): Descriptor[] =>
+  JSON.parse(new TextDecoder().decode(sample.store.get(desc.digest)!)).layers;
+const configOf = (desc: Descriptor): Descriptor =>
+  JSON.parse(new TextDecoder().decode(sample.store.get(desc.digest)!)).config;
+const tarJson = (file: string, name: string) =>
+  JSON.parse(execFileSync("tar", ["-xzOf", file, name], { encoding: "utf8" }));
 
 describe("exportImage (docker)", () => {
   test("one image-<label>.tar.gz per platform, attestations skipped, shared base fetched once", async () => {
@@ -82,9 +85,15 @@ describe("exportImage (docker)", () => {
     for (const m of sample.manifests) expect(src.fetches.get(m.digest)).toBe(1);
     const dones = events.filter((e) => e.type === "done");
     expect(dones.length).toBe(3);
-    const last = events.filter((e) => e.type === "progress" && e.label === "amd64").at(-1) as { bytes: number; total: number };
+    const last = events.filter((e) => e.type === "progress" && e.label === "amd64").at(-1) as {
+      bytes: number;
+      total: number;
+    };
     expect(last.bytes).toBe(last.total);
-    expect(last.total).toBe(sample.manifests[0].size + configOf(sample.manifests[0]).size + layersOf(sample.manifests[0]).reduce((s, l) => s + l.size, 0));
+    expect(last.total).toBe(
+      sample.manifests[0].size + configOf(sample.manifests[0]).size +
+        layersOf(sample.manifests[0]).reduce((s, l) => s + l.size, 0),
+    );
   });
 
   test("chosen platforms, a tag template and a gzip level", async () => {
@@ -101,7 +110,10 @@ describe("exportImage (docker)", () => {
 
   test("a missing platform is a NotFoundError listing the available ones; nothing written", async () => {
     const dir = fresh();
-    const err = await exportImage(sample.store, sample.root, dir, { ...opts, platforms: [{ os: "linux", architecture: "s390x" }] })
+    const err = await exportImage(sample.store, sample.root, dir, {
+      ...opts,
+      platforms: [{ os: "linux", architecture: "s390x" }],
+    })
       .catch((e) => e);
     expect(err).toBeInstanceOf(NotFoundError);
     expect(err.message).toContain("linux/amd64");
@@ -113,7 +125,10 @@ describe("exportImage (docker)", () => {
     const dir = fresh();
     const { files } = await exportImage(sample.store, sample.manifests[2], dir, opts);
     expect(files.map((f) => [f.path, f.platform])).toEqual([[join(dir, "image-armv7.tar.gz"), "linux/arm/v7"]]);
-    const err = await exportImage(sample.store, sample.manifests[2], fresh(), { ...opts, platforms: [{ os: "linux", architecture: "amd64" }] })
+    const err = await exportImage(sample.store, sample.manifests[2], fresh(), {
+      ...opts,
+      platforms: [{ os: "linux", architecture: "amd64" }],
+    })
       .catch((e) => e);
     expect(err).toBeInstanceOf(NotFoundError);
     expect(err.message).toContain("linux/arm/v7");
@@ -123,7 +138,11 @@ describe("exportImage (docker)", () => {
     const other = buildSampleImage({ platforms: ["linux/arm/v7"], seed: 7 });
     const store = new MemoryStore();
     for (const s of [sample.store, other.store]) for (const [k, v] of s.blobs) store.blobs.set(k, v);
-    const index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [sample.manifests[2], other.manifests[0]] };
+    const index = {
+      schemaVersion: 2,
+      mediaType: MediaType.OciIndex,
+      manifests: [sample.manifests[2], other.manifests[0]],
+    };
     const top = store.put(new TextEncoder().encode(JSON.stringify(index)), MediaType.OciIndex);
     const dir = fresh();
     const { files } = await exportImage(store, top, dir, opts);
@@ -132,7 +151,9 @@ describe("exportImage (docker)", () => {
       join(dir, `image-armv7-${hex(sample.manifests[2])}.tar.gz`),
       join(dir, `image-armv7-${hex(other.manifests[0])}.tar.gz`),
     ]);
-    expect(tarJson(files[1].path, "manifest.json")[0].RepoTags).toEqual([`127.0.0.1:5000/app:1.0-armv7-${hex(other.manifests[0])}`]);
+    expect(tarJson(files[1].path, "manifest.json")[0].RepoTags).toEqual([
+      `127.0.0.1:5000/app:1.0-armv7-${hex(other.manifests[0])}`,
+    ]);
   });
 });
 
@@ -187,7 +208,9 @@ describe("exportImage (oci-archive)", () => {
     const { files } = await exportImage(sample.store, sample.root, dir, { ...opts, format: "oci-archive" });
     expect(files.map((f) => [f.path, f.manifest])).toEqual([[join(dir, "image.tar"), sample.root.digest]]);
     const index = JSON.parse(execFileSync("tar", ["-xOf", files[0].path, "index.json"], { encoding: "utf8" }));
-    const refs = index.manifests.map((d: Descriptor) => [d.digest, d.annotations!["org.opencontainers.image.ref.name"]]);
+    const refs = index.manifests.map((
+      d: Descriptor,
+    ) => [d.digest, d.annotations!["org.opencontainers.image.ref.name"]]);
     expect(refs).toEqual([
       [sample.manifests[0].digest, "1.0-amd64"],
       [sample.manifests[1].digest, "1.0-arm64"],

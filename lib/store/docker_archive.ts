@@ -201,7 +201,11 @@ export class ArchiveWriter implements WritableStore {
     const repositories: Record<string, Record<string, string>> = {};
     for (const m of this.#manifests.values()) {
       if (!isImage(m, this.#entries.get(m.desc.digest))) continue; // attestations, artifacts
-      items.push({ Config: blobPath(m.config!.digest), RepoTags: m.names, Layers: m.layers!.map((l) => blobPath(l.digest)) });
+      items.push({
+        Config: blobPath(m.config!.digest),
+        RepoTags: m.names,
+        Layers: m.layers!.map((l) => blobPath(l.digest)),
+      });
       const top = m.layers!.at(-1);
       for (const name of m.names) {
         const [repo, tag] = splitName(name);

@@ -18,7 +18,11 @@ const fresh = () => {
   mkdirSync(dir);
   return dir;
 };
-const sample = buildSampleImage({ platforms: ["linux/amd64", "linux/arm64/v8"], attestations: true, layerSize: 200_000 });
+const sample = buildSampleImage({
+  platforms: ["linux/amd64", "linux/arm64/v8"],
+  attestations: true,
+  layerSize: 200_000,
+});
 
 function tarList(file: string, gz: boolean): string[] {
   return execFileSync("tar", [gz ? "-tzf" : "-tf", file], { encoding: "utf8" }).trim().split("\n");
@@ -58,7 +62,10 @@ describe("ArchiveWriter", () => {
       mediaType: desc.mediaType,
       digest: desc.digest,
       size: desc.size,
-      annotations: { "io.containerd.image.name": "127.0.0.1:5000/app:1.0-amd64", "org.opencontainers.image.ref.name": "1.0-amd64" },
+      annotations: {
+        "io.containerd.image.name": "127.0.0.1:5000/app:1.0-amd64",
+        "org.opencontainers.image.ref.name": "1.0-amd64",
+      },
     }]);
     expect(JSON.parse(tarCat(path, "oci-layout"))).toEqual({ imageLayoutVersion: "1.0.0" });
     const bytes = readFileSync(path);
@@ -80,10 +87,11 @@ describe("ArchiveWriter", () => {
     const items = JSON.parse(execFileSync("tar", ["-xOf", path, "manifest.json"], { encoding: "utf8" }));
     expect(items.map((i: { RepoTags: string[] }) => i.RepoTags)).toEqual([["app:1.0-amd64"], []]);
     const index = JSON.parse(execFileSync("tar", ["-xOf", path, "index.json"], { encoding: "utf8" }));
-    expect(index.manifests.map((d: Descriptor) => [d.digest, d.annotations?.["org.opencontainers.image.ref.name"]])).toEqual([
-      [sample.manifests[0].digest, "1.0-amd64"],
-      [sample.root.digest, "1.0"],
-    ]);
+    expect(index.manifests.map((d: Descriptor) => [d.digest, d.annotations?.["org.opencontainers.image.ref.name"]]))
+      .toEqual([
+        [sample.manifests[0].digest, "1.0-amd64"],
+        [sample.root.digest, "1.0"],
+      ]);
     expect(index.manifests[0].platform).toEqual(sample.manifests[0].platform);
     expect(index.manifests[1].annotations["io.containerd.image.name"]).toBe("docker.io/library/app:1.0");
   });

@@ -39,7 +39,9 @@ export function gzipStream(level: number = DEFAULT_GZIP_LEVEL): TransformStream<
   if (!Number.isInteger(level) || level < 0 || level > 9) {
     throw new RangeError(`gzip level must be an integer 0-9, got ${level}`);
   }
-  return zlibTransform(createGzip({ level, chunkSize: CHUNK_SIZE, memLevel: 9, strategy: constants.Z_DEFAULT_STRATEGY }));
+  return zlibTransform(
+    createGzip({ level, chunkSize: CHUNK_SIZE, memLevel: 9, strategy: constants.Z_DEFAULT_STRATEGY }),
+  );
 }
 
 /** A gunzipping TransformStream (tests, import of `.tar.gz` archives). */

@@ -53,7 +53,9 @@ describe("gzipStream", () => {
 
   test("gunzip of corrupt or truncated data errors the stream", async () => {
     const gz = await collect(chunked(random, 65_536).pipeThrough(gzipStream(1)));
-    await expect(collect(chunked(gz.subarray(0, gz.byteLength - 20), 4096).pipeThrough(gunzipStream()))).rejects.toThrow();
-    await expect(collect(chunked(new TextEncoder().encode("not gzip at all"), 4).pipeThrough(gunzipStream()))).rejects.toThrow();
+    await expect(collect(chunked(gz.subarray(0, gz.byteLength - 20), 4096).pipeThrough(gunzipStream()))).rejects
+      .toThrow();
+    await expect(collect(chunked(new TextEncoder().encode("not gzip at all"), 4).pipeThrough(gunzipStream()))).rejects
+      .toThrow();
   });
 });
