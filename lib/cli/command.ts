@@ -25,6 +25,8 @@ export interface CommandIo {
   warn(text: string): void;
   /** Progress renderer for copy events (a no-op off a TTY or with --json/--quiet). */
   progress(label: string): ((event: CopyEvent) => void) | undefined;
+  /** Byte progress of one output file (a no-op off a TTY or with --json/--quiet). */
+  fileProgress(label: string, done: number, total: number): void;
 }
 
 /** Parsed arguments handed to a command. */

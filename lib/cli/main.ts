@@ -9,11 +9,13 @@ import { onSignal } from "../runtime.ts";
 import { VERSION } from "../version.ts";
 import type { Command, FlagSpec, ParsedArgs } from "./command.ts";
 import { copyCommand } from "./commands/copy.ts";
+import { demoCommand } from "./commands/demo.ts";
+import { exportCommand } from "./commands/export.ts";
 import { inspectCommand } from "./commands/inspect.ts";
 import { Output } from "./output.ts";
 
 /** Every subcommand, in the order `ferry --help` lists them. */
-export const commands: Command[] = [copyCommand, inspectCommand];
+export const commands: Command[] = [copyCommand, exportCommand, inspectCommand, demoCommand];
 
 const globalFlags: Record<string, FlagSpec> = {
   help: { type: "boolean", short: "h", description: "Show help" },
@@ -141,6 +143,7 @@ export async function main(argv: string[]): Promise<number> {
       print: (t) => out.print(t),
       warn: (t) => out.warn(t),
       progress: (label) => out.board?.lane(label),
+      fileProgress: (label, done, total) => out.board?.set(label, done, total),
     });
     out.board?.end();
     return 0;

@@ -60,6 +60,15 @@ export class ProgressBoard {
     };
   }
 
+  /** Sets a lane's byte counts directly (file-level progress, e.g. one export file per platform). */
+  set(label: string, done: number, total: number) {
+    const lane = this.#lanes.get(label) ?? { done: 0, total: 0, blobs: 0, inFlight: new Map() };
+    lane.done = done;
+    lane.total = total;
+    this.#lanes.set(label, lane);
+    this.#render(false);
+  }
+
   #render(force: boolean) {
     const now = Date.now();
     if (!force && now - this.#last < 100) return;

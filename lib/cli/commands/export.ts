@@ -1,0 +1,103 @@
+/**
+ * `ferry export SRC`: argument handling only; the work is `exportImage()` in lib/ops/export_image.ts.
+ *
+ * @module
+ */
+import { UsageError } from "../../errors.ts";
+import { type ExportFormat, exportImage } from "../../ops/export_image.ts";
+import type { Command, CommandIo, ParsedArgs } from "../command.ts";
+import { intFlag, listFlag, readFlags, registryOptionsOf } from "../common_flags.ts";
+import { formatBytes } from "../output.ts";
+import type { ExportEvent } from "../../ops/export.ts";
+
+/** `ferry export`. */
+export const exportCommand: Command = {
+  name: "export",
+  usage: "ferry export [-o DIR] [--platform P]... [--format docker|oci|oci-archive] [--tag TEMPLATE] SRC",
+  summary: "Export every platform to image-<arch>.tar.gz (docker load), or the whole index to an OCI layout/archive",
+  flags: {
+    output: {
+      type: "string",
+      short: "o",
+      value: "PATH",
+      description: "Output directory (default .); for --format oci-archive, the archive file (.tar or .tar.gz)",
+    },
+    platform: {
+      type: "string",
+      multiple: true,
+      value: "OS/ARCH[/VARIANT]",
+      description: "Export only these platforms (comma lists too: amd64,arm64,armv7 …); default all",
+    },
+    format: {
+      type: "string",
+      value: "FORMAT",
+      description: "docker (default: image-<arch>.tar.gz per platform), oci (layout directory) or oci-archive",
+    },
+    tag: {
+      type: "string",
+      value: "TEMPLATE",
+      description: "RepoTags of each file; {repo} {tag} {label} {os} {arch} {variant} (default {repo}:{tag}-{label})",
+    },
+    "compression-level": {
+      type: "string",
+      value: "0-9",
+      description: "gzip level of the files (default 0: layers inside are already compressed)",
+    },
+    jobs: { type: "string", short: "j", value: "N", description: "Blobs fetched at once (default 6)" },
+    ...readFlags,
+    json: { type: "boolean", description: "Print the files written (path, platform, size, sha256) as JSON" },
+  },
+  async run(args, io) {
+    if (args.positionals.length !== 1) throw new UsageError(`Cannot export: expected one SRC\nusage: ${this.usage}`);
+    const format = (args.values.format ?? "docker") as ExportFormat;
+    if (!["docker", "oci", "oci-archive"].includes(format)) {
+      throw new UsageError(`Cannot export as "${format}": --format takes docker, oci or oci-archive`);
+    }
+    const output = typeof args.values.output === "string" ? args.values.output : undefined;
+    if (format === "oci" && !output) throw new UsageError("Cannot export as oci: name the layout directory with -o DIR");
+    const archive = format === "oci-archive" ? output ?? "image.tar" : undefined;
+    const dir = format === "oci-archive" ? dirOf(archive!) : output ?? ".";
+    const level = intFlag(args, "compression-level", 0, 9);
+    const result = await exportImage(args.positionals[0], dir, {
+      format,
+      platforms: listFlag(args, "platform"),
+      tagTemplate: typeof args.values.tag === "string" ? args.values.tag : undefined,
+      gzipLevel: level ?? (archive?.match(/\.(tgz|gz)$/) ? 0 : undefined),
+      output: archive,
+      concurrency: intFlag(args, "jobs", 1, 64),
+      registry: registryOptionsOf(args),
+      signal: io.signal,
+      onEvent: exportProgress(io),
+      onCopyEvent: io.progress("oci"),
+    });
+    print(result, args, io);
+  },
+};
+
+function dirOf(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i < 0 ? "." : path.slice(0, i) || "/";
+}
+
+function exportProgress(io: CommandIo): (event: ExportEvent) => void {
+  return (event) => {
+    if (event.type === "start") io.fileProgress(event.label, 0, event.total);
+    else if (event.type === "progress") io.fileProgress(event.label, event.bytes, event.total);
+    else io.fileProgress(event.label, event.size, event.size);
+  };
+}
+
+function print(result: Awaited<ReturnType<typeof exportImage>>, args: ParsedArgs, io: CommandIo) {
+  if (args.values.json) {
+    io.print(JSON.stringify(result, null, 2));
+    return;
+  }
+  if (result.layout) {
+    io.print(`Exported ${result.source} → oci:${result.layout} (${result.digest}, ${result.platforms.join(", ")})`);
+    return;
+  }
+  io.print(`Exported ${result.source} (${result.digest})`);
+  for (const f of result.files) {
+    io.print(`  ${f.path}  ${(f.platform ?? "index").padEnd(16)} ${formatBytes(f.size).padStart(10)}  ${f.sha256}`);
+  }
+}
