@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what ferry's tests need on a fresh Debian machine: npm packages (bun, deno, typescript, modern-tar,
-# yaml) and the real components the tests use: the CNCF distribution registry, skopeo, umoci, the Docker engine
+# Installs what ferry's tests need on a fresh Debian machine: npm packages (bun, deno, typescript) and the real
+# components the tests use: the CNCF distribution registry, skopeo, umoci, the Docker engine
 # and a static busybox (a real amd64 binary for the exported image to run). Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
