@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 if [ ! -x node_modules/.bin/bun ] || [ ! -x node_modules/.bin/deno ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "ferry: installing npm packages" >&2
-  npm ci --no-audit --no-fund --loglevel=error >&2
+  # npm ci rejects this lock file (npm 11 and the platform packages of deno); install honours it.
+  npm install --no-audit --no-fund --loglevel=error >&2
 fi
 
 need=()
