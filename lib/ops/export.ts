@@ -10,14 +10,14 @@ import { abortErrorOf, NotFoundError } from "../errors.ts";
 import { type CopyEvent, copyGraph } from "../graph/copy.ts";
 import { listPlatforms, selectPlatforms } from "../graph/select.ts";
 import type { Descriptor, Platform } from "../oci/descriptor.ts";
-import { type ImageConfig, type ParsedManifest, parseJson, parseManifest } from "../oci/manifest.ts";
+import { childrenOf, type ImageConfig, type ParsedManifest, parseJson } from "../oci/manifest.ts";
+import { isManifest } from "../oci/media_types.ts";
 import { formatPlatform, matchPlatform, platformLabel } from "../ref/platform.ts";
 import { ArchiveWriter } from "../store/docker_archive.ts";
-import type { ReadableStore, RegistryOrigin, StoreOptions } from "../store/store.ts";
-import { createTempWriter, fileErrorOf, readFileStream } from "../stream/files.ts";
+import { SpoolingStore } from "../store/spooling_store.ts";
+import type { ReadableStore, WritableStore } from "../store/store.ts";
+import { fileErrorOf } from "../stream/files.ts";
 import { DEFAULT_GZIP_LEVEL, GZIP_LEVEL_FOR_UNCOMPRESSED } from "../stream/gzip.ts";
-import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
-import { verifyBytes, verifyStream } from "../stream/verify.ts";
 
 /** The RepoTags template unless told otherwise: `127.0.0.1:5000/app:1.0-arm64`. */
 export const DEFAULT_TAG_TEMPLATE = "{repo}:{tag}-{label}";
@@ -44,6 +44,12 @@ export interface ExportOptions {
   output?: string;
   /** oci-archive: a filtered index to write instead of `root`, its bytes readable from `src`. */
   filteredRoot?: Descriptor;
+  /**
+   * Also copy `root` (the whole graph, attestations too) into this store in the same pass, every
+   * blob read from `src` once (spooled to DIR/.ferry-tmp-*), then tag it `tag` if given. A failure
+   * of the push removes the files; a failure of a file leaves the push untagged.
+   */
+  push?: { store: WritableStore; tag?: string };
 }
 
 /** Progress of one output file: `label` is the platform label (or `oci-archive`). */
@@ -67,6 +73,8 @@ export interface ExportedFile {
 /** What {@link exportImage} wrote. */
 export interface ExportResult {
   files: ExportedFile[];
+  /** With `push`: the root pushed (and its tag). */
+  pushed?: { digest: string; tag?: string };
 }
 
 interface Target {
@@ -107,10 +115,12 @@ export async function exportImage(
   };
   const onAbort = () => fail(abortErrorOf(options.signal!));
   options.signal?.addEventListener("abort", onAbort, { once: true });
+  const push = options.push;
+  // When pushing, every blob has two readers (its file and the push): spool them all, so each is read once.
   const spool = new SpoolingStore(src, () =>
     mkdtemp(join(dir, ".ferry-tmp-")).catch((err) => {
       throw fileErrorOf(err, "create a temp directory in", dir);
-    }));
+    }), { spoolAll: push !== undefined });
   try {
     await mkdir(dir, { recursive: true }).catch((err) => {
       throw fileErrorOf(err, "create", dir);
@@ -118,6 +128,12 @@ export async function exportImage(
     const jobs = options.format === "oci-archive"
       ? [await ociArchiveJob(spool, root, dir, options)]
       : await dockerJobs(spool, root, dir, options, controller.signal);
+    // The push runs alongside the files. On the 6-platform ~100 MiB sample over loopback (2 busy cores) both
+    // orders took the same time (median 4.4 s vs 4.3 s after them; 2.3 s without a push): it is CPU-bound there.
+    // Over a real network the upload overlaps the download, which only the concurrent order can do.
+    const pushing = push
+      ? pushGraph(spool, push.store, options.filteredRoot ?? root, options, controller.signal).catch(fail)
+      : undefined;
     const results = await Promise.allSettled(
       jobs.map((job) =>
         runJob(spool, job, options, controller.signal).catch((err) => {
@@ -126,17 +142,71 @@ export async function exportImage(
         })
       ),
     );
+    await pushing;
+    if (firstError === undefined && push) {
+      try {
+        if (push.tag !== undefined) await push.store.tag(options.filteredRoot ?? root, push.tag, { signal: controller.signal });
+        await push.store.close();
+      } catch (err) {
+        fail(err);
+      }
+    }
     if (firstError !== undefined) {
-      await Promise.all(results.map((r, i) => r.status === "fulfilled" ? r.value.discard() : jobs[i].writer.abort()));
+      await Promise.all([
+        ...results.map((r, i) => r.status === "fulfilled" ? r.value.discard() : jobs[i].writer.abort()),
+        push?.store.abort().catch(() => {}),
+      ]);
       throw firstError;
     }
-    return { files: results.map((r) => (r as PromiseFulfilledResult<Done>).value.file) };
+    return {
+      files: results.map((r) => (r as PromiseFulfilledResult<Done>).value.file),
+      ...(push ? { pushed: { digest: (options.filteredRoot ?? root).digest, tag: push.tag } } : {}),
+    };
   } catch (err) {
     throw firstError ?? err;
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
     await spool.dispose();
   }
+}
+
+/** Copies the graph of `root` from the spool into the push target, reporting progress under the label `push`. */
+async function pushGraph(
+  spool: SpoolingStore,
+  dst: WritableStore,
+  root: Descriptor,
+  options: ExportOptions,
+  signal: AbortSignal,
+): Promise<void> {
+  const emit = options.onEvent ?? (() => {});
+  const total = await graphSize(spool, root, signal);
+  const seen = new Map<string, number>();
+  let bytes = 0;
+  emit({ type: "start", label: "push", path: dst.ref, total });
+  await copyGraph(spool, dst, root, {
+    concurrency: options.concurrency,
+    signal,
+    onEvent: (e) => {
+      const size = e.type === "progress" ? e.bytes : e.type === "copied" || e.type === "skipped" || e.type === "mounted" ? e.desc.size : undefined;
+      if (size === undefined) return;
+      bytes += size - (seen.get(e.desc.digest) ?? 0);
+      seen.set(e.desc.digest, size);
+      emit({ type: "progress", label: "push", bytes, total });
+    },
+  });
+  emit({ type: "done", label: "push", path: dst.ref, size: total });
+}
+
+/** Bytes in the graph of `root`, each digest once (manifests are read through the spool's cache). */
+async function graphSize(spool: SpoolingStore, root: Descriptor, signal: AbortSignal): Promise<number> {
+  const sizes = new Map<string, number>();
+  const walk = async (desc: Descriptor): Promise<void> => {
+    if (sizes.has(desc.digest)) return;
+    sizes.set(desc.digest, desc.size);
+    if (isManifest(desc.mediaType)) await Promise.all(childrenOf(await spool.manifest(desc, signal)).map(walk));
+  };
+  await walk(root);
+  return [...sizes.values()].reduce((a, b) => a + b, 0);
 }
 
 interface Job {
@@ -286,89 +356,4 @@ export function expandTemplate(template: string, options: ExportOptions, platfor
     variant: platform.variant ?? "",
   };
   return template.replace(/\{(repo|tag|label|os|arch|variant)\}/g, (_, key: string) => values[key]);
-}
-
-/**
- * The source as seen by the per-platform copies: manifests and configs read once and kept (small),
- * and blobs that more than one exported platform needs fetched from the source ONCE, verified, into
- * a temp file under DIR/.ferry-tmp-*, then served from there to every platform.
- */
-class SpoolingStore implements ReadableStore {
-  readonly ref: string;
-  readonly origin?: RegistryOrigin;
-  readonly #small = new Map<string, Promise<Uint8Array>>();
-  readonly #users = new Map<string, number>();
-  readonly #spooled = new Map<string, Promise<string>>();
-  #dir?: Promise<string>;
-
-  constructor(readonly src: ReadableStore, readonly makeDir: () => Promise<string>) {
-    this.ref = src.ref;
-    this.origin = src.origin;
-  }
-
-  resolve(reference: string, options?: StoreOptions): Promise<Descriptor> {
-    return this.src.resolve(reference, options);
-  }
-
-  exists(desc: Descriptor, options?: StoreOptions): Promise<boolean> {
-    return this.src.exists(desc, options);
-  }
-
-  /** Notes that one more exported file needs each of `descs`. */
-  share(descs: Descriptor[]): void {
-    for (const d of descs) this.#users.set(d.digest, (this.#users.get(d.digest) ?? 0) + 1);
-  }
-
-  /** The verified bytes of a manifest or config, fetched once. */
-  small(desc: Descriptor, signal?: AbortSignal): Promise<Uint8Array> {
-    let bytes = this.#small.get(desc.digest);
-    if (!bytes) {
-      bytes = (async () => {
-        const b = await readLimited(await this.src.fetch(desc, { signal }), MAX_MANIFEST_BYTES);
-        verifyBytes(desc, b, this.ref);
-        return b;
-      })();
-      bytes.catch(() => this.#small.delete(desc.digest));
-      this.#small.set(desc.digest, bytes);
-    }
-    return bytes;
-  }
-
-  /** The parsed manifest or index `desc`. */
-  async manifest(desc: Descriptor, signal?: AbortSignal): Promise<ParsedManifest> {
-    return parseManifest(await this.small(desc, signal), desc.mediaType);
-  }
-
-  async fetch(desc: Descriptor, options: StoreOptions = {}): Promise<ReadableStream<Uint8Array>> {
-    const small = this.#small.get(desc.digest);
-    if (small) return streamOf(await small);
-    if ((this.#users.get(desc.digest) ?? 0) < 2) return this.src.fetch(desc, options);
-    let spooled = this.#spooled.get(desc.digest);
-    if (!spooled) {
-      spooled = this.#spool(desc, options.signal);
-      this.#spooled.set(desc.digest, spooled);
-    }
-    return readFileStream(await spooled);
-  }
-
-  async #spool(desc: Descriptor, signal?: AbortSignal): Promise<string> {
-    this.#dir ??= this.makeDir();
-    const path = join(await this.#dir, desc.digest.replace(":", "-"));
-    const writer = await createTempWriter(path);
-    try {
-      const body = await this.src.fetch(desc, { signal });
-      await body.pipeThrough(verifyStream(desc, this.ref)).pipeTo(writer.writable, { signal });
-      await writer.commit();
-      return path;
-    } catch (err) {
-      await writer.discard();
-      throw signal?.aborted ? abortErrorOf(signal) : err;
-    }
-  }
-
-  /** Removes the temp directory, if one was made. */
-  async dispose(): Promise<void> {
-    const dir = await this.#dir?.catch(() => undefined);
-    if (dir) await rm(dir, { recursive: true, force: true });
-  }
 }

@@ -5,13 +5,18 @@
  * @module
  */
 import { join } from "node:path";
-import { UsageError } from "../errors.ts";
-import type { RegistryOptions } from "../registry/client.ts";
-import { parseLocation } from "../ref/location.ts";
+import { AbortError, UsageError } from "../errors.ts";
+import { type CopyEvent, copyGraph } from "../graph/copy.ts";
+import { formatLocation, type Location, parseLocation } from "../ref/location.ts";
 import { formatPlatform } from "../ref/platform.ts";
+import { formatReference } from "../ref/reference.ts";
+import type { RegistryOptions } from "../registry/client.ts";
+import { OciLayoutStore } from "../store/oci_layout.ts";
+import { openDestination } from "../store/open.ts";
+import type { Descriptor } from "../oci/descriptor.ts";
+import type { WritableStore } from "../store/store.ts";
 import { copy, selectSource } from "./copy.ts";
 import { type ExportEvent, exportImage as exportFromStore, type ExportedFile } from "./export.ts";
-import type { CopyEvent } from "../graph/copy.ts";
 
 /** Output formats of {@link exportImage}: crane's `pull --format` names. */
 export type ExportFormat = "docker" | "oci" | "oci-archive";
@@ -32,6 +37,13 @@ export interface ExportImageOptions {
   concurrency?: number;
   /** Registry access for the source. */
   registry?: RegistryOptions;
+  /**
+   * Also push the image (the same selection: the whole index with its digest, or the filtered
+   * index) to this registry reference in the same run, reading each blob from the source once.
+   */
+  pushTo?: string;
+  /** Registry access for `pushTo`. */
+  pushRegistry?: RegistryOptions;
   signal?: AbortSignal;
   /** Per-file progress (docker, oci-archive). */
   onEvent?: (event: ExportEvent) => void;
@@ -51,6 +63,8 @@ export interface ExportImageResult {
   files: ExportedFile[];
   /** The layout directory (oci). */
   layout?: string;
+  /** With `pushTo`: where the image went and its root digest. */
+  pushed?: { reference: string; digest: string };
 }
 
 /**
@@ -69,6 +83,7 @@ export async function exportImage(src: string, dir: string, options: ExportImage
     throw new UsageError(`Cannot export as "${format}": use docker, oci or oci-archive`);
   }
   const location = parseLocation(src);
+  const target = options.pushTo === undefined ? undefined : pushTarget(options.pushTo);
   if (format === "oci") {
     const copied = await copy(src, `oci:${dir}`, {
       platforms: options.platforms,
@@ -77,10 +92,28 @@ export async function exportImage(src: string, dir: string, options: ExportImage
       signal: options.signal,
       onEvent: options.onCopyEvent,
     });
-    return { source: copied.source, format, digest: copied.digest, platforms: copied.platforms, files: [], layout: dir };
+    const result: ExportImageResult = {
+      source: copied.source,
+      format,
+      digest: copied.digest,
+      platforms: copied.platforms,
+      files: [],
+      layout: dir,
+    };
+    if (target) {
+      // The layout now holds every blob: push from it, so the source is still read once.
+      const layout = await OciLayoutStore.open(dir);
+      const root = await layout.resolve(copied.digest, { signal: options.signal });
+      const opened = await openDestination(target, undefined, { registry: options.pushRegistry });
+      result.pushed = await pushFrom(layout, opened.store, root, opened.tag ?? tagOf(location), target, options);
+    }
+    return result;
   }
   const selected = await selectSource(location, options.platforms, { registry: options.registry, signal: options.signal });
-  const { files } = await exportFromStore(selected.store, selected.root, dir, {
+  const push = target
+    ? await openDestination(target, selected.tag ?? "latest", { registry: options.pushRegistry })
+    : undefined;
+  const { files, pushed } = await exportFromStore(selected.store, selected.root, dir, {
     format,
     repository: selected.repository,
     tag: selected.tag ?? "latest",
@@ -90,6 +123,7 @@ export async function exportImage(src: string, dir: string, options: ExportImage
     output: format === "oci-archive" ? options.output ?? join(dir, options.gzipLevel === undefined ? "image.tar" : "image.tar.gz") : undefined,
     signal: options.signal,
     onEvent: options.onEvent,
+    ...(push ? { push: { store: push.store, tag: push.tag } } : {}),
   });
   return {
     source: src,
@@ -97,5 +131,45 @@ export async function exportImage(src: string, dir: string, options: ExportImage
     digest: selected.root.digest,
     platforms: selected.platforms.map((p) => formatPlatform(p.platform)),
     files,
+    ...(pushed && target ? { pushed: { reference: pushedReference(target, pushed.tag), digest: pushed.digest } } : {}),
   };
+}
+
+/** `--push DST` must name a registry. */
+function pushTarget(dst: string): Location {
+  const target = parseLocation(dst);
+  if (target.kind !== "registry") {
+    throw new UsageError(`Cannot push to ${formatLocation(target)}: --push takes a registry reference (host/repo[:tag])`);
+  }
+  return target;
+}
+
+function tagOf(location: Location): string {
+  return location.kind === "registry" ? location.reference.tag ?? "latest" : location.kind === "oci" ? location.tag ?? "latest" : "latest";
+}
+
+function pushedReference(target: Location, tag: string | undefined): string {
+  if (target.kind !== "registry") return formatLocation(target);
+  const ref = target.reference;
+  return formatReference(tag !== undefined ? { ...ref, tag, digest: undefined } : ref);
+}
+
+async function pushFrom(
+  src: OciLayoutStore,
+  dst: WritableStore,
+  root: Descriptor,
+  tag: string | undefined,
+  target: Location,
+  options: ExportImageOptions,
+): Promise<{ reference: string; digest: string }> {
+  try {
+    await copyGraph(src, dst, root, { concurrency: options.concurrency, signal: options.signal, onEvent: options.onCopyEvent });
+    if (options.signal?.aborted) throw new AbortError();
+    if (tag !== undefined) await dst.tag(root, tag, { signal: options.signal });
+    await dst.close();
+  } catch (err) {
+    await dst.abort().catch(() => {});
+    throw err;
+  }
+  return { reference: pushedReference(target, tag), digest: root.digest };
 }

@@ -13,7 +13,7 @@ import type { ExportEvent } from "../../ops/export.ts";
 /** `ferry export`. */
 export const exportCommand: Command = {
   name: "export",
-  usage: "ferry export [-o DIR] [--platform P]... [--format docker|oci|oci-archive] [--tag TEMPLATE] SRC",
+  usage: "ferry export [-o DIR] [--platform P]... [--format docker|oci|oci-archive] [--tag TEMPLATE] [--push DST] SRC",
   summary: "Export every platform to image-<arch>.tar.gz (docker load), or the whole index to an OCI layout/archive",
   flags: {
     output: {
@@ -44,7 +44,14 @@ export const exportCommand: Command = {
       description: "gzip level of the files (default 0: layers inside are already compressed)",
     },
     jobs: { type: "string", short: "j", value: "N", description: "Blobs fetched at once (default 6)" },
+    push: {
+      type: "string",
+      value: "DST",
+      description: "Also push the image (same platforms) to this registry reference, reading each blob once",
+    },
     ...readFlags,
+    creds: { ...readFlags.creds, description: "Credentials for the source registry" },
+    "dest-creds": { type: "string", value: "USER:PASS", description: "Credentials for the --push registry" },
     json: { type: "boolean", description: "Print the files written (path, platform, size, sha256) as JSON" },
   },
   async run(args, io) {
@@ -66,6 +73,9 @@ export const exportCommand: Command = {
       output: archive,
       concurrency: intFlag(args, "jobs", 1, 64),
       registry: registryOptionsOf(args),
+      ...(typeof args.values.push === "string"
+        ? { pushTo: args.values.push, pushRegistry: registryOptionsOf(args, "dest") }
+        : {}),
       signal: io.signal,
       onEvent: exportProgress(io),
       onCopyEvent: io.progress("oci"),
@@ -92,12 +102,15 @@ function print(result: Awaited<ReturnType<typeof exportImage>>, args: ParsedArgs
     io.print(JSON.stringify(result, null, 2));
     return;
   }
+  const pushed = result.pushed ? `Pushed ${result.pushed.reference} (${result.pushed.digest})` : undefined;
   if (result.layout) {
     io.print(`Exported ${result.source} → oci:${result.layout} (${result.digest}, ${result.platforms.join(", ")})`);
+    if (pushed) io.print(pushed);
     return;
   }
   io.print(`Exported ${result.source} (${result.digest})`);
   for (const f of result.files) {
     io.print(`  ${f.path}  ${(f.platform ?? "index").padEnd(16)} ${formatBytes(f.size).padStart(10)}  ${f.sha256}`);
   }
+  if (pushed) io.print(pushed);
 }

@@ -1,0 +1,124 @@
+/**
+ * A read-through cache in front of a source store, so that several copies out of one source (one
+ * per exported platform, plus a registry push) read each blob from the source once.
+ *
+ * @module
+ */
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { abortErrorOf } from "../errors.ts";
+import type { Descriptor } from "../oci/descriptor.ts";
+import { type ParsedManifest, parseManifest } from "../oci/manifest.ts";
+import { isManifest } from "../oci/media_types.ts";
+import { createTempWriter, readFileStream } from "../stream/files.ts";
+import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
+import { verifyBytes, verifyStream } from "../stream/verify.ts";
+import type { ReadableStore, RegistryOrigin, StoreOptions } from "./store.ts";
+
+/** Options of {@link SpoolingStore}. */
+export interface SpoolingStoreOptions {
+  /**
+   * Spool every blob on its first fetch (for when another reader, e.g. a registry push, will
+   * want it too); otherwise only blobs {@link SpoolingStore.share}d by two or more readers are.
+   */
+  spoolAll?: boolean;
+}
+
+/**
+ * The source as seen by several copies at once: manifests and configs read once, verified and
+ * kept in memory (they are small), and blobs that more than one reader needs fetched from the
+ * source ONCE, verified, into a temp file in the directory `makeDir()` creates, then served from
+ * there. Other blobs stream straight from the source. `dispose()` removes the directory.
+ *
+ * @example
+ * ```ts
+ * const spool = new SpoolingStore(src, () => mkdtemp(join(dir, ".ferry-tmp-")), { spoolAll: true });
+ * try {
+ *   await Promise.all([copyGraph(spool, archive, root), copyGraph(spool, registry, root)]);
+ * } finally {
+ *   await spool.dispose();
+ * }
+ * ```
+ */
+export class SpoolingStore implements ReadableStore {
+  readonly ref: string;
+  readonly origin?: RegistryOrigin;
+  readonly #small = new Map<string, Promise<Uint8Array>>();
+  readonly #users = new Map<string, number>();
+  readonly #spooled = new Map<string, Promise<string>>();
+  readonly #spoolAll: boolean;
+  #dir?: Promise<string>;
+
+  constructor(readonly src: ReadableStore, readonly makeDir: () => Promise<string>, options: SpoolingStoreOptions = {}) {
+    this.ref = src.ref;
+    this.origin = src.origin;
+    this.#spoolAll = options.spoolAll ?? false;
+  }
+
+  resolve(reference: string, options?: StoreOptions): Promise<Descriptor> {
+    return this.src.resolve(reference, options);
+  }
+
+  exists(desc: Descriptor, options?: StoreOptions): Promise<boolean> {
+    return this.src.exists(desc, options);
+  }
+
+  /** Notes that one more reader needs each of `descs`. */
+  share(descs: Descriptor[]): void {
+    for (const d of descs) this.#users.set(d.digest, (this.#users.get(d.digest) ?? 0) + 1);
+  }
+
+  /** The verified bytes of a manifest or config, fetched once. */
+  small(desc: Descriptor, signal?: AbortSignal): Promise<Uint8Array> {
+    let bytes = this.#small.get(desc.digest);
+    if (!bytes) {
+      bytes = (async () => {
+        const b = await readLimited(await this.src.fetch(desc, { signal }), MAX_MANIFEST_BYTES);
+        verifyBytes(desc, b, this.ref);
+        return b;
+      })();
+      bytes.catch(() => this.#small.delete(desc.digest));
+      this.#small.set(desc.digest, bytes);
+    }
+    return bytes;
+  }
+
+  /** The parsed manifest or index `desc`. */
+  async manifest(desc: Descriptor, signal?: AbortSignal): Promise<ParsedManifest> {
+    return parseManifest(await this.small(desc, signal), desc.mediaType);
+  }
+
+  async fetch(desc: Descriptor, options: StoreOptions = {}): Promise<ReadableStream<Uint8Array>> {
+    const small = this.#small.get(desc.digest);
+    if (small) return streamOf(await small);
+    if (isManifest(desc.mediaType) && desc.size <= MAX_MANIFEST_BYTES) return streamOf(await this.small(desc, options.signal));
+    if (!this.#spoolAll && (this.#users.get(desc.digest) ?? 0) < 2) return this.src.fetch(desc, options);
+    let spooled = this.#spooled.get(desc.digest);
+    if (!spooled) {
+      spooled = this.#spool(desc, options.signal);
+      this.#spooled.set(desc.digest, spooled);
+    }
+    return readFileStream(await spooled);
+  }
+
+  async #spool(desc: Descriptor, signal?: AbortSignal): Promise<string> {
+    this.#dir ??= this.makeDir();
+    const path = join(await this.#dir, desc.digest.replace(":", "-"));
+    const writer = await createTempWriter(path);
+    try {
+      const body = await this.src.fetch(desc, { signal });
+      await body.pipeThrough(verifyStream(desc, this.ref)).pipeTo(writer.writable, { signal });
+      await writer.commit();
+      return path;
+    } catch (err) {
+      await writer.discard();
+      throw signal?.aborted ? abortErrorOf(signal) : err;
+    }
+  }
+
+  /** Removes the temp directory, if one was made. */
+  async dispose(): Promise<void> {
+    const dir = await this.#dir?.catch(() => undefined);
+    if (dir) await rm(dir, { recursive: true, force: true });
+  }
+}
