@@ -6,7 +6,7 @@
  */
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { abortErrorOf, NotFoundError } from "../errors.ts";
+import { abortErrorOf, FileError, NotFoundError } from "../errors.ts";
 import { type CopyEvent, copyGraph } from "../graph/copy.ts";
 import { listPlatforms, selectPlatforms } from "../graph/select.ts";
 import type { Descriptor, Platform } from "../oci/descriptor.ts";
@@ -123,7 +123,9 @@ export async function exportImage(
     }), { spoolAll: push !== undefined });
   try {
     await mkdir(dir, { recursive: true }).catch((err) => {
-      throw fileErrorOf(err, "create", dir);
+      // ENOENT from `mkdir -p` (e.g. under /proc) means the output cannot be made, not that something is missing.
+      const e = fileErrorOf(err, "create", dir);
+      throw e instanceof NotFoundError ? new FileError(e.message, { ref: dir, cause: err }) : e;
     });
     const jobs = options.format === "oci-archive"
       ? [await ociArchiveJob(spool, root, dir, options)]
@@ -145,7 +147,9 @@ export async function exportImage(
     await pushing;
     if (firstError === undefined && push) {
       try {
-        if (push.tag !== undefined) await push.store.tag(options.filteredRoot ?? root, push.tag, { signal: controller.signal });
+        if (push.tag !== undefined) {
+          await push.store.tag(options.filteredRoot ?? root, push.tag, { signal: controller.signal });
+        }
         await push.store.close();
       } catch (err) {
         fail(err);
@@ -187,7 +191,11 @@ async function pushGraph(
     concurrency: options.concurrency,
     signal,
     onEvent: (e) => {
-      const size = e.type === "progress" ? e.bytes : e.type === "copied" || e.type === "skipped" || e.type === "mounted" ? e.desc.size : undefined;
+      const size = e.type === "progress"
+        ? e.bytes
+        : e.type === "copied" || e.type === "skipped" || e.type === "mounted"
+        ? e.desc.size
+        : undefined;
       if (size === undefined) return;
       bytes += size - (seen.get(e.desc.digest) ?? 0);
       seen.set(e.desc.digest, size);

@@ -16,7 +16,7 @@ import { openDestination } from "../store/open.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import type { WritableStore } from "../store/store.ts";
 import { copy, selectSource } from "./copy.ts";
-import { type ExportEvent, exportImage as exportFromStore, type ExportedFile } from "./export.ts";
+import { type ExportedFile, type ExportEvent, exportImage as exportFromStore } from "./export.ts";
 
 /** Output formats of {@link exportImage}: crane's `pull --format` names. */
 export type ExportFormat = "docker" | "oci" | "oci-archive";
@@ -77,7 +77,11 @@ export interface ExportImageResult {
  * // out/image-amd64.tar.gz linux/amd64 …, out/image-arm64.tar.gz …, out/image-armv7.tar.gz …
  * ```
  */
-export async function exportImage(src: string, dir: string, options: ExportImageOptions = {}): Promise<ExportImageResult> {
+export async function exportImage(
+  src: string,
+  dir: string,
+  options: ExportImageOptions = {},
+): Promise<ExportImageResult> {
   const format = options.format ?? "docker";
   if (!["docker", "oci", "oci-archive"].includes(format)) {
     throw new UsageError(`Cannot export as "${format}": use docker, oci or oci-archive`);
@@ -109,7 +113,10 @@ export async function exportImage(src: string, dir: string, options: ExportImage
     }
     return result;
   }
-  const selected = await selectSource(location, options.platforms, { registry: options.registry, signal: options.signal });
+  const selected = await selectSource(location, options.platforms, {
+    registry: options.registry,
+    signal: options.signal,
+  });
   const push = target
     ? await openDestination(target, selected.tag ?? "latest", { registry: options.pushRegistry })
     : undefined;
@@ -120,7 +127,9 @@ export async function exportImage(src: string, dir: string, options: ExportImage
     tagTemplate: options.tagTemplate,
     gzipLevel: options.gzipLevel,
     concurrency: options.concurrency,
-    output: format === "oci-archive" ? options.output ?? join(dir, options.gzipLevel === undefined ? "image.tar" : "image.tar.gz") : undefined,
+    output: format === "oci-archive"
+      ? options.output ?? join(dir, options.gzipLevel === undefined ? "image.tar" : "image.tar.gz")
+      : undefined,
     signal: options.signal,
     onEvent: options.onEvent,
     ...(push ? { push: { store: push.store, tag: push.tag } } : {}),
@@ -139,13 +148,19 @@ export async function exportImage(src: string, dir: string, options: ExportImage
 function pushTarget(dst: string): Location {
   const target = parseLocation(dst);
   if (target.kind !== "registry") {
-    throw new UsageError(`Cannot push to ${formatLocation(target)}: --push takes a registry reference (host/repo[:tag])`);
+    throw new UsageError(
+      `Cannot push to ${formatLocation(target)}: --push takes a registry reference (host/repo[:tag])`,
+    );
   }
   return target;
 }
 
 function tagOf(location: Location): string {
-  return location.kind === "registry" ? location.reference.tag ?? "latest" : location.kind === "oci" ? location.tag ?? "latest" : "latest";
+  return location.kind === "registry"
+    ? location.reference.tag ?? "latest"
+    : location.kind === "oci"
+    ? location.tag ?? "latest"
+    : "latest";
 }
 
 function pushedReference(target: Location, tag: string | undefined): string {
@@ -163,7 +178,11 @@ async function pushFrom(
   options: ExportImageOptions,
 ): Promise<{ reference: string; digest: string }> {
   try {
-    await copyGraph(src, dst, root, { concurrency: options.concurrency, signal: options.signal, onEvent: options.onCopyEvent });
+    await copyGraph(src, dst, root, {
+      concurrency: options.concurrency,
+      signal: options.signal,
+      onEvent: options.onCopyEvent,
+    });
     if (options.signal?.aborted) throw new AbortError();
     if (tag !== undefined) await dst.tag(root, tag, { signal: options.signal });
     await dst.close();

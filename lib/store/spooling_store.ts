@@ -49,7 +49,11 @@ export class SpoolingStore implements ReadableStore {
   readonly #spoolAll: boolean;
   #dir?: Promise<string>;
 
-  constructor(readonly src: ReadableStore, readonly makeDir: () => Promise<string>, options: SpoolingStoreOptions = {}) {
+  constructor(
+    readonly src: ReadableStore,
+    readonly makeDir: () => Promise<string>,
+    options: SpoolingStoreOptions = {},
+  ) {
     this.ref = src.ref;
     this.origin = src.origin;
     this.#spoolAll = options.spoolAll ?? false;
@@ -91,7 +95,9 @@ export class SpoolingStore implements ReadableStore {
   async fetch(desc: Descriptor, options: StoreOptions = {}): Promise<ReadableStream<Uint8Array>> {
     const small = this.#small.get(desc.digest);
     if (small) return streamOf(await small);
-    if (isManifest(desc.mediaType) && desc.size <= MAX_MANIFEST_BYTES) return streamOf(await this.small(desc, options.signal));
+    if (isManifest(desc.mediaType) && desc.size <= MAX_MANIFEST_BYTES) {
+      return streamOf(await this.small(desc, options.signal));
+    }
     if (!this.#spoolAll && (this.#users.get(desc.digest) ?? 0) < 2) return this.src.fetch(desc, options);
     let spooled = this.#spooled.get(desc.digest);
     if (!spooled) {

@@ -61,7 +61,9 @@ export const exportCommand: Command = {
       throw new UsageError(`Cannot export as "${format}": --format takes docker, oci or oci-archive`);
     }
     const output = typeof args.values.output === "string" ? args.values.output : undefined;
-    if (format === "oci" && !output) throw new UsageError("Cannot export as oci: name the layout directory with -o DIR");
+    if (format === "oci" && !output) {
+      throw new UsageError("Cannot export as oci: name the layout directory with -o DIR");
+    }
     const archive = format === "oci-archive" ? output ?? "image.tar" : undefined;
     const dir = format === "oci-archive" ? dirOf(archive!) : output ?? ".";
     const level = intFlag(args, "compression-level", 0, 9);
