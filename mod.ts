@@ -28,6 +28,21 @@ export {
   type ExportImageResult,
 } from "./lib/ops/export_image.ts";
 export { type InspectedEntry, inspect, type InspectOptions, type InspectResult } from "./lib/ops/inspect.ts";
+export {
+  annotateManifestList,
+  type AnnotateManifestListOptions,
+  createManifestList,
+  type CreateManifestListOptions,
+  type ManifestDraftResult,
+  pushManifestList,
+  type PushManifestListResult,
+  pushManifestSpec,
+  removeManifestList,
+} from "./lib/ops/manifest_list.ts";
+export { inspectManifestList, type InspectManifestListResult } from "./lib/ops/manifest_inspect.ts";
+export { type ManifestSpec, manifestSpecFromArgs, parseManifestSpec } from "./lib/ops/manifest_spec.ts";
+export { lintPlatforms, type PlatformIssue } from "./lib/ops/platform_lint.ts";
+export { split, type SplitOptions, type SplitResult } from "./lib/ops/split.ts";
 
 // The engine and its stores
 export { type CopyEvent, copyGraph, type CopyGraphOptions, type CopyResult } from "./lib/graph/copy.ts";

@@ -1,0 +1,53 @@
+/**
+ * `ferry split SRC DST`: argument handling only; the work is `split()` in lib/ops/split.ts.
+ *
+ * @module
+ */
+import { UsageError } from "../../errors.ts";
+import { DEFAULT_TAG_TEMPLATE, split } from "../../ops/split.ts";
+import type { Command } from "../command.ts";
+import { intFlag, listFlag, registryOptionsOf, transferFlags } from "../common_flags.ts";
+
+/** `ferry split`. */
+export const splitCommand: Command = {
+  name: "split",
+  usage: "ferry split [--platform P]... [--tag-template T] [--with-index] [--json] SRC DST",
+  summary: "Give each platform of a multi-arch image its own tag (DST:1.0-amd64, …); digests unchanged",
+  flags: {
+    platform: {
+      type: "string",
+      multiple: true,
+      value: "OS/ARCH[/VARIANT]",
+      description: "Split out only these platforms (comma lists too); default all",
+    },
+    "tag-template": {
+      type: "string",
+      value: "T",
+      description: `Tag per platform from {tag} {os} {arch} {variant} {label} (default '${DEFAULT_TAG_TEMPLATE}')`,
+    },
+    "with-index": { type: "boolean", description: "Also tag DST's tag with the multi-arch index" },
+    ...transferFlags,
+    json: { type: "boolean", description: "Print the tags and digests as one JSON document on stdout" },
+  },
+  async run(args, io) {
+    if (args.positionals.length !== 2) throw new UsageError(`Cannot split: expected SRC and DST\nusage: ${this.usage}`);
+    const [src, dst] = args.positionals;
+    const result = await split(src, dst, {
+      platforms: listFlag(args, "platform"),
+      tagTemplate: typeof args.values["tag-template"] === "string" ? args.values["tag-template"] : undefined,
+      withIndex: args.values["with-index"] === true,
+      concurrency: intFlag(args, "jobs", 1, 64),
+      source: registryOptionsOf(args, "src"),
+      destination: registryOptionsOf(args, "dest"),
+      signal: io.signal,
+      onEvent: io.progress("split"),
+    });
+    if (args.values.json) {
+      io.print(JSON.stringify(result, null, 2));
+      return;
+    }
+    io.print(`Split ${result.source} → ${result.destination}`);
+    for (const t of result.tags) io.print(`  ${t.tag.padEnd(24)} ${t.digest}  ${t.platform}`);
+    if (result.index) io.print(`  ${result.index.tag.padEnd(24)} ${result.index.digest}  (index${result.index.filtered ? " of the chosen platforms" : ""})`);
+  },
+};
