@@ -43,6 +43,9 @@ export { inspectManifestList, type InspectManifestListResult } from "./lib/ops/m
 export { type ManifestSpec, manifestSpecFromArgs, parseManifestSpec } from "./lib/ops/manifest_spec.ts";
 export { lintPlatforms, type PlatformIssue } from "./lib/ops/platform_lint.ts";
 export { split, type SplitOptions, type SplitResult } from "./lib/ops/split.ts";
+export { mirror, type MirrorEvent, type MirrorImageResult, type MirrorOptions, type MirrorResult } from "./lib/ops/mirror.ts";
+export { type MirrorSource, type MirrorSpec, parseMirrorSpec } from "./lib/ops/mirror_spec.ts";
+export { login, type LoginOptions, type LoginResult, logout } from "./lib/ops/login.ts";
 
 // The engine and its stores
 export { type CopyEvent, copyGraph, type CopyGraphOptions, type CopyResult } from "./lib/graph/copy.ts";
@@ -82,6 +85,7 @@ export {
   IntegrityError,
   NetworkError,
   NotFoundError,
+  PartialError,
   RateLimitError,
   RegistryError,
   SizeMismatchError,

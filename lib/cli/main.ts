@@ -12,12 +12,15 @@ import { copyCommand } from "./commands/copy.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { exportCommand } from "./commands/export.ts";
 import { inspectCommand } from "./commands/inspect.ts";
+import { loginCommand } from "./commands/login.ts";
+import { logoutCommand } from "./commands/logout.ts";
+import { mirrorCommand } from "./commands/mirror.ts";
 import { manifestCommand } from "./commands/manifest.ts";
 import { splitCommand } from "./commands/split.ts";
 import { Output } from "./output.ts";
 
 /** Every subcommand, in the order `ferry --help` lists them. */
-export const commands: Command[] = [copyCommand, exportCommand, inspectCommand, splitCommand, manifestCommand, demoCommand];
+export const commands: Command[] = [copyCommand, exportCommand, inspectCommand, splitCommand, manifestCommand, mirrorCommand, loginCommand, logoutCommand, demoCommand];
 
 const globalFlags: Record<string, FlagSpec> = {
   help: { type: "boolean", short: "h", description: "Show help" },

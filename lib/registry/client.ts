@@ -10,6 +10,7 @@ import { insecureFetchInit } from "../runtime.ts";
 import { Authenticator } from "./auth.ts";
 import { resolveCredentials } from "./credentials.ts";
 import { drain, errorFromResponse } from "./errors.ts";
+import { parseRateLimit, type RegistryEvent } from "./rate_limit.ts";
 import {
   backoffDelay,
   DEFAULT_RETRY_POLICY,
@@ -82,6 +83,7 @@ export class RegistryClient {
   preferChunked = false;
   readonly #auth: Authenticator;
   readonly #fetchInit: RequestInit;
+  readonly #listeners = new Set<(event: RegistryEvent) => void>();
 
   constructor(readonly registry: string, readonly options: RegistryOptions = {}) {
     this.host = wireHost(registry);
@@ -93,6 +95,19 @@ export class RegistryClient {
       (url, init) => this.#withRetries(url, init, true),
       () => resolveCredentials(registry, options),
     );
+  }
+
+  /**
+   * Calls `listener` with what this client reports (rate-limit announcements, retries); the
+   * client is shared per host, so every user of the host hears them. Returns the unsubscriber.
+   */
+  subscribe(listener: (event: RegistryEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #emit(event: RegistryEvent): void {
+    for (const listener of this.#listeners) listener(event);
   }
 
   /** `path` (e.g. `/v2/app/manifests/1.0`) or a `Location` header resolved against the registry URL, query kept. */
@@ -121,6 +136,8 @@ export class RegistryClient {
         signal: options.signal,
       };
       const res = await this.#withRetries(url, init, replayable);
+      const limit = this.#listeners.size > 0 ? parseRateLimit(res.headers) : undefined;
+      if (limit) this.#emit({ type: "ratelimit", host: this.host, ...limit });
       if (res.status !== 401 || challenged || !replayable) return res;
       challenged = true;
       const next = await this.#auth.authenticate(res.headers.get("www-authenticate"), scopes, options.signal);
@@ -163,14 +180,18 @@ export class RegistryClient {
         if (!canRetry) {
           throw new NetworkError(`Cannot reach ${this.host}: ${describeNetworkError(err)}`, { cause: err });
         }
-        await sleep(backoffDelay(attempt, this.retry), signal);
+        const waitMs = backoffDelay(attempt, this.retry);
+        this.#emit({ type: "retry", host: this.host, waitMs, attempt, retryAfter: false });
+        await sleep(waitMs, signal);
         continue;
       }
       if (!canRetry || !isRetryableStatus(res.status)) return res;
       const asked = parseRetryAfter(res.headers.get("retry-after"));
       if (asked !== undefined && asked > this.retry.maxRetryAfterMs) return res;
       await drain(res);
-      await sleep(asked ?? backoffDelay(attempt, this.retry), signal);
+      const waitMs = asked ?? backoffDelay(attempt, this.retry);
+      this.#emit({ type: "retry", host: this.host, status: res.status, waitMs, attempt, retryAfter: asked !== undefined });
+      await sleep(waitMs, signal);
     }
   }
 

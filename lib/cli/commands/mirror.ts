@@ -1,0 +1,164 @@
+/**
+ * `ferry mirror -d PREFIX IMAGE...` / `ferry mirror -c mirror.yaml`: argument handling and the report;
+ * the work is `mirror()` in lib/ops/mirror.ts.
+ *
+ * @module
+ */
+import { readFile } from "node:fs/promises";
+import { FileError, PartialError, UsageError } from "../../errors.ts";
+import { mirror, type MirrorEvent, type MirrorImageResult, type MirrorResult, summarizeMirror } from "../../ops/mirror.ts";
+import { type MirrorSpec, parseMirrorSpec, specFromImages, validateMirrorSpec } from "../../ops/mirror_spec.ts";
+import type { CommandIo, ParsedArgs } from "../command.ts";
+import type { Command } from "../command.ts";
+import { intFlag, listFlag, registryOptionsOf, transferFlags } from "../common_flags.ts";
+import { formatBytes } from "../output.ts";
+
+/** `ferry mirror`. */
+export const mirrorCommand: Command = {
+  name: "mirror",
+  usage: "ferry mirror -d PREFIX [--all-tags] [--platform P]... IMAGE...  |  ferry mirror -c mirror.yaml",
+  summary: "Mirror many images, all platforms, into a registry under a prefix; reruns copy only what changed",
+  flags: {
+    dest: { type: "string", short: "d", value: "PREFIX", description: "Target registry and path, e.g. registry.example.com/mirror" },
+    config: { type: "string", short: "c", value: "FILE", description: "YAML file of sources, filters and settings (see README)" },
+    "all-tags": { type: "boolean", description: "Treat each IMAGE as a repository and mirror its tags" },
+    allow: { type: "string", multiple: true, value: "REGEX", description: "With --all-tags: only tags matching" },
+    deny: { type: "string", multiple: true, value: "REGEX", description: "With --all-tags: skip tags matching" },
+    platform: { type: "string", multiple: true, value: "OS/ARCH[/VARIANT]", description: "Mirror only these platforms; default all" },
+    "dry-run": { type: "boolean", description: "Print the plan and the manifest requests it needs; write nothing" },
+    "keep-going": { type: "boolean", description: "Finish the other images when one fails (exit 9 if any did)" },
+    parallel: { type: "string", value: "N", description: "Images mirrored at once (default 3)" },
+    ...transferFlags,
+    json: { type: "boolean", description: "Print the summary as one JSON document on stdout" },
+  },
+  async run(args, io) {
+    const spec = await specOf(args);
+    const json = args.values.json === true;
+    const quiet = args.values.quiet === true;
+    const dryRun = args.values["dry-run"] === true;
+    const images: MirrorImageResult[] = [];
+    const lanes = new Map<string, ReturnType<CommandIo["progress"]>>();
+    const seen = new Map<string, number>();
+    const reserve = spec.rateLimit?.reserve ?? 10;
+    const onEvent = (event: MirrorEvent) => {
+      switch (event.type) {
+        case "image":
+          images.push(event.image);
+          lanes.delete(event.image.source);
+          if (!json) io.print(imageLine(event.image));
+          break;
+        case "copy": {
+          if (!lanes.has(event.source)) lanes.set(event.source, io.progress(event.source));
+          lanes.get(event.source)?.(event.event);
+          break;
+        }
+        case "ratelimit": {
+          // Shown once per host, then whenever it is low (and has changed).
+          const before = seen.get(event.host);
+          seen.set(event.host, event.remaining);
+          if (quiet || (before !== undefined && (event.remaining > reserve || before === event.remaining))) break;
+          const window = event.windowSeconds !== undefined ? ` per ${formatSeconds(event.windowSeconds)}` : "";
+          const low = event.remaining <= reserve ? "; slowing down" : "";
+          io.warn(`${event.host}: rate limit: ${event.remaining}${event.limit !== undefined ? ` of ${event.limit}` : ""} requests left${window}${low}`);
+          break;
+        }
+        case "retry":
+          if (!quiet) {
+            const why = event.status !== undefined ? `answered ${event.status}` : "connection failed";
+            io.warn(`${event.host}: ${why}; retrying in ${formatSeconds(event.waitMs / 1000)}${event.retryAfter ? " (Retry-After)" : ""}`);
+          }
+          break;
+      }
+    };
+    let result: MirrorResult;
+    try {
+      result = await mirror(spec, {
+        source: registryOptionsOf(args, "src"),
+        destination: registryOptionsOf(args, "dest"),
+        concurrency: intFlag(args, "parallel", 1, 64),
+        jobs: intFlag(args, "jobs", 1, 64),
+        keepGoing: args.values["keep-going"] === true,
+        dryRun,
+        signal: io.signal,
+        onEvent,
+      });
+    } catch (err) {
+      if (err instanceof PartialError) report(summarizeMirror(spec.target, images, dryRun), json, io);
+      throw err;
+    }
+    report(result, json, io);
+  },
+};
+
+async function specOf(args: ParsedArgs): Promise<MirrorSpec> {
+  const dest = typeof args.values.dest === "string" ? args.values.dest : undefined;
+  const configFile = typeof args.values.config === "string" ? args.values.config : undefined;
+  const platforms = listFlag(args, "platform");
+  if (!configFile) {
+    if (!dest) throw new UsageError(`Cannot mirror: give a target with -d PREFIX (or a config file with -c)\nusage: ${mirrorCommand.usage}`);
+    if (args.positionals.length === 0) throw new UsageError(`Cannot mirror: no IMAGE given\nusage: ${mirrorCommand.usage}`);
+    if (!args.values["all-tags"] && (args.values.allow || args.values.deny)) {
+      throw new UsageError("Cannot mirror: --allow and --deny filter tags of --all-tags repositories");
+    }
+    return specFromImages(dest, args.positionals, {
+      allTags: args.values["all-tags"] === true,
+      allow: listFlag(args, "allow"),
+      deny: listFlag(args, "deny"),
+      platforms,
+    });
+  }
+  let text: string;
+  try {
+    text = await readFile(configFile, "utf8");
+  } catch (err) {
+    throw new FileError(`Cannot read ${configFile}: ${(err as Error).message}`, { cause: err });
+  }
+  const spec = parseMirrorSpec(text, configFile);
+  // Command-line settings win over the file's.
+  const extra = args.positionals.map((image) => ({ image }));
+  return validateMirrorSpec({
+    ...spec,
+    ...(dest ? { target: dest } : {}),
+    ...(platforms ? { platforms } : {}),
+    sources: [...spec.sources, ...extra],
+  }, configFile);
+}
+
+function imageLine(image: MirrorImageResult): string {
+  const digest = image.digest ? `  ${image.digest.slice(0, 19)}…` : "";
+  switch (image.status) {
+    case "copied":
+      return `copied   ${image.source} → ${image.target}${digest}  ${formatBytes(image.bytes)}`;
+    case "present":
+      return `present  ${image.source} → ${image.target}${digest}`;
+    case "planned":
+      return `planned  ${image.source} → ${image.target}${digest}  ${image.manifestRequests} manifest requests`;
+    case "failed":
+      return `failed   ${image.source}: ${image.error}`;
+  }
+}
+
+function report(result: MirrorResult, json: boolean, io: CommandIo): void {
+  if (json) {
+    io.print(JSON.stringify(result, null, 2));
+    return;
+  }
+  const failed = result.failed > 0 ? `, ${result.failed} failed (${result.images.filter((i) => i.status === "failed").map((i) => i.source).join(", ")})` : ", 0 failed";
+  if (result.dryRun) {
+    io.print(
+      `Plan for ${result.target}: ${result.planned} to copy, ${result.present} already present${failed}; ` +
+        `the copy will make ${result.manifestRequests} manifest requests to the sources`,
+    );
+    return;
+  }
+  io.print(
+    `Mirrored to ${result.target}: ${result.copied} copied, ${result.present} already present${failed}; ` +
+      `${formatBytes(result.bytes)} transferred, ${result.manifestRequests} manifest requests to the sources`,
+  );
+}
+
+function formatSeconds(s: number): string {
+  if (s >= 3600) return `${+(s / 3600).toFixed(1)} h`;
+  if (s >= 60) return `${+(s / 60).toFixed(1)} min`;
+  return `${+s.toFixed(1)} s`;
+}
