@@ -127,10 +127,15 @@ export async function copyGraph(
         return;
       }
       emit({ type: "start", desc });
-      const body = await src.fetch(desc, { signal });
-      await dst.push(desc, body.pipeThrough(verifyStream(desc, src.ref)).pipeThrough(countBytes(desc, emit)), {
-        signal,
-      });
+      const body = (await src.fetch(desc, { signal })).pipeThrough(verifyStream(desc, src.ref))
+        .pipeThrough(countBytes(desc, emit));
+      try {
+        await dst.push(desc, body, { signal });
+      } catch (err) {
+        // A store that failed before reading (or let go of) the body leaves it to us: release the source.
+        await body.cancel(err).catch(() => {});
+        throw err;
+      }
       result.copied++;
       result.bytes += desc.size;
       emit({ type: "copied", desc });

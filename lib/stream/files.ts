@@ -39,21 +39,17 @@ export interface ReadFileStreamOptions {
  * ```
  */
 export function readFileStream(path: string, options: ReadFileStreamOptions = {}): ReadableStream<Uint8Array> {
-  let handle: FileHandle | undefined;
+  const box: HandleBox = {};
   let position = options.start ?? 0;
   let end = options.end ?? Infinity;
-  const closeHandle = async () => {
-    const h = handle;
-    handle = undefined;
-    await h?.close().catch(() => {});
-  };
-  return new ReadableStream<Uint8Array>({
+  const closeHandle = () => closeBox(box);
+  const stream = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
-        if (!handle) {
+        if (!box.handle) {
           // Opened on the first read (highWaterMark 0), so a stream nobody reads holds no file handle.
-          handle = await open(path, "r");
-          end = Math.min(end, (await handle.stat()).size);
+          box.handle = await open(path, "r");
+          end = Math.min(end, (await box.handle.stat()).size);
         }
         const wanted = Math.min(CHUNK_SIZE, end - position);
         if (wanted <= 0) {
@@ -62,7 +58,7 @@ export function readFileStream(path: string, options: ReadFileStreamOptions = {}
           return;
         }
         const buffer = new Uint8Array(wanted);
-        const { bytesRead } = await handle!.read(buffer, 0, wanted, position);
+        const { bytesRead } = await box.handle!.read(buffer, 0, wanted, position);
         if (bytesRead === 0) {
           // The file shrank under us: end here; verifyStream reports the short read.
           await closeHandle();
@@ -78,7 +74,29 @@ export function readFileStream(path: string, options: ReadFileStreamOptions = {}
     },
     cancel: closeHandle,
   }, { highWaterMark: 0 });
+  abandoned.register(stream, box);
+  return stream;
 }
+
+/** A file handle shared between a stream and {@link abandoned}, so either can close it. */
+interface HandleBox {
+  handle?: FileHandle;
+}
+
+async function closeBox(box: HandleBox): Promise<void> {
+  const h = box.handle;
+  box.handle = undefined;
+  await h?.close().catch(() => {});
+}
+
+/**
+ * Closes the file handle of a stream that was dropped unfinished (a consumer that neither read to the end nor
+ * cancelled, e.g. a request body whose fetch was aborted). Without it the runtime closes the handle during
+ * garbage collection, which Bun reports as an error.
+ */
+const abandoned = new FinalizationRegistry<HandleBox>((box) => {
+  void closeBox(box);
+});
 
 /** A file being written under a temp name, see {@link createTempWriter}. */
 export interface TempWriter {
@@ -110,25 +128,21 @@ export interface TempWriter {
  */
 export async function createTempWriter(finalPath: string): Promise<TempWriter> {
   const tempPath = tempPathFor(finalPath);
-  let handle: FileHandle | undefined;
+  const box: HandleBox = {};
   try {
-    handle = await open(tempPath, "wx");
+    box.handle = await open(tempPath, "wx");
   } catch (err) {
     throw fileErrorOf(err, "write", finalPath);
   }
   let closed = false;
   let failed: unknown;
-  const closeHandle = async () => {
-    const h = handle;
-    handle = undefined;
-    await h?.close().catch(() => {});
-  };
+  const closeHandle = () => closeBox(box);
   const writable = new WritableStream<Uint8Array>({
     async write(chunk) {
       try {
         let offset = 0;
         while (offset < chunk.byteLength) {
-          offset += (await handle!.write(chunk, offset, chunk.byteLength - offset)).bytesWritten;
+          offset += (await box.handle!.write(chunk, offset, chunk.byteLength - offset)).bytesWritten;
         }
       } catch (err) {
         failed = fileErrorOf(err, "write", finalPath);
@@ -144,14 +158,15 @@ export async function createTempWriter(finalPath: string): Promise<TempWriter> {
       await closeHandle();
     },
   });
+  abandoned.register(writable, box);
   return {
     tempPath,
     writable,
     async commit() {
       if (failed !== undefined) throw failed;
-      if (!closed || !handle) throw new FileError(`Cannot write ${finalPath}: the content did not end cleanly`, { ref: finalPath });
+      if (!closed || !box.handle) throw new FileError(`Cannot write ${finalPath}: the content did not end cleanly`, { ref: finalPath });
       try {
-        await handle.sync();
+        await box.handle.sync();
         await closeHandle();
         await rename(tempPath, finalPath);
       } catch (err) {
