@@ -3,11 +3,13 @@
  *
  * @module
  */
-import { UnsupportedError } from "../errors.ts";
+import { UnsupportedError, UsageError } from "../errors.ts";
 import type { Location } from "../ref/location.ts";
 import { formatReference, referenceTarget } from "../ref/reference.ts";
 import type { RegistryOptions } from "../registry/client.ts";
+import { ArchiveStore } from "./archive_reader.ts";
 import { ArchiveWriter } from "./docker_archive.ts";
+import { DockerEngineStore } from "./docker_engine.ts";
 import { OciLayoutStore } from "./oci_layout.ts";
 import { openRegistryStore } from "./registry_store.ts";
 import type { ReadableStore, WritableStore } from "./store.ts";
@@ -27,6 +29,8 @@ export interface OpenedSource {
   repository: string;
   /** The source tag, when there is one. */
   tag?: string;
+  /** Frees what opening took (an archive's spool directory); call when done reading. */
+  dispose?(): Promise<void>;
 }
 
 /**
@@ -53,8 +57,18 @@ export async function openSource(location: Location, options: OpenOptions = {}):
       const store = await OciLayoutStore.open(location.path);
       return { store, target: location.tag ?? "", repository: baseName(location.path), tag: location.tag };
     }
+    case "oci-archive":
+    case "docker-archive": {
+      // Either transport reads both kinds of archive (OCI layout tar, docker save tarball), plain or gzipped.
+      const store = await ArchiveStore.open(location.path);
+      const target = location.kind === "oci-archive"
+        ? location.tag ?? ""
+        : location.reference ? formatReference(location.reference, { short: true }) : "";
+      const tag = location.kind === "oci-archive" ? location.tag : location.reference?.tag;
+      return { store, target, repository: baseName(location.path).replace(/\.(tar|tar\.gz|tgz)$/, ""), tag, dispose: () => store.dispose() };
+    }
     default:
-      throw new UnsupportedError(`Cannot read from ${location.kind}: not supported yet (issue #5 adds import)`);
+      throw new UnsupportedError(`Cannot read from ${location.kind}: use ferry import FILE... docker-daemon: the other way round`);
   }
 }
 
@@ -85,8 +99,12 @@ export async function openDestination(
       const tag = location.kind === "oci-archive" ? location.tag ?? sourceTag ?? "latest" : undefined;
       return { store, tag };
     }
-    default:
-      throw new UnsupportedError(`Cannot write to ${location.kind}: not supported yet (issue #5 adds docker-daemon:)`);
+    case "docker-daemon": {
+      // The engine names images repo:tag (RepoTags), so copy needs one; import names images itself.
+      const ref = location.reference;
+      if (!ref) throw new UsageError("Cannot load into docker-daemon: without a name: write docker-daemon:REPOSITORY[:TAG]");
+      return { store: new DockerEngineStore(), tag: formatReference({ ...ref, digest: undefined, tag: ref.tag ?? "latest" }, { short: true }) };
+    }
   }
 }
 

@@ -1,0 +1,63 @@
+/**
+ * `ferry import FILE... DST`: argument handling only; the work is `importImage()` in lib/ops/import.ts.
+ *
+ * @module
+ */
+import { UsageError } from "../../errors.ts";
+import { importImage } from "../../ops/import.ts";
+import type { Command } from "../command.ts";
+import { intFlag, listFlag, registryOptionsOf, transferFlags } from "../common_flags.ts";
+import { formatBytes } from "../output.ts";
+
+/** `ferry import`. */
+export const importCommand: Command = {
+  name: "import",
+  usage: "ferry import [--type oci|docker] [--platform P]... [--prefer FILE]... [--json] FILE... DST",
+  summary: "Import export files, docker save tarballs, OCI layouts/archives into a registry (one multi-arch index) or docker-daemon:",
+  flags: {
+    type: { type: "string", value: "oci|docker", description: "Media type of a new index: OCI image index (default) or Docker manifest list" },
+    platform: { type: "string", multiple: true, value: "OS/ARCH[/VARIANT]", description: "Import only these platforms (comma lists too); default all" },
+    prefer: { type: "string", multiple: true, value: "FILE", description: "When two inputs hold different images of one platform, take this one's" },
+    "compression-level": { type: "string", value: "N", description: "gzip level 0-9 for layers stored uncompressed (default 6)" },
+    "dest-creds": transferFlags["dest-creds"],
+    "plain-http": transferFlags["plain-http"],
+    insecure: transferFlags.insecure,
+    authfile: transferFlags.authfile,
+    retries: transferFlags.retries,
+    jobs: transferFlags.jobs,
+    json: { type: "boolean", description: "Print the result as one JSON document on stdout" },
+  },
+  async run(args, io) {
+    if (args.positionals.length < 2) throw new UsageError(`Cannot import: expected FILE... and DST\nusage: ${this.usage}`);
+    const type = args.values.type;
+    if (type !== undefined && type !== "oci" && type !== "docker") {
+      throw new UsageError(`Cannot parse --type "${type}": expected oci or docker`);
+    }
+    const files = args.positionals.slice(0, -1);
+    const dst = args.positionals.at(-1)!;
+    const result = await importImage(files, dst, {
+      type,
+      platforms: listFlag(args, "platform"),
+      prefer: listFlag(args, "prefer"),
+      gzipLevel: intFlag(args, "compression-level", 0, 9),
+      concurrency: intFlag(args, "jobs", 1, 64),
+      destination: registryOptionsOf(args, "dest"),
+      signal: io.signal,
+      onEvent: io.progress("import"),
+    });
+    if (args.values.json) {
+      io.print(JSON.stringify(result, null, 2));
+      return;
+    }
+    io.print(`Imported ${files.length} file${files.length === 1 ? "" : "s"} → ${result.destination}`);
+    if (result.digest) {
+      const what = { original: "the inputs' own index", filtered: "the inputs' index, narrowed", built: "a new index", none: "one image" }[result.index];
+      io.print(`  ${result.digest}  ${what}`);
+    }
+    for (const image of result.images) {
+      io.print(`  ${image.platform.padEnd(16)} ${image.digest}${image.converted ? "  (layers gzipped)" : ""}`);
+    }
+    for (const line of result.loaded ?? []) io.print(`  ${line}`);
+    io.print(`  ${result.copied} copied, ${result.skipped} already present, ${formatBytes(result.bytes)} transferred`);
+  },
+};
