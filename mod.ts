@@ -27,6 +27,7 @@ export {
   type ExportImageOptions,
   type ExportImageResult,
 } from "./lib/ops/export_image.ts";
+export { type ImportedImage, importImage, type ImportOptions, type ImportResult } from "./lib/ops/import.ts";
 export { type InspectedEntry, inspect, type InspectOptions, type InspectResult } from "./lib/ops/inspect.ts";
 export {
   annotateManifestList,

@@ -11,6 +11,7 @@ import type { Command, FlagSpec, ParsedArgs } from "./command.ts";
 import { copyCommand } from "./commands/copy.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { exportCommand } from "./commands/export.ts";
+import { importCommand } from "./commands/import.ts";
 import { inspectCommand } from "./commands/inspect.ts";
 import { loginCommand } from "./commands/login.ts";
 import { logoutCommand } from "./commands/logout.ts";
@@ -20,7 +21,7 @@ import { splitCommand } from "./commands/split.ts";
 import { Output } from "./output.ts";
 
 /** Every subcommand, in the order `ferry --help` lists them. */
-export const commands: Command[] = [copyCommand, exportCommand, inspectCommand, splitCommand, manifestCommand, mirrorCommand, loginCommand, logoutCommand, demoCommand];
+export const commands: Command[] = [copyCommand, exportCommand, importCommand, inspectCommand, splitCommand, manifestCommand, mirrorCommand, loginCommand, logoutCommand, demoCommand];
 
 const globalFlags: Record<string, FlagSpec> = {
   help: { type: "boolean", short: "h", description: "Show help" },
