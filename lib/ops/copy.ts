@@ -14,7 +14,8 @@ import { formatPlatform, matchPlatform, parsePlatformList } from "../ref/platfor
 import { formatReference } from "../ref/reference.ts";
 import type { RegistryOptions } from "../registry/client.ts";
 import { MemoryStore } from "../store/memory.ts";
-import { openDestination, openSource } from "../store/open.ts";
+import { openDestination, type OpenedSource, openSource } from "../store/open.ts";
+import { hostPlatform } from "../store/docker_engine.ts";
 import { OverlayStore } from "../store/overlay.ts";
 import type { ReadableStore } from "../store/store.ts";
 
@@ -57,6 +58,8 @@ export interface SelectedSource {
   platforms: { desc: Descriptor; platform: Platform }[];
   repository: string;
   tag?: string;
+  /** Releases what opening the source took (an archive's spool directory); call once, when done. */
+  dispose(): Promise<void>;
 }
 
 /**
@@ -70,28 +73,74 @@ export async function selectSource(
 ): Promise<SelectedSource> {
   const want = parsePlatformList(platforms);
   const opened = await openSource(location, { registry: options.registry });
-  const root = await opened.store.resolve(opened.target, { signal: options.signal });
-  const top = await fetchManifest(opened.store, root, { signal: options.signal });
+  const dispose = () => opened.dispose?.() ?? Promise.resolve();
+  try {
+    return { ...await narrow(opened, want, options.signal), dispose };
+  } catch (err) {
+    await dispose().catch(() => {});
+    throw err;
+  }
+}
+
+async function narrow(
+  opened: OpenedSource,
+  want: Platform[] | "all",
+  signal?: AbortSignal,
+): Promise<Omit<SelectedSource, "dispose">> {
+  const root = await opened.store.resolve(opened.target, { signal });
+  const top = await fetchManifest(opened.store, root, { signal });
   const base = { repository: opened.repository, tag: opened.tag };
   if (top.parsed.kind === "manifest") {
-    const platform = await platformOfImage(opened.store, top, { signal: options.signal });
+    const platform = await platformOfImage(opened.store, top, { signal });
     if (want !== "all" && !(platform && want.some((w) => matchPlatform(w, platform)))) {
       throw new NotFoundError(
-        `Cannot find platform ${want.map(formatPlatform).join(", ")}: the image is ${platform ? formatPlatform(platform) : "of unknown platform"} only`,
+        `Cannot find platform ${want.map(formatPlatform).join(", ")}: the image is ${
+          platform ? formatPlatform(platform) : "of unknown platform"
+        } only`,
         { ref: opened.store.ref },
       );
     }
-    return { ...base, store: opened.store, root, filtered: false, platforms: platform ? [{ desc: root, platform }] : [] };
+    return {
+      ...base,
+      store: opened.store,
+      root,
+      filtered: false,
+      platforms: platform ? [{ desc: root, platform }] : [],
+    };
   }
   const index = top.parsed.index;
   const chosen = selectPlatforms(index, want);
   const entries = chosen.map((desc) => ({ desc, platform: desc.platform! }));
   if (want === "all") return { ...base, store: opened.store, root, filtered: false, platforms: entries };
   const narrowed = filterIndex(top.bytes, index, chosen);
-  if (narrowed.desc.digest === root.digest) return { ...base, store: opened.store, root, filtered: false, platforms: entries };
+  if (narrowed.desc.digest === root.digest) {
+    return { ...base, store: opened.store, root, filtered: false, platforms: entries };
+  }
   const extra = new MemoryStore();
   extra.put(narrowed.bytes, narrowed.desc.mediaType);
-  return { ...base, store: new OverlayStore(opened.store, extra), root: narrowed.desc, filtered: true, platforms: entries };
+  return {
+    ...base,
+    store: new OverlayStore(opened.store, extra),
+    root: narrowed.desc,
+    filtered: true,
+    platforms: entries,
+  };
+}
+
+/**
+ * The one image a single-image destination gets: the only platform chosen, or (for the local Docker
+ * engine, like `docker pull`) the host's platform.
+ */
+function singleImage(selected: SelectedSource, destination: "docker-archive" | "docker-daemon"): Descriptor {
+  const images = selected.platforms.filter((p) => !isAttestation(p.desc));
+  if (images.length === 1) return images[0].desc;
+  const host = destination === "docker-daemon" ? images.filter((p) => matchPlatform(hostPlatform(), p.platform)) : [];
+  if (host.length === 1) return host[0].desc;
+  throw new UsageError(
+    `Cannot write ${images.length} platforms to one ${destination}: choose one with --platform (${
+      images.map((p) => formatPlatform(p.platform)).join(", ")
+    })`,
+  );
 }
 
 /**
@@ -107,18 +156,27 @@ export async function selectSource(
 export async function copy(src: string, dst: string, options: CopyOptions = {}): Promise<CopyImageResult> {
   const srcLocation = parseLocation(src);
   const dstLocation = parseLocation(dst);
-  const selected = await selectSource(srcLocation, options.platforms, { registry: options.source, signal: options.signal });
-  let root = selected.root;
-  if (dstLocation.kind === "docker-archive") {
-    // A docker-archive holds one image: the chosen platform's manifest, never an index.
-    const images = selected.platforms.filter((p) => !isAttestation(p.desc));
-    if (images.length !== 1) {
-      throw new UsageError(
-        `Cannot write ${images.length} platforms to one docker-archive: choose one with --platform (${images.map((p) => formatPlatform(p.platform)).join(", ")})`,
-      );
-    }
-    root = images[0].desc;
+  const selected = await selectSource(srcLocation, options.platforms, {
+    registry: options.source,
+    signal: options.signal,
+  });
+  try {
+    return await copySelected(selected, srcLocation, dstLocation, options);
+  } finally {
+    await selected.dispose();
   }
+}
+
+async function copySelected(
+  selected: SelectedSource,
+  srcLocation: Location,
+  dstLocation: Location,
+  options: CopyOptions,
+): Promise<CopyImageResult> {
+  // A docker-archive and the Docker engine take one image: a platform's manifest, never an index.
+  const root = dstLocation.kind === "docker-archive" || dstLocation.kind === "docker-daemon"
+    ? singleImage(selected, dstLocation.kind)
+    : selected.root;
   const opened = await openDestination(dstLocation, selected.tag, { registry: options.destination });
   const dstStore = opened.store;
   let tag = opened.tag;
@@ -144,7 +202,9 @@ export async function copy(src: string, dst: string, options: CopyOptions = {}):
       digest: root.digest,
       mediaType: root.mediaType,
       filtered: selected.filtered,
-      platforms: selected.platforms.filter((p) => root === selected.root || p.desc === root).map((p) => formatPlatform(p.platform)),
+      platforms: selected.platforms.filter((p) => root === selected.root || p.desc === root).map((p) =>
+        formatPlatform(p.platform)
+      ),
       copied: result.copied,
       skipped: result.skipped,
       mounted: result.mounted,

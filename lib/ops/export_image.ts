@@ -117,31 +117,37 @@ export async function exportImage(
     registry: options.registry,
     signal: options.signal,
   });
-  const push = target
-    ? await openDestination(target, selected.tag ?? "latest", { registry: options.pushRegistry })
-    : undefined;
-  const { files, pushed } = await exportFromStore(selected.store, selected.root, dir, {
-    format,
-    repository: selected.repository,
-    tag: selected.tag ?? "latest",
-    tagTemplate: options.tagTemplate,
-    gzipLevel: options.gzipLevel,
-    concurrency: options.concurrency,
-    output: format === "oci-archive"
-      ? options.output ?? join(dir, options.gzipLevel === undefined ? "image.tar" : "image.tar.gz")
-      : undefined,
-    signal: options.signal,
-    onEvent: options.onEvent,
-    ...(push ? { push: { store: push.store, tag: push.tag } } : {}),
-  });
-  return {
-    source: src,
-    format,
-    digest: selected.root.digest,
-    platforms: selected.platforms.map((p) => formatPlatform(p.platform)),
-    files,
-    ...(pushed && target ? { pushed: { reference: pushedReference(target, pushed.tag), digest: pushed.digest } } : {}),
-  };
+  try {
+    const push = target
+      ? await openDestination(target, selected.tag ?? "latest", { registry: options.pushRegistry })
+      : undefined;
+    const { files, pushed } = await exportFromStore(selected.store, selected.root, dir, {
+      format,
+      repository: selected.repository,
+      tag: selected.tag ?? "latest",
+      tagTemplate: options.tagTemplate,
+      gzipLevel: options.gzipLevel,
+      concurrency: options.concurrency,
+      output: format === "oci-archive"
+        ? options.output ?? join(dir, options.gzipLevel === undefined ? "image.tar" : "image.tar.gz")
+        : undefined,
+      signal: options.signal,
+      onEvent: options.onEvent,
+      ...(push ? { push: { store: push.store, tag: push.tag } } : {}),
+    });
+    return {
+      source: src,
+      format,
+      digest: selected.root.digest,
+      platforms: selected.platforms.map((p) => formatPlatform(p.platform)),
+      files,
+      ...(pushed && target
+        ? { pushed: { reference: pushedReference(target, pushed.tag), digest: pushed.digest } }
+        : {}),
+    };
+  } finally {
+    await selected.dispose();
+  }
 }
 
 /** `--push DST` must name a registry. */

@@ -10,6 +10,7 @@ import { parseLocation } from "../ref/location.ts";
 import { formatPlatform } from "../ref/platform.ts";
 import type { RegistryOptions } from "../registry/client.ts";
 import { openSource } from "../store/open.ts";
+import type { ReadableStore } from "../store/store.ts";
 
 /** Options of {@link inspect}. */
 export interface InspectOptions {
@@ -51,9 +52,23 @@ export interface InspectResult {
  */
 export async function inspect(ref: string, options: InspectOptions = {}): Promise<InspectResult> {
   const opened = await openSource(parseLocation(ref), { registry: options.registry });
-  const root = await opened.store.resolve(opened.target, { signal: options.signal });
-  const top = await fetchManifest(opened.store, root, { signal: options.signal });
-  const base = { reference: opened.store.ref, digest: root.digest, mediaType: root.mediaType, size: root.size, raw: top.bytes };
+  try {
+    return await describe(opened.store, opened.target, options.signal);
+  } finally {
+    await opened.dispose?.();
+  }
+}
+
+async function describe(store: ReadableStore, target: string, signal?: AbortSignal): Promise<InspectResult> {
+  const root = await store.resolve(target, { signal });
+  const top = await fetchManifest(store, root, { signal });
+  const base = {
+    reference: store.ref,
+    digest: root.digest,
+    mediaType: root.mediaType,
+    size: root.size,
+    raw: top.bytes,
+  };
   if (top.parsed.kind === "index") {
     const manifests = top.parsed.index.manifests.map((d: Descriptor) => ({
       digest: d.digest,
@@ -64,10 +79,16 @@ export async function inspect(ref: string, options: InspectOptions = {}): Promis
     }));
     return { ...base, isIndex: true, manifests };
   }
-  const platform = await platformOfImage(opened.store, top, { signal: options.signal });
+  const platform = await platformOfImage(store, top, { signal });
   return {
     ...base,
     isIndex: false,
-    manifests: [{ digest: root.digest, mediaType: root.mediaType, size: root.size, platform: platform && formatPlatform(platform), attestation: false }],
+    manifests: [{
+      digest: root.digest,
+      mediaType: root.mediaType,
+      size: root.size,
+      platform: platform && formatPlatform(platform),
+      attestation: false,
+    }],
   };
 }

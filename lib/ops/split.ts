@@ -70,51 +70,68 @@ export async function split(src: string, dst: string, options: SplitOptions = {}
     throw new UsageError(`Cannot split into ${dst}: name a repository (and optionally a tag), not a digest`);
   }
   const template = options.tagTemplate ?? DEFAULT_TAG_TEMPLATE;
-  const selected = await selectSource(srcLocation, options.platforms, { registry: options.source, signal: options.signal });
-  const opened = await openDestination(dstLocation, selected.tag, { registry: options.destination });
-  const base = opened.tag ?? "latest";
-  const planned = selected.platforms.map((p) => ({ desc: p.desc, platform: p.platform, tag: expand(template, base, p.platform) }));
-  if (planned.length === 0) throw new UsageError(`Cannot split ${src}: it names no platform images`);
-  const seen = new Map<string, string>();
-  for (const p of planned) {
-    if (!isValidTag(p.tag)) throw new UsageError(`Cannot split ${src}: "${p.tag}" (for ${formatPlatform(p.platform)}) is not a valid tag`);
-    const other = seen.get(p.tag);
-    if (other) {
-      throw new UsageError(
-        `Cannot split ${src}: ${other} and ${formatPlatform(p.platform)} both get tag "${p.tag}"; add {os} or {variant} to --tag-template`,
-      );
-    }
-    seen.set(p.tag, formatPlatform(p.platform));
-  }
-  if (options.withIndex && seen.has(base)) throw new UsageError(`Cannot split ${src}: tag "${base}" is both a platform tag and the index tag`);
-  const store = opened.store;
-  const copyOptions = { concurrency: options.concurrency, signal: options.signal, onEvent: options.onEvent };
+  const selected = await selectSource(srcLocation, options.platforms, {
+    registry: options.source,
+    signal: options.signal,
+  });
   try {
-    const tags: SplitTag[] = [];
+    const opened = await openDestination(dstLocation, selected.tag, { registry: options.destination });
+    const base = opened.tag ?? "latest";
+    const planned = selected.platforms.map((p) => ({
+      desc: p.desc,
+      platform: p.platform,
+      tag: expand(template, base, p.platform),
+    }));
+    if (planned.length === 0) throw new UsageError(`Cannot split ${src}: it names no platform images`);
+    const seen = new Map<string, string>();
     for (const p of planned) {
-      const desc: Descriptor = bare(p.desc);
-      await copyGraph(selected.store, store, desc, copyOptions);
-      if (options.signal?.aborted) throw new AbortError();
-      await store.tag(desc, p.tag, { signal: options.signal });
-      tags.push({ tag: p.tag, digest: desc.digest, platform: formatPlatform(p.platform) });
+      if (!isValidTag(p.tag)) {
+        throw new UsageError(`Cannot split ${src}: "${p.tag}" (for ${formatPlatform(p.platform)}) is not a valid tag`);
+      }
+      const other = seen.get(p.tag);
+      if (other) {
+        throw new UsageError(
+          `Cannot split ${src}: ${other} and ${
+            formatPlatform(p.platform)
+          } both get tag "${p.tag}"; add {os} or {variant} to --tag-template`,
+        );
+      }
+      seen.set(p.tag, formatPlatform(p.platform));
     }
-    let index: SplitResult["index"];
-    if (options.withIndex) {
-      await copyGraph(selected.store, store, selected.root, copyOptions);
-      await store.tag(selected.root, base, { signal: options.signal });
-      index = { tag: base, digest: selected.root.digest, filtered: selected.filtered };
+    if (options.withIndex && seen.has(base)) {
+      throw new UsageError(`Cannot split ${src}: tag "${base}" is both a platform tag and the index tag`);
     }
-    await store.close();
-    return {
-      source: formatLocation(srcLocation),
-      destination: formatLocation(dstLocation),
-      digest: selected.root.digest,
-      tags,
-      ...(index ? { index } : {}),
-    };
-  } catch (err) {
-    await store.abort().catch(() => {});
-    throw err;
+    const store = opened.store;
+    const copyOptions = { concurrency: options.concurrency, signal: options.signal, onEvent: options.onEvent };
+    try {
+      const tags: SplitTag[] = [];
+      for (const p of planned) {
+        const desc: Descriptor = bare(p.desc);
+        await copyGraph(selected.store, store, desc, copyOptions);
+        if (options.signal?.aborted) throw new AbortError();
+        await store.tag(desc, p.tag, { signal: options.signal });
+        tags.push({ tag: p.tag, digest: desc.digest, platform: formatPlatform(p.platform) });
+      }
+      let index: SplitResult["index"];
+      if (options.withIndex) {
+        await copyGraph(selected.store, store, selected.root, copyOptions);
+        await store.tag(selected.root, base, { signal: options.signal });
+        index = { tag: base, digest: selected.root.digest, filtered: selected.filtered };
+      }
+      await store.close();
+      return {
+        source: formatLocation(srcLocation),
+        destination: formatLocation(dstLocation),
+        digest: selected.root.digest,
+        tags,
+        ...(index ? { index } : {}),
+      };
+    } catch (err) {
+      await store.abort().catch(() => {});
+      throw err;
+    }
+  } finally {
+    await selected.dispose();
   }
 }
 
@@ -133,7 +150,8 @@ export function expandTagTemplate(template: string, tag: string, platform: Platf
 
 function expand(template: string, tag: string, platform: Platform): string {
   const p = normalizePlatform(platform);
-  const isDefault = (p.architecture === "arm64" && p.variant === "v8") || (p.architecture === "amd64" && p.variant === "v1");
+  const isDefault = (p.architecture === "arm64" && p.variant === "v8") ||
+    (p.architecture === "amd64" && p.variant === "v1");
   const variant = isDefault ? "" : p.variant ?? "";
   const values: Record<string, string> = {
     tag,
@@ -144,7 +162,9 @@ function expand(template: string, tag: string, platform: Platform): string {
   };
   return template.replace(/\{([^}]*)\}/g, (_, key: string) => {
     if (!(key in values)) {
-      throw new UsageError(`Cannot use --tag-template "${template}": unknown placeholder {${key}} (use {tag}, {os}, {arch}, {variant}, {label})`);
+      throw new UsageError(
+        `Cannot use --tag-template "${template}": unknown placeholder {${key}} (use {tag}, {os}, {arch}, {variant}, {label})`,
+      );
     }
     return values[key];
   });

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { DEFAULT_GZIP_LEVEL } from "../stream/gzip.ts";
 import { UnsupportedError, UsageError } from "../errors.ts";
 import type { Location } from "../ref/location.ts";
 import { formatReference, referenceTarget } from "../ref/reference.ts";
@@ -95,7 +96,7 @@ export async function openDestination(
     case "oci-archive":
     case "docker-archive": {
       const gz = /\.(tgz|gz)$/.test(location.path);
-      const store = new ArchiveWriter(location.path, { gzipLevel: gz ? options.gzipLevel : false });
+      const store = new ArchiveWriter(location.path, { gzipLevel: gz ? options.gzipLevel ?? DEFAULT_GZIP_LEVEL : false });
       const tag = location.kind === "oci-archive" ? location.tag ?? sourceTag ?? "latest" : undefined;
       return { store, tag };
     }

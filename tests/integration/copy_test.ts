@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NotFoundError } from "../../lib/errors.ts";
@@ -75,6 +75,19 @@ describe("ferry copy between two real registries", () => {
     expect(result.platforms).toEqual(["linux/amd64"]);
     const info = await skopeoInspect(`oci:${layout}:amd64`);
     expect(info.Architecture).toBe("amd64");
+  }, 60_000);
+
+  test("a copy out of a gzipped archive removes its spool directory", async () => {
+    await pushSampleImage(`${a.host}/sample/archive:1.0`);
+    const archive = join(tmp, "archive.tar.gz");
+    await copy(`${a.host}/sample/archive:1.0`, `oci-archive:${archive}:1.0`);
+    const magic = new Uint8Array(await Bun.file(archive).slice(0, 2).arrayBuffer());
+    expect([...magic]).toEqual([0x1f, 0x8b]); // a .tar.gz name gets a gzip file
+    const before = await readdir(tmpdir());
+    const result = await copy(archive, `${b.host}/from-archive/app:1.0`, { platforms: ["arm64"] });
+    expect(result.platforms).toEqual(["linux/arm64/v8"]);
+    const leftovers = (await readdir(tmpdir())).filter((n) => n.startsWith("ferry-import-") && !before.includes(n));
+    expect(leftovers).toEqual([]);
   }, 60_000);
 
   test("a missing platform is an error listing the platforms there are", async () => {
