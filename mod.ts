@@ -47,6 +47,7 @@ export { split, type SplitOptions, type SplitResult } from "./lib/ops/split.ts";
 export { mirror, type MirrorEvent, type MirrorImageResult, type MirrorOptions, type MirrorResult } from "./lib/ops/mirror.ts";
 export { type MirrorSource, type MirrorSpec, parseMirrorSpec } from "./lib/ops/mirror_spec.ts";
 export { login, type LoginOptions, type LoginResult, logout } from "./lib/ops/login.ts";
+export { type RunningRegistry, serve, type ServeEvent, type ServeImagesOptions } from "./lib/ops/serve.ts";
 
 // The engine and its stores
 export { type CopyEvent, copyGraph, type CopyGraphOptions, type CopyResult } from "./lib/graph/copy.ts";

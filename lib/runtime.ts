@@ -5,6 +5,7 @@
  * @module
  */
 import process from "node:process";
+import { readFileStream } from "./stream/files.ts";
 
 // deno-lint-ignore no-explicit-any
 const g = globalThis as any;
@@ -42,6 +43,13 @@ export interface ServeOptions {
   hostname?: string;
   /** 0 (the default) picks a free port. */
   port?: number;
+  /** Serve HTTPS with this PEM certificate chain and private key (the contents, not paths). */
+  tls?: { cert: string; key: string };
+  /**
+   * Largest request body accepted, in bytes (default: no limit of the runtime's own; the handler
+   * bounds bodies itself). Bun's default of 128 MiB would refuse large layer uploads.
+   */
+  maxRequestBodySize?: number;
 }
 
 /**
@@ -58,7 +66,14 @@ export async function serve(handler: (req: Request) => Promise<Response>, option
   const hostname = options.hostname ?? "127.0.0.1";
   const port = options.port ?? 0;
   if (runtimeName === "bun") {
-    const server = g.Bun.serve({ hostname, port, fetch: handler, idleTimeout: 0 });
+    const server = g.Bun.serve({
+      hostname,
+      port,
+      fetch: handler,
+      idleTimeout: 0,
+      maxRequestBodySize: options.maxRequestBodySize ?? Number.MAX_SAFE_INTEGER,
+      ...(options.tls ? { tls: { cert: options.tls.cert, key: options.tls.key } } : {}),
+    });
     return {
       host: `${hostname.includes(":") ? `[${hostname}]` : hostname}:${server.port}`,
       port: server.port,
@@ -68,7 +83,8 @@ export async function serve(handler: (req: Request) => Promise<Response>, option
     };
   }
   if (runtimeName === "deno") {
-    const server = g.Deno.serve({ hostname, port, onListen: () => {} }, handler);
+    const tls = options.tls ? { cert: options.tls.cert, key: options.tls.key } : {};
+    const server = g.Deno.serve({ hostname, port, onListen: () => {}, ...tls }, handler);
     const bound = server.addr.port as number;
     return {
       host: `${hostname.includes(":") ? `[${hostname}]` : hostname}:${bound}`,
@@ -79,6 +95,21 @@ export async function serve(handler: (req: Request) => Promise<Response>, option
     };
   }
   throw new Error("ferry serve needs Bun or Deno");
+}
+
+/**
+ * A response body with the bytes `[start, end)` of the file at `path` that the server sends with its
+ * Content-Length. Bun drops Content-Length from streamed bodies (oven-sh/bun#10507) but keeps it for a
+ * file slice (sent with sendfile); Deno keeps the header on a stream, so there it is a plain file stream.
+ *
+ * @example
+ * ```ts
+ * new Response(fileBody("blobs/sha256/abc…", 0, size), { headers: { "Content-Length": String(size) } });
+ * ```
+ */
+export function fileBody(path: string, start: number, end: number): BodyInit {
+  if (runtimeName === "bun") return g.Bun.file(path).slice(start, end);
+  return readFileStream(path, { start, end });
 }
 
 /**

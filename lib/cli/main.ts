@@ -17,11 +17,12 @@ import { loginCommand } from "./commands/login.ts";
 import { logoutCommand } from "./commands/logout.ts";
 import { mirrorCommand } from "./commands/mirror.ts";
 import { manifestCommand } from "./commands/manifest.ts";
+import { serveCommand } from "./commands/serve.ts";
 import { splitCommand } from "./commands/split.ts";
 import { Output } from "./output.ts";
 
 /** Every subcommand, in the order `ferry --help` lists them. */
-export const commands: Command[] = [copyCommand, exportCommand, importCommand, inspectCommand, splitCommand, manifestCommand, mirrorCommand, loginCommand, logoutCommand, demoCommand];
+export const commands: Command[] = [copyCommand, exportCommand, importCommand, inspectCommand, splitCommand, manifestCommand, mirrorCommand, serveCommand, loginCommand, logoutCommand, demoCommand];
 
 const globalFlags: Record<string, FlagSpec> = {
   help: { type: "boolean", short: "h", description: "Show help" },

@@ -1,34 +1,52 @@
 /**
- * An in-process, read-only registry: the distribution spec's pull API as a web-standard
- * `(Request) => Promise<Response>` handler, served by `serve()` from runtime.ts.
+ * An in-process registry: the distribution spec's API as a web-standard `(Request) => Promise<Response>`
+ * handler over a {@link RegistryBackend}, served by `serve()` from runtime.ts. Pull (with Range), content
+ * discovery (tags, referrers), and, when the backend has a writer, push and delete.
  *
  * @module
  */
-import { NotFoundError } from "../errors.ts";
-import type { Descriptor } from "../oci/descriptor.ts";
 import { isDigest } from "../oci/digest.ts";
-import { isManifest } from "../oci/media_types.ts";
-import { MAX_MANIFEST_BYTES, readLimited } from "../stream/read_limited.ts";
-import { verifyBytes, verifyStream } from "../stream/verify.ts";
-import type { ReadableStore } from "../store/store.ts";
-import { isRepositoryName, isTag, parseRoute } from "./routes.ts";
+import { MediaType } from "../oci/media_types.ts";
+import { fileBody } from "../runtime.ts";
+import type { RegistryBackend } from "./backend.ts";
+import { deleteManifest, putManifest } from "./manifest_writes.ts";
+import { API_VERSION, errorResponse, httpError, json, responseOf, type Subject } from "./responses.ts";
+import { isRepositoryName, isTag, parseRoute, type Route } from "./routes.ts";
+import { type ServedRepository, storeBackend, type TaggedStore } from "./store_backend.ts";
+import { DEFAULT_MAX_BLOB_BYTES, UploadSessions } from "./uploads.ts";
 
-/** One repository the handler serves: where its content is and which tags it has. */
-export interface ServedRepository {
-  /** Must resolve digests of blobs as well as manifests (the handler learns sizes that way). */
-  store: ReadableStore;
-  tags(): string[] | Promise<string[]>;
+export type { ServedRepository, TaggedStore } from "./store_backend.ts";
+
+/** One line of the request log (`--verbose`). */
+export interface RequestLogEntry {
+  method: string;
+  /** Path and query. */
+  path: string;
+  status: number;
+  /** Milliseconds until the response headers were ready. */
+  ms: number;
+  /** The user of an authenticated request. */
+  user?: string;
 }
 
-/** A store that keeps its tags in a map, as MemoryStore does; served as is. */
-export type TaggedStore = ReadableStore & { tags: Map<string, Descriptor> };
+/** Options of {@link registryHandler}. */
+export interface RegistryHandlerOptions {
+  /**
+   * Checks an `Authorization` header: the user name when it is valid, undefined when not. When given,
+   * every request needs it (401 `UNAUTHORIZED` with a Basic challenge otherwise).
+   */
+  authenticate?: (authorization: string | null) => Promise<string | undefined>;
+  /** Called once per request, after the response is made. */
+  onRequest?: (entry: RequestLogEntry) => void;
+  /** Largest blob an upload may grow to (413 `SIZE_INVALID` beyond); default 64 GiB. */
+  maxBlobBytes?: number;
+}
 
-const API_VERSION = { "Docker-Distribution-API-Version": "registry/2.0" };
+const READ = "GET, HEAD";
 
 /**
- * A read-only registry over `repositories` (keyed by repository name, e.g. `sample/app`):
- * `GET /v2/`, `GET|HEAD` manifests and blobs, `GET` tags/list with `n`/`last` pagination.
- * Writes answer 405 `UNSUPPORTED`; errors use the spec's error JSON.
+ * A registry handler over `source`: a {@link RegistryBackend} (see layout_registry.ts), or a map of
+ * stores served read-only (keyed by repository name, e.g. `sample/app`). Errors use the spec's error JSON.
  *
  * @example
  * ```ts
@@ -38,121 +56,186 @@ const API_VERSION = { "Docker-Distribution-API-Version": "registry/2.0" };
  * ```
  */
 export function registryHandler(
-  repositories: Map<string, ServedRepository | TaggedStore>,
+  source: RegistryBackend | Map<string, ServedRepository | TaggedStore>,
+  options: RegistryHandlerOptions = {},
 ): (req: Request) => Promise<Response> {
-  return async (req) => {
-    const url = new URL(req.url);
+  const backend = source instanceof Map ? storeBackend(source) : source;
+  const uploads = backend.writer
+    ? new UploadSessions(backend.writer, { maxBlobBytes: options.maxBlobBytes ?? DEFAULT_MAX_BLOB_BYTES })
+    : undefined;
+  const handle = async (req: Request, url: URL): Promise<Response> => {
     const route = parseRoute(url.pathname);
     const head = req.method === "HEAD";
-    if (route.kind === "unknown") return error(404, "NOT_FOUND", `Cannot route ${url.pathname}`, head);
-    if (!head && req.method !== "GET") {
-      return error(405, "UNSUPPORTED", `Cannot ${req.method} ${url.pathname}: this registry is read-only`, false, {
-        Allow: "GET, HEAD",
+    if (route.kind === "unknown") return errorResponse(404, "NOT_FOUND", `Cannot route ${url.pathname}`, head);
+    if (route.kind === "base") return allowed(req, READ) ?? json({}, head);
+    if (!isRepositoryName(route.name)) {
+      return errorResponse(400, "NAME_INVALID", `Cannot use repository name "${route.name}": invalid name`, head);
+    }
+    const subject: Subject = route.kind === "manifest" ? "manifest" : route.kind === "upload" ? "upload" : "blob";
+    try {
+      switch (route.kind) {
+        case "manifest":
+          return await manifestRoute(req, route, head);
+        case "blob":
+          return await blobRoute(req, route, head);
+        case "upload": {
+          if (!uploads) return readOnly(req, url);
+          return await uploads.handle(req, route.name, route.session, url);
+        }
+        case "tags":
+          return allowed(req, READ) ?? await tagsList(backend, route.name, url, head);
+        case "referrers":
+          return allowed(req, READ) ?? await referrers(backend, route.name, route.digest, url, head);
+      }
+    } catch (err) {
+      return responseOf(err, route.kind === "tags" || route.kind === "referrers" ? "repository" : subject, head);
+    }
+  };
+
+  async function manifestRoute(req: Request, route: Extract<Route, { kind: "manifest" }>, head: boolean) {
+    const ref = route.reference;
+    if (ref.includes(":") && !isDigest(ref)) throw httpError(400, "DIGEST_INVALID", `Cannot parse digest "${ref}"`);
+    if (!ref.includes(":") && !isTag(ref)) {
+      // Nothing can be stored under an invalid tag: reads find nothing, a push is an invalid manifest reference.
+      if (req.method === "PUT") throw httpError(400, "MANIFEST_INVALID", `Cannot tag "${ref}": invalid tag`);
+      throw httpError(404, "MANIFEST_UNKNOWN", `Cannot find manifest "${ref}": invalid tag`);
+    }
+    if (req.method === "GET" || head) {
+      if (!(await backend.hasRepository(route.name))) throw notFoundRepository(route.name);
+      const { desc, bytes } = await backend.manifest(route.name, ref);
+      return new Response(head ? null : (bytes as Uint8Array<ArrayBuffer>), {
+        status: 200,
+        headers: {
+          ...API_VERSION,
+          "Content-Type": desc.mediaType,
+          "Content-Length": String(bytes.byteLength),
+          "Docker-Content-Digest": desc.digest,
+          ETag: `"${desc.digest}"`,
+        },
       });
     }
-    if (route.kind === "base") return json({}, head);
-    if (!isRepositoryName(route.name)) {
-      return error(400, "NAME_INVALID", `Cannot serve "${route.name}": invalid repository name`, head);
+    if (!backend.writer) return readOnly(req, new URL(req.url));
+    if (req.method === "PUT") return await putManifest(backend, route.name, ref, req);
+    if (req.method === "DELETE") return await deleteManifest(backend.writer, route.name, ref);
+    return notAllowed(req, "GET, HEAD, PUT, DELETE");
+  }
+
+  async function blobRoute(req: Request, route: Extract<Route, { kind: "blob" }>, head: boolean) {
+    if (!isDigest(route.digest)) throw httpError(400, "DIGEST_INVALID", `Cannot parse digest "${route.digest}"`);
+    if (req.method === "DELETE" && backend.writer) {
+      await backend.writer.deleteBlob(route.name, route.digest);
+      return new Response(null, { status: 202, headers: { ...API_VERSION, "Content-Length": "0" } });
     }
-    if (route.kind === "upload") return error(405, "UNSUPPORTED", "Cannot upload: this registry is read-only", head);
-    if (route.kind === "referrers") {
-      // The referrers API is optional; a 404 tells clients to fall back to the tag schema.
-      return error(404, "UNSUPPORTED", "Cannot list referrers: not supported by this registry", head);
+    const notAllowedResponse = allowed(req, backend.writer ? "GET, HEAD, DELETE" : READ);
+    if (notAllowedResponse) return notAllowedResponse;
+    if (!backend.writer && !(await backend.hasRepository(route.name))) throw notFoundRepository(route.name);
+    return await blobResponse(backend, route.name, route.digest, req, head);
+  }
+
+  return async (req) => {
+    const started = performance.now();
+    const url = new URL(req.url);
+    let user: string | undefined;
+    let res: Response;
+    if (options.authenticate && !(user = await options.authenticate(req.headers.get("Authorization")))) {
+      await req.body?.cancel().catch(() => {});
+      res = errorResponse(401, "UNAUTHORIZED", "Cannot authorize the request: valid credentials are required", req.method === "HEAD", {
+        "WWW-Authenticate": 'Basic realm="ferry"',
+      });
+    } else {
+      res = await handle(req, url);
     }
-    const reference = route.kind === "manifest" ? route.reference : route.kind === "blob" ? route.digest : undefined;
-    if (reference !== undefined && !isDigest(reference) && (route.kind === "blob" || reference.includes(":"))) {
-      return error(400, "DIGEST_INVALID", `Cannot parse digest "${reference}"`, head);
-    }
-    const entry = repositories.get(route.name);
-    if (!entry) return error(404, "NAME_UNKNOWN", `Cannot find repository "${route.name}"`, head);
-    const repo = asServed(entry);
-    try {
-      if (route.kind === "tags") return await tagsList(route.name, await repo.tags(), url, head);
-      if (route.kind === "manifest") {
-        if (!isDigest(route.reference) && !isTag(route.reference)) {
-          return error(404, "MANIFEST_UNKNOWN", `Cannot find manifest "${route.reference}": invalid tag`, head);
-        }
-        return await manifest(repo.store, route.reference, head);
-      }
-      return await blob(repo.store, route.digest, head);
-    } catch (err) {
-      if (err instanceof NotFoundError) {
-        const code = route.kind === "manifest"
-          ? "MANIFEST_UNKNOWN"
-          : route.kind === "blob"
-          ? "BLOB_UNKNOWN"
-          : "NAME_UNKNOWN";
-        return error(404, code, err.message, head);
-      }
-      return error(500, "UNKNOWN", `Cannot serve ${url.pathname}: ${(err as Error).message}`, head);
-    }
+    options.onRequest?.({
+      method: req.method,
+      path: url.pathname + url.search,
+      status: res.status,
+      ms: Math.round(performance.now() - started),
+      ...(user ? { user } : {}),
+    });
+    return res;
   };
 }
 
-function asServed(entry: ServedRepository | TaggedStore): ServedRepository {
-  if (typeof entry.tags === "function") return entry as ServedRepository;
-  const store = entry as TaggedStore;
-  return { store, tags: () => [...store.tags.keys()] };
+/** A 405 for a method outside `allow`, or undefined when it is allowed. */
+function allowed(req: Request, allow: string): Response | undefined {
+  return allow.split(", ").includes(req.method) ? undefined : notAllowed(req, allow);
 }
 
-async function manifest(store: ReadableStore, reference: string, head: boolean): Promise<Response> {
-  const desc = await store.resolve(reference);
-  // A store holding blobs and manifests in one place resolves a layer digest too; that is no manifest.
-  const known = isManifest(desc.mediaType);
-  if (!known && (desc.size > MAX_MANIFEST_BYTES || (desc.mediaType && desc.mediaType !== "application/octet-stream"))) {
-    throw new NotFoundError(`Cannot find manifest ${reference}: ${desc.digest} is not a manifest`);
-  }
-  const headers = (mediaType: string) => ({
-    ...API_VERSION,
-    "Content-Type": mediaType,
-    "Content-Length": String(desc.size),
-    "Docker-Content-Digest": desc.digest,
-    ETag: `"${desc.digest}"`,
+function notAllowed(req: Request, allow: string): Response {
+  return errorResponse(405, "UNSUPPORTED", `Cannot ${req.method} ${new URL(req.url).pathname}: method not allowed`, req.method === "HEAD", {
+    Allow: allow,
   });
-  if (head && known) return new Response(null, { status: 200, headers: headers(desc.mediaType) });
-  const bytes = await readLimited(await store.fetch(desc), MAX_MANIFEST_BYTES);
-  verifyBytes(desc, bytes); // never serve content that does not match its digest
-  const mediaType = known ? desc.mediaType : mediaTypeOf(bytes);
-  if (!mediaType) throw new NotFoundError(`Cannot find manifest ${reference}: ${desc.digest} is not a manifest`);
-  return new Response(head ? null : (bytes as Uint8Array<ArrayBuffer>), { status: 200, headers: headers(mediaType) });
 }
 
-/** The `mediaType` field of manifest bytes, when they are a manifest ferry knows. */
-function mediaTypeOf(bytes: Uint8Array): string | undefined {
-  try {
-    const doc = JSON.parse(new TextDecoder().decode(bytes));
-    return isManifest(doc?.mediaType) ? doc.mediaType : undefined;
-  } catch {
-    return undefined;
-  }
+function readOnly(req: Request, url: URL): Response {
+  const head = req.method === "HEAD";
+  return errorResponse(405, "UNSUPPORTED", `Cannot ${req.method} ${url.pathname}: this registry is read-only`, head, { Allow: READ });
 }
 
-async function blob(store: ReadableStore, digest: string, head: boolean): Promise<Response> {
-  const desc = await store.resolve(digest);
-  const headers = {
+function notFoundRepository(name: string) {
+  return httpError(404, "NAME_UNKNOWN", `Cannot find repository "${name}"`);
+}
+
+/** A blob, whole or one `Range`; sized (Content-Length) whenever the bytes are in a file. */
+async function blobResponse(backend: RegistryBackend, name: string, digest: string, req: Request, head: boolean) {
+  const blob = await backend.blob(name, digest);
+  const headers: Record<string, string> = {
     ...API_VERSION,
     "Content-Type": "application/octet-stream",
-    "Content-Length": String(desc.size),
-    "Docker-Content-Digest": desc.digest,
-    ETag: `"${desc.digest}"`,
+    "Docker-Content-Digest": blob.digest,
+    "Accept-Ranges": "bytes",
+    ETag: `"${blob.digest}"`,
   };
-  if (head) return new Response(null, { status: 200, headers });
-  // Verified on the way out: a corrupt store errors the response instead of serving bad bytes.
-  // No req.signal: a client that hangs up cancels this body, which cancels the store's stream,
+  const range = parseRange(req.headers.get("Range"), blob.size);
+  if (range === "invalid") {
+    throw httpError(416, "BLOB_UNKNOWN", `Cannot serve range "${req.headers.get("Range")}" of ${blob.digest}: out of bounds (size ${blob.size})`, {
+      "Content-Range": `bytes */${blob.size}`,
+    });
+  }
+  const [start, end] = range ?? [0, blob.size];
+  if (range) headers["Content-Range"] = `bytes ${start}-${end - 1}/${blob.size}`;
+  headers["Content-Length"] = String(end - start);
+  const status = range ? 206 : 200;
+  if (head) return new Response(null, { status, headers });
+  // No req.signal: a client that hangs up cancels this body, which cancels the file stream,
   // and Deno's legacy req.signal fires (with a warning) even after a successful response.
-  const body = (await store.fetch(desc)).pipeThrough(verifyStream(desc));
-  return new Response(body, { status: 200, headers });
+  const body = blob.file
+    ? fileBody(blob.file.path, blob.file.offset + start, blob.file.offset + end)
+    : await blob.open(start, end);
+  return new Response(body, { status, headers });
 }
 
-function tagsList(name: string, all: string[], url: URL, head: boolean): Response {
+/**
+ * A single `bytes=` range as `[start, end)`; undefined for none (or one we ignore, e.g. several ranges,
+ * which RFC 9110 allows serving whole), "invalid" for an unsatisfiable one.
+ */
+export function parseRange(header: string | null, size: number): [number, number] | undefined | "invalid" {
+  if (!header) return undefined;
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m) return header.trim().startsWith("bytes=") && header.includes(",") ? undefined : "invalid";
+  const [, a, b] = m;
+  if (a === "" && b === "") return "invalid";
+  if (a === "") {
+    const n = Number(b);
+    if (n === 0 || size === 0) return "invalid";
+    return [Math.max(size - n, 0), size];
+  }
+  const start = Number(a);
+  const end = b === "" ? size - 1 : Math.min(Number(b), size - 1);
+  if (start >= size || end < start) return "invalid";
+  return [start, end + 1];
+}
+
+async function tagsList(backend: RegistryBackend, name: string, url: URL, head: boolean): Promise<Response> {
   const nParam = url.searchParams.get("n");
   const last = url.searchParams.get("last");
   const n = nParam === null ? undefined : Number(nParam);
   if (n !== undefined && (!/^\d+$/.test(nParam!) || !Number.isSafeInteger(n))) {
-    return error(400, "PAGINATION_NUMBER_INVALID", `Cannot list tags: invalid n "${nParam}"`, head);
+    return errorResponse(400, "PAGINATION_NUMBER_INVALID", `Cannot list tags: invalid n "${nParam}"`, head);
   }
+  if (!(await backend.hasRepository(name))) throw notFoundRepository(name);
   // Lexical (code-unit) order, as the spec asks, so `last` pagination is stable.
-  let tags = [...all].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  let tags = [...new Set(await backend.tags(name))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   if (last !== null) tags = tags.filter((t) => t > last);
   const headers: Record<string, string> = {};
   if (n !== undefined && tags.length > n) {
@@ -165,25 +248,16 @@ function tagsList(name: string, all: string[], url: URL, head: boolean): Respons
   return json({ name, tags }, head, headers);
 }
 
-function json(body: unknown, head: boolean, extra: Record<string, string> = {}, status = 200): Response {
-  const bytes = new TextEncoder().encode(JSON.stringify(body));
-  return new Response(head ? null : bytes, {
-    status,
-    headers: {
-      ...API_VERSION,
-      "Content-Type": "application/json",
-      "Content-Length": String(bytes.byteLength),
-      ...extra,
-    },
-  });
-}
-
-function error(
-  status: number,
-  code: string,
-  message: string,
-  head: boolean,
-  extra: Record<string, string> = {},
-): Response {
-  return json({ errors: [{ code, message, detail: null }] }, head, extra, status);
+async function referrers(backend: RegistryBackend, name: string, digest: string, url: URL, head: boolean) {
+  if (!isDigest(digest)) throw httpError(400, "DIGEST_INVALID", `Cannot list referrers of "${digest}": invalid digest`);
+  const artifactType = url.searchParams.get("artifactType");
+  const known = await backend.hasRepository(name);
+  let manifests = known ? await backend.referrers(name, digest) : [];
+  const headers: Record<string, string> = { "Content-Type": MediaType.OciIndex };
+  if (artifactType !== null) {
+    manifests = manifests.filter((m) => m.artifactType === artifactType);
+    headers["OCI-Filters-Applied"] = "artifactType";
+  }
+  manifests.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
+  return json({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests }, head, headers);
 }

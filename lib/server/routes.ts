@@ -1,6 +1,5 @@
 /**
- * Route matching for the distribution spec's `/v2/` API (the pull side, plus the write routes a
- * read-only server must recognise to refuse them).
+ * Route matching for the distribution spec's `/v2/` API: pull, push (upload sessions), tags and referrers.
  *
  * @module
  */
@@ -10,7 +9,8 @@ export type Route =
   | { kind: "base" }
   | { kind: "manifest"; name: string; reference: string }
   | { kind: "blob"; name: string; digest: string }
-  | { kind: "upload"; name: string }
+  /** `session` is the upload id of `/blobs/uploads/<id>`, undefined for `/blobs/uploads/` (a new upload). */
+  | { kind: "upload"; name: string; session?: string }
   | { kind: "tags"; name: string }
   | { kind: "referrers"; name: string; digest: string }
   | { kind: "unknown" };
@@ -20,7 +20,7 @@ export type Route =
 const PATTERNS: [RegExp, (m: string[]) => Route][] = [
   [/^\/v2\/?$/, () => ({ kind: "base" })],
   [/^\/v2\/(.+)\/manifests\/([^/]+)$/, (m) => ({ kind: "manifest", name: m[1], reference: m[2] })],
-  [/^\/v2\/(.+)\/blobs\/uploads(?:\/[^/]*)?$/, (m) => ({ kind: "upload", name: m[1] })],
+  [/^\/v2\/(.+)\/blobs\/uploads(?:\/([^/]*))?$/, (m) => ({ kind: "upload", name: m[1], session: m[2] || undefined })],
   [/^\/v2\/(.+)\/blobs\/([^/]+)$/, (m) => ({ kind: "blob", name: m[1], digest: m[2] })],
   [/^\/v2\/(.+)\/tags\/list$/, (m) => ({ kind: "tags", name: m[1] })],
   [/^\/v2\/(.+)\/referrers\/([^/]+)$/, (m) => ({ kind: "referrers", name: m[1], digest: m[2] })],

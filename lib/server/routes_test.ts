@@ -15,7 +15,7 @@ describe("parseRoute", () => {
     [`/v2/a/blobs/${D.replace(":", "%3A")}`, { kind: "blob", name: "a", digest: D }],
     ["/v2/a/blobs/uploads/", { kind: "upload", name: "a" }],
     ["/v2/a/blobs/uploads", { kind: "upload", name: "a" }],
-    ["/v2/a/b/blobs/uploads/0f6e-uuid", { kind: "upload", name: "a/b" }],
+    ["/v2/a/b/blobs/uploads/0f6e-uuid", { kind: "upload", name: "a/b", session: "0f6e-uuid" }],
     ["/v2/a/b/tags/list", { kind: "tags", name: "a/b" }],
     [`/v2/a/referrers/${D}`, { kind: "referrers", name: "a", digest: D }],
     ["/v1/a/manifests/1.0", { kind: "unknown" }],

@@ -1,0 +1,209 @@
+/**
+ * `ferry serve`: OCI layouts and archives (what `ferry export` writes) served as a registry, so a Docker
+ * engine or a Kubernetes node on an air-gapped host can pull from files.
+ *
+ * @module
+ */
+import { mkdir, mkdtemp, open, readdir, readFile, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { basename, join } from "node:path";
+import { FileError, FormatError, UsageError } from "../errors.ts";
+import { type Server, serve as listen } from "../runtime.ts";
+import { createTempWriter, fileErrorOf, readFileStream } from "../stream/files.ts";
+import { gunzipStream } from "../stream/gzip.ts";
+import { htpasswdAuthenticator } from "../server/basic_auth.ts";
+import { type RequestLogEntry, registryHandler } from "../server/handler.ts";
+import { LayoutRegistry, type LayoutSource } from "../server/layout_registry.ts";
+import { isRepositoryName } from "../server/routes.ts";
+import { indexTar } from "../server/tar_index.ts";
+
+/** Options of {@link serve}. */
+export interface ServeImagesOptions {
+  /** `HOST:PORT` to listen on (default `127.0.0.1:5000`; port 0 picks a free one). */
+  address?: string;
+  /** Accept pushes and deletes into the (one) layout directory; it is created if missing. */
+  writable?: boolean;
+  /** Serve every image under this repository name instead of the names in the layouts. */
+  repo?: string;
+  /** Require HTTP basic auth against this htpasswd file (bcrypt hashes). */
+  htpasswd?: string;
+  /** Serve HTTPS with this PEM certificate (chain) file … */
+  tlsCert?: string;
+  /** … and this PEM private key file. */
+  tlsKey?: string;
+  /** Largest blob a push may upload (default 64 GiB). */
+  maxBlobBytes?: number;
+  /** Spooling of gzipped archives and one event per request. */
+  onEvent?: (event: ServeEvent) => void;
+}
+
+/** What {@link serve} reports while it starts and runs. */
+export type ServeEvent =
+  | { type: "spooling"; path: string; reason: string }
+  | { type: "spooled"; path: string; bytes: number }
+  | { type: "request"; entry: RequestLogEntry };
+
+/** A running `ferry serve`. */
+export interface RunningRegistry {
+  /** `127.0.0.1:5000` as bound. */
+  host: string;
+  /** `http://127.0.0.1:5000` (https with TLS). */
+  url: string;
+  /** Each repository and its tags at start. */
+  repositories: { name: string; tags: string[] }[];
+  writable: boolean;
+  /** Stops listening and removes any temp files (spooled archives). */
+  stop(): Promise<void>;
+}
+
+const DEFAULT_ADDRESS = "127.0.0.1:5000";
+
+/**
+ * Serves `paths` (OCI layout directories, `.tar`/`.tar.gz` OCI archives, ferry's docker-archive exports, or
+ * directories holding such archives) as one registry. A gzipped archive is unpacked once to a temp file
+ * (gzip has no random access), and the `spooling` event says so.
+ *
+ * @example
+ * ```ts
+ * const registry = await serve(["image.oci.tar"], { address: "127.0.0.1:5000" });
+ * // docker pull 127.0.0.1:5000/app:1.0
+ * await registry.stop();
+ * ```
+ */
+export async function serve(paths: string[], options: ServeImagesOptions = {}): Promise<RunningRegistry> {
+  if (paths.length === 0) throw new UsageError("Cannot serve: name at least one OCI layout or archive");
+  if (options.repo !== undefined && !isRepositoryName(options.repo)) {
+    throw new UsageError(`Cannot serve as "${options.repo}": not a valid repository name (lowercase, a-z0-9._-/)`);
+  }
+  if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
+    throw new UsageError("Cannot serve HTTPS: give both --tls-cert and --tls-key");
+  }
+  const { hostname, port } = parseAddress(options.address ?? DEFAULT_ADDRESS);
+  let spoolDir: string | undefined;
+  const spool = async () => (spoolDir ??= await mkdtemp(join(tmpdir(), "ferry-serve-")));
+  try {
+    const sources: LayoutSource[] = [];
+    for (const path of paths) sources.push(...await openPath(path, options, spool));
+    if (options.writable && sources.length !== 1) {
+      throw new UsageError("Cannot serve --writable: give exactly one OCI layout directory");
+    }
+    const backend = await LayoutRegistry.open(sources, { repo: options.repo, writable: options.writable });
+    const authenticate = options.htpasswd ? await htpasswdAuthenticator(options.htpasswd) : undefined;
+    const tls = options.tlsCert
+      ? { cert: await readText(options.tlsCert), key: await readText(options.tlsKey!) }
+      : undefined;
+    const handler = registryHandler(backend, {
+      authenticate,
+      maxBlobBytes: options.maxBlobBytes,
+      onRequest: options.onEvent ? (entry) => options.onEvent!({ type: "request", entry }) : undefined,
+    });
+    let server: Server;
+    try {
+      server = await listen(handler, { hostname, port, tls });
+    } catch (err) {
+      throw new FileError(`Cannot listen on ${hostname}:${port}: ${(err as Error).message}`, { ref: `${hostname}:${port}`, cause: err });
+    }
+    const repositories = [...(await backend.repositories())].map(([name, tags]) => ({ name, tags }));
+    return {
+      host: server.host,
+      url: `${tls ? "https" : "http"}://${server.host}`,
+      repositories,
+      writable: options.writable === true,
+      async stop() {
+        await server.stop();
+        if (spoolDir) await rm(spoolDir, { recursive: true, force: true }).catch(() => {});
+      },
+    };
+  } catch (err) {
+    if (spoolDir) await rm(spoolDir, { recursive: true, force: true }).catch(() => {});
+    throw err;
+  }
+}
+
+/** `HOST:PORT`, `:PORT` (all interfaces) or `[v6]:PORT`. */
+export function parseAddress(address: string): { hostname: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(address);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new UsageError(`Cannot listen on "${address}": expected HOST:PORT, e.g. 127.0.0.1:5000`);
+  return { hostname: m[1] ?? (m[2] || "0.0.0.0"), port };
+}
+
+async function openPath(path: string, options: ServeImagesOptions, spool: () => Promise<string>): Promise<LayoutSource[]> {
+  const info = await stat(path).catch((err) => {
+    if (options.writable && err?.code === "ENOENT") return undefined;
+    throw fileErrorOf(err, "open", path);
+  });
+  const defaultRepo = repoNameOf(path);
+  if (!info) {
+    await mkdir(path, { recursive: true }).catch((err) => {
+      throw fileErrorOf(err, "create", path);
+    });
+    return [{ kind: "dir", path, defaultRepo }];
+  }
+  if (info.isDirectory()) {
+    const names = await readdir(path);
+    if (names.includes("index.json") || names.includes("oci-layout") || options.writable) {
+      return [{ kind: "dir", path, defaultRepo }];
+    }
+    const archives = names.filter((n) => /\.(tar|tar\.gz|tgz)$/.test(n)).sort();
+    if (archives.length === 0) {
+      throw new FormatError(`Cannot serve ${path}: neither an OCI layout (no index.json) nor a directory of archives`, { ref: path });
+    }
+    const out: LayoutSource[] = [];
+    for (const name of archives) out.push(await openArchive(join(path, name), spool, options));
+    return out;
+  }
+  if (options.writable) throw new UsageError(`Cannot serve ${path} --writable: pushes need an OCI layout directory`);
+  return [await openArchive(path, spool, options)];
+}
+
+async function openArchive(path: string, spool: () => Promise<string>, options: ServeImagesOptions): Promise<LayoutSource> {
+  const defaultRepo = repoNameOf(path);
+  let tar = path;
+  if (await isGzip(path)) {
+    options.onEvent?.({ type: "spooling", path, reason: "gzip has no random access: unpacking it once to a temp file" });
+    tar = join(await spool(), `${basename(path).replace(/\.(tgz|gz)$/, "")}.${Date.now()}.tar`);
+    const writer = await createTempWriter(tar);
+    try {
+      await readFileStream(path).pipeThrough(gunzipStream()).pipeTo(writer.writable);
+      await writer.commit();
+    } catch (err) {
+      await writer.discard();
+      throw new FormatError(`Cannot unpack ${path}: ${(err as Error).message}`, { ref: path, cause: err });
+    }
+    options.onEvent?.({ type: "spooled", path, bytes: (await stat(tar)).size });
+  }
+  const entries = await indexTar(tar);
+  if (!entries.has("index.json")) {
+    throw new FormatError(`Cannot serve ${path}: not an OCI archive (no index.json; was it written by docker save before 25.0?)`, { ref: path });
+  }
+  return { kind: "tar", path: tar, defaultRepo, entries };
+}
+
+async function isGzip(path: string): Promise<boolean> {
+  const fh = await open(path, "r").catch((err) => {
+    throw fileErrorOf(err, "open", path);
+  });
+  try {
+    const head = new Uint8Array(2);
+    await fh.read(head, 0, 2, 0);
+    return head[0] === 0x1f && head[1] === 0x8b;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** A repository name from a path: `out/app.oci.tar.gz` → `app`; `image` when nothing valid is left. */
+export function repoNameOf(path: string): string {
+  const base = basename(path.replace(/\/+$/, "")).replace(/(\.(tar|tgz|gz|oci))+$/i, "").toLowerCase();
+  const name = base.replace(/[^a-z0-9._-]+/g, "-").replace(/^[._-]+|[._-]+$/g, "").replace(/[._-]{2,}/g, "-");
+  return isRepositoryName(name) ? name : "image";
+}
+
+async function readText(path: string): Promise<string> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (err) {
+    throw fileErrorOf(err, "read", path);
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * What the registry handler serves: the {@link RegistryBackend} contract, and the graph walk that tells
+ * which manifests belong to a repository (for manifests by digest and the referrers API).
+ *
+ * @module
+ */
+import type { Descriptor } from "../oci/descriptor.ts";
+import { isIndex } from "../oci/media_types.ts";
+
+/** A blob's bytes as the handler needs them: size, a way to stream any range, and a file when there is one. */
+export interface BlobSource {
+  digest: string;
+  size: number;
+  /** Where the bytes are on disk (a layout's blob, or a slice of a tar): lets the server send them sized. */
+  file?: { path: string; offset: number };
+  /** Streams `[start, end)` (end exclusive). */
+  open(start: number, end: number): Promise<ReadableStream<Uint8Array>>;
+}
+
+/** A manifest, with the exact bytes stored and its media type. */
+export interface ManifestContent {
+  desc: Descriptor;
+  bytes: Uint8Array;
+}
+
+/**
+ * The read side of a registry: repositories, their tags, manifests and blobs. Implementations throw
+ * `NotFoundError` for anything missing and `httpError()` (responses.ts) for other spec errors.
+ */
+export interface RegistryBackend {
+  /** Whether the repository exists (has at least one manifest). */
+  hasRepository(name: string): Promise<boolean>;
+  tags(name: string): Promise<string[]>;
+  /** A manifest by tag or digest, only if it belongs to the repository. */
+  manifest(name: string, reference: string): Promise<ManifestContent>;
+  blob(name: string, digest: string): Promise<BlobSource>;
+  /** Descriptors of the repository's manifests whose `subject` is `digest`. */
+  referrers(name: string, digest: string): Promise<Descriptor[]>;
+  /** Present when the registry accepts pushes. */
+  readonly writer?: RegistryWriter;
+}
+
+/** The write side of a registry (see layout_registry.ts). */
+export interface RegistryWriter {
+  /** A directory on the blobs' file system where upload sessions spool (rename into place is atomic). */
+  readonly uploadDir: string;
+  /** The size of a blob in the shared pool, or undefined. */
+  blobSize(digest: string): Promise<number | undefined>;
+  /** Moves a verified temp file into the pool as `digest`. */
+  commitBlob(tempPath: string, digest: string): Promise<void>;
+  /** Stores manifest bytes (already validated) and points `tag` (or an untagged entry) of `name` at them. */
+  putManifest(name: string, desc: Descriptor, bytes: Uint8Array, tag: string | undefined): Promise<void>;
+  /** Removes a tag, or every entry of the repository with that digest; NotFoundError if none. */
+  deleteManifest(name: string, reference: string): Promise<void>;
+  /** Removes a blob from the pool unless a manifest still references it. */
+  deleteBlob(name: string, digest: string): Promise<void>;
+}
+
+/** A manifest reached from a repository's roots, parsed once. */
+export interface ReachedManifest {
+  desc: Descriptor;
+  doc: ManifestDocument;
+}
+
+/** The fields of a manifest or index the server looks at. */
+export interface ManifestDocument {
+  mediaType?: string;
+  artifactType?: string;
+  config?: Descriptor;
+  layers?: Descriptor[];
+  manifests?: Descriptor[];
+  subject?: Descriptor;
+  annotations?: Record<string, string>;
+}
+
+/**
+ * Every manifest reachable from `roots` (indexes are followed to their children), keyed by digest.
+ * `load` returns a manifest's bytes, or undefined when it is missing (a partial layout): skipped.
+ */
+export async function reachableManifests(
+  roots: Descriptor[],
+  load: (desc: Descriptor) => Promise<Uint8Array | undefined>,
+): Promise<Map<string, ReachedManifest>> {
+  const seen = new Map<string, ReachedManifest>();
+  let frontier = roots;
+  while (frontier.length > 0) {
+    const next: Descriptor[] = [];
+    await Promise.all(frontier.map(async (desc) => {
+      if (seen.has(desc.digest)) return;
+      const bytes = await load(desc);
+      if (!bytes || seen.has(desc.digest)) return;
+      let doc: ManifestDocument;
+      try {
+        doc = JSON.parse(new TextDecoder().decode(bytes));
+      } catch {
+        return; // not a manifest (e.g. an index.json entry pointing at a layer); nothing to follow
+      }
+      if (!doc || typeof doc !== "object") return;
+      seen.set(desc.digest, { desc: { ...desc, mediaType: doc.mediaType ?? desc.mediaType }, doc });
+      if ((isIndex(doc.mediaType ?? desc.mediaType) || Array.isArray(doc.manifests)) && Array.isArray(doc.manifests)) {
+        next.push(...doc.manifests.filter((d) => d && typeof d.digest === "string"));
+      }
+    }));
+    frontier = next;
+  }
+  return seen;
+}
+
+/** The referrers-API descriptor of a manifest: its identity, artifactType (or config type) and annotations. */
+export function referrerOf(m: ReachedManifest): Descriptor {
+  const desc: Descriptor = { mediaType: m.desc.mediaType, digest: m.desc.digest, size: m.desc.size };
+  const artifactType = m.doc.artifactType ?? m.doc.config?.mediaType;
+  if (artifactType) desc.artifactType = artifactType;
+  if (m.doc.annotations) desc.annotations = m.doc.annotations;
+  return desc;
+}
