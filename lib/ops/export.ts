@@ -8,15 +8,23 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { abortErrorOf, FileError, NotFoundError } from "../errors.ts";
 import { type CopyEvent, copyGraph } from "../graph/copy.ts";
-import { listPlatforms, selectPlatforms } from "../graph/select.ts";
+import { filterIndex, listPlatforms, selectPlatforms } from "../graph/select.ts";
 import type { Descriptor, Platform } from "../oci/descriptor.ts";
-import { childrenOf, type ImageConfig, type ParsedManifest, parseJson } from "../oci/manifest.ts";
+import {
+  childrenOf,
+  type ImageConfig,
+  type Index,
+  isAttestation,
+  type ParsedManifest,
+  parseJson,
+} from "../oci/manifest.ts";
 import { isManifest } from "../oci/media_types.ts";
 import { formatPlatform, matchPlatform, platformLabel } from "../ref/platform.ts";
-import { ArchiveWriter } from "../store/docker_archive.ts";
+import { ArchiveWriter, SOURCE_INDEX_ANNOTATION } from "../store/docker_archive.ts";
 import { SpoolingStore } from "../store/spooling_store.ts";
 import type { ReadableStore, WritableStore } from "../store/store.ts";
 import { fileErrorOf } from "../stream/files.ts";
+import { streamOf } from "../stream/read_limited.ts";
 import { DEFAULT_GZIP_LEVEL, GZIP_LEVEL_FOR_UNCOMPRESSED } from "../stream/gzip.ts";
 
 /** The RepoTags template unless told otherwise: `127.0.0.1:5000/app:1.0-arm64`. */
@@ -68,6 +76,11 @@ export interface ExportedFile {
   sha256: string;
   /** Digest of the manifest (or index) the file holds. */
   manifest: string;
+  /**
+   * A per-platform file cut from an index: the digest of the index it carries (the source's, or the
+   * filtered one with `platforms`), which `ferry import` of all the files pushes back byte for byte.
+   */
+  index?: string;
 }
 
 /** What {@link exportImage} wrote. */
@@ -224,6 +237,8 @@ interface Job {
   platform?: Platform;
   tags: [Descriptor, string][];
   total: number;
+  /** The index this per-platform file carries, and the other children of it that go in this file. */
+  carry?: { index: Descriptor; bytes: Uint8Array; extras: Descriptor[] };
 }
 
 interface Done {
@@ -244,6 +259,16 @@ async function runJob(spool: SpoolingStore, job: Job, options: ExportOptions, si
   };
   try {
     await copyGraph(spool, job.writer, job.root, { concurrency: options.concurrency, signal, onEvent });
+    if (job.carry) {
+      // After the image: its attestations (whole graphs), then the index itself, all unlisted.
+      const { index, bytes, extras } = job.carry;
+      job.writer.carry(index.digest, ...extras.map((d) => d.digest));
+      for (const extra of extras) {
+        await copyGraph(spool, job.writer, extra, { concurrency: options.concurrency, signal, onEvent });
+      }
+      await job.writer.push(index, streamOf(bytes), { signal });
+      job.writer.annotate(job.root, { [SOURCE_INDEX_ANNOTATION]: index.digest });
+    }
     for (const [desc, name] of job.tags) await job.writer.tag(desc, name);
     await job.writer.close();
   } catch (err) {
@@ -260,6 +285,7 @@ async function runJob(spool: SpoolingStore, job: Job, options: ExportOptions, si
       size: file.size,
       sha256: file.sha256,
       manifest: job.root.digest,
+      ...(job.carry ? { index: job.carry.index.digest } : {}),
     },
     discard: () => rm(file.path, { force: true }),
   };
@@ -275,8 +301,18 @@ async function dockerJobs(
   const want = options.platforms ?? "all";
   const top = await spool.manifest(root, signal);
   let chosen: { desc: Descriptor; platform: Platform }[];
+  let carried: { index: Descriptor; bytes: Uint8Array; entries: Descriptor[] } | undefined;
   if (top.kind === "index") {
     chosen = selectPlatforms(top.index, want, { ref: spool.ref }).map((desc) => ({ desc, platform: desc.platform! }));
+    // Every file carries the index of what was selected: the source's own, or the filtered one (which
+    // keeps the chosen images' attestations), as `ferry copy --platform` would push it.
+    const filtered = filterIndex(await spool.small(root, signal), top.index, chosen.map((c) => c.desc));
+    const whole = filtered.desc.digest === root.digest;
+    carried = {
+      index: whole ? { mediaType: root.mediaType, digest: root.digest, size: root.size } : filtered.desc,
+      bytes: filtered.bytes,
+      entries: whole ? top.index.manifests : parseJson<Index>(filtered.bytes, "filtered index").manifests,
+    };
   } else {
     const config = parseJson<ImageConfig>(await spool.small(top.manifest.config, signal), "image config");
     const platform: Platform = { os: config.os, architecture: config.architecture };
@@ -292,6 +328,15 @@ async function dockerJobs(
   const counts = new Map<string, number>();
   for (const c of chosen) counts.set(platformLabel(c.platform), (counts.get(platformLabel(c.platform)) ?? 0) + 1);
   const jobs: Job[] = [];
+  // The index's other children (attestations) go in the file of the image they name; any left over
+  // (naming no exported image, or not images at all) go in the first file, so the set holds them all.
+  const extrasOf = new Map<string, Descriptor[]>(chosen.map((c) => [c.desc.digest, []]));
+  for (const entry of carried?.entries ?? []) {
+    if (extrasOf.has(entry.digest)) continue;
+    const subject = isAttestation(entry) ? entry.annotations?.[REFERENCE_DIGEST] : undefined;
+    const home = subject !== undefined && extrasOf.has(subject) ? subject : chosen[0].desc.digest;
+    extrasOf.get(home)!.push(entry);
+  }
   for (const { desc, platform } of chosen) {
     const parsed = desc === root ? top : await spool.manifest(desc, signal);
     if (parsed.kind !== "manifest") throw new NotFoundError(`Cannot export ${desc.digest}: not an image manifest`);
@@ -302,6 +347,9 @@ async function dockerJobs(
       : base;
     const layers = parsed.manifest.layers;
     spool.share([parsed.manifest.config, ...layers]);
+    const extras = extrasOf.get(desc.digest) ?? [];
+    let extraSize = 0;
+    for (const extra of extras) extraSize += await sizeShared(spool, extra, signal);
     const compressed = layers.every((l) => /(gzip|zstd)$/.test(l.mediaType));
     const gzipLevel = options.gzipLevel ?? (compressed ? DEFAULT_GZIP_LEVEL : GZIP_LEVEL_FOR_UNCOMPRESSED);
     const repoTag = expandTemplate(options.tagTemplate ?? DEFAULT_TAG_TEMPLATE, options, platform, label);
@@ -311,10 +359,26 @@ async function dockerJobs(
       label,
       platform,
       tags: [[desc, repoTag]],
-      total: desc.size + parsed.manifest.config.size + layers.reduce((n, l) => n + l.size, 0),
+      total: desc.size + parsed.manifest.config.size + layers.reduce((n, l) => n + l.size, 0) + extraSize +
+        (carried?.index.size ?? 0),
+      ...(carried ? { carry: { index: carried.index, bytes: carried.bytes, extras } } : {}),
     });
   }
   return jobs;
+}
+
+/** The annotation buildx puts on an attestation manifest, naming the image it describes. */
+const REFERENCE_DIGEST = "vnd.docker.reference.digest";
+
+/** Bytes in the graph of `desc` (an extra carried in one file), its blobs marked as read once more. */
+async function sizeShared(spool: SpoolingStore, desc: Descriptor, signal: AbortSignal): Promise<number> {
+  if (!isManifest(desc.mediaType)) {
+    spool.share([desc]);
+    return desc.size;
+  }
+  let size = desc.size;
+  for (const child of childrenOf(await spool.manifest(desc, signal))) size += await sizeShared(spool, child, signal);
+  return size;
 }
 
 async function ociArchiveJob(

@@ -9,6 +9,9 @@ import { MediaType } from "../oci/media_types.ts";
 import { buildSampleImage } from "../sample/sample_image.ts";
 import { MemoryStore } from "../store/memory.ts";
 import type { ReadableStore, StoreOptions } from "../store/store.ts";
+import { filterIndex } from "../graph/select.ts";
+import type { Index } from "../oci/manifest.ts";
+import { SOURCE_INDEX_ANNOTATION } from "../store/docker_archive.ts";
 import { type ExportEvent, exportImage } from "./export.ts";
 
 const root = mkdtempSync(join(tmpdir(), "ferry-export-"));
@@ -57,7 +60,7 @@ const tarJson = (file: string, name: string) =>
   JSON.parse(execFileSync("tar", ["-xzOf", file, name], { encoding: "utf8" }));
 
 describe("exportImage (docker)", () => {
-  test("one image-<label>.tar.gz per platform, attestations skipped, shared base fetched once", async () => {
+  test("one image-<label>.tar.gz per platform, attestations unlisted, shared base fetched once", async () => {
     const dir = fresh();
     const src = new Watched(sample.store);
     const events: ExportEvent[] = [];
@@ -74,7 +77,20 @@ describe("exportImage (docker)", () => {
       expect(f.sha256).toBe(`sha256:${new Bun.CryptoHasher("sha256").update(bytes).digest("hex")}`);
       const names = execFileSync("tar", ["-tzf", f.path], { encoding: "utf8" }).trim().split("\n");
       for (const name of ["manifest.json", "index.json", "oci-layout", "repositories"]) expect(names).toContain(name);
-      expect(names.filter((x) => x.startsWith("blobs/sha256/")).length).toBe(4); // manifest, config, 2 layers
+      // manifest, config, 2 layers; carried unlisted: the attestation (manifest, config, layer) and the index
+      expect(names.filter((x) => x.startsWith("blobs/sha256/")).length).toBe(8);
+      expect(f.index).toBe(sample.root.digest);
+      const index = tarJson(f.path, "index.json");
+      expect(index.manifests.map((d: Descriptor) => [d.digest, d.annotations?.[SOURCE_INDEX_ANNOTATION]])).toEqual([
+        [f.manifest, sample.root.digest],
+      ]);
+      const carried = execFileSync("tar", ["-xzOf", f.path, `blobs/sha256/${sample.root.digest.slice(7)}`]);
+      expect(Buffer.compare(carried, sample.store.get(sample.root.digest)!)).toBe(0);
+      const attestation = sample.attestations.find((a) =>
+        a.annotations?.["vnd.docker.reference.digest"] === f.manifest
+      )!;
+      expect(names).toContain(`blobs/sha256/${attestation.digest.slice(7)}`);
+      expect(tarJson(f.path, "manifest.json").length).toBe(1);
     }
     const items = tarJson(files[2].path, "manifest.json");
     expect(items.length).toBe(1);
@@ -90,10 +106,8 @@ describe("exportImage (docker)", () => {
       total: number;
     };
     expect(last.bytes).toBe(last.total);
-    expect(last.total).toBe(
-      sample.manifests[0].size + configOf(sample.manifests[0]).size +
-        layersOf(sample.manifests[0]).reduce((s, l) => s + l.size, 0),
-    );
+    const graph = (d: Descriptor) => d.size + configOf(d).size + layersOf(d).reduce((s, l) => s + l.size, 0);
+    expect(last.total).toBe(graph(sample.manifests[0]) + graph(sample.attestations[0]) + sample.root.size);
   });
 
   test("chosen platforms, a tag template and a gzip level", async () => {
@@ -106,6 +120,23 @@ describe("exportImage (docker)", () => {
     });
     expect(files.map((f) => f.path)).toEqual([join(dir, "image-arm64.tar.gz")]);
     expect(tarJson(files[0].path, "manifest.json")[0].RepoTags).toEqual(["127.0.0.1:5000/app-linux-arm64v8:1.0"]);
+    // The file carries the filtered index (what was selected: arm64 and its attestation), not the source's.
+    const indexBytes = sample.store.get(sample.root.digest)!;
+    const index = JSON.parse(new TextDecoder().decode(indexBytes)) as Index;
+    const filtered = filterIndex(indexBytes, index, [sample.manifests[1]]);
+    expect(files[0].index).toBe(filtered.desc.digest);
+    expect(tarJson(files[0].path, "index.json").manifests[0].annotations[SOURCE_INDEX_ANNOTATION]).toBe(
+      filtered.desc.digest,
+    );
+    const carried = JSON.parse(
+      execFileSync("tar", ["-xzOf", files[0].path, `blobs/sha256/${filtered.desc.digest.slice(7)}`], {
+        encoding: "utf8",
+      }),
+    );
+    expect(carried.manifests.map((d: Descriptor) => d.digest)).toEqual([
+      sample.manifests[1].digest,
+      sample.attestations[1].digest,
+    ]);
   });
 
   test("a missing platform is a NotFoundError listing the available ones; nothing written", async () => {

@@ -14,13 +14,15 @@ import { fetchConfig, fetchManifest, type FetchedManifest } from "../graph/fetch
 import { filterIndex } from "../graph/select.ts";
 import type { Descriptor, Platform } from "../oci/descriptor.ts";
 import { buildIndex } from "../oci/index_edit.ts";
-import { isAttestation } from "../oci/manifest.ts";
-import { isImageManifest, MediaType } from "../oci/media_types.ts";
+import { childrenOf, isAttestation } from "../oci/manifest.ts";
+import { isDigest } from "../oci/digest.ts";
+import { isImageManifest, isIndex, isManifest, MediaType } from "../oci/media_types.ts";
 import { formatLocation, parseLocation } from "../ref/location.ts";
 import { formatPlatform, matchPlatform, normalizePlatform, parsePlatformList } from "../ref/platform.ts";
 import { formatReference } from "../ref/reference.ts";
 import type { RegistryOptions } from "../registry/client.ts";
 import { ArchiveStore } from "../store/archive_reader.ts";
+import { SOURCE_INDEX_ANNOTATION } from "../store/docker_archive.ts";
 import { DockerEngineStore, hostPlatform } from "../store/docker_engine.ts";
 import { MemoryStore } from "../store/memory.ts";
 import { OciLayoutStore } from "../store/oci_layout.ts";
@@ -28,6 +30,7 @@ import { openDestination } from "../store/open.ts";
 import type { ReadableStore } from "../store/store.ts";
 import { fileErrorOf } from "../stream/files.ts";
 import { GZIP_LEVEL_FOR_UNCOMPRESSED } from "../stream/gzip.ts";
+import { MAX_MANIFEST_BYTES } from "../stream/read_limited.ts";
 import { compressLayers, needsCompression } from "./import_compress.ts";
 import { UnionStore } from "./import_union.ts";
 
@@ -68,7 +71,12 @@ export interface ImportResult {
   /** The root pushed: an index (or the one image); empty for the Docker engine. */
   digest: string;
   mediaType: string;
-  /** `original`: an input's own index, byte for byte; `filtered`: it, narrowed; `built`: a new one; `none`: one image. */
+  /**
+   * `original`: an input's own index byte for byte (an OCI layout/archive's, or the one a set of ferry
+   * export files carries when every child of it is among the inputs); `filtered`: that index narrowed to
+   * the images imported (as `ferry copy --platform` narrows it: its other fields and the kept images'
+   * attestations stay); `built`: a new index from the configs' platforms; `none`: one image, no index.
+   */
   index: "original" | "filtered" | "built" | "none";
   images: ImportedImage[];
   /** The Docker engine's report (`Loaded image: app:1.0`). */
@@ -119,8 +127,13 @@ export async function importImage(paths: string[], dst: string, options: ImportO
     const candidates: Candidate[] = [];
     const images = new Map<string, Image>();
     for (const path of paths) {
-      const { store, roots } = await openInput(path, tempBase, signal, archives);
+      const { store, roots, carried } = await openInput(path, tempBase, signal, archives);
       union.add(store);
+      // An index a ferry export file carries: a candidate like an index.json root, its children spread over the files.
+      for (const desc of carried) {
+        if (candidates.some((c) => c.fetched.desc.digest === desc.digest)) continue;
+        candidates.push({ fetched: await fetchManifest(store, desc, { signal }), names: [] });
+      }
       for (const root of roots) {
         const fetched = await fetchManifest(store, root.desc, { signal });
         if (fetched.parsed.kind === "index") {
@@ -186,7 +199,7 @@ async function openInput(
   tempDir: string,
   signal: AbortSignal | undefined,
   archives: ArchiveStore[],
-): Promise<{ store: ReadableStore; roots: { desc: Descriptor; names: string[] }[] }> {
+): Promise<{ store: ReadableStore; roots: { desc: Descriptor; names: string[] }[]; carried: Descriptor[] }> {
   const info = await stat(path).catch((err) => {
     throw fileErrorOf(err, "read", path);
   });
@@ -195,6 +208,7 @@ async function openInput(
     const index = JSON.parse(await readFile(join(path, "index.json"), "utf8")) as { manifests: Descriptor[] };
     return {
       store,
+      carried: await carriedInLayout(path, index.manifests),
       roots: index.manifests.map((d) => ({
         desc: { mediaType: d.mediaType, digest: d.digest, size: d.size },
         names: ["io.containerd.image.name", "org.opencontainers.image.ref.name"].flatMap((k) => d.annotations?.[k] ?? []),
@@ -203,7 +217,26 @@ async function openInput(
   }
   const archive = await ArchiveStore.open(path, { tempDir, signal });
   archives.push(archive);
-  return { store: archive, roots: archive.roots };
+  return { store: archive, roots: archive.roots, carried: archive.carried };
+}
+
+/** The indexes an unpacked ferry export (a layout directory) carries: see {@link SOURCE_INDEX_ANNOTATION}. */
+async function carriedInLayout(path: string, entries: Descriptor[]): Promise<Descriptor[]> {
+  const out: Descriptor[] = [];
+  for (const digest of new Set(entries.map((d) => d.annotations?.[SOURCE_INDEX_ANNOTATION]))) {
+    if (typeof digest !== "string" || !isDigest(digest)) continue;
+    const file = join(path, "blobs", ...digest.split(":"));
+    const info = await stat(file).catch(() => undefined);
+    if (!info?.isFile() || info.size > MAX_MANIFEST_BYTES) continue; // not carried after all: the index is rebuilt
+    let mediaType: unknown;
+    try {
+      mediaType = (JSON.parse(await readFile(file, "utf8")) as { mediaType?: unknown })?.mediaType ?? MediaType.OciIndex;
+    } catch {
+      continue; // unreadable or not JSON: not an index to keep; fetchManifest would refuse it anyway
+    }
+    if (typeof mediaType === "string" && isIndex(mediaType)) out.push({ mediaType, digest, size: info.size });
+  }
+  return out;
 }
 
 async function addImage(
@@ -274,18 +307,21 @@ async function rootOf(
   options: ImportOptions,
 ): Promise<{ root: Descriptor; index: ImportResult["index"] }> {
   if (!images.some((i) => i.converted)) {
+    // An explicit --type asks for that kind of index: an input's index of the other kind is not kept.
+    const wanted = options.type && (options.type === "docker" ? MediaType.DockerManifestList : MediaType.OciIndex);
     for (const { fetched } of candidates) {
-      if (fetched.parsed.kind !== "index") continue;
+      if (fetched.parsed.kind !== "index" || (wanted && fetched.desc.mediaType !== wanted)) continue;
       const index = fetched.parsed.index;
       const entries = index.manifests;
       if (!images.every((i) => entries.some((e) => e.digest === i.desc.digest))) continue;
       const keep = entries.filter((e) => images.some((i) => i.desc.digest === e.digest));
-      const present = async (ds: Descriptor[]) => (await Promise.all(ds.map((d) => union.exists(d)))).every(Boolean);
-      const attestationsPresent = await present(entries.filter(isAttestation));
-      const narrowed = filterIndex(fetched.bytes, index, keep, { attestations: attestationsPresent ? "keep" : "drop" });
+      const present = async (ds: Descriptor[]) => (await Promise.all(ds.map((d) => complete(union, d)))).every(Boolean);
+      const entriesOf = (n: { bytes: Uint8Array }) => JSON.parse(new TextDecoder().decode(n.bytes)).manifests as Descriptor[];
+      // The kept images' attestations stay when they are all here (with every blob), else they all go.
+      let narrowed = filterIndex(fetched.bytes, index, keep, { attestations: "keep" });
+      if (!(await present(entriesOf(narrowed)))) narrowed = filterIndex(fetched.bytes, index, keep, { attestations: "drop" });
+      if (!(await present(entriesOf(narrowed)))) continue;
       if (narrowed.desc.digest === fetched.desc.digest) return { root: fetched.desc, index: "original" };
-      const kept = JSON.parse(new TextDecoder().decode(narrowed.bytes)).manifests as Descriptor[];
-      if (!(await present(kept))) continue;
       extra.put(narrowed.bytes, narrowed.desc.mediaType);
       return { root: narrowed.desc, index: "filtered" };
     }
@@ -295,6 +331,18 @@ async function rootOf(
   const built = buildIndex(images.map((i) => ({ ...i.desc, platform: i.platform })), { mediaType });
   extra.put(built.bytes, mediaType);
   return { root: built.desc, index: "built" };
+}
+
+/**
+ * Whether the whole graph of `desc` is in `store` (manifests fetched and walked, blobs checked), so an
+ * index naming it can be pushed; an attestation whose blobs are missing makes the index narrower instead.
+ */
+async function complete(store: ReadableStore, desc: Descriptor): Promise<boolean> {
+  if (!(await store.exists(desc))) return false;
+  if (!isManifest(desc.mediaType)) return true;
+  const fetched = await fetchManifest(store, desc).catch(() => undefined);
+  if (!fetched) return false;
+  return (await Promise.all(childrenOf(fetched.parsed).map((c) => complete(store, c)))).every(Boolean);
 }
 
 /** Loads every image into the Docker engine in one request; with a REF, the one for this host gets that name. */

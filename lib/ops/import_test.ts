@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -7,6 +8,8 @@ import { gunzipSync } from "node:zlib";
 import { NotFoundError, UsageError } from "../errors.ts";
 import { copyGraph } from "../graph/copy.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
+import { filterIndex } from "../graph/select.ts";
+import type { Index } from "../oci/manifest.ts";
 import { buildSampleImage } from "../sample/sample_image.ts";
 import { ArchiveWriter } from "../store/docker_archive.ts";
 import { streamOf } from "../stream/read_limited.ts";
@@ -36,7 +39,7 @@ async function layoutRoot(dir: string, tag = "latest"): Promise<{ store: OciLayo
 }
 
 describe("importImage", () => {
-  test("ferry export files → the same manifests, a new index from the configs' platforms", async () => {
+  test("ferry export files → the same manifests and the source index, byte for byte (it travels in each file)", async () => {
     const dir = fresh();
     const { files } = await exportImage(sample.store, sample.root, dir, { repository: "app", tag: "1.0" });
     const out = join(fresh(), "layout");
@@ -44,13 +47,51 @@ describe("importImage", () => {
     const result = await importImage(files.map((f) => f.path), `oci:${out}:1.0`, { tempDir: temp });
     expect(result.images.map((i) => i.digest)).toEqual(sample.manifests.map((m) => m.digest));
     expect(result.images.map((i) => i.platform)).toEqual(["linux/amd64", "linux/arm64/v8", "linux/arm/v7"]);
-    expect(result.index).toBe("built");
+    expect(result.index).toBe("original");
+    expect(result.digest).toBe(sample.root.digest);
     const { store, root } = await layoutRoot(out, "1.0");
-    expect(root.digest).toBe(result.digest);
-    const index = json<{ mediaType: string; manifests: Descriptor[] }>(await new Response(await store.fetch(root)).bytes());
-    expect(index.mediaType).toBe("application/vnd.oci.image.index.v1+json");
-    expect(index.manifests.map((m) => m.platform)).toEqual(sample.manifests.map((m) => m.platform));
+    expect(root.digest).toBe(sample.root.digest);
+    expect(Buffer.compare(await new Response(await store.fetch(root)).bytes(), sample.store.get(sample.root.digest)!)).toBe(0);
+    for (const a of sample.attestations) expect(await store.exists(a)).toBe(true);
     expect(readdirSync(temp)).toEqual([]); // the spooled .tar.gz entries are gone
+    // The files unpacked into layout directories (tar -x) carry the index just the same.
+    const dirs = files.map((f, i) => {
+      const d = join(fresh(), `unpacked-${i}`);
+      mkdirSync(d);
+      execFileSync("tar", ["-xzf", f.path, "-C", d]);
+      return d;
+    });
+    const unpacked = await importImage(dirs, `oci:${join(fresh(), "l")}`);
+    expect([unpacked.index, unpacked.digest]).toEqual(["original", sample.root.digest]);
+  });
+
+  test("some of the files: the carried index narrowed to them (what copy --platform gives); none carried: a new index", async () => {
+    const dir = fresh();
+    const { files } = await exportImage(sample.store, sample.root, dir, { repository: "app", tag: "1.0" });
+    const out = join(fresh(), "layout");
+    const result = await importImage([files[2].path, files[0].path], `oci:${out}:1.0`);
+    expect(result.index).toBe("filtered");
+    const indexBytes = sample.store.get(sample.root.digest)!;
+    const expected = filterIndex(indexBytes, json<Index>(indexBytes), [sample.manifests[0], sample.manifests[2]]);
+    expect(result.digest).toBe(expected.desc.digest);
+    const { store, root } = await layoutRoot(out, "1.0");
+    const index = json<Index>(await new Response(await store.fetch(root)).bytes());
+    expect(index.manifests.map((m) => m.digest).sort()).toEqual(
+      [sample.manifests[0], sample.manifests[2], sample.attestations[0], sample.attestations[2]].map((m) => m.digest).sort(),
+    );
+    // Files written without the carried index (an older ferry, or ArchiveWriter alone): a new index.
+    const plainDir = fresh();
+    const paths: string[] = [];
+    for (const [i, m] of sample.manifests.entries()) {
+      const writer = new ArchiveWriter(join(plainDir, `image-${i}.tar`));
+      await copyGraph(sample.store, writer, m);
+      await writer.tag(m, `app:1.0-${i}`);
+      await writer.close();
+      paths.push(join(plainDir, `image-${i}.tar`));
+    }
+    const built = await importImage(paths, `oci:${join(fresh(), "l")}`);
+    expect(built.index).toBe("built");
+    expect(built.images.map((i) => i.digest)).toEqual(sample.manifests.map((m) => m.digest));
   });
 
   test("--type docker builds a Docker manifest list; --platform narrows", async () => {
@@ -104,7 +145,8 @@ describe("importImage", () => {
     await expect(importImage([a, b], `oci:${fresh()}`)).rejects.toThrow(/two images for linux\/amd64.*--prefer/);
     const chosen = await importImage([a, b], `oci:${join(fresh(), "l")}`, { prefer: [b] });
     expect(chosen.images.map((i) => i.digest)).toEqual([other.manifests[0].digest]);
-    expect(chosen.index).toBe("none");
+    expect(chosen.index).toBe("original"); // b's file carries other's one-platform index
+    expect(chosen.digest).toBe(other.root.digest);
     const twice = await importImage([a, a], `oci:${join(fresh(), "l")}`);
     expect(twice.images.length).toBe(1);
   });

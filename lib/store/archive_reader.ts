@@ -12,11 +12,12 @@ import { join } from "node:path";
 import { DigestMismatchError, FormatError, NotFoundError, UsageError } from "../errors.ts";
 import { type Descriptor, descriptorOf } from "../oci/descriptor.ts";
 import { isDigest } from "../oci/digest.ts";
-import { type ImageConfig, parseJson } from "../oci/manifest.ts";
-import { MediaType } from "../oci/media_types.ts";
+import { type ImageConfig, parseJson, parseManifest } from "../oci/manifest.ts";
+import { isIndex, MediaType } from "../oci/media_types.ts";
 import { fileErrorOf } from "../stream/files.ts";
 import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
 import { type ArchiveEntry, entryStream, scanArchive } from "./archive_scan.ts";
+import { SOURCE_INDEX_ANNOTATION } from "./docker_archive.ts";
 import type { ReadableStore, StoreOptions } from "./store.ts";
 
 /** A root the archive names: an index.json entry or a manifest.json image. */
@@ -54,6 +55,7 @@ export class ArchiveStore implements ReadableStore {
   readonly ref: string;
   readonly #blobs = new Map<string, ArchiveEntry | Uint8Array>();
   #roots: ArchiveRoot[] = [];
+  #carried: Descriptor[] = [];
   #format: "oci" | "docker" = "oci";
 
   private constructor(readonly path: string, readonly spoolDir: string | undefined) {
@@ -63,6 +65,14 @@ export class ArchiveStore implements ReadableStore {
   /** What the archive holds at the top: index.json entries (OCI) or manifest.json images (docker). */
   get roots(): ArchiveRoot[] {
     return this.#roots;
+  }
+
+  /**
+   * Indexes the archive carries without listing them: those a {@link SOURCE_INDEX_ANNOTATION} on an
+   * index.json entry names (ferry's per-platform exports of an index). Their bytes are in the archive.
+   */
+  get carried(): Descriptor[] {
+    return this.#carried;
   }
 
   /** `oci` for an archive with index.json and blobs, `docker` for a classic docker save tarball. */
@@ -142,6 +152,10 @@ export class ArchiveStore implements ReadableStore {
         const same = this.#roots.find((r) => r.desc.digest === d.digest);
         if (same) same.names.push(...names.filter((n) => !same.names.includes(n)));
         else this.#roots.push({ desc, names: [...new Set(names)] });
+        const source = d.annotations?.[SOURCE_INDEX_ANNOTATION];
+        if (source !== undefined && !this.#carried.some((c) => c.digest === source)) {
+          this.#carried.push(await carriedIndex(source, (digest) => this.#blobs.get(digest) as ArchiveEntry | undefined, bad));
+        }
       }
       return;
     }
@@ -213,6 +227,29 @@ export class ArchiveStore implements ReadableStore {
   async dispose(): Promise<void> {
     if (this.spoolDir) await rm(this.spoolDir, { recursive: true, force: true }).catch(() => {});
   }
+}
+
+/** The descriptor of the index a {@link SOURCE_INDEX_ANNOTATION} names; it must be in the archive and be an index. */
+async function carriedIndex(
+  digest: unknown,
+  entryOf: (digest: string) => ArchiveEntry | undefined,
+  bad: (reason: string) => FormatError,
+): Promise<Descriptor> {
+  const what = `index.json's ${SOURCE_INDEX_ANNOTATION}`;
+  if (typeof digest !== "string" || !isDigest(digest)) throw bad(`${what} is not a digest`);
+  const entry = entryOf(digest);
+  if (!entry) throw bad(`${what} names ${digest}, which is not in the archive`);
+  if (entry.size > MAX_MANIFEST_BYTES) throw bad(`${what} names ${digest}, which is too large (${entry.size} bytes)`);
+  const bytes = await readLimited(entryStream(entry), MAX_MANIFEST_BYTES);
+  // The descriptor's media type is the index's own field; an OCI index may leave it out (a Docker list may not).
+  const mediaType = parseJson<{ mediaType?: unknown }>(bytes, `${digest}`)?.mediaType ?? MediaType.OciIndex;
+  if (typeof mediaType !== "string" || !isIndex(mediaType)) throw bad(`${what} names ${digest}, which is not an index`);
+  try {
+    parseManifest(bytes, mediaType);
+  } catch (err) {
+    throw bad(`${what} names ${digest}, which is not a valid index (${err instanceof Error ? err.message : err})`);
+  }
+  return { mediaType, digest, size: entry.size };
 }
 
 /** The media type a layer's first bytes say: gzip, zstd, else an uncompressed tar. */

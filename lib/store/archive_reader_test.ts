@@ -47,6 +47,13 @@ const ociEntries: CraftedEntry[] = [
   { name: `blobs/sha256/${hex(manifest)}`, data: manifest },
   { name: `blobs/sha256/${hex("layer")}`, data: "layer" },
 ];
+/** `ociEntries` with index.json's entry naming `source` as the carried index (a ferry per-platform export). */
+const carrying = (source: string, extra: CraftedEntry[] = []): CraftedEntry[] => {
+  const withSource = JSON.parse(index);
+  withSource.manifests[0].annotations["dev.ferry.source-index"] = source;
+  return [ociEntries[0], { name: "index.json", data: JSON.stringify(withSource) }, ...ociEntries.slice(2), ...extra];
+};
+const sourceIndex = JSON.stringify({ schemaVersion: 2, manifests: [JSON.parse(index).manifests[0], { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: sha("other"), size: 5 }] });
 const classic = (items: unknown, extra: CraftedEntry[] = []): CraftedEntry[] => [
   { name: "1/layer.tar", data: "layer" },
   { name: `${hex(config)}.json`, data: config },
@@ -106,6 +113,9 @@ describe("ArchiveStore", () => {
     ["config not matching its name", () => [{ name: "1/layer.tar", data: "layer" }, { name: `${hex(config)}.json`, data: config + " " }, { name: "manifest.json", data: JSON.stringify([item]) }], DigestMismatchError, /expected digest/],
     ["not an image archive", () => [{ name: "hello.txt", data: "hi" }], FormatError, /neither index.json nor manifest.json/],
     ["index.json naming a missing blob", () => [ociEntries[0], ociEntries[1]], FormatError, /index.json names sha256:\w+, which is not in the archive/],
+    ["carried index not in the archive", () => carrying(sha(sourceIndex)), FormatError, /dev.ferry.source-index names sha256:\w+, which is not in the archive/],
+    ["carried index not a digest", () => carrying("latest"), FormatError, /dev.ferry.source-index is not a digest/],
+    ["carried index that is a manifest", () => carrying(sha(manifest)), FormatError, /which is not an index/],
   ];
   for (const [name, entries, cls, message] of hostile) {
     test(`refuses: ${name}`, async () => {
@@ -117,6 +127,19 @@ describe("ArchiveStore", () => {
       expect(err.ref).toBe(path);
     });
   }
+
+  test("an index carried unlisted (dev.ferry.source-index) is offered as carried, not as a root", async () => {
+    const path = write(carrying(sha(sourceIndex), [{ name: `blobs/sha256/${hex(sourceIndex)}`, data: sourceIndex }]), true);
+    const store = await ArchiveStore.open(path, { tempDir: spool });
+    try {
+      expect(store.roots.map((r) => r.desc.digest)).toEqual([sha(manifest)]);
+      const desc = { mediaType: "application/vnd.oci.image.index.v1+json", digest: sha(sourceIndex), size: sourceIndex.length };
+      expect(store.carried).toEqual([desc]);
+      expect(new TextDecoder().decode(await readLimited(await store.fetch(desc)))).toBe(sourceIndex);
+    } finally {
+      await store.dispose();
+    }
+  });
 
   test("refuses garbage and a truncated gzip stream", async () => {
     const garbage = join(work, "garbage.tar");

@@ -42,6 +42,17 @@ interface PushedManifest {
   names: string[];
 }
 
+/**
+ * The index.json annotation ferry puts on the image entry of a per-platform export file cut from an
+ * index: the digest (`sha256:<hex>`) of that index. The index's exact bytes are in the file as
+ * `blobs/sha256/<hex>`, together with the attestation manifests (and their blobs) of this platform,
+ * all written but listed in neither index.json nor manifest.json, so `docker load` and containerd see
+ * one image as before, while the files of one export together hold every child of the index and
+ * `ferry import` can push it back byte for byte (its digest kept). Reverse-DNS key, as the OCI
+ * image spec asks of annotations outside its own namespace.
+ */
+export const SOURCE_INDEX_ANNOTATION = "dev.ferry.source-index";
+
 const IMAGE_CONFIGS = new Set<string>([MediaType.OciConfig, MediaType.DockerConfig]);
 const LAYER_TYPE = /^application\/vnd\.(oci\.image\.layer\.|docker\.image\.rootfs\.)/;
 const BLOCK = 512;
@@ -69,6 +80,10 @@ export class ArchiveWriter implements WritableStore {
   readonly #manifests = new Map<string, PushedManifest>();
   /** Index entries of the manifests pushed indexes point at: platforms, attestation markers. */
   readonly #entries = new Map<string, Descriptor>();
+  /** Manifests written but listed nowhere (see {@link ArchiveWriter.carry}). */
+  readonly #carried = new Set<string>();
+  /** Extra annotations on the index.json entries of a manifest. */
+  readonly #annotations = new Map<string, Record<string, string>>();
   #opening?: Promise<WritableStreamDefaultWriter<Uint8Array>>;
   #sink?: FileSink;
   #done?: Promise<void>;
@@ -98,7 +113,7 @@ export class ArchiveWriter implements WritableStore {
       if (isManifest(desc.mediaType)) {
         const bytes = await readLimited(body);
         verifyBytes(desc, bytes, this.ref);
-        this.#remember(desc, bytes);
+        if (!this.#carried.has(desc.digest)) this.#remember(desc, bytes);
         await this.#writeEntry(out, blobPath(desc.digest), bytes);
       } else {
         await this.#write(out, tarHeader(blobPath(desc.digest), desc.size));
@@ -137,6 +152,21 @@ export class ArchiveWriter implements WritableStore {
     }
     if (!pushed.names.includes(name)) pushed.names.push(name);
     return Promise.resolve();
+  }
+
+  /**
+   * Marks manifests (by digest) as carried: when pushed they are written as blobs like any other,
+   * but listed in neither manifest.json nor index.json, and an index among them lends no platforms
+   * to the entries of the manifests it lists. Call before pushing them. Used for the source index
+   * and the attestations a per-platform export carries ({@link SOURCE_INDEX_ANNOTATION}).
+   */
+  carry(...digests: string[]): void {
+    for (const d of digests) this.#carried.add(d);
+  }
+
+  /** Adds `annotations` to the index.json entries of the manifest `desc` (written or still to come). */
+  annotate(desc: Descriptor, annotations: Record<string, string>): void {
+    this.#annotations.set(desc.digest, { ...this.#annotations.get(desc.digest), ...annotations });
   }
 
   /** Appends manifest.json, repositories, index.json and oci-layout, flushes, fsyncs and renames. */
@@ -221,12 +251,16 @@ export class ArchiveWriter implements WritableStore {
     const manifests: Descriptor[] = [];
     for (const m of this.#manifests.values()) {
       const platform = this.#entries.get(m.desc.digest)?.platform;
+      const extra = this.#annotations.get(m.desc.digest);
       const base: Descriptor = platform ? { ...m.desc, platform } : m.desc;
-      if (m.names.length === 0 && !referenced.has(m.desc.digest)) manifests.push(base);
+      if (m.names.length === 0 && !referenced.has(m.desc.digest)) {
+        manifests.push(extra ? { ...base, annotations: { ...extra } } : base);
+      }
       for (const name of m.names) {
         // containerd (ctr import, moby's containerd image store) takes io.containerd.image.name as the
         // image's name verbatim, so it must be the normalised form `docker image ls` resolves to.
         const annotations = {
+          ...extra,
           "io.containerd.image.name": normalizeName(name),
           "org.opencontainers.image.ref.name": splitName(name)[1],
         };

@@ -8,7 +8,8 @@ import { copyGraph } from "../graph/copy.ts";
 import { buildSampleImage } from "../sample/sample_image.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { MemoryStore } from "./memory.ts";
-import { ArchiveWriter } from "./docker_archive.ts";
+import { streamOf } from "../stream/read_limited.ts";
+import { ArchiveWriter, SOURCE_INDEX_ANNOTATION } from "./docker_archive.ts";
 
 const root = mkdtempSync(join(tmpdir(), "ferry-archive-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -94,6 +95,38 @@ describe("ArchiveWriter", () => {
       ]);
     expect(index.manifests[0].platform).toEqual(sample.manifests[0].platform);
     expect(index.manifests[1].annotations["io.containerd.image.name"]).toBe("docker.io/library/app:1.0");
+  });
+
+  test("carried manifests (an attestation, the index) are written but listed nowhere; annotate adds to the entry", async () => {
+    const dir = fresh();
+    const path = join(dir, "image-arm64.tar");
+    const writer = new ArchiveWriter(path);
+    const [image, attestation] = [sample.manifests[1], sample.attestations[1]];
+    await copyGraph(sample.store, writer, image);
+    writer.carry(sample.root.digest, attestation.digest);
+    await copyGraph(sample.store, writer, attestation);
+    await writer.push(sample.root, streamOf(sample.store.get(sample.root.digest)!));
+    await writer.tag(image, "app:1.0-arm64");
+    writer.annotate(image, { [SOURCE_INDEX_ANNOTATION]: sample.root.digest });
+    await writer.close();
+    const names = tarList(path, false);
+    for (const d of [sample.root, attestation, manifestOf(attestation).config, ...manifestOf(attestation).layers]) {
+      expect(names).toContain(`blobs/sha256/${d.digest.slice(7)}`);
+    }
+    const cat = (name: string) => JSON.parse(execFileSync("tar", ["-xOf", path, name], { encoding: "utf8" }));
+    expect(cat("manifest.json").map((i: { RepoTags: string[] }) => i.RepoTags)).toEqual([["app:1.0-arm64"]]);
+    const entries = cat("index.json").manifests as Descriptor[];
+    // One entry, as without carried content: no platform lent by the carried index, the annotation added.
+    expect(entries).toEqual([{
+      mediaType: image.mediaType,
+      digest: image.digest,
+      size: image.size,
+      annotations: {
+        [SOURCE_INDEX_ANNOTATION]: sample.root.digest,
+        "io.containerd.image.name": "docker.io/library/app:1.0-arm64",
+        "org.opencontainers.image.ref.name": "1.0-arm64",
+      },
+    }]);
   });
 
   test("an untagged root still gets an index.json entry; nothing pushed still makes a valid file", async () => {

@@ -55,6 +55,12 @@ async function gunzipped(path: string): Promise<string> {
   return out;
 }
 
+/** Every image ID in the daemon (dangling ones too). */
+async function imageIds(): Promise<string[]> {
+  const out = (await engine.docker(["image", "ls", "-a", "-q", "--no-trunc"])).stdout.trim();
+  return out === "" ? [] : [...new Set(out.split("\n"))];
+}
+
 async function checkDockerLoad(result: ExportResult, repository: string): Promise<void> {
   expect(result.files.map((f) => f.path.split("/").at(-1))).toEqual(LABELS.map((l) => `image-${l}.tar.gz`));
   for (const [i, file] of result.files.entries()) {
@@ -93,7 +99,11 @@ describe("export to docker-load tarballs", () => {
     expect(root.digest).toBe(sample.root.digest);
     const dir = join(work, "registry");
     const result = await exportImage(src, root, dir, { repository: `${registry.host}/export/app`, tag: "1.0" });
+    // Each file also carries the source index and its platform's attestation, unlisted: docker loads one image per file.
+    expect(result.files.map((f) => f.index)).toEqual(LABELS.map(() => sample.root.digest));
     await checkDockerLoad(result, `${registry.host}/export/app`);
+    // Nothing else (no attestation "image", no dangling ID) in this test file's private dockerd.
+    expect((await imageIds()).sort()).toEqual(sample.manifests.map((m) => configOf(m).digest).sort());
   }, 180_000);
 
   test("containerd's importer (ctr) takes a per-platform file", async () => {
@@ -104,6 +114,12 @@ describe("export to docker-load tarballs", () => {
     const names = (await run("ctr", [...ctr, "images", "ls", "-q"])).stdout.trim().split("\n");
     expect(names).toEqual(["docker.io/library/app:1.0-arm64"]);
     await run("ctr", [...ctr, "images", "check"]);
+    // The carried index and attestation are in the file, unlisted: containerd names exactly one image.
+    const listed = (await run("tar", ["-xOf", file, "index.json"])).stdout;
+    expect(JSON.parse(listed).manifests.length).toBe(1);
+    const entries = (await run("tar", ["-tf", file])).stdout;
+    expect(entries).toContain(`blobs/sha256/${sample.root.digest.slice(7)}`);
+    expect(entries).toContain(`blobs/sha256/${sample.attestations[1].digest.slice(7)}`);
   }, 60_000);
 });
 

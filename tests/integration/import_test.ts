@@ -48,19 +48,51 @@ afterAll(async () => {
 const digestOf = (raw: string) => `sha256:${createHash("sha256").update(raw).digest("hex")}`;
 
 describe("import into a registry", () => {
-  test("copy → export (docker files) → import: every manifest digest is the source's", async () => {
+  test("copy → export (docker files) → import: the index and every manifest digest are the source's", async () => {
     await copy(`${a.host}/src/app:1.0`, `${a.host}/copied/app:1.0`);
     const exported = await exportImage(`${a.host}/copied/app:1.0`, join(work, "files"));
+    expect(exported.files.map((f) => f.index)).toEqual(sample.manifests.map(() => sample.root.digest));
     const result = await importImage(exported.files.map((f) => f.path), `${b.host}/back/app:1.0`);
     expect(result.images.map((i) => i.digest)).toEqual(sample.manifests.map((m) => m.digest));
-    for (const m of sample.manifests) {
+    for (const m of [...sample.manifests, ...sample.attestations]) {
       const raw = await skopeoInspectRaw(`docker://${b.host}/back/app@${m.digest}`);
       expect(digestOf(raw)).toBe(m.digest);
     }
-    // The docker files carry no index (and no attestations): a new index over the three platforms.
-    expect(result.index).toBe("built");
-    const index = JSON.parse(await skopeoInspectRaw(`docker://${b.host}/back/app:1.0`));
-    expect(index.manifests.map((m: { digest: string }) => m.digest)).toEqual(sample.manifests.map((m) => m.digest));
+    // Each file carries the index (unlisted) and its platform's attestation: together, the index comes back.
+    expect(result.index).toBe("original");
+    expect(result.digest).toBe(sample.root.digest);
+    const source = await skopeoInspectRaw(`docker://${a.host}/src/app:1.0`);
+    expect(await skopeoInspectRaw(`docker://${b.host}/back/app:1.0`)).toBe(source);
+  });
+
+  test("import of some of the files: a valid index of those platforms, as copy --platform makes it", async () => {
+    const files = join(work, "files");
+    const result = await importImage([join(files, "image-armv7.tar.gz"), join(files, "image-amd64.tar.gz")], `${b.host}/back/some:1.0`);
+    expect(result.index).toBe("filtered");
+    const copied = await copy(`${a.host}/src/app:1.0`, `${a.host}/narrowed/app:1.0`, { platforms: ["linux/amd64,linux/arm/v7"] });
+    expect(result.digest).toBe(copied.digest);
+    const raw = await skopeoInspectRaw(`docker://${b.host}/back/some:1.0`);
+    expect(digestOf(raw)).toBe(copied.digest);
+    const index = JSON.parse(raw);
+    const images = index.manifests.filter((m: { platform?: { os: string } }) => m.platform?.os !== "unknown");
+    expect(images.map((m: { digest: string }) => m.digest)).toEqual([sample.manifests[0].digest, sample.manifests[2].digest]);
+    expect(index.manifests.length).toBe(4); // and their two attestations
+    for (const m of index.manifests) {
+      expect(digestOf(await skopeoInspectRaw(`docker://${b.host}/back/some@${m.digest}`))).toBe(m.digest);
+    }
+    // skopeo copies the whole pushed index out again: every child and blob is there
+    await run("skopeo", ["copy", "--all", "--quiet", "--src-tls-verify=false", `docker://${b.host}/back/some:1.0`, `oci:${join(work, "some-layout")}:1.0`]);
+  });
+
+  test("export --platform: the files carry the filtered index, and import brings that back exactly", async () => {
+    const exported = await exportImage(`${a.host}/src/app:1.0`, join(work, "filtered"), { platforms: ["arm64,amd64"] });
+    const copied = await copy(`${a.host}/src/app:1.0`, `${a.host}/narrowed/app:2.0`, { platforms: ["arm64,amd64"] });
+    expect(exported.files.map((f) => f.index)).toEqual([copied.digest, copied.digest]);
+    const result = await importImage(exported.files.map((f) => f.path), `${b.host}/back/filtered:1.0`);
+    expect(result.index).toBe("original");
+    expect(await skopeoInspectRaw(`docker://${b.host}/back/filtered:1.0`)).toBe(
+      await skopeoInspectRaw(`docker://${a.host}/narrowed/app:2.0`),
+    );
   });
 
   test("copy → export (oci-archive) → import: the index digest is the source's, attestations too", async () => {
