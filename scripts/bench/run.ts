@@ -1,14 +1,19 @@
 /**
- * ferry against skopeo on the same work, in one run (issues #3 and #4). Not a test: nothing is
+ * ferry against skopeo on the same work, in one run (issues #3, #4, #5 and #7). Not a test: nothing is
  * asserted; it prints a table and writes dist/bench.json.
  *
- *   node_modules/.bin/bun scripts/bench/run.ts [copy|export|rss|all] [--runs N] [--big-mib N]
+ *   node_modules/.bin/bun scripts/bench/run.ts [copy|export|rss|import|mirror|all] [--runs N] [--big-mib N]
  *
  * copy:   a ~100 MiB image of 6 platforms (64 MiB shared base layer + 6 MiB per platform) in one real
  *         registry, copied into a fresh second registry: `ferry copy` (compiled) vs `skopeo copy --all
  *         --preserve-digests`, alternating; then ferry's `--jobs` 4/6/8/12.
  * export: the same image: `ferry export` vs per-platform `skopeo copy … docker-archive:` + gzip/gzip -1/pigz.
  * rss:    `ferry export` of a single-platform image with one 1 GiB layer: peak RSS and time.
+ * import: the same image exported once by ferry: `ferry import` of the OCI layout vs `skopeo copy --all
+ *         oci:`, and of the six `image-<label>.tar.gz` vs per-file gunzip + `skopeo copy docker-archive:`
+ *         + a list pushed by `ferry manifest create/push` (no daemonless manifest tool besides ferry here).
+ * mirror: 10 images of 6 platforms (~5 MiB each): `ferry mirror -d` vs a `skopeo copy --all` loop and
+ *         `skopeo sync --all --src yaml`, each into a fresh registry, then the no-change re-run of each.
  *
  * Needs docker-registry, skopeo, gzip (pigz optional) and, for RSS, /usr/bin/time (package `time`;
  * without it RSS is sampled from /proc). Only 127.0.0.1; only processes it starts.
@@ -28,7 +33,9 @@ import { pushSampleImage } from "../../tests/helpers/sample.ts";
 import { pushBigImage } from "./big_image.ts";
 import { copyBench, type CopyBenchResult } from "./copy_bench.ts";
 import { exportBench, type ExportBenchResult, rssBench, type RssBenchResult } from "./export_bench.ts";
+import { importBench, type ImportBenchResult } from "./import_bench.ts";
 import { hasGnuTime, type Summary } from "./measure.ts";
+import { mirrorBench, type MirrorBenchResult, pushMirrorImages } from "./mirror_bench.ts";
 
 const MiB = 1024 * 1024;
 const PLATFORMS = ["linux/amd64", "linux/arm64/v8", "linux/arm/v7", "linux/arm/v6", "linux/ppc64le", "linux/s390x"];
@@ -62,23 +69,29 @@ try {
   let copy: CopyBenchResult | undefined;
   let exp: ExportBenchResult | undefined;
   let rss: RssBenchResult | undefined;
+  let imp: ImportBenchResult | undefined;
+  let mirror: MirrorBenchResult | undefined;
 
-  if (mode === "copy" || mode === "export" || mode === "all") {
+  if (["copy", "export", "import", "all"].includes(mode)) {
     const source = `${src.host}/bench/app:1.0`;
     log(`pushing the 6-platform sample image to ${source}`);
     const sample = await pushSampleImage(source, { platforms: PLATFORMS, baseLayerSize: 64 * MiB, layerSize: 6 * MiB });
     const imageBytes = [...sample.store.blobs.values()].reduce((n, b) => n + b.bytes.byteLength, 0);
     report.image = { platforms: PLATFORMS, digest: sample.root.digest, bytes: imageBytes };
     log(`  ${(imageBytes / MiB).toFixed(1)} MiB, ${sample.root.digest}`);
-    if (mode !== "export") {
+    if (mode === "copy" || mode === "all") {
       copy = await copyBench({ ferry, source, digest: sample.root.digest, runs, jobs: [4, 6, 8, 12], log });
       report.copy = copy;
     }
-    if (mode !== "copy") {
+    if (mode === "export" || mode === "all") {
       const platforms = sample.manifests.map((m) => ({ digest: m.digest, label: platformLabel(m.platform!) }));
       const pigz = await access("/usr/bin/pigz").then(() => true, () => false);
       exp = await exportBench({ ferry, source, platforms, runs, pigz, log });
       report.export = exp;
+    }
+    if (mode === "import" || mode === "all") {
+      imp = await importBench({ ferry, source, digest: sample.root.digest, runs, log });
+      report.import = imp;
     }
   }
   if (mode === "rss" || mode === "all") {
@@ -88,8 +101,14 @@ try {
     rss = await rssBench({ ferry, source, layerBytes: bigMiB * MiB, runs: Math.min(runs, 2), log });
     report.rss = rss;
   }
+  if (mode === "mirror" || mode === "all") {
+    log(`pushing 10 small images of ${PLATFORMS.length} platforms to ${src.host}/bench/mirror-N:1.0`);
+    const images = await pushMirrorImages(src.host, 10, PLATFORMS);
+    mirror = await mirrorBench({ ferry, sourceHost: src.host, images, runs, log });
+    report.mirror = mirror;
+  }
 
-  const table = formatTable(copy, exp, rss);
+  const table = formatTable(copy, exp, rss, imp, mirror);
   log("\n" + table);
   report.table = table;
   await mkdir(join(ROOT, "dist"), { recursive: true });
@@ -102,7 +121,13 @@ try {
   await Promise.all(registries.map((r) => r.stop()));
 }
 
-function formatTable(copy?: CopyBenchResult, exp?: ExportBenchResult, rss?: RssBenchResult): string {
+function formatTable(
+  copy?: CopyBenchResult,
+  exp?: ExportBenchResult,
+  rss?: RssBenchResult,
+  imp?: ImportBenchResult,
+  mirror?: MirrorBenchResult,
+): string {
   const rows: string[][] = [["bench", "variant", "median s", "min–max s", "peak RSS MiB", "ferry/this", "target"]];
   const row = (bench: string, s: Summary, ratio = "", target = "") =>
     rows.push([
@@ -133,10 +158,36 @@ function formatTable(copy?: CopyBenchResult, exp?: ExportBenchResult, rss?: RssB
     row(`rss ${gib}`, rss.ferry, "", `RSS < 100: ${rss.ferry.rssMiB < 100 ? "ok" : "MISSED"}`);
     row(`rss ${gib}`, rss.skopeo, (rss.ferry.medianSeconds / rss.skopeo.medianSeconds).toFixed(2));
   }
+  const check = (r: number, target: number) => `≤ ${target.toFixed(2)}: ${r <= target ? "ok" : "MISSED"}`;
+  if (imp) {
+    row("import layout", imp.layout.ferry);
+    row("import layout", imp.layout.skopeo, imp.layout.ratio.toFixed(2), check(imp.layout.ratio, 1));
+    row("import files", imp.archives.ferry);
+    row("import files", imp.archives.skopeo, imp.archives.ratio.toFixed(2), check(imp.archives.ratio, 0.5));
+  }
+  if (mirror) {
+    row("mirror first", mirror.ferry.first);
+    for (const b of mirror.baselines) {
+      const r = mirror.ferry.first.medianSeconds / b.first.medianSeconds;
+      row("mirror first", b.first, r.toFixed(2), b.first.name === mirror.fastestFirst ? check(r, 0.5) : "");
+    }
+    row("mirror re-run", mirror.ferry.rerun);
+    for (const b of mirror.baselines) {
+      const r = mirror.ferry.rerun.medianSeconds / b.rerun.medianSeconds;
+      row("mirror re-run", b.rerun, r.toFixed(2), b.rerun.name === mirror.fastestRerun ? check(r, 0.3) : "");
+    }
+  }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
   lines.splice(1, 0, widths.map((w) => "-".repeat(w)).join("  "));
-  return lines.join("\n") + `\n(DEFAULT_CONCURRENCY = ${DEFAULT_CONCURRENCY})`;
+  let notes = `\n(DEFAULT_CONCURRENCY = ${DEFAULT_CONCURRENCY})`;
+  if (imp) {
+    const st = imp.archives.steps;
+    notes += `\n(import files, skopeo side: gunzip ${st.gunzipSeconds.toFixed(2)} s + skopeo ${st.skopeoSeconds.toFixed(2)} s` +
+      ` + list ${st.manifestSeconds.toFixed(2)} s, medians; the list is pushed with \`ferry manifest create/push\`:` +
+      ` skopeo cannot, and docker/podman manifest need a daemon or local storage)`;
+  }
+  return lines.join("\n") + notes;
 }
 
 function parseArgs(argv: string[]): { mode: string; runs: number; bigMiB: number } {
@@ -147,7 +198,7 @@ function parseArgs(argv: string[]): { mode: string; runs: number; bigMiB: number
     const a = argv[i];
     if (a === "--runs") runs = Number(argv[++i]);
     else if (a === "--big-mib") bigMiB = Number(argv[++i]);
-    else if (["copy", "export", "rss", "all"].includes(a)) mode = a;
+    else if (["copy", "export", "rss", "import", "mirror", "all"].includes(a)) mode = a;
     else usage(`unknown argument ${a}`);
   }
   if (!Number.isInteger(runs) || runs < 1) usage("--runs takes a positive integer");
@@ -156,7 +207,7 @@ function parseArgs(argv: string[]): { mode: string; runs: number; bigMiB: number
 }
 
 function usage(message: string): never {
-  console.error(`bench: ${message}\nusage: bun scripts/bench/run.ts [copy|export|rss|all] [--runs N] [--big-mib N]`);
+  console.error(`bench: ${message}\nusage: bun scripts/bench/run.ts [copy|export|rss|import|mirror|all] [--runs N] [--big-mib N]`);
   process.exit(2);
 }
 
