@@ -44,6 +44,7 @@ export { inspectManifestList, type InspectManifestListResult } from "./lib/ops/m
 export { type ManifestSpec, manifestSpecFromArgs, parseManifestSpec } from "./lib/ops/manifest_spec.ts";
 export { lintPlatforms, type PlatformIssue } from "./lib/ops/platform_lint.ts";
 export { split, type SplitOptions, type SplitResult } from "./lib/ops/split.ts";
+export { build, type BuildOptions, type BuildResult, type BuiltImage } from "./lib/ops/build.ts";
 export { mirror, type MirrorEvent, type MirrorImageResult, type MirrorOptions, type MirrorResult } from "./lib/ops/mirror.ts";
 export { type MirrorSource, type MirrorSpec, parseMirrorSpec } from "./lib/ops/mirror_spec.ts";
 export { login, type LoginOptions, type LoginResult, logout } from "./lib/ops/login.ts";

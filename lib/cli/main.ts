@@ -8,6 +8,7 @@ import { AbortError, exitCodeOf, formatError, UsageError } from "../errors.ts";
 import { onSignal } from "../runtime.ts";
 import { VERSION } from "../version.ts";
 import type { Command, FlagSpec, ParsedArgs } from "./command.ts";
+import { buildCommand } from "./commands/build.ts";
 import { copyCommand } from "./commands/copy.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { exportCommand } from "./commands/export.ts";
@@ -22,7 +23,7 @@ import { splitCommand } from "./commands/split.ts";
 import { Output } from "./output.ts";
 
 /** Every subcommand, in the order `ferry --help` lists them. */
-export const commands: Command[] = [copyCommand, exportCommand, importCommand, inspectCommand, splitCommand, manifestCommand, mirrorCommand, serveCommand, loginCommand, logoutCommand, demoCommand];
+export const commands: Command[] = [copyCommand, exportCommand, importCommand, inspectCommand, splitCommand, manifestCommand, mirrorCommand, serveCommand, buildCommand, loginCommand, logoutCommand, demoCommand];
 
 const globalFlags: Record<string, FlagSpec> = {
   help: { type: "boolean", short: "h", description: "Show help" },

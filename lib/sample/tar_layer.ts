@@ -54,25 +54,8 @@ export function buildLayer(files: LayerFile[], options: BuildLayerOptions = {}):
   const entries = normalise(files);
   const blocks: Uint8Array[] = [];
   for (const e of entries) {
-    const name = e.type === "dir" ? `${e.path}/` : e.path;
     const body = e.type === "file" ? e.content : new Uint8Array();
-    const pax: Record<string, string> = {};
-    const split = splitName(name);
-    if (!split) pax.path = name;
-    if (e.linkname && enc.encode(e.linkname).byteLength > 100) pax.linkpath = e.linkname;
-    if (Object.keys(pax).length > 0) {
-      const record = paxRecords(pax);
-      blocks.push(header({ name: "PaxHeaders/entry", mode: 0o644, size: record.byteLength, type: "x" }));
-      blocks.push(record, padding(record.byteLength));
-    }
-    blocks.push(header({
-      name: split?.name ?? "long-name",
-      prefix: split?.prefix,
-      mode: e.mode,
-      size: body.byteLength,
-      type: e.type === "dir" ? "5" : e.type === "symlink" ? "2" : "0",
-      linkname: pax.linkpath ? "long-link" : e.linkname,
-    }));
+    blocks.push(tarEntryHeader({ path: e.path, type: e.type, mode: e.mode, size: body.byteLength, linkname: e.linkname }));
     if (body.byteLength > 0) blocks.push(body, padding(body.byteLength));
   }
   blocks.push(new Uint8Array(BLOCK * 2)); // end-of-archive marker
@@ -84,6 +67,63 @@ export function buildLayer(files: LayerFile[], options: BuildLayerOptions = {}):
   const gz = new Uint8Array(buf.buffer as ArrayBuffer, buf.byteOffset, buf.byteLength);
   gz[9] = 255;
   return { tar, gz, diffId: digestOf(tar), digest: digestOf(gz) };
+}
+
+/** One entry's header fields for {@link tarEntryHeader}. */
+export interface TarEntryFields {
+  /** Path inside the archive, without a leading `/` and (for a directory) without the trailing `/`. */
+  path: string;
+  type: "file" | "dir" | "symlink";
+  mode: number;
+  /** Content bytes that follow (0 for directories and symlinks). */
+  size: number;
+  linkname?: string;
+  /** Owner ids; default 0. */
+  uid?: number;
+  gid?: number;
+  /** Modification time in seconds since the epoch; default 0. */
+  mtime?: number;
+}
+
+/**
+ * The header block(s) of one ustar entry: a PAX record first when the name or link target does not fit
+ * ustar's fields, then the 512-byte header (empty uname/gname, devices 0). The content and its padding
+ * to 512 bytes follow it; two zero blocks end the archive.
+ *
+ * @example
+ * ```ts
+ * const head = tarEntryHeader({ path: "app", type: "file", mode: 0o755, size: 3, uid: 1000, gid: 1000 });
+ * ```
+ */
+export function tarEntryHeader(e: TarEntryFields): Uint8Array {
+  const name = e.type === "dir" ? `${e.path}/` : e.path;
+  const pax: Record<string, string> = {};
+  const split = splitName(name);
+  if (!split) pax.path = name;
+  if (e.linkname && enc.encode(e.linkname).byteLength > 100) pax.linkpath = e.linkname;
+  const blocks: Uint8Array[] = [];
+  if (Object.keys(pax).length > 0) {
+    const record = paxRecords(pax);
+    blocks.push(header({ name: "PaxHeaders/entry", mode: 0o644, size: record.byteLength, type: "x" }));
+    blocks.push(record, padding(record.byteLength));
+  }
+  blocks.push(header({
+    name: split?.name ?? "long-name",
+    prefix: split?.prefix,
+    mode: e.mode,
+    size: e.size,
+    type: e.type === "dir" ? "5" : e.type === "symlink" ? "2" : "0",
+    linkname: pax.linkpath ? "long-link" : e.linkname,
+    uid: e.uid,
+    gid: e.gid,
+    mtime: e.mtime,
+  }));
+  return concat(blocks);
+}
+
+/** Zero bytes that pad `size` bytes of content to a whole 512-byte block. */
+export function tarPadding(size: number): Uint8Array {
+  return padding(size);
 }
 
 interface Entry {
@@ -157,6 +197,9 @@ interface HeaderFields {
   size: number;
   type: string;
   linkname?: string;
+  uid?: number;
+  gid?: number;
+  mtime?: number;
 }
 
 function header(h: HeaderFields): Uint8Array {
@@ -164,10 +207,10 @@ function header(h: HeaderFields): Uint8Array {
   const b = new Uint8Array(BLOCK);
   writeString(b, 0, 100, h.name);
   writeOctal(b, 100, 8, h.mode);
-  writeOctal(b, 108, 8, 0); // uid
-  writeOctal(b, 116, 8, 0); // gid
+  writeOctal(b, 108, 8, h.uid ?? 0);
+  writeOctal(b, 116, 8, h.gid ?? 0);
   writeOctal(b, 124, 12, h.size);
-  writeOctal(b, 136, 12, 0); // mtime
+  writeOctal(b, 136, 12, h.mtime ?? 0);
   b.fill(0x20, 148, 156); // checksum is computed with its own field as spaces
   b[156] = h.type.charCodeAt(0);
   writeString(b, 157, 100, h.linkname ?? "");
