@@ -327,8 +327,12 @@ class FileSink {
       write: async (chunk) => {
         this.hash.update(chunk);
         this.size += chunk.byteLength;
+        // Whatever is buffered goes first: a large chunk written past the buffer must not overtake it.
+        if (chunk.byteLength >= this.#buffer.byteLength / 2) {
+          await this.#flush();
+          return this.#writeAll(chunk);
+        }
         if (this.#used + chunk.byteLength > this.#buffer.byteLength) await this.#flush();
-        if (chunk.byteLength >= this.#buffer.byteLength / 2) return this.#writeAll(chunk);
         this.#buffer.set(chunk, this.#used);
         this.#used += chunk.byteLength;
       },

@@ -141,6 +141,19 @@ describe("ArchiveWriter", () => {
     expect(tarList(join(dir, "b.tar.gz"), true)).toEqual(["manifest.json", "repositories", "index.json", "oci-layout"]);
   });
 
+  test("a blob arriving as one large chunk lands after its own tar header (plain tar)", async () => {
+    const path = join(fresh(), "big.tar");
+    const writer = new ArchiveWriter(path, { gzipLevel: false });
+    const store = new MemoryStore();
+    const bytes = new Uint8Array(700 * 1024).map((_, i) => (i * 7919) % 251);
+    const desc = store.put(bytes, "application/vnd.oci.image.layer.v1.tar+gzip");
+    await writer.push(desc, streamOf(bytes)); // one 700 KiB chunk, past the writer's coalescing buffer
+    await writer.close();
+    expect(tarList(path, false)[0]).toBe(`blobs/sha256/${desc.digest.slice(7)}`);
+    const back = execFileSync("tar", ["-xOf", path, `blobs/sha256/${desc.digest.slice(7)}`]);
+    expect(new Uint8Array(back)).toEqual(bytes);
+  });
+
   test("a blob failing verification midway leaves no file and no .part", async () => {
     const dir = fresh();
     const bad = new MemoryStore();
