@@ -89,7 +89,8 @@ const JSON_FORMS = new Set(["CMD", "ENTRYPOINT", "COPY", "ADD", "VOLUME", "SHELL
  */
 export function lineError(file: string, ins: Pick<Instruction, "line" | "text">, reason: string): UsageError {
   const text = ins.text.length > 60 ? `${ins.text.slice(0, 57)}...` : ins.text;
-  return new UsageError(`Cannot build ${file} line ${ins.line} (${text}): ${reason}`, { ref: file });
+  // The message names the file and line, so no separate ref (it would repeat the file name).
+  return new UsageError(`Cannot build ${file} line ${ins.line} (${text}): ${reason}`);
 }
 
 /**
@@ -142,7 +143,7 @@ export function parseDockerfile(text: string, options: { name?: string } = {}): 
     addInstruction(df, parseLine(name, start + 1, joined));
   }
   if (df.stages.length === 0) {
-    throw new UsageError(`Cannot build ${name}: it has no FROM instruction`, { ref: name });
+    throw new UsageError(`Cannot build ${name}: it has no FROM instruction`);
   }
   return df;
 }

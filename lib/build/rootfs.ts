@@ -130,22 +130,29 @@ export class FileTree {
     for (const key of [...this.entries.keys()]) if (key === p || key.startsWith(`${p}/`)) this.entries.delete(key);
   }
 
+  #hasChildren(path: string): boolean {
+    for (const key of this.entries.keys()) if (key.startsWith(`${path}/`)) return true;
+    return false;
+  }
+
   /** Paths matching a glob (or the one path named), sorted. */
   match(pattern: string): string[] {
     const p = trim(pattern);
     const matcher = new PathPattern(p);
-    if (!matcher.isGlob) return this.entries.has(p) || p === "" ? [p] : [];
+    if (!matcher.isGlob) return this.entries.has(p) || p === "" || this.#hasChildren(p) ? [p] : [];
     return [...this.entries.keys()].filter((k) => matcher.matches(k)).sort();
   }
 
   /** The entry at `path` (following symlinks inside the tree) and, for a directory, its contents sorted. */
   subtree(path: string): { rel: string; entry: FsEntry }[] {
     let p = trim(path);
-    let root = p === "" ? { type: "dir" as const, mode: 0o755, uid: 0, gid: 0, size: 0 } : this.entries.get(p);
+    let root: FsEntry | undefined = p === "" ? { type: "dir", mode: 0o755, uid: 0, gid: 0, size: 0 } : this.entries.get(p);
     for (let hops = 0; root?.type === "symlink" && hops < 16; hops++) {
       p = trim(posix.resolve("/", posix.dirname(`/${p}`), root.linkname!));
       root = this.entries.get(p);
     }
+    // A directory only implied by its contents (a scratch stage's parents) counts as one.
+    if (!root && this.#hasChildren(p)) root = { type: "dir", mode: 0o755, uid: 0, gid: 0, size: 0 };
     if (!root) return [];
     const out = [{ rel: "", entry: root }];
     if (root.type !== "dir") return out;

@@ -45,7 +45,7 @@ export function expandWord(text: string, vars: Record<string, string>, options: 
 }
 
 /**
- * Splits `text` on unquoted whitespace WITHOUT removing quotes or expanding anything (how ENV and LABEL
+ * Splits `text` on whitespace outside quotes and `${…}` WITHOUT removing quotes or expanding anything (how ENV and LABEL
  * find their `key=value` pairs before each value is expanded).
  *
  * @example
@@ -58,9 +58,12 @@ export function splitRawWords(text: string, escape = "\\"): string[] {
   let word = "";
   let quote: string | undefined;
   let inWord = false;
+  let braces = 0; // inside ${…}, whitespace belongs to the word
   for (let i = 0; i < text.length; i++) {
     const ch = text[i];
-    if (!quote && /\s/.test(ch)) {
+    if (quote !== "'" && ch === "$" && text[i + 1] === "{") braces++;
+    else if (braces > 0 && ch === "}") braces--;
+    if (!quote && braces === 0 && /\s/.test(ch)) {
       if (inWord) out.push(word);
       word = "";
       inWord = false;

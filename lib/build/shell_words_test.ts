@@ -59,5 +59,6 @@ describe("expandWord", () => {
 describe("splitRawWords", () => {
   test("splits on unquoted whitespace and keeps quotes", () => {
     expect(splitRawWords('A="x y" B=z\\ w C=\'q r\'')).toEqual(['A="x y"', "B=z\\ w", "C='q r'"]);
+    expect(splitRawWords("V=${X:-a b} W=1")).toEqual(["V=${X:-a b}", "W=1"]);
   });
 });

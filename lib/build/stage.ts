@@ -109,10 +109,7 @@ export class StageRunner {
     const reason = /^Cannot [^:]*: /.test(err.message)
       ? err.message.replace(/^Cannot [^:]*: /, "")
       : err.message.replace(/^Cannot /, "cannot ");
-    return new Cls(`Cannot build ${this.options.dockerfile.name} line ${ins.line} (${text}): ${reason}`, {
-      ref: err.ref ?? this.options.dockerfile.name,
-      cause: err,
-    });
+    return new Cls(`Cannot build ${this.options.dockerfile.name} line ${ins.line} (${text}): ${reason}`, { cause: err });
   }
 
   /** ARG NAME[=default] into `scope`, with --build-arg and then `globals` taking precedence over the default. */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
@@ -7,6 +7,7 @@ import { NotFoundError, UsageError } from "../errors.ts";
 import { copyGraph } from "../graph/copy.ts";
 import { buildSampleImage } from "../sample/sample_image.ts";
 import { OciLayoutStore } from "../store/oci_layout.ts";
+import { run } from "../../tests/helpers/tools.ts";
 import { build } from "./build.ts";
 
 const work = mkdtempSync(join(tmpdir(), "ferry-build-unit-"));
@@ -95,5 +96,35 @@ describe("build", () => {
     const err = await build(dir, { platforms: ["amd64"] }).catch((e) => e);
     expect(err).toBeInstanceOf(UsageError);
     expect(err.message).toMatch(/line 2 \(COPY \.\.\/ctx\/hello\.txt \/\): "\.\.\/ctx\/hello\.txt" is outside the build context/);
+  });
+
+  test("ADD extracts a local tar.gz; COPY --from an image; a file into an existing directory; --target; scratch", async () => {
+    const dir = join(work, "more");
+    mkdirSync(join(dir, "tree", "sub"), { recursive: true });
+    writeFileSync(join(dir, "tree", "sub", "x.txt"), "x\n");
+    await run("tar", ["-czf", join(dir, "tree.tgz"), "-C", join(dir, "tree"), "."]);
+    writeFileSync(join(dir, "note.txt"), "note\n");
+    writeFileSync(join(dir, "Dockerfile"), [
+      "FROM scratch AS files",
+      "ADD tree.tgz /opt/",
+      `COPY --from=oci:${base}:1.0 /platform.txt /opt/`,
+      `FROM oci:${base}:1.0 AS final`,
+      "COPY note.txt /data",
+      "COPY --from=files /opt/ /opt/",
+      "FROM final AS unused",
+      "COPY missing.txt /",
+      "",
+    ].join("\n"));
+    const out = join(work, "more-out");
+    const result = await build(dir, { platforms: ["arm64"], target: "final", output: out, format: "oci" });
+    expect(result.images).toHaveLength(1);
+    const bundle = join(work, "more-bundle");
+    await run("umoci", ["raw", "unpack", "--rootless", "--image", `${out}:latest`, bundle]);
+    expect(readFileSync(join(bundle, "data", "note.txt"), "utf8")).toBe("note\n");
+    expect(readFileSync(join(bundle, "data", "random.bin")).byteLength).toBe(1024);
+    expect(readFileSync(join(bundle, "opt", "sub", "x.txt"), "utf8")).toBe("x\n");
+    expect(readFileSync(join(bundle, "opt", "platform.txt"), "utf8")).toBe("linux/arm64/v8\n");
+    const scratch = await build(dir, { platforms: ["linux/arm/v7"], target: "files" });
+    expect(scratch.images.map((i) => i.platform)).toEqual(["linux/arm/v7"]);
   });
 });
