@@ -113,6 +113,7 @@ export class FileTree {
     return tree;
   }
 
+  /** The entry at `path` (leading slash optional), if the tree has one. */
   get(path: string): FsEntry | undefined {
     return this.entries.get(trim(path));
   }
