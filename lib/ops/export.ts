@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { Limiter } from "../graph/pool.ts";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { abortErrorOf, FileError, NotFoundError } from "../errors.ts";
@@ -26,6 +27,12 @@ import type { ReadableStore, WritableStore } from "../store/store.ts";
 import { fileErrorOf } from "../stream/files.ts";
 import { streamOf } from "../stream/read_limited.ts";
 import { DEFAULT_GZIP_LEVEL, GZIP_LEVEL_FOR_UNCOMPRESSED } from "../stream/gzip.ts";
+
+/**
+ * How many files are written at once. Measured on 2 cores, 6 platforms (100 MiB, a shared 64 MiB base): 6 at
+ * once took the same time as 3 (2.1-2.5 s, noisy) at ~160 MiB peak RSS against ~120 MiB; 2 was no faster either.
+ */
+const FILES_AT_ONCE = 3;
 
 /** The RepoTags template unless told otherwise: `127.0.0.1:5000/app:1.0-arm64`. */
 export const DEFAULT_TAG_TEMPLATE = "{repo}:{tag}-{label}";
@@ -149,9 +156,10 @@ export async function exportImage(
     const pushing = push
       ? pushGraph(spool, push.store, options.filteredRoot ?? root, options, controller.signal).catch(fail)
       : undefined;
+    const fileLimit = new Limiter(FILES_AT_ONCE);
     const results = await Promise.allSettled(
       jobs.map((job) =>
-        runJob(spool, job, options, controller.signal).catch((err) => {
+        fileLimit.run(() => runJob(spool, job, options, controller.signal)).catch((err) => {
           fail(err);
           throw err;
         })

@@ -17,7 +17,9 @@ import { basename, dirname, join } from "node:path";
 import { FerryError, FileError, NotFoundError } from "../errors.ts";
 
 /** Largest chunk a file stream yields. */
-const CHUNK_SIZE = 1 << 20;
+// 256 KiB reads: as fast as 1 MiB ones here, and with several files streaming at once (an export of six
+// platforms) peak RSS fell from ~215 to ~160 MiB, since every chunk is a fresh buffer its consumer may keep.
+const CHUNK_SIZE = 256 * 1024;
 
 /** Options of {@link readFileStream}. */
 export interface ReadFileStreamOptions {

@@ -25,7 +25,7 @@ export const DEFAULT_GZIP_LEVEL = 0;
 export const GZIP_LEVEL_FOR_UNCOMPRESSED = 6;
 
 /** Bytes zlib emits per output chunk: larger chunks mean fewer stream hops per MiB. */
-const CHUNK_SIZE = 256 * 1024;
+const CHUNK_SIZE = 64 * 1024; // 64 KiB: same speed as 256 KiB at level 0, less memory per stream in flight
 
 /**
  * A gzip-compressing TransformStream at `level` (0 = stored, 1 = fastest … 9 = smallest).
