@@ -28,7 +28,7 @@ export {
   type ExportImageResult,
 } from "./lib/ops/export_image.ts";
 export { type ImportedImage, importImage, type ImportOptions, type ImportResult } from "./lib/ops/import.ts";
-export { type InspectedEntry, inspect, type InspectOptions, type InspectResult } from "./lib/ops/inspect.ts";
+export { inspect, type InspectedEntry, type InspectOptions, type InspectResult } from "./lib/ops/inspect.ts";
 export {
   annotateManifestList,
   type AnnotateManifestListOptions,
@@ -45,7 +45,13 @@ export { type ManifestSpec, manifestSpecFromArgs, parseManifestSpec } from "./li
 export { lintPlatforms, type PlatformIssue } from "./lib/ops/platform_lint.ts";
 export { split, type SplitOptions, type SplitResult } from "./lib/ops/split.ts";
 export { build, type BuildOptions, type BuildResult, type BuiltImage } from "./lib/ops/build.ts";
-export { mirror, type MirrorEvent, type MirrorImageResult, type MirrorOptions, type MirrorResult } from "./lib/ops/mirror.ts";
+export {
+  mirror,
+  type MirrorEvent,
+  type MirrorImageResult,
+  type MirrorOptions,
+  type MirrorResult,
+} from "./lib/ops/mirror.ts";
 export { type MirrorSource, type MirrorSpec, parseMirrorSpec } from "./lib/ops/mirror_spec.ts";
 export { login, type LoginOptions, type LoginResult, logout } from "./lib/ops/login.ts";
 export { type RunningRegistry, serve, type ServeEvent, type ServeImagesOptions } from "./lib/ops/serve.ts";
@@ -58,7 +64,7 @@ export { openRegistryStore, RegistryStore } from "./lib/store/registry_store.ts"
 export { OciLayoutStore } from "./lib/store/oci_layout.ts";
 export { ArchiveWriter } from "./lib/store/docker_archive.ts";
 export { MemoryStore } from "./lib/store/memory.ts";
-export { exportImage as exportFromStore, type ExportedFile } from "./lib/ops/export.ts";
+export { type ExportedFile, exportImage as exportFromStore } from "./lib/ops/export.ts";
 export type { RegistryOptions } from "./lib/registry/client.ts";
 
 // References, platforms, locations, content
@@ -83,8 +89,8 @@ export {
   exitCodeOf,
   FerryError,
   FileError,
-  formatError,
   FormatError,
+  formatError,
   IntegrityError,
   NetworkError,
   NotFoundError,

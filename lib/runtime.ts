@@ -62,6 +62,7 @@ export interface ServeOptions {
  * await server.stop();
  * ```
  */
+// deno-lint-ignore require-await -- async so that a bind failure (thrown by Bun.serve/Deno.serve) rejects
 export async function serve(handler: (req: Request) => Promise<Response>, options: ServeOptions = {}): Promise<Server> {
   const hostname = options.hostname ?? "127.0.0.1";
   const port = options.port ?? 0;

@@ -5,7 +5,7 @@
  * @module
  */
 import { NotFoundError } from "../errors.ts";
-import { fetchManifest, type FetchedManifest } from "../graph/fetch_manifest.ts";
+import { type FetchedManifest, fetchManifest } from "../graph/fetch_manifest.ts";
 import { listPlatforms } from "../graph/select.ts";
 import type { Descriptor, Platform } from "../oci/descriptor.ts";
 import { type ImageManifest, parseJson } from "../oci/manifest.ts";
@@ -60,14 +60,19 @@ export class BaseImages {
       const matches = images.filter((d) => matchPlatform(want, d.platform));
       if (matches.length === 0) {
         const has = [...new Set(images.filter((d) => d.platform).map((d) => formatPlatform(d.platform!)))].join(", ");
-        throw new NotFoundError(`Cannot use base image: ${name} has no ${formatPlatform(want)} image (it has ${has || "no platform images"})`, {
-          ref: name,
-        });
+        throw new NotFoundError(
+          `Cannot use base image: ${name} has no ${formatPlatform(want)} image (it has ${has || "no platform images"})`,
+          {
+            ref: name,
+          },
+        );
       }
       desc = pick(matches, want);
     } else desc = top.desc;
     const fetched = desc === top.desc ? top : await fetchManifest(store, desc, { signal });
-    if (fetched.parsed.kind !== "manifest") throw new NotFoundError(`Cannot use ${name}: ${desc.digest} is not an image`, { ref: name });
+    if (fetched.parsed.kind !== "manifest") {
+      throw new NotFoundError(`Cannot use ${name}: ${desc.digest} is not an image`, { ref: name });
+    }
     const manifest = fetched.parsed.manifest;
     const bytes = await readLimited(await store.fetch(manifest.config, { signal }), MAX_MANIFEST_BYTES);
     verifyBytes(manifest.config, bytes, store.ref);
@@ -80,7 +85,15 @@ export class BaseImages {
         { ref: name },
       );
     }
-    return { name, store, desc: { mediaType: desc.mediaType, digest: desc.digest, size: desc.size }, manifest, config, platform, root: top.desc.digest };
+    return {
+      name,
+      store,
+      desc: { mediaType: desc.mediaType, digest: desc.digest, size: desc.size },
+      manifest,
+      config,
+      platform,
+      root: top.desc.digest,
+    };
   }
 
   #open(name: string): Promise<{ source: OpenedSource; top: FetchedManifest }> {

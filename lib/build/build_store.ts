@@ -53,12 +53,14 @@ export class BuildStore implements ReadableStore {
 
   /** Sets {@link origin} from the stores base layers come from, when they are one registry repository. */
   settleOrigin(): void {
-    const origins = new Set([...this.#others.values()].map((s) => s.origin ? `${s.origin.registry}/${s.origin.repository}` : "-"));
+    const origins = new Set(
+      [...this.#others.values()].map((s) => s.origin ? `${s.origin.registry}/${s.origin.repository}` : "-"),
+    );
     const first = [...this.#others.values()][0];
     this.origin = origins.size === 1 && first?.origin ? first.origin : undefined;
   }
 
-  resolve(reference: string, options?: StoreOptions): Promise<Descriptor> {
+  resolve(reference: string, _options?: StoreOptions): Promise<Descriptor> {
     return this.#memory.resolve(reference);
   }
 
@@ -72,6 +74,8 @@ export class BuildStore implements ReadableStore {
   }
 
   exists(desc: Descriptor): Promise<boolean> {
-    return Promise.resolve(this.#files.has(desc.digest) || this.#others.has(desc.digest) || this.#memory.get(desc.digest) !== undefined);
+    return Promise.resolve(
+      this.#files.has(desc.digest) || this.#others.has(desc.digest) || this.#memory.get(desc.digest) !== undefined,
+    );
   }
 }

@@ -89,7 +89,9 @@ export class BuildContext {
         for (const name of names.sort()) {
           const path = dir === "" ? name : `${dir}/${name}`;
           if (!matcher.matches(name) || this.ignore.excludes(path)) continue;
-          if (i < segments.length - 1 && !(await stat(join(this.dir, path)).catch(() => undefined))?.isDirectory()) continue;
+          if (i < segments.length - 1 && !(await stat(join(this.dir, path)).catch(() => undefined))?.isDirectory()) {
+            continue;
+          }
           next.push(path);
         }
       }
@@ -104,7 +106,9 @@ export class BuildContext {
       throw new NotFoundError(`"${source}" is excluded by .dockerignore`);
     }
     let info = await lstat(abs).catch((err) => {
-      if ((err as { code?: string }).code === "ENOENT") throw new NotFoundError(`"${source}" does not exist in the context`);
+      if ((err as { code?: string }).code === "ENOENT") {
+        throw new NotFoundError(`"${source}" does not exist in the context`);
+      }
       throw fileErrorOf(err, "read", abs);
     });
     let real = abs;
@@ -113,7 +117,9 @@ export class BuildContext {
       real = await realpath(abs).catch(() => {
         throw new NotFoundError(`"${source}" is a dangling symlink`);
       });
-      if (!isInside(this.real, real)) throw new UsageError(`"${source}" is a symlink to ${real}, outside the build context`);
+      if (!isInside(this.real, real)) {
+        throw new UsageError(`"${source}" is a symlink to ${real}, outside the build context`);
+      }
       info = await stat(real);
     }
     const root: ContextEntry = entryOf("", real, info);

@@ -92,6 +92,6 @@ describe("BuildContext", () => {
   }
 
   test("a missing context directory", async () => {
-    expect(BuildContext.open(join(root, "nope"))).rejects.toThrow(NotFoundError);
+    await expect(BuildContext.open(join(root, "nope"))).rejects.toThrow(NotFoundError);
   });
 });

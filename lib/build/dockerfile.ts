@@ -159,7 +159,11 @@ function parseLine(file: string, line: number, text: string): Instruction {
   const ins: Instruction = { line, keyword, flags: {}, args: "", text };
   if (EXECUTING[keyword]) throw lineError(file, ins, EXECUTING[keyword]);
   if (!SUPPORTED_INSTRUCTIONS.includes(keyword)) {
-    throw lineError(file, ins, `unknown instruction ${m[1]} (ferry build supports ${SUPPORTED_INSTRUCTIONS.join(", ")})`);
+    throw lineError(
+      file,
+      ins,
+      `unknown instruction ${m[1]} (ferry build supports ${SUPPORTED_INSTRUCTIONS.join(", ")})`,
+    );
   }
   let rest = (m[2] ?? "").trim();
   for (;;) {
@@ -191,7 +195,9 @@ function addInstruction(df: Dockerfile, ins: Instruction): void {
     if (words.length === 3) {
       const stageName = words[2].toLowerCase();
       if (!/^[a-z][a-z0-9._-]*$/.test(stageName)) throw lineError(df.name, ins, `invalid stage name "${words[2]}"`);
-      if (df.stages.some((s) => s.name === stageName)) throw lineError(df.name, ins, `duplicate stage name "${words[2]}"`);
+      if (df.stages.some((s) => s.name === stageName)) {
+        throw lineError(df.name, ins, `duplicate stage name "${words[2]}"`);
+      }
       stage.name = stageName;
     }
     df.stages.push(stage);

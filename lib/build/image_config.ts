@@ -210,7 +210,9 @@ function ports(words: string[], fail: (reason: string) => Error): Json {
   for (const word of words) {
     const m = /^(\d+)(?:-(\d+))?(?:\/(tcp|udp|sctp))?$/i.exec(word);
     const [lo, hi] = m ? [Number(m[1]), Number(m[2] ?? m[1])] : [NaN, NaN];
-    if (!m || lo < 1 || hi > 65535 || hi < lo) throw fail(`invalid port "${word}" (expected PORT[-PORT][/tcp|udp|sctp])`);
+    if (!m || lo < 1 || hi > 65535 || hi < lo) {
+      throw fail(`invalid port "${word}" (expected PORT[-PORT][/tcp|udp|sctp])`);
+    }
     for (let p = lo; p <= hi; p++) out[`${p}/${(m[3] ?? "tcp").toLowerCase()}`] = {};
   }
   return out;
@@ -235,7 +237,9 @@ function healthcheck(ins: Instruction, fail: (reason: string) => Error): Json {
   let test: string[];
   try {
     const parsed: unknown = JSON.parse(m![2]);
-    test = Array.isArray(parsed) && parsed.every((s) => typeof s === "string") ? ["CMD", ...parsed] : ["CMD-SHELL", m![2]];
+    test = Array.isArray(parsed) && parsed.every((s) => typeof s === "string")
+      ? ["CMD", ...parsed]
+      : ["CMD-SHELL", m![2]];
   } catch {
     test = ["CMD-SHELL", m![2]];
   }

@@ -6,7 +6,9 @@ import { expanderOf, ImageConfigBuilder } from "./image_config.ts";
 /** Applies the instructions of a one-stage Dockerfile body to a scratch config and returns the JSON. */
 function configOf(body: string, vars: Record<string, string> = {}, base?: Record<string, unknown>) {
   const df = parseDockerfile(`FROM scratch\n${body}`);
-  const config = base ? ImageConfigBuilder.fromBase(base) : ImageConfigBuilder.scratch({ os: "linux", architecture: "arm", variant: "v7" });
+  const config = base
+    ? ImageConfigBuilder.fromBase(base)
+    : ImageConfigBuilder.scratch({ os: "linux", architecture: "arm", variant: "v7" });
   for (const ins of df.stages[0].instructions) {
     Object.assign(vars, config.apply(ins, expanderOf({ ...vars, ...config.env }, df.escape, `line ${ins.line}`)));
   }
@@ -41,20 +43,23 @@ describe("ImageConfigBuilder", () => {
   });
 
   test("CMD, ENTRYPOINT, SHELL, WORKDIR, EXPOSE, VOLUME, STOPSIGNAL, HEALTHCHECK, MAINTAINER", () => {
-    const doc = configOf([
-      'CMD ["/app", "serve"]',
-      "ENTRYPOINT /tini --",
-      "WORKDIR /srv",
-      "WORKDIR data/$SUB",
-      "EXPOSE 80 53/udp 8000-8001/TCP",
-      'VOLUME ["/data"]',
-      "VOLUME /a /b",
-      "STOPSIGNAL SIGTERM",
-      'SHELL ["/bin/ash", "-eo", "pipefail", "-c"]',
-      "CMD run it",
-      "HEALTHCHECK --interval=1m30s --retries=3 CMD wget -q localhost",
-      "MAINTAINER me@example.com",
-    ].join("\n"), { SUB: "x" });
+    const doc = configOf(
+      [
+        'CMD ["/app", "serve"]',
+        "ENTRYPOINT /tini --",
+        "WORKDIR /srv",
+        "WORKDIR data/$SUB",
+        "EXPOSE 80 53/udp 8000-8001/TCP",
+        'VOLUME ["/data"]',
+        "VOLUME /a /b",
+        "STOPSIGNAL SIGTERM",
+        'SHELL ["/bin/ash", "-eo", "pipefail", "-c"]',
+        "CMD run it",
+        "HEALTHCHECK --interval=1m30s --retries=3 CMD wget -q localhost",
+        "MAINTAINER me@example.com",
+      ].join("\n"),
+      { SUB: "x" },
+    );
     const c = doc.config;
     expect(c.Entrypoint).toEqual(["/bin/sh", "-c", "/tini --"]);
     expect(c.Cmd).toEqual(["/bin/ash", "-eo", "pipefail", "-c", "run it"]);
@@ -67,7 +72,13 @@ describe("ImageConfigBuilder", () => {
   });
 
   test("ENTRYPOINT resets an inherited CMD but not one set in the build", () => {
-    const base = { architecture: "amd64", os: "linux", config: { Cmd: ["sh"] }, rootfs: { type: "layers", diff_ids: ["sha256:a"] }, container_config: {} };
+    const base = {
+      architecture: "amd64",
+      os: "linux",
+      config: { Cmd: ["sh"] },
+      rootfs: { type: "layers", diff_ids: ["sha256:a"] },
+      container_config: {},
+    };
     const doc = configOf('ENTRYPOINT ["/app"]\n', {}, base);
     expect(doc.config.Cmd).toBeNull();
     expect(doc.container_config).toBeUndefined();
@@ -80,7 +91,11 @@ describe("ImageConfigBuilder", () => {
     config.addLayer("sha256:abc", "COPY app /app");
     const doc = JSON.parse(new TextDecoder().decode(config.toBytes(0)));
     expect(doc.rootfs.diff_ids).toEqual(["sha256:abc"]);
-    expect(doc.history).toEqual([{ created: "1970-01-01T00:00:00Z", created_by: "COPY app /app", comment: "ferry build" }]);
+    expect(doc.history).toEqual([{
+      created: "1970-01-01T00:00:00Z",
+      created_by: "COPY app /app",
+      comment: "ferry build",
+    }]);
   });
 
   const refusals: [string, RegExp][] = [

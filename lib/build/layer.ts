@@ -70,7 +70,11 @@ let sequence = 0;
  * layer.digest; // "sha256:…"
  * ```
  */
-export async function writeLayer(entries: LayerEntry[], dir: string, options: WriteLayerOptions = {}): Promise<WrittenLayer> {
+export async function writeLayer(
+  entries: LayerEntry[],
+  dir: string,
+  options: WriteLayerOptions = {},
+): Promise<WrittenLayer> {
   const sorted = normalise(entries);
   const mtime = options.mtime ?? 0;
   const path = join(dir, `layer-${++sequence}.tar.gz`);
@@ -83,19 +87,21 @@ export async function writeLayer(entries: LayerEntry[], dir: string, options: Wr
     await tarStream(sorted, mtime, options.signal)
       .pipeThrough(tap((chunk) => tarHash.update(chunk)))
       .pipeThrough(gzipStream(options.gzipLevel ?? 6))
-      .pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          if (first && chunk.byteLength > 9) {
-            // zlib writes mtime 0 and no name; its OS byte depends on the build: pin it to 255 ("unknown").
-            chunk = chunk.slice();
-            chunk[9] = 255;
-            first = false;
-          }
-          gzHash.update(chunk);
-          size += chunk.byteLength;
-          controller.enqueue(chunk);
-        },
-      }))
+      .pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, controller) {
+            if (first && chunk.byteLength > 9) {
+              // zlib writes mtime 0 and no name; its OS byte depends on the build: pin it to 255 ("unknown").
+              chunk = chunk.slice();
+              chunk[9] = 255;
+              first = false;
+            }
+            gzHash.update(chunk);
+            size += chunk.byteLength;
+            controller.enqueue(chunk);
+          },
+        }),
+      )
       .pipeTo(writer.writable);
     await writer.commit();
   } catch (err) {
@@ -138,7 +144,9 @@ function normalise(entries: LayerEntry[]): LayerEntry[] {
     const parts = path.split("/");
     for (let i = 1; i < parts.length; i++) {
       const parent = byPath.get(parts.slice(0, i).join("/"));
-      if (parent && parent.type !== "dir") throw new UsageError(`Cannot build layer: "${parent.path}" is not a directory`);
+      if (parent && parent.type !== "dir") {
+        throw new UsageError(`Cannot build layer: "${parent.path}" is not a directory`);
+      }
     }
   }
   // Sorting by segments keeps every directory directly before its own contents.
@@ -200,7 +208,9 @@ async function* chunks(entries: LayerEntry[], mtime: number, signal?: AbortSigna
         await reader.cancel().catch(() => {});
       }
       // A file that changed size during the build would corrupt the tar: refuse it.
-      if (seen !== size) throw new FileError(`Cannot add ${e.source} to a layer: it changed while being read`, { ref: e.source });
+      if (seen !== size) {
+        throw new FileError(`Cannot add ${e.source} to a layer: it changed while being read`, { ref: e.source });
+      }
     } else throw new UsageError(`Cannot build layer: file "${e.path}" has no content`);
     const pad = tarPadding(size);
     if (pad.byteLength > 0) yield pad;

@@ -16,7 +16,15 @@ const big = join(dir, "big.bin");
 writeFileSync(big, new Uint8Array(3 * 1024 * 1024 + 7).map((_, i) => (i * 31) & 0xff));
 const entries = (): LayerEntry[] => [
   { path: "opt/app/big.bin", type: "file", mode: 0o755, uid: 1000, gid: 1001, source: big, size: 3 * 1024 * 1024 + 7 },
-  { path: "/etc/hello.txt", type: "file", mode: 0o644, uid: 0, gid: 0, content: new TextEncoder().encode("hi\n"), size: 3 },
+  {
+    path: "/etc/hello.txt",
+    type: "file",
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    content: new TextEncoder().encode("hi\n"),
+    size: 3,
+  },
   { path: "opt/app/current", type: "symlink", mode: 0o777, uid: 0, gid: 0, linkname: "big.bin", size: 0 },
   { path: "opt/app", type: "dir", mode: 0o750, uid: 1000, gid: 1001, size: 0 },
 ];
@@ -29,7 +37,8 @@ describe("writeLayer", () => {
     expect(layer.digest).toBe(sha256(gz));
     expect(layer.diffId).toBe(sha256(gunzipSync(gz)));
     expect(gz[9]).toBe(255);
-    const listing = (await run("tar", ["--numeric-owner", "--full-time", "-tvzf", layer.path], { env: { TZ: "UTC" } })).stdout
+    const listing = (await run("tar", ["--numeric-owner", "--full-time", "-tvzf", layer.path], { env: { TZ: "UTC" } }))
+      .stdout
       .trim().split("\n").map((l) => l.split(/\s+/));
     expect(listing.map((l) => [l[0], l[1], l.slice(5).join(" ")])).toEqual([
       ["-rw-r--r--", "0/0", "etc/hello.txt"],
@@ -58,12 +67,13 @@ describe("writeLayer", () => {
   test("a file whose size changed is refused", async () => {
     const e = entries();
     e[0].size = 10;
-    expect(writeLayer(e, dir)).rejects.toThrow(FileError);
+    await expect(writeLayer(e, dir)).rejects.toThrow(FileError);
   });
 
   test("bad paths are refused", async () => {
-    expect(writeLayer([{ path: "a/../b", type: "dir", mode: 0o755, uid: 0, gid: 0, size: 0 }], dir)).rejects.toThrow(UsageError);
-    expect(writeLayer([
+    await expect(writeLayer([{ path: "a/../b", type: "dir", mode: 0o755, uid: 0, gid: 0, size: 0 }], dir)).rejects
+      .toThrow(UsageError);
+    await expect(writeLayer([
       { path: "a", type: "file", mode: 0o644, uid: 0, gid: 0, size: 0, content: new Uint8Array() },
       { path: "a/b", type: "dir", mode: 0o755, uid: 0, gid: 0, size: 0 },
     ], dir)).rejects.toThrow(/not a directory/);

@@ -94,7 +94,13 @@ export class FileTree {
         if (target) this.set(h.name, { ...target });
         return;
       }
-      const kind = h.type === "5" ? "dir" : h.type === "2" ? "symlink" : h.type === "0" || h.type === "7" || h.type === "\0" ? "file" : undefined;
+      const kind = h.type === "5"
+        ? "dir"
+        : h.type === "2"
+        ? "symlink"
+        : h.type === "0" || h.type === "7" || h.type === "\0"
+        ? "file"
+        : undefined;
       if (!kind) return; // devices and fifos are never copied
       const entry: FsEntry = { type: kind, mode: h.mode, uid: h.uid, gid: h.gid, size: kind === "file" ? h.size : 0 };
       if (kind === "symlink") entry.linkname = h.linkname;
@@ -147,7 +153,9 @@ export class FileTree {
   /** The entry at `path` (following symlinks inside the tree) and, for a directory, its contents sorted. */
   subtree(path: string): { rel: string; entry: FsEntry }[] {
     let p = trim(path);
-    let root: FsEntry | undefined = p === "" ? { type: "dir", mode: 0o755, uid: 0, gid: 0, size: 0 } : this.entries.get(p);
+    let root: FsEntry | undefined = p === ""
+      ? { type: "dir", mode: 0o755, uid: 0, gid: 0, size: 0 }
+      : this.entries.get(p);
     for (let hops = 0; root?.type === "symlink" && hops < 16; hops++) {
       p = trim(posix.resolve("/", posix.dirname(`/${p}`), root.linkname!));
       root = this.entries.get(p);

@@ -87,7 +87,9 @@ class Lexer {
   }
 
   #fail(reason: string): UsageError {
-    return new UsageError(`Cannot expand "${this.text}"${this.options.where ? ` (${this.options.where})` : ""}: ${reason}`);
+    return new UsageError(
+      `Cannot expand "${this.text}"${this.options.where ? ` (${this.options.where})` : ""}: ${reason}`,
+    );
   }
 
   /** The words of the text; with `split` false, one word with whitespace kept. */
@@ -195,7 +197,9 @@ class Lexer {
     this.#pos++;
     let name = "";
     while (this.#pos < t.length && NAME_CHAR.test(t[this.#pos])) name += t[this.#pos++];
-    if (name === "" || !NAME_START.test(name[0])) throw this.#fail("bad substitution: expected a variable name after ${");
+    if (name === "" || !NAME_START.test(name[0])) {
+      throw this.#fail("bad substitution: expected a variable name after ${");
+    }
     if (t[this.#pos] === "}") {
       this.#pos++;
       return this.vars[name] ?? "";
@@ -203,7 +207,9 @@ class Lexer {
     if (this.#pos >= t.length) throw this.#fail("bad substitution: missing }");
     let op = t[this.#pos];
     if (op === ":") op += t[++this.#pos] ?? "";
-    if (![":-", ":+", ":?", "-", "+", "?"].includes(op)) throw this.#fail(`bad substitution: unsupported \${${name}${op}…}`);
+    if (![":-", ":+", ":?", "-", "+", "?"].includes(op)) {
+      throw this.#fail(`bad substitution: unsupported \${${name}${op}…}`);
+    }
     this.#pos++;
     const word = this.#until();
     const value = this.vars[name];

@@ -15,7 +15,7 @@ describe("expandWords", () => {
     ["${A:+alt} ${E:+alt} ${E+set}", ["alt", "set"]],
     ["'$A' \"$A\"", ["$A", "alpha"]],
     ['"a b" c', ["a b", "c"]],
-    ["\\$A \\\"", ["$A", '"']],
+    ['\\$A \\"', ["$A", '"']],
     ['"\\$A \\" \\n"', ['$A " \\n']],
     ["$SP", ["x", "y"]],
     ['"$SP"', ["x y"]],
@@ -58,7 +58,7 @@ describe("expandWord", () => {
 
 describe("splitRawWords", () => {
   test("splits on unquoted whitespace and keeps quotes", () => {
-    expect(splitRawWords('A="x y" B=z\\ w C=\'q r\'')).toEqual(['A="x y"', "B=z\\ w", "C='q r'"]);
+    expect(splitRawWords("A=\"x y\" B=z\\ w C='q r'")).toEqual(['A="x y"', "B=z\\ w", "C='q r'"]);
     expect(splitRawWords("V=${X:-a b} W=1")).toEqual(["V=${X:-a b}", "W=1"]);
   });
 });

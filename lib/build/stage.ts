@@ -103,13 +103,17 @@ export class StageRunner {
 
   /** Wraps a context or base error with the instruction's line, keeping its class. */
   #at(ins: Instruction, err: unknown): unknown {
-    if (!(err instanceof FerryError) || err.message.startsWith("Cannot build ") || !REWRAPPED.has(err.constructor)) return err;
+    if (!(err instanceof FerryError) || err.message.startsWith("Cannot build ") || !REWRAPPED.has(err.constructor)) {
+      return err;
+    }
     const text = ins.text.length > 60 ? `${ins.text.slice(0, 57)}...` : ins.text;
     const Cls = err.constructor as new (message: string, options: { ref?: string; cause?: unknown }) => FerryError;
     const reason = /^Cannot [^:]*: /.test(err.message)
       ? err.message.replace(/^Cannot [^:]*: /, "")
       : err.message.replace(/^Cannot /, "cannot ");
-    return new Cls(`Cannot build ${this.options.dockerfile.name} line ${ins.line} (${text}): ${reason}`, { cause: err });
+    return new Cls(`Cannot build ${this.options.dockerfile.name} line ${ins.line} (${text}): ${reason}`, {
+      cause: err,
+    });
   }
 
   /** ARG NAME[=default] into `scope`, with --build-arg and then `globals` taking precedence over the default. */
@@ -119,14 +123,18 @@ export class StageRunner {
     const [, name, fallback] = m;
     const given = this.options.buildArgs[name] ?? this.#globals[name] ?? this.#auto[name];
     if (given !== undefined) scope[name] = given;
-    else if (fallback !== undefined) scope[name] = expandWord(fallback, vars, { escape: this.options.dockerfile.escape });
+    else if (fallback !== undefined) {
+      scope[name] = expandWord(fallback, vars, { escape: this.options.dockerfile.escape });
+    }
   }
 
   async #run(stage: Stage): Promise<BuiltStage> {
     const { dockerfile } = this.options;
     const from = stage.from;
     const name = expandWord(from.args, this.#globals, { escape: dockerfile.escape, where: `line ${from.line}` });
-    for (const flag of Object.keys(from.flags)) if (flag !== "platform") throw this.#fail(from, `unknown flag --${flag}`);
+    for (const flag of Object.keys(from.flags)) {
+      if (flag !== "platform") throw this.#fail(from, `unknown flag --${flag}`);
+    }
     const platform = from.flags.platform
       ? parsePlatform(expandWord(from.flags.platform, this.#globals, { escape: dockerfile.escape }))
       : this.options.platform;
@@ -156,7 +164,13 @@ export class StageRunner {
     }
     if (name === "scratch") {
       const p = normalizePlatform(platform);
-      return { platform: p, layers: [], config: ImageConfigBuilder.scratch(p, this.options.dockerfile.name), baseLayers: [], added: [] };
+      return {
+        platform: p,
+        layers: [],
+        config: ImageConfigBuilder.scratch(p, this.options.dockerfile.name),
+        baseLayers: [],
+        added: [],
+      };
     }
     if (name === "") throw new UsageError("Cannot use FROM: the image name is empty (an unset ARG?)");
     const base = await this.options.bases.get(name, platform);
@@ -220,17 +234,28 @@ export class StageRunner {
     if (words.length < 2) throw this.#fail(ins, `${ins.keyword} needs a source and a destination`);
     const sources = words.slice(0, -1);
     const rawDest = words[words.length - 1];
-    const owner = ins.flags.chown === undefined ? undefined : chownOf(expand.word(ins.flags.chown), (r) => this.#fail(ins, r));
-    const chmod = ins.flags.chmod === undefined ? undefined : chmodOf(expand.word(ins.flags.chmod), (r) => this.#fail(ins, r));
+    const owner = ins.flags.chown === undefined
+      ? undefined
+      : chownOf(expand.word(ins.flags.chown), (r) => this.#fail(ins, r));
+    const chmod = ins.flags.chmod === undefined
+      ? undefined
+      : chmodOf(expand.word(ins.flags.chmod), (r) => this.#fail(ins, r));
     if (isAdd && sources.some((s) => /^[a-z][a-z0-9+.-]*:\/\//i.test(s) || s.startsWith("git@"))) {
-      throw this.#fail(ins, "ADD from a URL needs the network at build time, which ferry build does not do: download the file into the context and COPY it");
+      throw this.#fail(
+        ins,
+        "ADD from a URL needs the network at build time, which ferry build does not do: download the file into the context and COPY it",
+      );
     }
 
     // What the sources name: [path, entries relative to it].
     const found: { path: string; entries: { rel: string; entry: FsEntry }[] }[] = [];
     let glob = false;
     if (ins.flags.from !== undefined) {
-      const tree = await this.#fromTree(ins, expand.word(ins.flags.from), this.options.dockerfile.stages.find((s) => s.instructions.includes(ins)));
+      const tree = await this.#fromTree(
+        ins,
+        expand.word(ins.flags.from),
+        this.options.dockerfile.stages.find((s) => s.instructions.includes(ins)),
+      );
       for (const source of sources) {
         const paths = tree.match(source);
         glob ||= /[*?[]/.test(source);
@@ -244,7 +269,15 @@ export class StageRunner {
           path: m.path,
           entries: m.entries.map((e) => ({
             rel: e.rel,
-            entry: { type: e.type, mode: e.mode, uid: 0, gid: 0, size: e.size, linkname: e.linkname, source: e.type === "file" ? e.abs : undefined },
+            entry: {
+              type: e.type,
+              mode: e.mode,
+              uid: 0,
+              gid: 0,
+              size: e.size,
+              linkname: e.linkname,
+              source: e.type === "file" ? e.abs : undefined,
+            },
           })),
         });
       }
@@ -288,7 +321,11 @@ export class StageRunner {
       gzipLevel: this.options.gzipLevel,
       signal: this.options.signal,
     });
-    state.layers.push({ kind: "new", desc: { mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, layer });
+    state.layers.push({
+      kind: "new",
+      desc: { mediaType: layer.mediaType, digest: layer.digest, size: layer.size },
+      layer,
+    });
     state.added.push(...added);
     state.config.addLayer(layer.diffId, ins.text);
   }

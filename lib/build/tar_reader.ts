@@ -59,7 +59,8 @@ export async function readTar(
         continue;
       }
       const prefix = cString(block.subarray(345, 500));
-      const raw = pax.path ?? longName ?? (prefix ? `${prefix}/${cString(block.subarray(0, 100))}` : cString(block.subarray(0, 100)));
+      const raw = pax.path ?? longName ??
+        (prefix ? `${prefix}/${cString(block.subarray(0, 100))}` : cString(block.subarray(0, 100)));
       const header: TarHeader = {
         name: raw.replace(/^(\.?\/)+/, "").replace(/\/+$/, ""),
         type,

@@ -23,7 +23,20 @@ import { splitCommand } from "./commands/split.ts";
 import { Output } from "./output.ts";
 
 /** Every subcommand, in the order `ferry --help` lists them. */
-export const commands: Command[] = [copyCommand, exportCommand, importCommand, inspectCommand, splitCommand, manifestCommand, mirrorCommand, serveCommand, buildCommand, loginCommand, logoutCommand, demoCommand];
+export const commands: Command[] = [
+  copyCommand,
+  exportCommand,
+  importCommand,
+  inspectCommand,
+  splitCommand,
+  manifestCommand,
+  mirrorCommand,
+  serveCommand,
+  buildCommand,
+  loginCommand,
+  logoutCommand,
+  demoCommand,
+];
 
 const globalFlags: Record<string, FlagSpec> = {
   help: { type: "boolean", short: "h", description: "Show help" },

@@ -81,7 +81,9 @@ export async function copyGraph(
   outer?.addEventListener("abort", onOuterAbort, { once: true });
   const signal = controller.signal;
   const emit = options.onEvent ?? (() => {});
-  const limit = new Limiter(Math.max(1, Math.min(options.concurrency ?? DEFAULT_CONCURRENCY, dst.maxConcurrentPushes ?? Infinity)));
+  const limit = new Limiter(
+    Math.max(1, Math.min(options.concurrency ?? DEFAULT_CONCURRENCY, dst.maxConcurrentPushes ?? Infinity)),
+  );
   const result: CopyResult = { root, copied: 0, skipped: 0, mounted: 0, bytes: 0 };
   const visits = new Map<string, Promise<void>>();
   const mountFrom = src.origin && dst.mount && dst.origin?.registry === src.origin.registry &&
@@ -92,7 +94,7 @@ export async function copyGraph(
   function visit(desc: Descriptor): Promise<void> {
     let visiting = visits.get(desc.digest);
     if (!visiting) {
-      visiting = (isManifest(desc.mediaType) ? copyManifest(desc) : copyBlob(desc));
+      visiting = isManifest(desc.mediaType) ? copyManifest(desc) : copyBlob(desc);
       visiting.catch(fail);
       visits.set(desc.digest, visiting);
     }

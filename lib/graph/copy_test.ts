@@ -11,9 +11,15 @@ const json = (v: unknown) => enc.encode(JSON.stringify(v));
 function sampleGraph(store: MemoryStore): { root: Descriptor; shared: Descriptor } {
   const shared = store.put(enc.encode("shared layer"), MediaType.OciLayerGzip);
   const manifests = ["amd64", "arm64"].map((arch) => {
-    const config = store.put(json({ architecture: arch, os: "linux", rootfs: { type: "layers", diff_ids: [] } }), MediaType.OciConfig);
+    const config = store.put(
+      json({ architecture: arch, os: "linux", rootfs: { type: "layers", diff_ids: [] } }),
+      MediaType.OciConfig,
+    );
     const own = store.put(enc.encode(`layer of ${arch}`), MediaType.OciLayerGzip);
-    const m = store.put(json({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers: [shared, own] }), MediaType.OciManifest);
+    const m = store.put(
+      json({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers: [shared, own] }),
+      MediaType.OciManifest,
+    );
     return { ...m, platform: { os: "linux", architecture: arch } };
   });
   const root = store.put(json({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests }), MediaType.OciIndex);

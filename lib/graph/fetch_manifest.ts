@@ -24,14 +24,22 @@ export interface FetchedManifest {
  * const { parsed } = await fetchManifest(store, await store.resolve("1.0"));
  * ```
  */
-export async function fetchManifest(store: ReadableStore, desc: Descriptor, options: StoreOptions = {}): Promise<FetchedManifest> {
+export async function fetchManifest(
+  store: ReadableStore,
+  desc: Descriptor,
+  options: StoreOptions = {},
+): Promise<FetchedManifest> {
   const bytes = await readLimited(await store.fetch(desc, options), MAX_MANIFEST_BYTES);
   verifyBytes(desc, bytes, store.ref);
   return { desc, bytes, parsed: parseManifest(bytes, desc.mediaType) };
 }
 
 /** Fetches, verifies and parses an image config blob. */
-export async function fetchConfig(store: ReadableStore, desc: Descriptor, options: StoreOptions = {}): Promise<ImageConfig> {
+export async function fetchConfig(
+  store: ReadableStore,
+  desc: Descriptor,
+  options: StoreOptions = {},
+): Promise<ImageConfig> {
   const bytes = await readLimited(await store.fetch(desc, options), MAX_MANIFEST_BYTES);
   verifyBytes(desc, bytes, store.ref);
   return parseJson<ImageConfig>(bytes, "image config");

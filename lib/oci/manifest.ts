@@ -76,7 +76,11 @@ export function parseManifest(bytes: Uint8Array, mediaType?: string): ParsedMani
   if (isIndex(type) || (!isImageManifest(type) && Array.isArray(doc.manifests))) {
     if (!Array.isArray(doc.manifests)) throw new FormatError("Cannot parse index: no manifests array");
     for (const d of doc.manifests) checkDescriptor(d, "index entry");
-    return { kind: "index", mediaType: type || "application/vnd.oci.image.index.v1+json", index: doc as unknown as Index };
+    return {
+      kind: "index",
+      mediaType: type || "application/vnd.oci.image.index.v1+json",
+      index: doc as unknown as Index,
+    };
   }
   if (isImageManifest(type) || (typeof doc.config === "object" && Array.isArray(doc.layers))) {
     checkDescriptor(doc.config, "config");

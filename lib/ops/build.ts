@@ -139,7 +139,9 @@ export async function build(contextDir: string, options: BuildOptions = {}): Pro
     const duplicate = images.find((a, i) => images.findIndex((b) => b.desc.digest === a.desc.digest) !== i);
     if (duplicate) {
       throw new UsageError(
-        `Cannot build ${platforms.map(formatPlatform).join(", ")}: two of them resolve to the same ${formatPlatform(duplicate.platform)} image`,
+        `Cannot build ${platforms.map(formatPlatform).join(", ")}: two of them resolve to the same ${
+          formatPlatform(duplicate.platform)
+        } image`,
       );
     }
     const index = buildIndex(images.map((i) => ({ ...i.desc, platform: i.platform })));
@@ -172,8 +174,14 @@ function parseTag(tag: string): Reference {
 }
 
 function platformsOf(dockerfile: Dockerfile, given: string[] | undefined): Platform[] {
-  const list = given && given.length > 0 ? parsePlatformList(given) : dockerfile.archs ? parsePlatformList(dockerfile.archs.length > 0 ? [dockerfile.archs.join(",")] : undefined) : [hostPlatform()];
-  if (list === "all") throw new UsageError("Cannot build for all platforms: name them with --platform (e.g. linux/amd64,linux/arm64)");
+  const list = given && given.length > 0
+    ? parsePlatformList(given)
+    : dockerfile.archs
+    ? parsePlatformList(dockerfile.archs.length > 0 ? [dockerfile.archs.join(",")] : undefined)
+    : [hostPlatform()];
+  if (list === "all") {
+    throw new UsageError("Cannot build for all platforms: name them with --platform (e.g. linux/amd64,linux/arm64)");
+  }
   return list;
 }
 
@@ -241,12 +249,18 @@ async function writeOutput(
   result: BuildResult,
   options: BuildOptions,
 ): Promise<void> {
-  const repository = tag ? formatReference({ registry: tag.registry, repository: tag.repository }, { short: true }) : "ferry-build";
+  const repository = tag
+    ? formatReference({ registry: tag.registry, repository: tag.repository }, { short: true })
+    : "ferry-build";
   const name = tag?.tag ?? "latest";
   if (format === "oci") {
     const layout = await OciLayoutStore.open(output, { create: true });
     try {
-      await copyGraph(store, layout, root, { concurrency: options.concurrency, signal: options.signal, onEvent: options.onEvent });
+      await copyGraph(store, layout, root, {
+        concurrency: options.concurrency,
+        signal: options.signal,
+        onEvent: options.onEvent,
+      });
       await layout.tag(root, name);
       await layout.close();
     } catch (err) {
@@ -267,4 +281,3 @@ async function writeOutput(
   });
   result.files.push(...files.map((f) => f.path));
 }
-

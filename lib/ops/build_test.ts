@@ -16,7 +16,10 @@ const ctx = join(work, "ctx");
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 beforeAll(async () => {
-  const sample = buildSampleImage({ platforms: ["linux/amd64", "linux/arm64/v8", "linux/arm/v7"], mediaType: "docker" });
+  const sample = buildSampleImage({
+    platforms: ["linux/amd64", "linux/arm64/v8", "linux/arm/v7"],
+    mediaType: "docker",
+  });
   const layout = await OciLayoutStore.open(base, { create: true });
   await copyGraph(sample.store, layout, sample.root);
   await layout.tag(sample.root, "1.0");
@@ -26,21 +29,24 @@ beforeAll(async () => {
   writeFileSync(join(ctx, "hello.txt"), "hello from the context\n");
   writeFileSync(join(ctx, "ignored.txt"), "never copied\n");
   writeFileSync(join(ctx, ".dockerignore"), "ignored.txt\n");
-  writeFileSync(join(ctx, "Dockerfile"), [
-    "# dockerma archs:arm,amd64,arm64:",
-    `ARG BASE=oci:${base}:1.0`,
-    "FROM ${BASE} AS assets",
-    "COPY hello.txt /srv/",
-    "FROM ${BASE}",
-    "ARG TARGETARCH",
-    "ENV APP=/usr/local/bin/app",
-    "COPY --chmod=0755 --chown=1000:1000 bin/app-${TARGETARCH} ${APP}",
-    "COPY --from=assets /srv/hello.txt /platform.txt /srv/",
-    "WORKDIR /srv",
-    'CMD ["cat", "hello.txt"]',
-    "LABEL org.opencontainers.image.title=demo",
-    "",
-  ].join("\n"));
+  writeFileSync(
+    join(ctx, "Dockerfile"),
+    [
+      "# dockerma archs:arm,amd64,arm64:",
+      `ARG BASE=oci:${base}:1.0`,
+      "FROM ${BASE} AS assets",
+      "COPY hello.txt /srv/",
+      "FROM ${BASE}",
+      "ARG TARGETARCH",
+      "ENV APP=/usr/local/bin/app",
+      "COPY --chmod=0755 --chown=1000:1000 bin/app-${TARGETARCH} ${APP}",
+      "COPY --from=assets /srv/hello.txt /platform.txt /srv/",
+      "WORKDIR /srv",
+      'CMD ["cat", "hello.txt"]',
+      "LABEL org.opencontainers.image.title=demo",
+      "",
+    ].join("\n"),
+  );
 });
 
 function json(bytes: Uint8Array) {
@@ -65,7 +71,11 @@ describe("build", () => {
     const amd64 = result.images[1];
     const manifest = json(await read(amd64.digest));
     expect(manifest.layers).toHaveLength(4);
-    expect(manifest.layers.every((l: { mediaType: string }) => l.mediaType === "application/vnd.oci.image.layer.v1.tar+gzip")).toBe(true);
+    expect(
+      manifest.layers.every((l: { mediaType: string }) =>
+        l.mediaType === "application/vnd.oci.image.layer.v1.tar+gzip"
+      ),
+    ).toBe(true);
     const config = json(await read(manifest.config.digest));
     expect(config.architecture).toBe("amd64");
     expect(config.config.Cmd).toEqual(["cat", "hello.txt"]);
@@ -86,7 +96,9 @@ describe("build", () => {
     expect(result.images.map((i) => i.platform)).toEqual(["linux/arm64/v8"]);
     const err = await build(ctx, { platforms: ["linux/s390x"] }).catch((e) => e);
     expect(err).toBeInstanceOf(NotFoundError);
-    expect(err.message).toMatch(/line 5 \(FROM \$\{BASE\}\): oci:.*\/base:1\.0 has no linux\/s390x image \(it has linux\/amd64, linux\/arm64\/v8, linux\/arm\/v7\)/);
+    expect(err.message).toMatch(
+      /line 5 \(FROM \$\{BASE\}\): oci:.*\/base:1\.0 has no linux\/s390x image \(it has linux\/amd64, linux\/arm64\/v8, linux\/arm\/v7\)/,
+    );
   });
 
   test("a COPY outside the context names its line", async () => {
@@ -95,7 +107,9 @@ describe("build", () => {
     writeFileSync(join(dir, "Dockerfile"), "FROM scratch\nCOPY ../ctx/hello.txt /\n");
     const err = await build(dir, { platforms: ["amd64"] }).catch((e) => e);
     expect(err).toBeInstanceOf(UsageError);
-    expect(err.message).toMatch(/line 2 \(COPY \.\.\/ctx\/hello\.txt \/\): "\.\.\/ctx\/hello\.txt" is outside the build context/);
+    expect(err.message).toMatch(
+      /line 2 \(COPY \.\.\/ctx\/hello\.txt \/\): "\.\.\/ctx\/hello\.txt" is outside the build context/,
+    );
   });
 
   test("ADD extracts a local tar.gz; COPY --from an image; a file into an existing directory; --target; scratch", async () => {
@@ -104,17 +118,20 @@ describe("build", () => {
     writeFileSync(join(dir, "tree", "sub", "x.txt"), "x\n");
     await run("tar", ["-czf", join(dir, "tree.tgz"), "-C", join(dir, "tree"), "."]);
     writeFileSync(join(dir, "note.txt"), "note\n");
-    writeFileSync(join(dir, "Dockerfile"), [
-      "FROM scratch AS files",
-      "ADD tree.tgz /opt/",
-      `COPY --from=oci:${base}:1.0 /platform.txt /opt/`,
-      `FROM oci:${base}:1.0 AS final`,
-      "COPY note.txt /data",
-      "COPY --from=files /opt/ /opt/",
-      "FROM final AS unused",
-      "COPY missing.txt /",
-      "",
-    ].join("\n"));
+    writeFileSync(
+      join(dir, "Dockerfile"),
+      [
+        "FROM scratch AS files",
+        "ADD tree.tgz /opt/",
+        `COPY --from=oci:${base}:1.0 /platform.txt /opt/`,
+        `FROM oci:${base}:1.0 AS final`,
+        "COPY note.txt /data",
+        "COPY --from=files /opt/ /opt/",
+        "FROM final AS unused",
+        "COPY missing.txt /",
+        "",
+      ].join("\n"),
+    );
     const out = join(work, "more-out");
     const result = await build(dir, { platforms: ["arm64"], target: "final", output: out, format: "oci" });
     expect(result.images).toHaveLength(1);

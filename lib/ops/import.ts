@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join, resolve as resolvePath } from "node:path";
 import { AbortError, FormatError, NotFoundError, UsageError } from "../errors.ts";
 import { type CopyEvent, copyGraph } from "../graph/copy.ts";
-import { fetchConfig, fetchManifest, type FetchedManifest } from "../graph/fetch_manifest.ts";
+import { fetchConfig, type FetchedManifest, fetchManifest } from "../graph/fetch_manifest.ts";
 import { filterIndex } from "../graph/select.ts";
 import type { Descriptor, Platform } from "../oci/descriptor.ts";
 import { buildIndex } from "../oci/index_edit.ts";
@@ -139,7 +139,9 @@ export async function importImage(paths: string[], dst: string, options: ImportO
         if (fetched.parsed.kind === "index") {
           candidates.push({ fetched, names: root.names });
           for (const child of fetched.parsed.index.manifests) {
-            if (isAttestation(child) || !isImageManifest(child.mediaType) || !(await store.exists(child, { signal }))) continue;
+            if (isAttestation(child) || !isImageManifest(child.mediaType) || !(await store.exists(child, { signal }))) {
+              continue;
+            }
             await addImage(images, store, child, path, [], signal);
           }
         } else await addImage(images, store, root.desc, path, root.names, signal);
@@ -169,7 +171,11 @@ export async function importImage(paths: string[], dst: string, options: ImportO
     const { root, index } = await rootOf(chosen, candidates, union, extra, options);
     const opened = await openDestination(location, undefined, { registry: options.destination });
     try {
-      const result = await copyGraph(union, opened.store, root, { concurrency: options.concurrency, signal, onEvent: options.onEvent });
+      const result = await copyGraph(union, opened.store, root, {
+        concurrency: options.concurrency,
+        signal,
+        onEvent: options.onEvent,
+      });
       if (signal?.aborted) throw new AbortError();
       if (opened.tag !== undefined) await opened.store.tag(root, opened.tag, { signal });
       await opened.store.close();
@@ -211,7 +217,9 @@ async function openInput(
       carried: await carriedInLayout(path, index.manifests),
       roots: index.manifests.map((d) => ({
         desc: { mediaType: d.mediaType, digest: d.digest, size: d.size },
-        names: ["io.containerd.image.name", "org.opencontainers.image.ref.name"].flatMap((k) => d.annotations?.[k] ?? []),
+        names: ["io.containerd.image.name", "org.opencontainers.image.ref.name"].flatMap((k) =>
+          d.annotations?.[k] ?? []
+        ),
       })),
     };
   }
@@ -230,7 +238,8 @@ async function carriedInLayout(path: string, entries: Descriptor[]): Promise<Des
     if (!info?.isFile() || info.size > MAX_MANIFEST_BYTES) continue; // not carried after all: the index is rebuilt
     let mediaType: unknown;
     try {
-      mediaType = (JSON.parse(await readFile(file, "utf8")) as { mediaType?: unknown })?.mediaType ?? MediaType.OciIndex;
+      mediaType = (JSON.parse(await readFile(file, "utf8")) as { mediaType?: unknown })?.mediaType ??
+        MediaType.OciIndex;
     } catch {
       continue; // unreadable or not JSON: not an index to keep; fetchManifest would refuse it anyway
     }
@@ -261,7 +270,12 @@ async function addImage(
   const platform: Platform = { architecture: config.architecture, os: config.os };
   if (config.variant) platform.variant = config.variant;
   if (config["os.version"]) platform["os.version"] = config["os.version"];
-  images.set(desc.digest, { desc: { mediaType: desc.mediaType, digest: desc.digest, size: desc.size }, platform, source, names: [...names] });
+  images.set(desc.digest, {
+    desc: { mediaType: desc.mediaType, digest: desc.digest, size: desc.size },
+    platform,
+    source,
+    names: [...names],
+  });
 }
 
 /** Applies --platform, then refuses (or, with --prefer, resolves) two different images of one platform. */
@@ -273,7 +287,9 @@ function choose(all: Image[], options: ImportOptions): Image[] {
     for (const w of want) {
       if (!all.some((i) => matchPlatform(w, i.platform))) {
         throw new NotFoundError(
-          `Cannot find platform ${formatPlatform(w)} in the inputs; they have ${all.map((i) => formatPlatform(i.platform)).join(", ")}`,
+          `Cannot find platform ${formatPlatform(w)} in the inputs; they have ${
+            all.map((i) => formatPlatform(i.platform)).join(", ")
+          }`,
         );
       }
     }
@@ -293,7 +309,9 @@ function choose(all: Image[], options: ImportOptions): Image[] {
       continue;
     }
     const list = group.map((i) => `${i.source} (${i.desc.digest.slice(0, 19)})`).join(", ");
-    throw new UsageError(`Cannot import two images for ${key}: ${list}; pass one of them, or choose with --prefer FILE`);
+    throw new UsageError(
+      `Cannot import two images for ${key}: ${list}; pass one of them, or choose with --prefer FILE`,
+    );
   }
   return images.filter((i) => out.includes(i));
 }
@@ -316,10 +334,13 @@ async function rootOf(
       if (!images.every((i) => entries.some((e) => e.digest === i.desc.digest))) continue;
       const keep = entries.filter((e) => images.some((i) => i.desc.digest === e.digest));
       const present = async (ds: Descriptor[]) => (await Promise.all(ds.map((d) => complete(union, d)))).every(Boolean);
-      const entriesOf = (n: { bytes: Uint8Array }) => JSON.parse(new TextDecoder().decode(n.bytes)).manifests as Descriptor[];
+      const entriesOf = (n: { bytes: Uint8Array }) =>
+        JSON.parse(new TextDecoder().decode(n.bytes)).manifests as Descriptor[];
       // The kept images' attestations stay when they are all here (with every blob), else they all go.
       let narrowed = filterIndex(fetched.bytes, index, keep, { attestations: "keep" });
-      if (!(await present(entriesOf(narrowed)))) narrowed = filterIndex(fetched.bytes, index, keep, { attestations: "drop" });
+      if (!(await present(entriesOf(narrowed)))) {
+        narrowed = filterIndex(fetched.bytes, index, keep, { attestations: "drop" });
+      }
       if (!(await present(entriesOf(narrowed)))) continue;
       if (narrowed.desc.digest === fetched.desc.digest) return { root: fetched.desc, index: "original" };
       extra.put(narrowed.bytes, narrowed.desc.mediaType);
@@ -357,7 +378,9 @@ async function load(
     if (images.length > 1) chosen = images.filter((i) => matchPlatform(hostPlatform(), i.platform));
     if (chosen.length !== 1) {
       throw new UsageError(
-        `Cannot load ${images.length} platforms as one name into the Docker engine: no single ${formatPlatform(hostPlatform())} image; choose one with --platform`,
+        `Cannot load ${images.length} platforms as one name into the Docker engine: no single ${
+          formatPlatform(hostPlatform())
+        } image; choose one with --platform`,
       );
     }
   }
@@ -366,14 +389,27 @@ async function load(
     let totals = { copied: 0, skipped: 0, mounted: 0, bytes: 0 };
     for (const image of chosen) {
       const r = await copyGraph(union, engine, image.desc, { signal: options.signal, onEvent: options.onEvent });
-      totals = { copied: totals.copied + r.copied, skipped: totals.skipped + r.skipped, mounted: 0, bytes: totals.bytes + r.bytes };
+      totals = {
+        copied: totals.copied + r.copied,
+        skipped: totals.skipped + r.skipped,
+        mounted: 0,
+        bytes: totals.bytes + r.bytes,
+      };
       const names = reference
         ? [formatReference({ ...reference, digest: undefined, tag: reference.tag ?? "latest" }, { short: true })]
         : image.names.filter((n) => n.includes(":") || n.includes("/"));
       for (const name of names) await engine.tag(image.desc, name);
     }
     await engine.close();
-    return { destination: "docker-daemon:", digest: "", mediaType: "", index: "none", images: chosen.map(report), loaded: engine.loaded, ...totals };
+    return {
+      destination: "docker-daemon:",
+      digest: "",
+      mediaType: "",
+      index: "none",
+      images: chosen.map(report),
+      loaded: engine.loaded,
+      ...totals,
+    };
   } catch (err) {
     await engine.abort();
     throw err;
@@ -381,5 +417,10 @@ async function load(
 }
 
 function report(image: Image): ImportedImage {
-  return { platform: formatPlatform(image.platform), digest: image.desc.digest, source: image.source, converted: image.converted === true };
+  return {
+    platform: formatPlatform(image.platform),
+    digest: image.desc.digest,
+    source: image.source,
+    converted: image.converted === true,
+  };
 }

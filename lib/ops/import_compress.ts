@@ -65,7 +65,9 @@ export async function compressLayers(
   options: CompressOptions,
 ): Promise<CompressedImage | undefined> {
   const { parsed } = await fetchManifest(src, desc, { signal: options.signal });
-  if (parsed.kind !== "manifest" || !parsed.manifest.layers.some((l) => UNCOMPRESSED.has(l.mediaType))) return undefined;
+  if (parsed.kind !== "manifest" || !parsed.manifest.layers.some((l) => UNCOMPRESSED.has(l.mediaType))) {
+    return undefined;
+  }
   const m = parsed.manifest;
   const docker = options.type === "docker";
   const files = new Map<string, { path: string; size: number }>();
@@ -83,13 +85,15 @@ export async function compressLayers(
         await body
           .pipeThrough(verifyStream(layer, src.ref))
           .pipeThrough(gzipStream(options.gzipLevel))
-          .pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
-            transform(chunk, controller) {
-              hash.update(chunk);
-              size += chunk.byteLength;
-              controller.enqueue(chunk);
-            },
-          }))
+          .pipeThrough(
+            new TransformStream<Uint8Array, Uint8Array>({
+              transform(chunk, controller) {
+                hash.update(chunk);
+                size += chunk.byteLength;
+                controller.enqueue(chunk);
+              },
+            }),
+          )
           .pipeTo(writer.writable, { signal: options.signal });
         await writer.commit();
       } catch (err) {
@@ -102,10 +106,25 @@ export async function compressLayers(
       return { mediaType, digest, size, ...(annotations ? { annotations } : {}) };
     })
   ));
-  const configType = docker ? MediaType.DockerConfig : m.config.mediaType === MediaType.DockerConfig ? MediaType.OciConfig : m.config.mediaType;
+  const configType = docker
+    ? MediaType.DockerConfig
+    : m.config.mediaType === MediaType.DockerConfig
+    ? MediaType.OciConfig
+    : m.config.mediaType;
   const manifest: ImageManifest = docker
-    ? { schemaVersion: 2, mediaType: MediaType.DockerManifest, config: { mediaType: configType, digest: m.config.digest, size: m.config.size }, layers }
-    : { ...m, schemaVersion: 2, mediaType: MediaType.OciManifest, config: { ...m.config, mediaType: configType }, layers };
+    ? {
+      schemaVersion: 2,
+      mediaType: MediaType.DockerManifest,
+      config: { mediaType: configType, digest: m.config.digest, size: m.config.size },
+      layers,
+    }
+    : {
+      ...m,
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      config: { ...m.config, mediaType: configType },
+      layers,
+    };
   const bytes = new TextEncoder().encode(JSON.stringify(manifest));
   return { manifest: descriptorOf(bytes, manifest.mediaType!), bytes, blobs: new FileBlobs(files) };
 }

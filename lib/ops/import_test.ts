@@ -51,7 +51,8 @@ describe("importImage", () => {
     expect(result.digest).toBe(sample.root.digest);
     const { store, root } = await layoutRoot(out, "1.0");
     expect(root.digest).toBe(sample.root.digest);
-    expect(Buffer.compare(await new Response(await store.fetch(root)).bytes(), sample.store.get(sample.root.digest)!)).toBe(0);
+    expect(Buffer.compare(await new Response(await store.fetch(root)).bytes(), sample.store.get(sample.root.digest)!))
+      .toBe(0);
     for (const a of sample.attestations) expect(await store.exists(a)).toBe(true);
     expect(readdirSync(temp)).toEqual([]); // the spooled .tar.gz entries are gone
     // The files unpacked into layout directories (tar -x) carry the index just the same.
@@ -77,7 +78,8 @@ describe("importImage", () => {
     const { store, root } = await layoutRoot(out, "1.0");
     const index = json<Index>(await new Response(await store.fetch(root)).bytes());
     expect(index.manifests.map((m) => m.digest).sort()).toEqual(
-      [sample.manifests[0], sample.manifests[2], sample.attestations[0], sample.attestations[2]].map((m) => m.digest).sort(),
+      [sample.manifests[0], sample.manifests[2], sample.attestations[0], sample.attestations[2]].map((m) => m.digest)
+        .sort(),
     );
     // Files written without the carried index (an older ferry, or ArchiveWriter alone): a new index.
     const plainDir = fresh();
@@ -98,15 +100,24 @@ describe("importImage", () => {
     const dir = fresh();
     const { files } = await exportImage(sample.store, sample.root, dir, { repository: "app", tag: "1.0" });
     const out = join(fresh(), "layout");
-    const result = await importImage(files.map((f) => f.path), `oci:${out}`, { type: "docker", platforms: ["amd64,arm64"] });
+    const result = await importImage(files.map((f) => f.path), `oci:${out}`, {
+      type: "docker",
+      platforms: ["amd64,arm64"],
+    });
     expect(result.mediaType).toBe("application/vnd.docker.distribution.manifest.list.v2+json");
     expect(result.images.map((i) => i.platform)).toEqual(["linux/amd64", "linux/arm64/v8"]);
-    await expect(importImage(files.map((f) => f.path), `oci:${fresh()}`, { platforms: ["s390x"] })).rejects.toThrow(NotFoundError);
+    await expect(importImage(files.map((f) => f.path), `oci:${fresh()}`, { platforms: ["s390x"] })).rejects.toThrow(
+      NotFoundError,
+    );
   });
 
   test("an OCI archive brings back the original index, attestations included", async () => {
     const dir = fresh();
-    const { files } = await exportImage(sample.store, sample.root, dir, { repository: "app", tag: "1.0", format: "oci-archive" });
+    const { files } = await exportImage(sample.store, sample.root, dir, {
+      repository: "app",
+      tag: "1.0",
+      format: "oci-archive",
+    });
     const out = join(fresh(), "layout");
     const result = await importImage([files[0].path], `oci:${out}`);
     expect(result.index).toBe("original");
@@ -139,8 +150,13 @@ describe("importImage", () => {
   test("two different images of one platform: an error unless one is preferred; the same image twice is fine", async () => {
     const dir = fresh();
     const other = buildSampleImage({ platforms: ["linux/amd64"], seed: 7, layerSize: 10_000 });
-    const a = (await exportImage(sample.store, sample.root, join(dir, "a"), { repository: "app", tag: "1.0", platforms: [{ os: "linux", architecture: "amd64" }] })).files[0].path;
-    const b = (await exportImage(other.store, other.root, join(dir, "b"), { repository: "app", tag: "2.0" })).files[0].path;
+    const a = (await exportImage(sample.store, sample.root, join(dir, "a"), {
+      repository: "app",
+      tag: "1.0",
+      platforms: [{ os: "linux", architecture: "amd64" }],
+    })).files[0].path;
+    const b =
+      (await exportImage(other.store, other.root, join(dir, "b"), { repository: "app", tag: "2.0" })).files[0].path;
     await expect(importImage([a, b], `oci:${fresh()}`)).rejects.toThrow(UsageError);
     await expect(importImage([a, b], `oci:${fresh()}`)).rejects.toThrow(/two images for linux\/amd64.*--prefer/);
     const chosen = await importImage([a, b], `oci:${join(fresh(), "l")}`, { prefer: [b] });
@@ -153,7 +169,9 @@ describe("importImage", () => {
 
   test("a classic docker save tarball: uncompressed layers gzipped, diff_ids kept", async () => {
     const dir = fresh();
-    const layerTar = gunzipSync(sample.store.get(json<{ layers: Descriptor[] }>(sample.store.get(sample.manifests[0].digest)).layers[0].digest)!);
+    const layerTar = gunzipSync(
+      sample.store.get(json<{ layers: Descriptor[] }>(sample.store.get(sample.manifests[0].digest)).layers[0].digest)!,
+    );
     const config = new TextEncoder().encode(JSON.stringify({
       architecture: "amd64",
       os: "linux",
@@ -162,19 +180,27 @@ describe("importImage", () => {
     }));
     const configName = `${sha(config).slice(7)}.json`;
     const path = join(dir, "saved.tar");
-    writeFileSync(path, tarFile([
-      { name: "abc/layer.tar", data: layerTar },
-      { name: "abc/VERSION", data: "1.0" },
-      { name: configName, data: config },
-      { name: "manifest.json", data: JSON.stringify([{ Config: configName, RepoTags: ["app:saved"], Layers: ["abc/layer.tar"] }]) },
-      { name: "repositories", data: "{}" },
-    ]));
+    writeFileSync(
+      path,
+      tarFile([
+        { name: "abc/layer.tar", data: layerTar },
+        { name: "abc/VERSION", data: "1.0" },
+        { name: configName, data: config },
+        {
+          name: "manifest.json",
+          data: JSON.stringify([{ Config: configName, RepoTags: ["app:saved"], Layers: ["abc/layer.tar"] }]),
+        },
+        { name: "repositories", data: "{}" },
+      ]),
+    );
     const out = join(fresh(), "l");
     const result = await importImage([path], `oci:${out}:saved`);
     expect(result.images[0].converted).toBe(true);
     expect(result.index).toBe("none");
     const { store, root } = await layoutRoot(out, "saved");
-    const manifest = json<{ mediaType: string; config: Descriptor; layers: Descriptor[] }>(await new Response(await store.fetch(root)).bytes());
+    const manifest = json<{ mediaType: string; config: Descriptor; layers: Descriptor[] }>(
+      await new Response(await store.fetch(root)).bytes(),
+    );
     expect(manifest.mediaType).toBe("application/vnd.oci.image.manifest.v1+json");
     expect(manifest.config.digest).toBe(sha(config));
     expect(manifest.layers[0].mediaType).toBe("application/vnd.oci.image.layer.v1.tar+gzip");

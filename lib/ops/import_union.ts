@@ -31,7 +31,9 @@ export class UnionStore implements ReadableStore {
   }
 
   resolve(reference: string): Promise<Descriptor> {
-    return Promise.reject(new NotFoundError(`Cannot resolve ${reference}: import resolves each input itself`, { ref: this.ref }));
+    return Promise.reject(
+      new NotFoundError(`Cannot resolve ${reference}: import resolves each input itself`, { ref: this.ref }),
+    );
   }
 
   async fetch(desc: Descriptor, options?: StoreOptions): Promise<ReadableStream<Uint8Array>> {

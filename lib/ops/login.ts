@@ -77,7 +77,13 @@ export async function login(registry: string, options: LoginOptions): Promise<Lo
   config.auths ??= {};
   for (const k of matchingKeys(config.auths, key)) delete config.auths[k];
   if (helper) {
-    await runHelper(helper, "store", JSON.stringify({ ServerURL: key, Username: options.username, Secret: options.password }), key, options.password);
+    await runHelper(
+      helper,
+      "store",
+      JSON.stringify({ ServerURL: key, Username: options.username, Secret: options.password }),
+      key,
+      options.password,
+    );
     config.auths[key] = {};
   } else {
     config.auths[key] = { auth: Buffer.from(`${options.username}:${options.password}`).toString("base64") };
@@ -109,7 +115,9 @@ export async function logout(registry: string, options: { authFile?: string } = 
     removed = true;
     await writeConfig(path, config);
   }
-  return removed ? { registry: host, serverAddress: key, configPath: path, storedIn: helper ? `helper:${helper}` : "config" } : undefined;
+  return removed
+    ? { registry: host, serverAddress: key, configPath: path, storedIn: helper ? `helper:${helper}` : "config" }
+    : undefined;
 }
 
 /** `https://ghcr.io/`, `ghcr.io/v2/`, `index.docker.io` → `ghcr.io`, `docker.io`; empty → `docker.io`. */
@@ -188,7 +196,13 @@ function runHelper(
     child.stderr.setEncoding("utf8").on("data", (d: string) => (said += d));
     child.on("error", (e) => {
       const missing = (e as { code?: string }).code === "ENOENT";
-      reject(new AuthError(`Cannot ${action} credentials for ${serverUrl}: ${missing ? `credential helper ${program} not found on PATH` : e.message}`));
+      reject(
+        new AuthError(
+          `Cannot ${action} credentials for ${serverUrl}: ${
+            missing ? `credential helper ${program} not found on PATH` : e.message
+          }`,
+        ),
+      );
     });
     child.on("close", (code) => {
       if (code === 0) return resolve(true);
@@ -196,7 +210,11 @@ function runHelper(
       let reason = said.replace(/\s+/g, " ").trim();
       if (secret) reason = reason.split(secret).join("<redacted>");
       reason = reason.slice(0, 200);
-      reject(new AuthError(`Cannot ${action} credentials for ${serverUrl}: ${program} exited with ${code}${reason ? `: ${reason}` : ""}`));
+      reject(
+        new AuthError(
+          `Cannot ${action} credentials for ${serverUrl}: ${program} exited with ${code}${reason ? `: ${reason}` : ""}`,
+        ),
+      );
     });
     child.stdin.on("error", () => {});
     child.stdin.end(input);

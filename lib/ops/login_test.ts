@@ -56,9 +56,17 @@ describe("login to a registry with basic auth", () => {
   test("writes auths like docker (0600, other settings kept); ferry and skopeo then read it", async () => {
     const authFile = join(tmp, "plain", "config.json");
     await mkdir(join(tmp, "plain"));
-    await writeFile(authFile, JSON.stringify({ proxies: { default: { httpProxy: "" } }, auths: { "other.io": { auth: "eDp5" } } }));
+    await writeFile(
+      authFile,
+      JSON.stringify({ proxies: { default: { httpProxy: "" } }, auths: { "other.io": { auth: "eDp5" } } }),
+    );
     const result = await login(registry.host, { username: USER, password: PASS, authFile });
-    expect(result).toEqual({ registry: registry.host, serverAddress: registry.host, configPath: authFile, storedIn: "config" });
+    expect(result).toEqual({
+      registry: registry.host,
+      serverAddress: registry.host,
+      configPath: authFile,
+      storedIn: "config",
+    });
     const text = await readFile(authFile, "utf8");
     expect(text).toContain('\n\t"auths": {');
     const config = JSON.parse(text);
@@ -71,7 +79,14 @@ describe("login to a registry with basic auth", () => {
     const store = openRegistryStore({ registry: registry.host, repository: "logged/in" }, { authFile });
     await copyGraph(sample.store, store, sample.root);
     await store.tag(sample.root, "1.0");
-    const raw = await run("skopeo", ["inspect", "--raw", "--tls-verify=false", "--authfile", authFile, `docker://${registry.host}/logged/in:1.0`]);
+    const raw = await run("skopeo", [
+      "inspect",
+      "--raw",
+      "--tls-verify=false",
+      "--authfile",
+      authFile,
+      `docker://${registry.host}/logged/in:1.0`,
+    ]);
     expect(JSON.parse(raw.stdout).manifests.length).toBe(3);
 
     expect(await logout(registry.host, { authFile })).toMatchObject({ registry: registry.host, storedIn: "config" });
@@ -82,7 +97,9 @@ describe("login to a registry with basic auth", () => {
 
   test("a wrong password is refused before anything is written, and never shown", async () => {
     const authFile = join(tmp, "wrong.json");
-    const err = await login(registry.host, { username: USER, password: "not-the-password-xyz", authFile }).catch((e) => e);
+    const err = await login(registry.host, { username: USER, password: "not-the-password-xyz", authFile }).catch((e) =>
+      e
+    );
     expect(err).toBeInstanceOf(AuthError);
     expect(String(err.message)).not.toContain("not-the-password-xyz");
     await expect(stat(authFile)).rejects.toThrow();
@@ -93,7 +110,10 @@ describe("login to a registry with basic auth", () => {
     await writeFile(authFile, JSON.stringify({ credsStore: "ferrytest" }));
     const result = await login(`http://${registry.host}/`, { username: USER, password: PASS, authFile });
     expect(result.storedIn).toBe("helper:ferrytest");
-    expect(JSON.parse(await readFile(authFile, "utf8"))).toEqual({ credsStore: "ferrytest", auths: { [registry.host]: {} } });
+    expect(JSON.parse(await readFile(authFile, "utf8"))).toEqual({
+      credsStore: "ferrytest",
+      auths: { [registry.host]: {} },
+    });
     expect(JSON.parse(await readFile(join(tmp, "helper-store.json"), "utf8"))).toEqual({
       ServerURL: registry.host,
       Username: USER,
@@ -116,7 +136,9 @@ describe("login to a registry with basic auth", () => {
 
   test("bad input and a broken config file", async () => {
     await expect(login(registry.host, { username: "", password: "x", noVerify: true })).rejects.toThrow(UsageError);
-    await expect(login(registry.host, { username: "x", password: "", noVerify: true })).rejects.toThrow("password is empty");
+    await expect(login(registry.host, { username: "x", password: "", noVerify: true })).rejects.toThrow(
+      "password is empty",
+    );
     const authFile = join(tmp, "broken.json");
     await writeFile(authFile, "{ not json");
     await expect(login(registry.host, { username: USER, password: PASS, authFile })).rejects.toThrow(FormatError);

@@ -45,7 +45,10 @@ export function parseImageReference(text: string): Reference {
  * entries[0].descriptor.platform; // { os: "linux", architecture: "arm64", variant: "v8" } from the config
  * ```
  */
-export async function resolveComponent(image: string, options: ResolveComponentOptions = {}): Promise<ResolvedComponent> {
+export async function resolveComponent(
+  image: string,
+  options: ResolveComponentOptions = {},
+): Promise<ResolvedComponent> {
   const ref = parseImageReference(image);
   const name = formatReference(ref);
   const store = openRegistryStore(ref, options.registry);
@@ -75,7 +78,9 @@ export async function resolveComponent(image: string, options: ResolveComponentO
   } else if (images.length === 0) {
     throw new UsageError(`Cannot use ${name}: it is an index without platform images`, { ref: name });
   }
-  if (images.length > 1 && !options.platform) notes.push(`${name} is an index: adding its ${images.length} platform images`);
+  if (images.length > 1 && !options.platform) {
+    notes.push(`${name} is an index: adding its ${images.length} platform images`);
+  }
   const entries: DraftEntry[] = [];
   for (const child of chosen) {
     const manifest = await fetchManifest(store, bare(child), opts);
@@ -112,7 +117,12 @@ export async function configPlatform(
   return p;
 }
 
-function entry(image: string, desc: Descriptor, platform: Platform | undefined, config: Platform | undefined): DraftEntry {
+function entry(
+  image: string,
+  desc: Descriptor,
+  platform: Platform | undefined,
+  config: Platform | undefined,
+): DraftEntry {
   const descriptor: Descriptor = { ...bare(desc), ...(platform ? { platform: { ...platform } } : {}) };
   return { image, descriptor, ...(config ? { configPlatform: config } : {}) };
 }

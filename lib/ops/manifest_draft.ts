@@ -95,7 +95,10 @@ export async function saveDraft(draft: ManifestDraft, options: DraftOptions = {}
     await writeFile(temp, `${JSON.stringify(draft, null, 2)}\n`);
     await rename(temp, path);
   } catch (err) {
-    throw new FileError(`Cannot write manifest draft ${path}: ${(err as Error).message}`, { ref: draft.list, cause: err });
+    throw new FileError(`Cannot write manifest draft ${path}: ${(err as Error).message}`, {
+      ref: draft.list,
+      cause: err,
+    });
   }
   return path;
 }

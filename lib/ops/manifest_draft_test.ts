@@ -14,7 +14,10 @@ afterAll(() => rm(draftDir, { recursive: true, force: true }));
 test("save, load and remove a draft; no temp files left", async () => {
   const draft = {
     list: "127.0.0.1:5000/app:1.0",
-    entries: [{ image: "127.0.0.1:5000/app:amd64", descriptor: { mediaType: "m", digest: `sha256:${"a".repeat(64)}`, size: 1 } }],
+    entries: [{
+      image: "127.0.0.1:5000/app:amd64",
+      descriptor: { mediaType: "m", digest: `sha256:${"a".repeat(64)}`, size: 1 },
+    }],
   };
   expect(await loadDraft(draft.list, { draftDir })).toBeUndefined();
   await saveDraft(draft, { draftDir });

@@ -54,13 +54,19 @@ export interface InspectManifestListResult {
  * for (const issue of issues!) console.log(issue.message);
  * ```
  */
-export async function inspectManifestList(ref: string, options: InspectManifestListOptions = {}): Promise<InspectManifestListResult> {
+export async function inspectManifestList(
+  ref: string,
+  options: InspectManifestListOptions = {},
+): Promise<InspectManifestListResult> {
   const parsed = parseImageReference(ref);
   const opts = { signal: options.signal };
-  const draft = parsed.digest ? undefined : await loadDraft(formatReference({ ...parsed, tag: parsed.tag ?? "latest" }), options);
+  const draft = parsed.digest
+    ? undefined
+    : await loadDraft(formatReference({ ...parsed, tag: parsed.tag ?? "latest" }), options);
   if (draft) {
     const index = buildIndex(draft.entries.map((e) => e.descriptor), {
-      mediaType: (draft.mediaType ?? "application/vnd.oci.image.index.v1+json") as "application/vnd.oci.image.index.v1+json",
+      mediaType:
+        (draft.mediaType ?? "application/vnd.oci.image.index.v1+json") as "application/vnd.oci.image.index.v1+json",
     });
     const result: InspectManifestListResult = {
       reference: draft.list,
@@ -110,7 +116,12 @@ export async function inspectManifestList(ref: string, options: InspectManifestL
     if (options.verbose) images.push({ ref: `${repo}@${d.digest}`, descriptor: d, manifest: json(m.bytes) });
     if (options.check && !attestation && m.parsed.kind === "manifest") {
       const config = await configPlatform(store, m.parsed.manifest.config, opts);
-      lint.push({ digest: d.digest, image: `${repo}@${d.digest}`, platform: d === root ? config : d.platform, configPlatform: config });
+      lint.push({
+        digest: d.digest,
+        image: `${repo}@${d.digest}`,
+        platform: d === root ? config : d.platform,
+        configPlatform: config,
+      });
     }
   }
   if (options.verbose) result.images = images;

@@ -80,7 +80,9 @@ export async function createManifestList(
   for (const image of images) {
     const resolved = await resolveComponent(image, options);
     warnings.push(...resolved.notes);
-    for (const e of resolved.entries) if (!added.some((a) => a.descriptor.digest === e.descriptor.digest)) added.push(e);
+    for (const e of resolved.entries) {
+      if (!added.some((a) => a.descriptor.digest === e.descriptor.digest)) added.push(e);
+    }
   }
   const replaced = (e: DraftEntry) =>
     added.some((a) =>
@@ -90,7 +92,11 @@ export async function createManifestList(
     );
   entries = [...entries.filter((e) => !replaced(e)), ...added];
   warnings.push(...lintOf(entries));
-  const mediaType = options.type === undefined ? undefined : options.type === "oci" ? MediaType.OciIndex : MediaType.DockerManifestList;
+  const mediaType = options.type === undefined
+    ? undefined
+    : options.type === "oci"
+    ? MediaType.OciIndex
+    : MediaType.DockerManifestList;
   const draft = await saveDraft({ list: name, ...(mediaType ? { mediaType } : {}), entries }, options);
   return { list: name, draft, entries: entries.map(report), warnings };
 }
@@ -122,14 +128,23 @@ export async function annotateManifestList(
 ): Promise<ManifestDraftResult> {
   const name = formatReference(listReference(list, "annotate"));
   const draft = await loadDraft(name, options);
-  if (!draft) throw new NotFoundError(`Cannot annotate ${name}: no such manifest list draft; run 'ferry manifest create' first`, { ref: name });
+  if (!draft) {
+    throw new NotFoundError(`Cannot annotate ${name}: no such manifest list draft; run 'ferry manifest create' first`, {
+      ref: name,
+    });
+  }
   const wanted = parseImageReference(image);
   const matches = draft.entries.filter((e) =>
     wanted.digest ? e.descriptor.digest === wanted.digest : e.image === formatReference(wanted)
   );
-  if (matches.length === 0) throw new NotFoundError(`Cannot annotate ${name}: ${image} is not in the list`, { ref: name });
+  if (matches.length === 0) {
+    throw new NotFoundError(`Cannot annotate ${name}: ${image} is not in the list`, { ref: name });
+  }
   if (matches.length > 1) {
-    throw new UsageError(`Cannot annotate ${name}: ${image} contributes ${matches.length} images; name one as REPO@DIGEST`, { ref: name });
+    throw new UsageError(
+      `Cannot annotate ${name}: ${image} contributes ${matches.length} images; name one as REPO@DIGEST`,
+      { ref: name },
+    );
   }
   const digest = matches[0].descriptor.digest;
   const old = matches[0].descriptor.platform;
@@ -141,13 +156,19 @@ export async function annotateManifestList(
   if (options.variant !== undefined) platform.variant = options.variant;
   if (options.osVersion !== undefined) platform["os.version"] = options.osVersion;
   if (options.osFeatures !== undefined) platform["os.features"] = options.osFeatures;
-  if (!platform.os || !platform.architecture) throw new UsageError(`Cannot annotate ${image}: give both --os and --arch`, { ref: name });
+  if (!platform.os || !platform.architecture) {
+    throw new UsageError(`Cannot annotate ${image}: give both --os and --arch`, { ref: name });
+  }
   const spelling = checkSpelling(platform);
-  if (spelling.length > 0) throw new UsageError(`Cannot annotate ${image}: ${spelling.map((s) => s.message).join("; ")}`, { ref: name });
+  if (spelling.length > 0) {
+    throw new UsageError(`Cannot annotate ${image}: ${spelling.map((s) => s.message).join("; ")}`, { ref: name });
+  }
   let index: Index = { schemaVersion: 2, manifests: draft.entries.map((e) => e.descriptor) };
   index = setPlatform(index, digest, platform);
   if (options.annotations) {
-    const edits = Object.fromEntries(Object.entries(options.annotations).map(([k, v]) => [k, v === "" ? undefined : v]));
+    const edits = Object.fromEntries(
+      Object.entries(options.annotations).map(([k, v]) => [k, v === "" ? undefined : v]),
+    );
     index = annotateEntry(index, digest, edits);
   }
   draft.entries = draft.entries.map((e, i) => ({ ...e, descriptor: index.manifests[i] }));
@@ -189,11 +210,18 @@ export interface PushManifestListOptions extends ManifestListOptions {
  * const { digest } = await pushManifestList("127.0.0.1:5000/app:1.0");
  * ```
  */
-export async function pushManifestList(list: string, options: PushManifestListOptions = {}): Promise<PushManifestListResult> {
+export async function pushManifestList(
+  list: string,
+  options: PushManifestListOptions = {},
+): Promise<PushManifestListResult> {
   const target = listReference(list, "push");
   const name = formatReference(target);
   const draft = await loadDraft(name, options);
-  if (!draft) throw new NotFoundError(`Cannot push ${name}: no such manifest list draft; run 'ferry manifest create' first`, { ref: name });
+  if (!draft) {
+    throw new NotFoundError(`Cannot push ${name}: no such manifest list draft; run 'ferry manifest create' first`, {
+      ref: name,
+    });
+  }
   const result = await pushEntries(target, draft.entries, { ...options, mediaType: draft.mediaType, tags: [] });
   await removeDraft(name, options);
   return result;
@@ -209,7 +237,9 @@ export async function pushManifestList(list: string, options: PushManifestListOp
  */
 export async function removeManifestList(list: string, options: DraftOptions = {}): Promise<void> {
   const name = formatReference(listReference(list, "remove"));
-  if (!await removeDraft(name, options)) throw new NotFoundError(`Cannot remove ${name}: no such manifest list draft`, { ref: name });
+  if (!await removeDraft(name, options)) {
+    throw new NotFoundError(`Cannot remove ${name}: no such manifest list draft`, { ref: name });
+  }
 }
 
 /** Options of {@link pushManifestSpec}. */
@@ -229,7 +259,10 @@ export interface PushManifestSpecOptions extends PushManifestListOptions {
  * await pushManifestSpec(spec);
  * ```
  */
-export async function pushManifestSpec(spec: ManifestSpec, options: PushManifestSpecOptions = {}): Promise<PushManifestListResult> {
+export async function pushManifestSpec(
+  spec: ManifestSpec,
+  options: PushManifestSpecOptions = {},
+): Promise<PushManifestListResult> {
   const target = listReference(spec.image, "push");
   const warnings: string[] = [];
   const entries: DraftEntry[] = [];
@@ -243,9 +276,22 @@ export async function pushManifestSpec(spec: ManifestSpec, options: PushManifest
       warnings.push(`${m.image} does not exist: left out (--ignore-missing)`);
     }
   }
-  if (entries.length === 0) throw new NotFoundError(`Cannot push ${formatReference(target)}: none of its images exist`, { ref: formatReference(target) });
-  const mediaType = options.type === undefined ? undefined : options.type === "oci" ? MediaType.OciIndex : MediaType.DockerManifestList;
-  const result = await pushEntries(target, entries, { ...options, mediaType, tags: spec.tags, annotations: spec.annotations });
+  if (entries.length === 0) {
+    throw new NotFoundError(`Cannot push ${formatReference(target)}: none of its images exist`, {
+      ref: formatReference(target),
+    });
+  }
+  const mediaType = options.type === undefined
+    ? undefined
+    : options.type === "oci"
+    ? MediaType.OciIndex
+    : MediaType.DockerManifestList;
+  const result = await pushEntries(target, entries, {
+    ...options,
+    mediaType,
+    tags: spec.tags,
+    annotations: spec.annotations,
+  });
   return { ...result, warnings: [...warnings, ...result.warnings] };
 }
 
@@ -267,7 +313,11 @@ async function pushEntries(
   );
   if (images.length === 0) throw new UsageError(`Cannot push ${name}: the list has no images`, { ref: name });
   const fatal = lintPlatforms(images.map(lintEntry)).filter((i) => i.kind === "duplicate" || i.kind === "missing");
-  if (fatal.length > 0) throw new UsageError(`Cannot push ${name}: ${fatal[0].image ?? fatal[0].digest}: ${fatal[0].message}`, { ref: name });
+  if (fatal.length > 0) {
+    throw new UsageError(`Cannot push ${name}: ${fatal[0].image ?? fatal[0].digest}: ${fatal[0].message}`, {
+      ref: name,
+    });
+  }
   const dst = openRegistryStore(target, options.registry);
   const opts = { signal: options.signal };
   const sources = new Map<string, RegistryStore>();
@@ -279,20 +329,28 @@ async function pushEntries(
     const store = home ? dst : sources.get(key) ?? openRegistryStore(ref, options.registry);
     sources.set(key, store);
     if (!await store.exists(bare(entry.descriptor), opts)) {
-      throw new NotFoundError(`Cannot push ${name}: ${entry.image} (${entry.descriptor.digest}) no longer exists`, { ref: name });
+      throw new NotFoundError(`Cannot push ${name}: ${entry.image} (${entry.descriptor.digest}) no longer exists`, {
+        ref: name,
+      });
     }
     if (!home) foreign.push({ store, entry });
   }
   const totals = { copied: 0, mounted: 0, skipped: 0, bytes: 0 };
   for (const { store, entry } of foreign) {
-    const r = await copyGraph(store, dst, bare(entry.descriptor), { ...opts, concurrency: options.concurrency, onEvent: options.onEvent });
+    const r = await copyGraph(store, dst, bare(entry.descriptor), {
+      ...opts,
+      concurrency: options.concurrency,
+      onEvent: options.onEvent,
+    });
     totals.copied += r.copied;
     totals.mounted += r.mounted;
     totals.skipped += r.skipped;
     totals.bytes += r.bytes;
   }
   const mediaType = options.mediaType ??
-    (entries.every((e) => e.descriptor.mediaType === MediaType.DockerManifest) ? MediaType.DockerManifestList : MediaType.OciIndex);
+    (entries.every((e) => e.descriptor.mediaType === MediaType.DockerManifest)
+      ? MediaType.DockerManifestList
+      : MediaType.OciIndex);
   const index = buildIndex(entries.map((e) => e.descriptor), {
     mediaType: mediaType as typeof MediaType.OciIndex,
     annotations: options.annotations,
@@ -313,7 +371,11 @@ async function pushEntries(
 }
 
 /** The entries of the list the registry holds now (for `--amend`); none when it does not exist yet. */
-async function currentEntries(target: Reference, options: ManifestListOptions, warnings: string[]): Promise<DraftEntry[]> {
+async function currentEntries(
+  target: Reference,
+  options: ManifestListOptions,
+  warnings: string[],
+): Promise<DraftEntry[]> {
   const store = openRegistryStore(target, options.registry);
   const name = formatReference(target);
   let root: Descriptor;
@@ -337,7 +399,12 @@ function listReference(list: string, verb: string): Reference {
 }
 
 function lintEntry(e: DraftEntry) {
-  return { digest: e.descriptor.digest, image: e.image, platform: e.descriptor.platform, configPlatform: e.configPlatform };
+  return {
+    digest: e.descriptor.digest,
+    image: e.image,
+    platform: e.descriptor.platform,
+    configPlatform: e.configPlatform,
+  };
 }
 
 function lintOf(entries: DraftEntry[]): string[] {
@@ -347,5 +414,10 @@ function lintOf(entries: DraftEntry[]): string[] {
 
 function report(e: DraftEntry): ManifestListEntry {
   const p = e.descriptor.platform;
-  return { image: e.image, digest: e.descriptor.digest, mediaType: e.descriptor.mediaType, ...(p ? { platform: formatPlatform(p) } : {}) };
+  return {
+    image: e.image,
+    digest: e.descriptor.digest,
+    mediaType: e.descriptor.mediaType,
+    ...(p ? { platform: formatPlatform(p) } : {}),
+  };
 }

@@ -121,7 +121,10 @@ export function manifestSpecFromArgs(args: ManifestArgs): ManifestSpec {
     const platform: Platform = { os, architecture, ...(variant ? { variant } : {}) };
     const spelling = checkSpelling(platform);
     if (spelling.length > 0) throw fail(`platform "${text}": ${spelling[0].message}`);
-    const image = args.template.replaceAll("ARCH", architecture).replaceAll("OS", os).replaceAll("VARIANT", variant ?? "");
+    const image = args.template.replaceAll("ARCH", architecture).replaceAll("OS", os).replaceAll(
+      "VARIANT",
+      variant ?? "",
+    );
     return { image: reference(image, `--template for ${text}`, fail, false), platform };
   });
   checkDuplicates(manifests, fail);

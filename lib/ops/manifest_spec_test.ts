@@ -37,16 +37,40 @@ manifests:
   });
 
   const bad: [string, string, RegExp][] = [
-    ["unknown top-level key", "image: r.io/a:1\nmanifest:\n  - image: r.io/a:x\n", /unknown key "manifest" \(expected image, tags, manifests, annotations\)/],
-    ["unknown platform key", "image: r.io/a:1\nmanifests:\n  - image: r.io/a:x\n    platform: {os: linux, arch: amd64}\n", /unknown key "manifests\[0\]\.platform\.arch"/],
-    ["half a platform", "image: r.io/a:1\nmanifests:\n  - image: r.io/a:x\n    platform: {os: linux}\n", /needs both "os" and "architecture"/],
-    ["unknown os", "image: r.io/a:1\nmanifests:\n  - image: r.io/a:x\n    platform: {os: macos, architecture: arm64}\n", /unknown os "macos" \(did you mean darwin\?\)/],
-    ["bad reference", "image: r.io/a:1\nmanifests:\n  - image: R.io/A\n", /manifests\[0\]\.image: Cannot parse reference/],
+    [
+      "unknown top-level key",
+      "image: r.io/a:1\nmanifest:\n  - image: r.io/a:x\n",
+      /unknown key "manifest" \(expected image, tags, manifests, annotations\)/,
+    ],
+    [
+      "unknown platform key",
+      "image: r.io/a:1\nmanifests:\n  - image: r.io/a:x\n    platform: {os: linux, arch: amd64}\n",
+      /unknown key "manifests\[0\]\.platform\.arch"/,
+    ],
+    [
+      "half a platform",
+      "image: r.io/a:1\nmanifests:\n  - image: r.io/a:x\n    platform: {os: linux}\n",
+      /needs both "os" and "architecture"/,
+    ],
+    [
+      "unknown os",
+      "image: r.io/a:1\nmanifests:\n  - image: r.io/a:x\n    platform: {os: macos, architecture: arm64}\n",
+      /unknown os "macos" \(did you mean darwin\?\)/,
+    ],
+    [
+      "bad reference",
+      "image: r.io/a:1\nmanifests:\n  - image: R.io/A\n",
+      /manifests\[0\]\.image: Cannot parse reference/,
+    ],
     ["list by digest", `image: r.io/a@sha256:${"a".repeat(64)}\nmanifests:\n  - image: r.io/a:x\n`, /must name a tag/],
     ["no manifests", "image: r.io/a:1\n", /lists no images/],
     ["not YAML", "image: [unclosed\n", /not valid YAML/],
     ["duplicate key", "image: r.io/a:1\nimage: r.io/a:2\nmanifests: [{image: r.io/a:x}]\n", /not valid YAML/],
-    ["two images for one platform", "image: r.io/a:1\nmanifests:\n  - {image: r.io/a:x, platform: {os: linux, architecture: arm64}}\n  - {image: r.io/a:y, platform: {os: linux, architecture: arm64, variant: v8}}\n", /two images for linux\/arm64\/v8/],
+    [
+      "two images for one platform",
+      "image: r.io/a:1\nmanifests:\n  - {image: r.io/a:x, platform: {os: linux, architecture: arm64}}\n  - {image: r.io/a:y, platform: {os: linux, architecture: arm64, variant: v8}}\n",
+      /two images for linux\/arm64\/v8/,
+    ],
   ];
   for (const [name, yaml, message] of bad) {
     test(`rejects: ${name}`, () => {
@@ -74,8 +98,12 @@ describe("manifestSpecFromArgs", () => {
   });
 
   test("bad platforms and templates are usage errors", () => {
-    expect(() => manifestSpecFromArgs({ platforms: ["amd64"], template: "a:ARCH", target: "a:1" })).toThrow(/not OS\/ARCH/);
-    expect(() => manifestSpecFromArgs({ platforms: ["linux/amd64"], template: "a:1", target: "a:1" })).toThrow(/no OS or ARCH/);
+    expect(() => manifestSpecFromArgs({ platforms: ["amd64"], template: "a:ARCH", target: "a:1" })).toThrow(
+      /not OS\/ARCH/,
+    );
+    expect(() => manifestSpecFromArgs({ platforms: ["linux/amd64"], template: "a:1", target: "a:1" })).toThrow(
+      /no OS or ARCH/,
+    );
     expect(() => manifestSpecFromArgs({ platforms: ["linux/x86_64"], template: "a:ARCH", target: "a:1" })).toThrow(
       /did you mean amd64/,
     );

@@ -176,7 +176,10 @@ export async function mirror(spec: MirrorSpec, options: MirrorOptions = {}): Pro
   }
   const result = summarizeMirror(spec.target, images.filter(Boolean), options.dryRun ?? false);
   if (result.failed > 0) {
-    const failures = result.images.filter((i) => i.status === "failed").map((i) => ({ ref: i.source, error: i.error ?? "" }));
+    const failures = result.images.filter((i) => i.status === "failed").map((i) => ({
+      ref: i.source,
+      error: i.error ?? "",
+    }));
     throw new PartialError(
       `Cannot mirror ${failures.length} of ${result.images.length} images: ${failures.map((f) => f.ref).join(", ")}`,
       failures,
@@ -209,7 +212,9 @@ export async function mirror(spec: MirrorSpec, options: MirrorOptions = {}): Pro
     }
     top ??= await fetchManifest(store, root, { signal });
     const platforms = top.parsed.kind === "index"
-      ? top.parsed.index.manifests.filter((d) => d.platform && d.platform.os !== "unknown").map((d) => formatPlatform(d.platform!))
+      ? top.parsed.index.manifests.filter((d) => d.platform && d.platform.os !== "unknown").map((d) =>
+        formatPlatform(d.platform!)
+      )
       : undefined;
     if (options.dryRun) {
       // The real run fetches the root (done above), then each child manifest the target lacks.
@@ -241,13 +246,19 @@ export async function mirror(spec: MirrorSpec, options: MirrorOptions = {}): Pro
   }
 
   /** The chosen platforms of `root`: a new index in front of the source, or the image itself after checking it. */
-  async function narrow(src: PacedSource, root: Descriptor, want: Exclude<ReturnType<typeof parsePlatformList>, "all">) {
+  async function narrow(
+    src: PacedSource,
+    root: Descriptor,
+    want: Exclude<ReturnType<typeof parsePlatformList>, "all">,
+  ) {
     const top = await fetchManifest(src, root, { signal });
     if (top.parsed.kind === "manifest") {
       const platform = await platformOfImage(src, top, { signal });
       if (!(platform && want.some((w) => matchPlatform(w, platform)))) {
         throw new NotFoundError(
-          `Cannot find platform ${want.map(formatPlatform).join(", ")}: the image is ${platform ? formatPlatform(platform) : "of unknown platform"} only`,
+          `Cannot find platform ${want.map(formatPlatform).join(", ")}: the image is ${
+            platform ? formatPlatform(platform) : "of unknown platform"
+          } only`,
           { ref: src.ref },
         );
       }

@@ -90,7 +90,9 @@ export function parseMirrorSpec(text: string, name = "mirror spec"): MirrorSpec 
 export function validateMirrorSpec(data: unknown, name = "mirror spec"): MirrorSpec {
   const fail = (where: string, reason: string) => new UsageError(`Cannot read ${name}: ${where}: ${reason}`);
   const spec = object(data, "the top level", SPEC_KEYS, fail);
-  if (typeof spec.target !== "string") throw fail("target", "expected a registry prefix like registry.example.com/mirror");
+  if (typeof spec.target !== "string") {
+    throw fail("target", "expected a registry prefix like registry.example.com/mirror");
+  }
   try {
     parsePrefix(spec.target);
   } catch (err) {
@@ -106,13 +108,19 @@ export function validateMirrorSpec(data: unknown, name = "mirror spec"): MirrorS
     const rate = object(spec.rateLimit, "rateLimit", RATE_KEYS, fail);
     out.rateLimit = {};
     if (rate.reserve !== undefined) out.rateLimit.reserve = integer(rate.reserve, "rateLimit.reserve", 0, 1e9, fail);
-    if (rate.perMinute !== undefined) out.rateLimit.perMinute = integer(rate.perMinute, "rateLimit.perMinute", 1, 1e9, fail);
-    if (rate.maxDelay !== undefined) out.rateLimit.maxDelay = integer(rate.maxDelay, "rateLimit.maxDelay", 0, 3600, fail);
+    if (rate.perMinute !== undefined) {
+      out.rateLimit.perMinute = integer(rate.perMinute, "rateLimit.perMinute", 1, 1e9, fail);
+    }
+    if (rate.maxDelay !== undefined) {
+      out.rateLimit.maxDelay = integer(rate.maxDelay, "rateLimit.maxDelay", 0, 3600, fail);
+    }
   }
   spec.sources.forEach((raw: unknown, i: number) => {
     const where = `sources[${i}]`;
     const s = object(raw, where, SOURCE_KEYS, fail);
-    if ((s.image === undefined) === (s.repository === undefined)) throw fail(where, 'expected exactly one of "image" and "repository"');
+    if ((s.image === undefined) === (s.repository === undefined)) {
+      throw fail(where, 'expected exactly one of "image" and "repository"');
+    }
     const source: MirrorSource = {};
     if (s.image !== undefined) {
       if (typeof s.image !== "string") throw fail(`${where}.image`, "expected a string");
@@ -122,7 +130,9 @@ export function validateMirrorSpec(data: unknown, name = "mirror spec"): MirrorS
     } else {
       if (typeof s.repository !== "string") throw fail(`${where}.repository`, "expected a string");
       const ref = checkReference(s.repository, `${where}.repository`, fail);
-      if (ref.tag !== undefined || ref.digest !== undefined) throw fail(`${where}.repository`, "a repository has no tag or digest");
+      if (ref.tag !== undefined || ref.digest !== undefined) {
+        throw fail(`${where}.repository`, "a repository has no tag or digest");
+      }
       source.repository = s.repository;
     }
     if (s.tags !== undefined) {
@@ -176,7 +186,9 @@ export function specFromImages(
   const tags = options.allow || options.deny ? { allow: options.allow, deny: options.deny } : undefined;
   const sources = images.map((image) => options.allTags ? { repository: image, ...(tags ? { tags } : {}) } : { image });
   return validateMirrorSpec(
-    JSON.parse(JSON.stringify({ target: prefix, sources, ...(options.platforms ? { platforms: options.platforms } : {}) })),
+    JSON.parse(
+      JSON.stringify({ target: prefix, sources, ...(options.platforms ? { platforms: options.platforms } : {}) }),
+    ),
     "the arguments",
   );
 }

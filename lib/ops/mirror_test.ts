@@ -14,8 +14,23 @@ const image = (status: MirrorImageResult["status"], bytes = 0, manifestRequests 
 });
 
 test("summarizeMirror totals the images", () => {
-  expect(summarizeMirror("r.io/m", [image("copied", 10, 4), image("present"), image("failed"), image("copied", 5, 2)], false))
-    .toMatchObject({ target: "r.io/m", dryRun: false, copied: 2, present: 1, failed: 1, planned: 0, bytes: 15, manifestRequests: 6 });
+  expect(
+    summarizeMirror(
+      "r.io/m",
+      [image("copied", 10, 4), image("present"), image("failed"), image("copied", 5, 2)],
+      false,
+    ),
+  )
+    .toMatchObject({
+      target: "r.io/m",
+      dryRun: false,
+      copied: 2,
+      present: 1,
+      failed: 1,
+      planned: 0,
+      bytes: 15,
+      manifestRequests: 6,
+    });
 });
 
 test("an invalid spec is refused before any request", async () => {
@@ -26,5 +41,7 @@ test("an invalid spec is refused before any request", async () => {
 test("an aborted signal stops before starting", async () => {
   const controller = new AbortController();
   controller.abort();
-  await expect(mirror({ target: "r.io/m", sources: [{ image: "a" }] }, { signal: controller.signal })).rejects.toThrow("Interrupted");
+  await expect(mirror({ target: "r.io/m", sources: [{ image: "a" }] }, { signal: controller.signal })).rejects.toThrow(
+    "Interrupted",
+  );
 });

@@ -5,16 +5,38 @@ const d = (n: number) => `sha256:${String(n).repeat(64)}`;
 
 test("a clean list has no issues; a variant the config lacks is fine", () => {
   expect(lintPlatforms([
-    { digest: d(1), platform: { os: "linux", architecture: "amd64" }, configPlatform: { os: "linux", architecture: "amd64" } },
-    { digest: d(2), platform: { os: "linux", architecture: "arm", variant: "v7" }, configPlatform: { os: "linux", architecture: "arm" } },
-    { digest: d(3), platform: { os: "linux", architecture: "arm64" }, configPlatform: { os: "linux", architecture: "arm64", variant: "v8" } },
+    {
+      digest: d(1),
+      platform: { os: "linux", architecture: "amd64" },
+      configPlatform: { os: "linux", architecture: "amd64" },
+    },
+    {
+      digest: d(2),
+      platform: { os: "linux", architecture: "arm", variant: "v7" },
+      configPlatform: { os: "linux", architecture: "arm" },
+    },
+    {
+      digest: d(3),
+      platform: { os: "linux", architecture: "arm64" },
+      configPlatform: { os: "linux", architecture: "arm64", variant: "v8" },
+    },
   ])).toEqual([]);
 });
 
 test("arm without variant, mismatch, unknown spellings, duplicates, missing platform", () => {
   const issues = lintPlatforms([
-    { digest: d(1), image: "a:arm", platform: { os: "linux", architecture: "arm" }, configPlatform: { os: "linux", architecture: "arm", variant: "v6" } },
-    { digest: d(2), image: "a:x", platform: { os: "linux", architecture: "ppc64le" }, configPlatform: { os: "linux", architecture: "amd64" } },
+    {
+      digest: d(1),
+      image: "a:arm",
+      platform: { os: "linux", architecture: "arm" },
+      configPlatform: { os: "linux", architecture: "arm", variant: "v6" },
+    },
+    {
+      digest: d(2),
+      image: "a:x",
+      platform: { os: "linux", architecture: "ppc64le" },
+      configPlatform: { os: "linux", architecture: "amd64" },
+    },
     { digest: d(3), image: "a:y", platform: { os: "Linux", architecture: "aarch64" } },
     { digest: d(4), image: "a:z", platform: { os: "linux", architecture: "arm64", variant: "v8" } },
     { digest: d(5), image: "a:w" },
@@ -33,14 +55,20 @@ test("arm without variant, mismatch, unknown spellings, duplicates, missing plat
 });
 
 test("platformKey treats default variants as equal and os.version as distinct", () => {
-  expect(platformKey({ os: "linux", architecture: "arm64" })).toBe(platformKey({ os: "linux", architecture: "arm64", variant: "v8" }));
-  expect(platformKey({ os: "linux", architecture: "arm", variant: "v6" })).not.toBe(platformKey({ os: "linux", architecture: "arm", variant: "v7" }));
+  expect(platformKey({ os: "linux", architecture: "arm64" })).toBe(
+    platformKey({ os: "linux", architecture: "arm64", variant: "v8" }),
+  );
+  expect(platformKey({ os: "linux", architecture: "arm", variant: "v6" })).not.toBe(
+    platformKey({ os: "linux", architecture: "arm", variant: "v7" }),
+  );
   expect(platformKey({ os: "windows", architecture: "amd64", "os.version": "10.0.1" }))
     .not.toBe(platformKey({ os: "windows", architecture: "amd64", "os.version": "10.0.2" }));
 });
 
 test("checkSpelling suggests the canonical name", () => {
-  expect(checkSpelling({ os: "linux", architecture: "x86_64" })[0].message).toBe('unknown architecture "x86_64" (did you mean amd64?)');
+  expect(checkSpelling({ os: "linux", architecture: "x86_64" })[0].message).toBe(
+    'unknown architecture "x86_64" (did you mean amd64?)',
+  );
   expect(checkSpelling({ os: "linux", architecture: "armhf" })[0].message).toBe(
     'unknown architecture "armhf" (did you mean arm with variant v7?)',
   );

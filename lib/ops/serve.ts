@@ -8,11 +8,11 @@ import { mkdir, mkdtemp, open, readdir, readFile, rm, stat } from "node:fs/promi
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { FileError, FormatError, UsageError } from "../errors.ts";
-import { type Server, serve as listen } from "../runtime.ts";
+import { serve as listen, type Server } from "../runtime.ts";
 import { createTempWriter, fileErrorOf, readFileStream } from "../stream/files.ts";
 import { gunzipStream } from "../stream/gzip.ts";
 import { htpasswdAuthenticator } from "../server/basic_auth.ts";
-import { type RequestLogEntry, registryHandler } from "../server/handler.ts";
+import { registryHandler, type RequestLogEntry } from "../server/handler.ts";
 import { LayoutRegistry, type LayoutSource } from "../server/layout_registry.ts";
 import { isRepositoryName } from "../server/routes.ts";
 import { indexTar } from "../server/tar_index.ts";
@@ -101,7 +101,10 @@ export async function serve(paths: string[], options: ServeImagesOptions = {}): 
     try {
       server = await listen(handler, { hostname, port, tls });
     } catch (err) {
-      throw new FileError(`Cannot listen on ${hostname}:${port}: ${(err as Error).message}`, { ref: `${hostname}:${port}`, cause: err });
+      throw new FileError(`Cannot listen on ${hostname}:${port}: ${(err as Error).message}`, {
+        ref: `${hostname}:${port}`,
+        cause: err,
+      });
     }
     const repositories = [...(await backend.repositories())].map(([name, tags]) => ({ name, tags }));
     return {
@@ -124,11 +127,17 @@ export async function serve(paths: string[], options: ServeImagesOptions = {}): 
 export function parseAddress(address: string): { hostname: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(address);
   const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new UsageError(`Cannot listen on "${address}": expected HOST:PORT, e.g. 127.0.0.1:5000`);
+  if (!m || port > 65535) {
+    throw new UsageError(`Cannot listen on "${address}": expected HOST:PORT, e.g. 127.0.0.1:5000`);
+  }
   return { hostname: m[1] ?? (m[2] || "0.0.0.0"), port };
 }
 
-async function openPath(path: string, options: ServeImagesOptions, spool: () => Promise<string>): Promise<LayoutSource[]> {
+async function openPath(
+  path: string,
+  options: ServeImagesOptions,
+  spool: () => Promise<string>,
+): Promise<LayoutSource[]> {
   const info = await stat(path).catch((err) => {
     if (options.writable && err?.code === "ENOENT") return undefined;
     throw fileErrorOf(err, "open", path);
@@ -147,7 +156,9 @@ async function openPath(path: string, options: ServeImagesOptions, spool: () => 
     }
     const archives = names.filter((n) => /\.(tar|tar\.gz|tgz)$/.test(n)).sort();
     if (archives.length === 0) {
-      throw new FormatError(`Cannot serve ${path}: neither an OCI layout (no index.json) nor a directory of archives`, { ref: path });
+      throw new FormatError(`Cannot serve ${path}: neither an OCI layout (no index.json) nor a directory of archives`, {
+        ref: path,
+      });
     }
     const out: LayoutSource[] = [];
     for (const name of archives) out.push(await openArchive(join(path, name), spool, options));
@@ -157,11 +168,19 @@ async function openPath(path: string, options: ServeImagesOptions, spool: () => 
   return [await openArchive(path, spool, options)];
 }
 
-async function openArchive(path: string, spool: () => Promise<string>, options: ServeImagesOptions): Promise<LayoutSource> {
+async function openArchive(
+  path: string,
+  spool: () => Promise<string>,
+  options: ServeImagesOptions,
+): Promise<LayoutSource> {
   const defaultRepo = repoNameOf(path);
   let tar = path;
   if (await isGzip(path)) {
-    options.onEvent?.({ type: "spooling", path, reason: "gzip has no random access: unpacking it once to a temp file" });
+    options.onEvent?.({
+      type: "spooling",
+      path,
+      reason: "gzip has no random access: unpacking it once to a temp file",
+    });
     tar = join(await spool(), `${basename(path).replace(/\.(tgz|gz)$/, "")}.${Date.now()}.tar`);
     const writer = await createTempWriter(tar);
     try {
@@ -175,7 +194,10 @@ async function openArchive(path: string, spool: () => Promise<string>, options: 
   }
   const entries = await indexTar(tar);
   if (!entries.has("index.json")) {
-    throw new FormatError(`Cannot serve ${path}: not an OCI archive (no index.json; was it written by docker save before 25.0?)`, { ref: path });
+    throw new FormatError(
+      `Cannot serve ${path}: not an OCI archive (no index.json; was it written by docker save before 25.0?)`,
+      { ref: path },
+    );
   }
   return { kind: "tar", path: tar, defaultRepo, entries };
 }

@@ -19,7 +19,9 @@ beforeAll(async () => {
   mkdirSync(join(dir, "exports"));
   for (const [i, m] of sample.manifests.entries()) {
     const label = m.platform!.architecture;
-    const writer = new ArchiveWriter(join(dir, "exports", `image-${label}.tar${i === 0 ? ".gz" : ""}`), { gzipLevel: i === 0 ? 1 : false });
+    const writer = new ArchiveWriter(join(dir, "exports", `image-${label}.tar${i === 0 ? ".gz" : ""}`), {
+      gzipLevel: i === 0 ? 1 : false,
+    });
     await copyGraph(sample.store, writer, m);
     await writer.tag(m, `app:1.0-${label}`);
     await writer.close();
@@ -69,7 +71,10 @@ describe("serve", () => {
       expect(registry.writable).toBe(true);
       expect(registry.repositories).toEqual([]);
       const bytes = new TextEncoder().encode("hello");
-      const res = await fetch(`${registry.url}/v2/pushed/blobs/uploads/?digest=${digestOf(bytes)}`, { method: "POST", body: bytes });
+      const res = await fetch(`${registry.url}/v2/pushed/blobs/uploads/?digest=${digestOf(bytes)}`, {
+        method: "POST",
+        body: bytes,
+      });
       expect(res.status).toBe(201);
     } finally {
       await registry.stop();
@@ -81,8 +86,21 @@ describe("serve", () => {
     const cert = join(dir, "cert.pem");
     const key = join(dir, "key.pem");
     execFileSync("openssl", [
-      "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1",
-      "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      key,
+      "-out",
+      cert,
+      "-days",
+      "1",
+      "-subj",
+      "/CN=127.0.0.1",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
     ], { stdio: "ignore" });
     const registry = await serve([join(dir, "exports")], { address: "127.0.0.1:0", tlsCert: cert, tlsKey: key });
     try {

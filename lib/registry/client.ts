@@ -190,7 +190,14 @@ export class RegistryClient {
       if (asked !== undefined && asked > this.retry.maxRetryAfterMs) return res;
       await drain(res);
       const waitMs = asked ?? backoffDelay(attempt, this.retry);
-      this.#emit({ type: "retry", host: this.host, status: res.status, waitMs, attempt, retryAfter: asked !== undefined });
+      this.#emit({
+        type: "retry",
+        host: this.host,
+        status: res.status,
+        waitMs,
+        attempt,
+        retryAfter: asked !== undefined,
+      });
       await sleep(waitMs, signal);
     }
   }

@@ -22,7 +22,9 @@ beforeAll(async () => {
         }),
       );
     }
-    if (path.endsWith("/nodigest")) return Promise.resolve(new Response(null, { headers: { "Content-Type": "application/json" } }));
+    if (path.endsWith("/nodigest")) {
+      return Promise.resolve(new Response(null, { headers: { "Content-Type": "application/json" } }));
+    }
     if (path.endsWith("/denied")) return Promise.resolve(new Response(null, { status: 403 }));
     return Promise.resolve(new Response(null, { status: 404 }));
   });
@@ -32,7 +34,12 @@ afterAll(() => server?.stop());
 test("one HEAD: the descriptor fields of a present manifest", async () => {
   seen.length = 0;
   const head = await headManifest(new RegistryClient(server.host), "app", "present");
-  expect(head).toEqual({ exists: true, digest: DIGEST, mediaType: "application/vnd.oci.image.index.v1+json", size: 321 });
+  expect(head).toEqual({
+    exists: true,
+    digest: DIGEST,
+    mediaType: "application/vnd.oci.image.index.v1+json",
+    size: 321,
+  });
   expect(seen).toEqual(["HEAD /v2/app/manifests/present"]);
 });
 

@@ -4,7 +4,11 @@ import { RegistryClient } from "./client.ts";
 import { parseRateLimit, RateLimitPacer, type RegistryEvent } from "./rate_limit.ts";
 
 test.each([
-  [{ "ratelimit-limit": "100;w=21600", "ratelimit-remaining": "76;w=21600" }, { remaining: 76, limit: 100, windowSeconds: 21600 }],
+  [{ "ratelimit-limit": "100;w=21600", "ratelimit-remaining": "76;w=21600" }, {
+    remaining: 76,
+    limit: 100,
+    windowSeconds: 21600,
+  }],
   [{ "ratelimit-remaining": "3" }, { remaining: 3 }],
   [{ "ratelimit-remaining": "0;w=60" }, { remaining: 0, windowSeconds: 60 }],
   [{ "ratelimit-limit": "200;w=3600", "ratelimit-remaining": "5" }, { remaining: 5, limit: 200, windowSeconds: 3600 }],

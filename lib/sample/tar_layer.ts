@@ -55,7 +55,9 @@ export function buildLayer(files: LayerFile[], options: BuildLayerOptions = {}):
   const blocks: Uint8Array[] = [];
   for (const e of entries) {
     const body = e.type === "file" ? e.content : new Uint8Array();
-    blocks.push(tarEntryHeader({ path: e.path, type: e.type, mode: e.mode, size: body.byteLength, linkname: e.linkname }));
+    blocks.push(
+      tarEntryHeader({ path: e.path, type: e.type, mode: e.mode, size: body.byteLength, linkname: e.linkname }),
+    );
     if (body.byteLength > 0) blocks.push(body, padding(body.byteLength));
   }
   blocks.push(new Uint8Array(BLOCK * 2)); // end-of-archive marker

@@ -49,7 +49,9 @@ export function parseHtpasswd(text: string, ref = "htpasswd"): Map<string, strin
  * registryHandler(backend, { authenticate });
  * ```
  */
-export async function htpasswdAuthenticator(path: string): Promise<(authorization: string | null) => Promise<string | undefined>> {
+export async function htpasswdAuthenticator(
+  path: string,
+): Promise<(authorization: string | null) => Promise<string | undefined>> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
@@ -60,7 +62,9 @@ export async function htpasswdAuthenticator(path: string): Promise<(authorizatio
 }
 
 /** {@link htpasswdAuthenticator} over parsed users (user → bcrypt hash). */
-export function basicAuthenticator(users: Map<string, string>): (authorization: string | null) => Promise<string | undefined> {
+export function basicAuthenticator(
+  users: Map<string, string>,
+): (authorization: string | null) => Promise<string | undefined> {
   const verified = new Map<string, string>();
   return async (authorization) => {
     const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(authorization ?? "");
@@ -74,7 +78,9 @@ export function basicAuthenticator(users: Map<string, string>): (authorization: 
     const user = decoded.slice(0, colon);
     const hash = users.get(user);
     // bcryptjs knows $2a$/$2b$; Apache's $2y$ is the same algorithm under another name.
-    if (!hash || !(await bcrypt.compare(decoded.slice(colon + 1), hash.replace(/^\$2[xy]\$/, "$2b$")))) return undefined;
+    if (!hash || !(await bcrypt.compare(decoded.slice(colon + 1), hash.replace(/^\$2[xy]\$/, "$2b$")))) {
+      return undefined;
+    }
     if (verified.size >= CACHE_SIZE) verified.delete(verified.keys().next().value!);
     verified.set(key, user);
     return user;

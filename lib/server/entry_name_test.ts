@@ -14,7 +14,10 @@ test.each([
   [{ [REF_NAME]: "app:1.0" }, { repository: "app", tag: "1.0" }],
   [{ [REF_NAME]: "team/app:1.0" }, { repository: "team/app", tag: "1.0" }],
   [{ [REF_NAME]: "127.0.0.1:5000/team/app:2" }, { repository: "team/app", tag: "2" }],
-  [{ [REF_NAME]: "1.0-amd64", [CONTAINERD_NAME]: "docker.io/library/app:1.0-amd64" }, { repository: "app", tag: "1.0-amd64" }],
+  [{ [REF_NAME]: "1.0-amd64", [CONTAINERD_NAME]: "docker.io/library/app:1.0-amd64" }, {
+    repository: "app",
+    tag: "1.0-amd64",
+  }],
   [{ [CONTAINERD_NAME]: "docker.io/me/app:3" }, { repository: "me/app", tag: "3" }],
   [{ [FERRY_REPOSITORY]: "team/app" }, { repository: "team/app", tag: undefined }],
   [{ [REF_NAME]: "Bad/Name:1" }, { repository: "dflt", tag: "1" }],
@@ -25,5 +28,8 @@ test.each([
 });
 
 test("a forced repository wins and keeps the tag", () => {
-  expect(entryName(entry({ [REF_NAME]: "team/app:1.0" }), "dflt", "forced")).toEqual({ repository: "forced", tag: "1.0" });
+  expect(entryName(entry({ [REF_NAME]: "team/app:1.0" }), "dflt", "forced")).toEqual({
+    repository: "forced",
+    tag: "1.0",
+  });
 });

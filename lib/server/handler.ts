@@ -139,9 +139,15 @@ export function registryHandler(
     let res: Response;
     if (options.authenticate && !(user = await options.authenticate(req.headers.get("Authorization")))) {
       await req.body?.cancel().catch(() => {});
-      res = errorResponse(401, "UNAUTHORIZED", "Cannot authorize the request: valid credentials are required", req.method === "HEAD", {
-        "WWW-Authenticate": 'Basic realm="ferry"',
-      });
+      res = errorResponse(
+        401,
+        "UNAUTHORIZED",
+        "Cannot authorize the request: valid credentials are required",
+        req.method === "HEAD",
+        {
+          "WWW-Authenticate": 'Basic realm="ferry"',
+        },
+      );
     } else {
       res = await handle(req, url);
     }
@@ -162,14 +168,22 @@ function allowed(req: Request, allow: string): Response | undefined {
 }
 
 function notAllowed(req: Request, allow: string): Response {
-  return errorResponse(405, "UNSUPPORTED", `Cannot ${req.method} ${new URL(req.url).pathname}: method not allowed`, req.method === "HEAD", {
-    Allow: allow,
-  });
+  return errorResponse(
+    405,
+    "UNSUPPORTED",
+    `Cannot ${req.method} ${new URL(req.url).pathname}: method not allowed`,
+    req.method === "HEAD",
+    {
+      Allow: allow,
+    },
+  );
 }
 
 function readOnly(req: Request, url: URL): Response {
   const head = req.method === "HEAD";
-  return errorResponse(405, "UNSUPPORTED", `Cannot ${req.method} ${url.pathname}: this registry is read-only`, head, { Allow: READ });
+  return errorResponse(405, "UNSUPPORTED", `Cannot ${req.method} ${url.pathname}: this registry is read-only`, head, {
+    Allow: READ,
+  });
 }
 
 function notFoundRepository(name: string) {
@@ -188,9 +202,14 @@ async function blobResponse(backend: RegistryBackend, name: string, digest: stri
   };
   const range = parseRange(req.headers.get("Range"), blob.size);
   if (range === "invalid") {
-    throw httpError(416, "BLOB_UNKNOWN", `Cannot serve range "${req.headers.get("Range")}" of ${blob.digest}: out of bounds (size ${blob.size})`, {
-      "Content-Range": `bytes */${blob.size}`,
-    });
+    throw httpError(
+      416,
+      "BLOB_UNKNOWN",
+      `Cannot serve range "${req.headers.get("Range")}" of ${blob.digest}: out of bounds (size ${blob.size})`,
+      {
+        "Content-Range": `bytes */${blob.size}`,
+      },
+    );
   }
   const [start, end] = range ?? [0, blob.size];
   if (range) headers["Content-Range"] = `bytes ${start}-${end - 1}/${blob.size}`;

@@ -17,11 +17,11 @@ import { verifyBytes } from "../stream/verify.ts";
 import {
   type BlobSource,
   type ManifestContent,
-  type ReachedManifest,
   reachableManifests,
+  type ReachedManifest,
+  referrerOf,
   type RegistryBackend,
   type RegistryWriter,
-  referrerOf,
 } from "./backend.ts";
 import { entryName, FERRY_REPOSITORY, REF_NAME } from "./entry_name.ts";
 import { httpError } from "./responses.ts";
@@ -84,7 +84,9 @@ export class LayoutRegistry implements RegistryBackend {
   /** Every repository with its tags (sorted), for the start-up listing. */
   async repositories(): Promise<Map<string, string[]>> {
     await this.#fresh();
-    return new Map([...this.#repos].sort(([a], [b]) => (a < b ? -1 : 1)).map(([n, r]) => [n, [...r.tags.keys()].sort()]));
+    return new Map(
+      [...this.#repos].sort(([a], [b]) => (a < b ? -1 : 1)).map(([n, r]) => [n, [...r.tags.keys()].sort()]),
+    );
   }
 
   async hasRepository(name: string): Promise<boolean> {
@@ -105,7 +107,9 @@ export class LayoutRegistry implements RegistryBackend {
     const bytes = await this.#read(desc);
     if (!bytes) throw new NotFoundError(`Cannot find manifest ${reference} in ${name}: its blob is missing`);
     verifyBytes(desc, bytes, name);
-    if (!desc.mediaType) desc = { ...desc, mediaType: JSON.parse(new TextDecoder().decode(bytes)).mediaType ?? MediaType.OciManifest };
+    if (!desc.mediaType) {
+      desc = { ...desc, mediaType: JSON.parse(new TextDecoder().decode(bytes)).mediaType ?? MediaType.OciManifest };
+    }
     return { desc: { mediaType: desc.mediaType, digest: desc.digest, size: desc.size }, bytes };
   }
 
@@ -208,7 +212,8 @@ export class LayoutRegistry implements RegistryBackend {
       const [algorithm, hex] = splitDigest(digest);
       return join(source.path, "blobs", algorithm, hex);
     };
-    const belongs = (entry: Descriptor, name: string) => entryName(entry, source.defaultRepo, this.options.repo).repository === name;
+    const belongs = (entry: Descriptor, name: string) =>
+      entryName(entry, source.defaultRepo, this.options.repo).repository === name;
     const tagOf = (entry: Descriptor) => entryName(entry, source.defaultRepo, this.options.repo).tag;
     return {
       uploadDir: join(source.path, ".ferry-uploads"),
@@ -227,9 +232,11 @@ export class LayoutRegistry implements RegistryBackend {
           await mkdir(join(path, ".."), { recursive: true });
           await writeFileAtomic(path, bytes);
         }
-        const children = new Set<string>(desc.mediaType === MediaType.OciIndex || desc.mediaType === MediaType.DockerManifestList
-          ? JSON.parse(new TextDecoder().decode(bytes)).manifests.map((m: Descriptor) => m.digest)
-          : []);
+        const children = new Set<string>(
+          desc.mediaType === MediaType.OciIndex || desc.mediaType === MediaType.DockerManifestList
+            ? JSON.parse(new TextDecoder().decode(bytes)).manifests.map((m: Descriptor) => m.digest)
+            : [],
+        );
         await this.#editIndex(source, (index) => {
           const mine = (e: Descriptor) => belongs(e, name);
           // Untagged entries this manifest makes redundant: its own digest, and children of a pushed index.
@@ -241,7 +248,9 @@ export class LayoutRegistry implements RegistryBackend {
           const named = this.options.repo === undefined && name !== source.defaultRepo;
           if (tag !== undefined) entry.annotations = { [REF_NAME]: named ? `${name}:${tag}` : tag };
           else if (named) entry.annotations = { [FERRY_REPOSITORY]: name };
-          if (tag !== undefined || !index.manifests.some((e) => mine(e) && e.digest === desc.digest)) index.manifests.push(entry);
+          if (tag !== undefined || !index.manifests.some((e) => mine(e) && e.digest === desc.digest)) {
+            index.manifests.push(entry);
+          }
         });
       },
       deleteManifest: async (name, reference) => {
@@ -255,9 +264,14 @@ export class LayoutRegistry implements RegistryBackend {
         });
         if (removed > 0) return;
         if (isDigest(reference) && (await this.#reach(name)).has(reference)) {
-          throw httpError(405, "UNSUPPORTED", `Cannot delete ${reference} from ${name}: an index there refers to it; delete the index`, {
-            Allow: "GET, HEAD, PUT",
-          });
+          throw httpError(
+            405,
+            "UNSUPPORTED",
+            `Cannot delete ${reference} from ${name}: an index there refers to it; delete the index`,
+            {
+              Allow: "GET, HEAD, PUT",
+            },
+          );
         }
         throw new NotFoundError(`Cannot find manifest ${reference} in ${name}`);
       },
@@ -268,7 +282,11 @@ export class LayoutRegistry implements RegistryBackend {
           for (const m of (await this.#reach(repo)).values()) {
             const refs = [m.desc, m.doc.config, ...(m.doc.layers ?? []), ...(m.doc.manifests ?? [])];
             if (refs.some((d) => d?.digest === digest)) {
-              throw httpError(403, "DENIED", `Cannot delete blob ${digest}: manifest ${m.desc.digest} in ${repo} uses it`);
+              throw httpError(
+                403,
+                "DENIED",
+                `Cannot delete blob ${digest}: manifest ${m.desc.digest} in ${repo} uses it`,
+              );
             }
           }
         }
@@ -284,14 +302,20 @@ async function readIndex(source: LayoutSource): Promise<IndexJson> {
   let text: string;
   if (source.kind === "tar") {
     const entry = source.entries.get("index.json");
-    if (!entry) throw new FormatError(`Cannot serve ${source.path}: not an OCI archive (no index.json)`, { ref: source.path });
-    text = new TextDecoder().decode(await readLimited(readFileStream(source.path, { start: entry.offset, end: entry.offset + entry.size })));
+    if (!entry) {
+      throw new FormatError(`Cannot serve ${source.path}: not an OCI archive (no index.json)`, { ref: source.path });
+    }
+    text = new TextDecoder().decode(
+      await readLimited(readFileStream(source.path, { start: entry.offset, end: entry.offset + entry.size })),
+    );
   } else {
     const path = join(source.path, "index.json");
     try {
       text = await readFile(path, "utf8");
     } catch (err) {
-      if ((err as { code?: string }).code === "ENOENT") return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
+      if ((err as { code?: string }).code === "ENOENT") {
+        return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
+      }
       throw fileErrorOf(err, "read", path);
     }
   }
@@ -301,8 +325,13 @@ async function readIndex(source: LayoutSource): Promise<IndexJson> {
   } catch (err) {
     throw new FormatError(`Cannot parse index.json of ${source.path}: ${(err as Error).message}`, { ref: source.path });
   }
-  if (!index || !Array.isArray(index.manifests) || !index.manifests.every((m) => m && isDigest(m.digest) && typeof m.size === "number")) {
-    throw new FormatError(`Cannot parse index.json of ${source.path}: not an image index with valid descriptors`, { ref: source.path });
+  if (
+    !index || !Array.isArray(index.manifests) ||
+    !index.manifests.every((m) => m && isDigest(m.digest) && typeof m.size === "number")
+  ) {
+    throw new FormatError(`Cannot parse index.json of ${source.path}: not an image index with valid descriptors`, {
+      ref: source.path,
+    });
   }
   return index;
 }

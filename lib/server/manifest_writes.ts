@@ -19,12 +19,21 @@ import { API_VERSION, httpError } from "./responses.ts";
  * repository `name`: 201 with `Location` and `Docker-Content-Digest` (and `OCI-Subject` for a manifest with
  * a subject). Errors: 413 `SIZE_INVALID`, 400 `MANIFEST_INVALID`, `DIGEST_INVALID`, `MANIFEST_BLOB_UNKNOWN`.
  */
-export async function putManifest(backend: RegistryBackend, name: string, reference: string, req: Request): Promise<Response> {
+export async function putManifest(
+  backend: RegistryBackend,
+  name: string,
+  reference: string,
+  req: Request,
+): Promise<Response> {
   const writer = backend.writer!;
   const declared = Number(req.headers.get("Content-Length") ?? 0);
   if (declared > MAX_MANIFEST_BYTES) {
     await req.body?.cancel().catch(() => {});
-    throw httpError(413, "SIZE_INVALID", `Cannot accept a manifest of ${declared} bytes: the limit is ${MAX_MANIFEST_BYTES}`);
+    throw httpError(
+      413,
+      "SIZE_INVALID",
+      `Cannot accept a manifest of ${declared} bytes: the limit is ${MAX_MANIFEST_BYTES}`,
+    );
   }
   let bytes: Uint8Array;
   try {
@@ -43,10 +52,16 @@ export async function putManifest(backend: RegistryBackend, name: string, refere
     throw httpError(400, "DIGEST_INVALID", `Cannot store manifest as ${reference}: its digest is ${desc.digest}`);
   }
   const parsed = parseManifest(bytes, mediaType);
-  const referenced = parsed.kind === "index" ? parsed.index.manifests : [parsed.manifest.config, ...parsed.manifest.layers];
+  const referenced = parsed.kind === "index"
+    ? parsed.index.manifests
+    : [parsed.manifest.config, ...parsed.manifest.layers];
   const missing = await firstMissing(writer, referenced);
   if (missing) {
-    throw httpError(400, "MANIFEST_BLOB_UNKNOWN", `Cannot store manifest: it references ${missing.digest}, which is not in the registry`);
+    throw httpError(
+      400,
+      "MANIFEST_BLOB_UNKNOWN",
+      `Cannot store manifest: it references ${missing.digest}, which is not in the registry`,
+    );
   }
   await writer.putManifest(name, desc, bytes, isDigest(reference) ? undefined : reference);
   const subject = parsed.kind === "index" ? parsed.index.subject : parsed.manifest.subject;
@@ -76,16 +91,28 @@ function checkManifest(bytes: Uint8Array, contentType: string): string {
   } catch (err) {
     throw httpError(400, "MANIFEST_INVALID", `Cannot parse the manifest: ${(err as Error).message}`);
   }
-  if (!doc || typeof doc !== "object" || Array.isArray(doc)) throw httpError(400, "MANIFEST_INVALID", "Cannot parse the manifest: not an object");
+  if (!doc || typeof doc !== "object" || Array.isArray(doc)) {
+    throw httpError(400, "MANIFEST_INVALID", "Cannot parse the manifest: not an object");
+  }
   const own = typeof doc.mediaType === "string" ? doc.mediaType : undefined;
   if (own && contentType && contentType !== own && isManifest(contentType)) {
-    throw httpError(400, "MANIFEST_INVALID", `Cannot store the manifest: Content-Type ${contentType} differs from its mediaType ${own}`);
+    throw httpError(
+      400,
+      "MANIFEST_INVALID",
+      `Cannot store the manifest: Content-Type ${contentType} differs from its mediaType ${own}`,
+    );
   }
   const mediaType = own ?? (isManifest(contentType) ? contentType : undefined);
   if (!mediaType || !isManifest(mediaType)) {
-    throw httpError(400, "MANIFEST_INVALID", `Cannot store the manifest: unsupported media type "${mediaType ?? contentType}"`);
+    throw httpError(
+      400,
+      "MANIFEST_INVALID",
+      `Cannot store the manifest: unsupported media type "${mediaType ?? contentType}"`,
+    );
   }
-  if (doc.schemaVersion !== 2) throw httpError(400, "MANIFEST_INVALID", "Cannot store the manifest: schemaVersion must be 2");
+  if (doc.schemaVersion !== 2) {
+    throw httpError(400, "MANIFEST_INVALID", "Cannot store the manifest: schemaVersion must be 2");
+  }
   try {
     parseManifest(bytes, mediaType);
   } catch (err) {

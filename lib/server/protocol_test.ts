@@ -26,7 +26,9 @@ const config = enc(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: 
 const layer = new Uint8Array(300_000).map((_, i) => (i * 7919) % 251);
 const configDesc = { mediaType: MediaType.OciConfig, digest: digestOf(config), size: config.byteLength };
 const layerDesc = { mediaType: MediaType.OciLayerGzip, digest: digestOf(layer), size: layer.byteLength };
-const manifest = enc(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: configDesc, layers: [layerDesc] }));
+const manifest = enc(
+  JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: configDesc, layers: [layerDesc] }),
+);
 const manifestDigest = digestOf(manifest);
 const UNKNOWN = `sha256:${"0".repeat(64)}`;
 
@@ -41,8 +43,16 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function req(method: string, path: string, init: { body?: Uint8Array | string; headers?: Record<string, string> } = {}) {
-  return fetch(path.startsWith("http") ? path : `${base}${path}`, { method, body: init.body as BodyInit, headers: init.headers });
+function req(
+  method: string,
+  path: string,
+  init: { body?: Uint8Array | string; headers?: Record<string, string> } = {},
+) {
+  return fetch(path.startsWith("http") ? path : `${base}${path}`, {
+    method,
+    body: init.body as BodyInit,
+    headers: init.headers,
+  });
 }
 
 async function expectError(res: Response, status: number, code: string): Promise<void> {
@@ -84,7 +94,10 @@ describe("push", () => {
   test("streamed PATCH without Content-Range, then PUT ?digest= without a body", async () => {
     const bytes = enc("streamed blob");
     const start = await req("POST", "/v2/proto/a/blobs/uploads/");
-    const patch = await req("PATCH", start.headers.get("Location")!, { body: bytes, headers: { "Content-Type": "application/octet-stream" } });
+    const patch = await req("PATCH", start.headers.get("Location")!, {
+      body: bytes,
+      headers: { "Content-Type": "application/octet-stream" },
+    });
     expect(patch.status).toBe(202);
     expect(patch.headers.get("Range")).toBe(`0-${bytes.byteLength - 1}`);
     const put = await req("PUT", `${patch.headers.get("Location")}?digest=${digestOf(bytes)}`);
@@ -107,7 +120,10 @@ describe("push", () => {
     const status = await req("GET", at);
     expect(status.status).toBe(204);
     expect(status.headers.get("Range")).toBe("0-199999");
-    const put = await req("PUT", `${at}?digest=${layerDesc.digest}`, { body: c, headers: { "Content-Range": "200000-299999" } });
+    const put = await req("PUT", `${at}?digest=${layerDesc.digest}`, {
+      body: c,
+      headers: { "Content-Range": "200000-299999" },
+    });
     expect(put.status).toBe(201);
     // The session is gone once committed.
     await expectError(await req("GET", at), 404, "BLOB_UPLOAD_UNKNOWN");
@@ -117,19 +133,31 @@ describe("push", () => {
     const res = await req("POST", `/v2/proto/a/blobs/uploads/?digest=${UNKNOWN}`, { body: enc("not that") });
     await expectError(res, 400, "DIGEST_INVALID");
     expect((await req("HEAD", `/v2/proto/a/blobs/${UNKNOWN}`)).status).toBe(404);
-    await expectError(await req("POST", "/v2/proto/a/blobs/uploads/?digest=sha256:xyz", { body: enc("x") }), 400, "DIGEST_INVALID");
+    await expectError(
+      await req("POST", "/v2/proto/a/blobs/uploads/?digest=sha256:xyz", { body: enc("x") }),
+      400,
+      "DIGEST_INVALID",
+    );
     expect(readdirSync(join(dir, ".ferry-uploads"))).toEqual([]);
   });
 
   test("an upload past the size bound → 413 SIZE_INVALID; cancelled and unknown sessions", async () => {
     const big = new Uint8Array(1_000_001);
-    await expectError(await req("POST", `/v2/proto/a/blobs/uploads/?digest=${digestOf(big)}`, { body: big }), 413, "SIZE_INVALID");
+    await expectError(
+      await req("POST", `/v2/proto/a/blobs/uploads/?digest=${digestOf(big)}`, { body: big }),
+      413,
+      "SIZE_INVALID",
+    );
     const start = await req("POST", "/v2/proto/a/blobs/uploads/");
     const at = start.headers.get("Location")!;
     expect((await req("DELETE", at)).status).toBe(204);
     await expectError(await req("PATCH", at, { body: enc("x") }), 404, "BLOB_UPLOAD_UNKNOWN");
     await expectError(await req("PATCH", "/v2/proto/a/blobs/uploads/../../etc"), 404, "NOT_FOUND");
-    await expectError(await req("PATCH", "/v2/proto/a/blobs/uploads/..%2F..%2Fx", { body: enc("x") }), 404, "BLOB_UPLOAD_UNKNOWN");
+    await expectError(
+      await req("PATCH", "/v2/proto/a/blobs/uploads/..%2F..%2Fx", { body: enc("x") }),
+      404,
+      "BLOB_UPLOAD_UNKNOWN",
+    );
     // A session belongs to its repository.
     const other = await req("POST", "/v2/proto/a/blobs/uploads/");
     const id = other.headers.get("Docker-Upload-UUID");
@@ -148,7 +176,12 @@ describe("push", () => {
 
   test("concurrent uploads of the same blob are harmless", async () => {
     const bytes = new Uint8Array(200_000).fill(7);
-    const results = await Promise.all(Array.from({ length: 6 }, () => req("POST", `/v2/proto/c/blobs/uploads/?digest=${digestOf(bytes)}`, { body: bytes })));
+    const results = await Promise.all(
+      Array.from(
+        { length: 6 },
+        () => req("POST", `/v2/proto/c/blobs/uploads/?digest=${digestOf(bytes)}`, { body: bytes }),
+      ),
+    );
     expect(results.map((r) => r.status)).toEqual([201, 201, 201, 201, 201, 201]);
     const got = await req("GET", `/v2/proto/c/blobs/${digestOf(bytes)}`);
     expect(digestOf(new Uint8Array(await got.arrayBuffer()))).toBe(digestOf(bytes));
@@ -173,13 +206,35 @@ describe("push", () => {
   });
 
   test("manifest PUT errors: missing blob, bad JSON, type mismatch, digest mismatch, too large, bad tag", async () => {
-    const missing = enc(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: configDesc, layers: [{ ...layerDesc, digest: UNKNOWN }] }));
+    const missing = enc(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.OciManifest,
+        config: configDesc,
+        layers: [{ ...layerDesc, digest: UNKNOWN }],
+      }),
+    );
     await expectError(await pushManifest("proto/a", "bad", missing), 400, "MANIFEST_BLOB_UNKNOWN");
-    const index = enc(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [{ mediaType: MediaType.OciManifest, digest: UNKNOWN, size: 10 }] }));
+    const index = enc(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.OciIndex,
+        manifests: [{ mediaType: MediaType.OciManifest, digest: UNKNOWN, size: 10 }],
+      }),
+    );
     await expectError(await pushManifest("proto/a", "bad", index, MediaType.OciIndex), 400, "MANIFEST_BLOB_UNKNOWN");
     await expectError(await pushManifest("proto/a", "bad", enc("{not json")), 400, "MANIFEST_INVALID");
     await expectError(await pushManifest("proto/a", "bad", manifest, MediaType.OciIndex), 400, "MANIFEST_INVALID");
-    await expectError(await pushManifest("proto/a", "bad", enc(JSON.stringify({ schemaVersion: 1, name: "x" })), MediaType.DockerManifestV1), 400, "MANIFEST_INVALID");
+    await expectError(
+      await pushManifest(
+        "proto/a",
+        "bad",
+        enc(JSON.stringify({ schemaVersion: 1, name: "x" })),
+        MediaType.DockerManifestV1,
+      ),
+      400,
+      "MANIFEST_INVALID",
+    );
     await expectError(await pushManifest("proto/a", UNKNOWN, manifest), 400, "DIGEST_INVALID");
     await expectError(await pushManifest("proto/a", "bad", new Uint8Array(5 * 1024 * 1024)), 413, "SIZE_INVALID");
     await expectError(await pushManifest("proto/a", ".bad", manifest), 400, "MANIFEST_INVALID");
@@ -187,7 +242,15 @@ describe("push", () => {
   });
 
   test("manifest PUT by digest: stored untagged, reachable by digest only", async () => {
-    const other = enc(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: configDesc, layers: [], annotations: { x: "1" } }));
+    const other = enc(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.OciManifest,
+        config: configDesc,
+        layers: [],
+        annotations: { x: "1" },
+      }),
+    );
     expect((await pushManifest("proto/d", digestOf(other), other)).status).toBe(201);
     expect((await req("GET", `/v2/proto/d/manifests/${digestOf(other)}`)).status).toBe(200);
     expect(await (await req("GET", "/v2/proto/d/tags/list")).json()).toEqual({ name: "proto/d", tags: [] });
@@ -247,8 +310,19 @@ describe("pull", () => {
     await expectError(await req("GET", "/v2/proto/a/blobs/sha256:..%2F..%2Fetc%2Fpasswd"), 400, "DIGEST_INVALID");
     await expectError(await req("GET", "/v2/proto/a/blobs/sha256%3A..%2F..%2Findex.json"), 400, "DIGEST_INVALID");
     await expectError(await req("GET", "/v2/proto/a/manifests/..%2F..%2Findex.json"), 404, "MANIFEST_UNKNOWN");
-    await expectError(await req("PUT", "/v2/proto/a/manifests/..%2Fx", { body: manifest, headers: { "Content-Type": MediaType.OciManifest } }), 400, "MANIFEST_INVALID");
-    await expectError(await req("POST", "/v2/proto/a/blobs/uploads/?digest=sha256:../../x", { body: enc("x") }), 400, "DIGEST_INVALID");
+    await expectError(
+      await req("PUT", "/v2/proto/a/manifests/..%2Fx", {
+        body: manifest,
+        headers: { "Content-Type": MediaType.OciManifest },
+      }),
+      400,
+      "MANIFEST_INVALID",
+    );
+    await expectError(
+      await req("POST", "/v2/proto/a/blobs/uploads/?digest=sha256:../../x", { body: enc("x") }),
+      400,
+      "DIGEST_INVALID",
+    );
     const raw = await fetch(`${base}/v2/proto/a/blobs/sha256:%00`);
     expect(raw.status).toBe(400);
     await raw.body?.cancel();
@@ -259,11 +333,17 @@ describe("pull", () => {
 describe("content discovery", () => {
   test("tags list: lexical order, n/last pagination with a Link header", async () => {
     for (const tag of ["b", "a", "c"]) expect((await pushManifest("proto/tags", tag, manifest)).status).toBe(201);
-    expect(await (await req("GET", "/v2/proto/tags/tags/list")).json()).toEqual({ name: "proto/tags", tags: ["a", "b", "c"] });
+    expect(await (await req("GET", "/v2/proto/tags/tags/list")).json()).toEqual({
+      name: "proto/tags",
+      tags: ["a", "b", "c"],
+    });
     const page = await req("GET", "/v2/proto/tags/tags/list?n=2");
     expect(await page.json()).toEqual({ name: "proto/tags", tags: ["a", "b"] });
     expect(page.headers.get("Link")).toBe('</v2/proto/tags/tags/list?n=2&last=b>; rel="next"');
-    expect(await (await req("GET", "/v2/proto/tags/tags/list?n=2&last=b")).json()).toEqual({ name: "proto/tags", tags: ["c"] });
+    expect(await (await req("GET", "/v2/proto/tags/tags/list?n=2&last=b")).json()).toEqual({
+      name: "proto/tags",
+      tags: ["c"],
+    });
     expect(await (await req("GET", "/v2/proto/tags/tags/list?n=0")).json()).toEqual({ name: "proto/tags", tags: [] });
     await expectError(await req("GET", "/v2/proto/tags/tags/list?n=-1"), 400, "PAGINATION_NUMBER_INVALID");
   });
@@ -274,7 +354,17 @@ describe("content discovery", () => {
     const emptyDesc = { mediaType: MediaType.OciEmpty, digest: digestOf(empty), size: 2 };
     const subject = { mediaType: MediaType.OciManifest, digest: manifestDigest, size: manifest.byteLength };
     const artifact = (type: string) =>
-      enc(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, artifactType: type, config: emptyDesc, layers: [emptyDesc], subject, annotations: { t: type } }));
+      enc(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MediaType.OciManifest,
+          artifactType: type,
+          config: emptyDesc,
+          layers: [emptyDesc],
+          subject,
+          annotations: { t: type },
+        }),
+      );
     const sbom = artifact("application/spdx+json");
     const sig = artifact("application/vnd.dev.cosign.simplesigning.v1+json");
     const pushed = await pushManifest("proto/a", digestOf(sbom), sbom);
@@ -286,8 +376,12 @@ describe("content discovery", () => {
     expect(all.headers.get("Content-Type")).toBe(MediaType.OciIndex);
     const body = await all.json();
     expect(body.mediaType).toBe(MediaType.OciIndex);
-    expect(body.manifests.map((m: { digest: string }) => m.digest).sort()).toEqual([digestOf(sbom), digestOf(sig)].sort());
-    expect(body.manifests.find((m: { digest: string }) => m.digest === digestOf(sbom)).artifactType).toBe("application/spdx+json");
+    expect(body.manifests.map((m: { digest: string }) => m.digest).sort()).toEqual(
+      [digestOf(sbom), digestOf(sig)].sort(),
+    );
+    expect(body.manifests.find((m: { digest: string }) => m.digest === digestOf(sbom)).artifactType).toBe(
+      "application/spdx+json",
+    );
     const filtered = await req("GET", `/v2/proto/a/referrers/${manifestDigest}?artifactType=application/spdx%2Bjson`);
     expect(filtered.headers.get("OCI-Filters-Applied")).toBe("artifactType");
     expect((await filtered.json()).manifests.map((m: { digest: string }) => m.digest)).toEqual([digestOf(sbom)]);
@@ -350,7 +444,11 @@ describe("basic auth", () => {
       expect((await fetch(url, { headers: auth("s3cret") })).status).toBe(200); // cached
       await expectError(await fetch(url, { headers: auth("wrong") }), 401, "UNAUTHORIZED");
       // Read-only: pushes are refused even with credentials.
-      await expectError(await fetch(`http://${secured.host}/v2/proto/a/blobs/uploads/`, { method: "POST", headers: auth("s3cret") }), 405, "UNSUPPORTED");
+      await expectError(
+        await fetch(`http://${secured.host}/v2/proto/a/blobs/uploads/`, { method: "POST", headers: auth("s3cret") }),
+        405,
+        "UNSUPPORTED",
+      );
     } finally {
       await secured.stop();
     }

@@ -38,7 +38,12 @@ export function errorResponse(
  * A {@link RegistryError} that the handler answers as `status` with the registry error `code`,
  * e.g. `httpError(400, "DIGEST_INVALID", "Cannot …")`.
  */
-export function httpError(status: number, code: string, message: string, extra?: Record<string, string>): RegistryError {
+export function httpError(
+  status: number,
+  code: string,
+  message: string,
+  extra?: Record<string, string>,
+): RegistryError {
   const err = new RegistryError(message, { status, errors: [{ code, message }] });
   if (extra) (err as RegistryError & { headers?: Record<string, string> }).headers = extra;
   return err;
@@ -65,6 +70,8 @@ export function responseOf(err: unknown, subject: Subject, head: boolean): Respo
     return errorResponse(err.status, err.errors[0].code, err.message, head, extra);
   }
   if (err instanceof NotFoundError) return errorResponse(404, NOT_FOUND_CODES[subject], err.message, head);
-  const message = err instanceof FerryError ? err.message : `Cannot serve the request: ${(err as Error)?.message ?? err}`;
+  const message = err instanceof FerryError
+    ? err.message
+    : `Cannot serve the request: ${(err as Error)?.message ?? err}`;
   return errorResponse(500, "UNKNOWN", message, head);
 }

@@ -10,7 +10,13 @@ import { isManifest } from "../oci/media_types.ts";
 import { MAX_MANIFEST_BYTES, readLimited } from "../stream/read_limited.ts";
 import { verifyBytes, verifyStream } from "../stream/verify.ts";
 import type { ReadableStore } from "../store/store.ts";
-import { type BlobSource, type ManifestContent, reachableManifests, type RegistryBackend, referrerOf } from "./backend.ts";
+import {
+  type BlobSource,
+  type ManifestContent,
+  reachableManifests,
+  referrerOf,
+  type RegistryBackend,
+} from "./backend.ts";
 
 /** One repository the handler serves: where its content is and which tags it has. */
 export interface ServedRepository {

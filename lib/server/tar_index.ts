@@ -44,7 +44,9 @@ export async function indexTar(path: string): Promise<Map<string, TarEntry>> {
       const { bytesRead } = await fh.read(header, 0, BLOCK, offset);
       if (bytesRead < BLOCK) break;
       if (header.every((b) => b === 0)) break; // end-of-archive marker
-      if (!checksumOk(header)) throw new FormatError(`Cannot read ${path}: bad tar header at byte ${offset}`, { ref: path });
+      if (!checksumOk(header)) {
+        throw new FormatError(`Cannot read ${path}: bad tar header at byte ${offset}`, { ref: path });
+      }
       const type = String.fromCharCode(header[156] || 0x30);
       let size = pax.size !== undefined ? Number(pax.size) : sizeOf(header);
       const data = offset + BLOCK;

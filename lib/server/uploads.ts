@@ -66,7 +66,9 @@ export class UploadSessions {
   }
 
   async #onSession(req: Request, session: Session, url: URL): Promise<Response> {
-    if (!this.#sessions.has(session.id)) throw httpError(404, "BLOB_UPLOAD_UNKNOWN", `Cannot find upload ${session.id}`);
+    if (!this.#sessions.has(session.id)) {
+      throw httpError(404, "BLOB_UPLOAD_UNKNOWN", `Cannot find upload ${session.id}`);
+    }
     session.touched = Date.now();
     switch (req.method) {
       case "GET":
@@ -121,7 +123,16 @@ export class UploadSessions {
     const id = randomBytes(16).toString("hex");
     const path = join(this.writer.uploadDir, id);
     const handle = await open(path, "wx");
-    const session: Session = { id, name, path, handle, size: 0, hash: createHash("sha256"), touched: Date.now(), queue: Promise.resolve() };
+    const session: Session = {
+      id,
+      name,
+      path,
+      handle,
+      size: 0,
+      hash: createHash("sha256"),
+      touched: Date.now(),
+      queue: Promise.resolve(),
+    };
     this.#sessions.set(id, session);
     return session;
   }
@@ -146,9 +157,14 @@ export class UploadSessions {
     const m = /^(?:bytes[ =])?(\d+)-(\d+)$/.exec(header.trim());
     if (!m || Number(m[1]) !== session.size || Number(m[2]) < Number(m[1])) {
       await req.body?.cancel().catch(() => {});
-      throw httpError(416, "BLOB_UPLOAD_INVALID", `Cannot append range ${header}: the upload has ${session.size} bytes`, {
-        ...progressHeaders(session),
-      });
+      throw httpError(
+        416,
+        "BLOB_UPLOAD_INVALID",
+        `Cannot append range ${header}: the upload has ${session.size} bytes`,
+        {
+          ...progressHeaders(session),
+        },
+      );
     }
   }
 
@@ -165,7 +181,12 @@ export class UploadSessions {
         }
         let offset = 0;
         while (offset < value.byteLength) {
-          const { bytesWritten } = await session.handle.write(value, offset, value.byteLength - offset, session.size + offset);
+          const { bytesWritten } = await session.handle.write(
+            value,
+            offset,
+            value.byteLength - offset,
+            session.size + offset,
+          );
           offset += bytesWritten;
         }
         session.hash.update(value);
@@ -191,7 +212,11 @@ export class UploadSessions {
         ? `sha256:${session.hash.digest("hex")}`
         : await hashFile(session.path, algorithm);
       if (actual !== digest) {
-        throw httpError(400, "DIGEST_INVALID", `Cannot complete upload: the content's digest is ${actual}, not ${digest}`);
+        throw httpError(
+          400,
+          "DIGEST_INVALID",
+          `Cannot complete upload: the content's digest is ${actual}, not ${digest}`,
+        );
       }
       await this.writer.commitBlob(session.path, digest);
     } finally {
@@ -232,10 +257,21 @@ function progressHeaders(session: Session): Record<string, string> {
 function created(name: string, digest: string): Response {
   return new Response(null, {
     status: 201,
-    headers: { ...API_VERSION, Location: `/v2/${name}/blobs/${digest}`, "Docker-Content-Digest": digest, "Content-Length": "0" },
+    headers: {
+      ...API_VERSION,
+      Location: `/v2/${name}/blobs/${digest}`,
+      "Docker-Content-Digest": digest,
+      "Content-Length": "0",
+    },
   });
 }
 
 function notAllowed(req: Request, allow: string): Response {
-  return errorResponse(405, "UNSUPPORTED", `Cannot ${req.method} an upload: method not allowed`, req.method === "HEAD", { Allow: allow });
+  return errorResponse(
+    405,
+    "UNSUPPORTED",
+    `Cannot ${req.method} an upload: method not allowed`,
+    req.method === "HEAD",
+    { Allow: allow },
+  );
 }

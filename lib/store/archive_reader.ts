@@ -142,7 +142,10 @@ export class ArchiveStore implements ReadableStore {
       const index = parseJson<{ manifests?: Descriptor[] }>(await small("index.json"), `${this.path}: index.json`);
       if (!Array.isArray(index?.manifests)) throw bad("index.json has no manifests list");
       for (const d of index.manifests) {
-        if (typeof d?.digest !== "string" || !isDigest(d.digest) || typeof d.size !== "number" || typeof d.mediaType !== "string") {
+        if (
+          typeof d?.digest !== "string" || !isDigest(d.digest) || typeof d.size !== "number" ||
+          typeof d.mediaType !== "string"
+        ) {
           throw bad("index.json has a malformed descriptor");
         }
         const names = OCI_NAME_KEYS.map((k) => d.annotations?.[k]).filter((n): n is string => !!n);
@@ -154,7 +157,9 @@ export class ArchiveStore implements ReadableStore {
         else this.#roots.push({ desc, names: [...new Set(names)] });
         const source = d.annotations?.[SOURCE_INDEX_ANNOTATION];
         if (source !== undefined && !this.#carried.some((c) => c.digest === source)) {
-          this.#carried.push(await carriedIndex(source, (digest) => this.#blobs.get(digest) as ArchiveEntry | undefined, bad));
+          this.#carried.push(
+            await carriedIndex(source, (digest) => this.#blobs.get(digest) as ArchiveEntry | undefined, bad),
+          );
         }
       }
       return;
@@ -208,14 +213,24 @@ export class ArchiveStore implements ReadableStore {
     if (found.length === 1) return Promise.resolve(found[0].desc);
     const have = roots.map((r) => r.names.join(", ") || r.desc.digest).join("; ");
     if (found.length > 1) {
-      return Promise.reject(new UsageError(`Cannot resolve "${reference}" in ${this.path}: several images match (${have})`, { ref: this.ref }));
+      return Promise.reject(
+        new UsageError(`Cannot resolve "${reference}" in ${this.path}: several images match (${have})`, {
+          ref: this.ref,
+        }),
+      );
     }
-    return Promise.reject(new NotFoundError(`Cannot resolve ${reference || "the image"} in ${this.path}: it holds ${have || "nothing"}`, { ref: this.ref }));
+    return Promise.reject(
+      new NotFoundError(`Cannot resolve ${reference || "the image"} in ${this.path}: it holds ${have || "nothing"}`, {
+        ref: this.ref,
+      }),
+    );
   }
 
   fetch(desc: Descriptor, _options?: StoreOptions): Promise<ReadableStream<Uint8Array>> {
     const blob = this.#blobs.get(desc.digest);
-    if (!blob) return Promise.reject(new NotFoundError(`Cannot find blob ${desc.digest} in ${this.path}`, { ref: this.ref }));
+    if (!blob) {
+      return Promise.reject(new NotFoundError(`Cannot find blob ${desc.digest} in ${this.path}`, { ref: this.ref }));
+    }
     return Promise.resolve(blob instanceof Uint8Array ? streamOf(blob) : entryStream(blob));
   }
 

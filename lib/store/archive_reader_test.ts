@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DigestMismatchError, FormatError, type FerryError } from "../errors.ts";
+import { DigestMismatchError, type FerryError, FormatError } from "../errors.ts";
 import { readLimited } from "../stream/read_limited.ts";
 import { type CraftedEntry, tarFile } from "../../tests/helpers/crafted_tar.ts";
 import { ArchiveStore } from "./archive_reader.ts";
@@ -24,7 +24,11 @@ const enc = new TextEncoder();
 const sha = (b: Uint8Array | string) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 const hex = (b: Uint8Array | string) => sha(b).slice(7);
 
-const config = JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [sha("layer")] } });
+const config = JSON.stringify({
+  architecture: "amd64",
+  os: "linux",
+  rootfs: { type: "layers", diff_ids: [sha("layer")] },
+});
 const manifest = JSON.stringify({
   schemaVersion: 2,
   mediaType: "application/vnd.oci.image.manifest.v1+json",
@@ -53,7 +57,14 @@ const carrying = (source: string, extra: CraftedEntry[] = []): CraftedEntry[] =>
   withSource.manifests[0].annotations["dev.ferry.source-index"] = source;
   return [ociEntries[0], { name: "index.json", data: JSON.stringify(withSource) }, ...ociEntries.slice(2), ...extra];
 };
-const sourceIndex = JSON.stringify({ schemaVersion: 2, manifests: [JSON.parse(index).manifests[0], { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: sha("other"), size: 5 }] });
+const sourceIndex = JSON.stringify({
+  schemaVersion: 2,
+  manifests: [JSON.parse(index).manifests[0], {
+    mediaType: "application/vnd.oci.image.manifest.v1+json",
+    digest: sha("other"),
+    size: 5,
+  }],
+});
 const classic = (items: unknown, extra: CraftedEntry[] = []): CraftedEntry[] => [
   { name: "1/layer.tar", data: "layer" },
   { name: `${hex(config)}.json`, data: config },
@@ -98,22 +109,100 @@ describe("ArchiveStore", () => {
 
   // The hostile-archive table: each crafted archive → its error class and one-line message.
   const hostile: [string, () => CraftedEntry[], new (...a: never[]) => FerryError, RegExp][] = [
-    ["absolute path", () => [...ociEntries, { name: "/etc/passwd", data: "x" }], FormatError, /entry "\/etc\/passwd" has an absolute path/],
-    ["dot-dot path", () => [...ociEntries, { name: "blobs/../../x", data: "x" }], FormatError, /has a "\.\." path component/],
-    ["symlink out of the archive", () => [...ociEntries, { name: "evil", type: "symlink", link: "../../etc/shadow" }], FormatError, /link "evil" points outside the archive/],
-    ["absolute symlink", () => [...ociEntries, { name: "evil", type: "symlink", link: "/etc/shadow" }], FormatError, /points outside the archive/],
-    ["dangling symlink", () => [...ociEntries, { name: "evil", type: "symlink", link: "nothere" }], FormatError, /not a file in the archive/],
+    [
+      "absolute path",
+      () => [...ociEntries, { name: "/etc/passwd", data: "x" }],
+      FormatError,
+      /entry "\/etc\/passwd" has an absolute path/,
+    ],
+    [
+      "dot-dot path",
+      () => [...ociEntries, { name: "blobs/../../x", data: "x" }],
+      FormatError,
+      /has a "\.\." path component/,
+    ],
+    [
+      "symlink out of the archive",
+      () => [...ociEntries, { name: "evil", type: "symlink", link: "../../etc/shadow" }],
+      FormatError,
+      /link "evil" points outside the archive/,
+    ],
+    [
+      "absolute symlink",
+      () => [...ociEntries, { name: "evil", type: "symlink", link: "/etc/shadow" }],
+      FormatError,
+      /points outside the archive/,
+    ],
+    [
+      "dangling symlink",
+      () => [...ociEntries, { name: "evil", type: "symlink", link: "nothere" }],
+      FormatError,
+      /not a file in the archive/,
+    ],
     ["fifo", () => [...ociEntries, { name: "pipe", type: "fifo" }], FormatError, /device, fifo or unknown type/],
-    ["duplicate names", () => [...ociEntries, { name: "./index.json", data: index }], FormatError, /duplicate entry "index.json"/],
-    ["manifest.json pointing outside", () => classic([{ ...item, Layers: ["../../../etc/passwd"] }]), FormatError, /manifest.json points outside the archive \(layer "..\/..\/..\/etc\/passwd"\)/],
-    ["manifest.json naming a missing file", () => classic([{ ...item, Layers: ["9/layer.tar"] }]), FormatError, /names layer "9\/layer.tar", which is not in the archive/],
-    ["enormous manifest.json", () => [{ name: "manifest.json", data: "[" + " ".repeat(5 * 1024 * 1024) + "]" }], FormatError, /manifest.json is too large/],
-    ["blob not matching its digest", () => [...ociEntries.slice(0, 4), { name: `blobs/sha256/${hex("layer")}`, data: "LAYER" }], DigestMismatchError, /Cannot verify blob: expected digest sha256:/],
-    ["layer not matching its diff_id", () => [{ name: "1/layer.tar", data: "other" }, ...classic([item]).slice(1)], DigestMismatchError, /expected digest sha256:/],
-    ["config not matching its name", () => [{ name: "1/layer.tar", data: "layer" }, { name: `${hex(config)}.json`, data: config + " " }, { name: "manifest.json", data: JSON.stringify([item]) }], DigestMismatchError, /expected digest/],
-    ["not an image archive", () => [{ name: "hello.txt", data: "hi" }], FormatError, /neither index.json nor manifest.json/],
-    ["index.json naming a missing blob", () => [ociEntries[0], ociEntries[1]], FormatError, /index.json names sha256:\w+, which is not in the archive/],
-    ["carried index not in the archive", () => carrying(sha(sourceIndex)), FormatError, /dev.ferry.source-index names sha256:\w+, which is not in the archive/],
+    [
+      "duplicate names",
+      () => [...ociEntries, { name: "./index.json", data: index }],
+      FormatError,
+      /duplicate entry "index.json"/,
+    ],
+    [
+      "manifest.json pointing outside",
+      () => classic([{ ...item, Layers: ["../../../etc/passwd"] }]),
+      FormatError,
+      /manifest.json points outside the archive \(layer "..\/..\/..\/etc\/passwd"\)/,
+    ],
+    [
+      "manifest.json naming a missing file",
+      () => classic([{ ...item, Layers: ["9/layer.tar"] }]),
+      FormatError,
+      /names layer "9\/layer.tar", which is not in the archive/,
+    ],
+    [
+      "enormous manifest.json",
+      () => [{ name: "manifest.json", data: "[" + " ".repeat(5 * 1024 * 1024) + "]" }],
+      FormatError,
+      /manifest.json is too large/,
+    ],
+    [
+      "blob not matching its digest",
+      () => [...ociEntries.slice(0, 4), { name: `blobs/sha256/${hex("layer")}`, data: "LAYER" }],
+      DigestMismatchError,
+      /Cannot verify blob: expected digest sha256:/,
+    ],
+    [
+      "layer not matching its diff_id",
+      () => [{ name: "1/layer.tar", data: "other" }, ...classic([item]).slice(1)],
+      DigestMismatchError,
+      /expected digest sha256:/,
+    ],
+    [
+      "config not matching its name",
+      () => [{ name: "1/layer.tar", data: "layer" }, { name: `${hex(config)}.json`, data: config + " " }, {
+        name: "manifest.json",
+        data: JSON.stringify([item]),
+      }],
+      DigestMismatchError,
+      /expected digest/,
+    ],
+    [
+      "not an image archive",
+      () => [{ name: "hello.txt", data: "hi" }],
+      FormatError,
+      /neither index.json nor manifest.json/,
+    ],
+    [
+      "index.json naming a missing blob",
+      () => [ociEntries[0], ociEntries[1]],
+      FormatError,
+      /index.json names sha256:\w+, which is not in the archive/,
+    ],
+    [
+      "carried index not in the archive",
+      () => carrying(sha(sourceIndex)),
+      FormatError,
+      /dev.ferry.source-index names sha256:\w+, which is not in the archive/,
+    ],
     ["carried index not a digest", () => carrying("latest"), FormatError, /dev.ferry.source-index is not a digest/],
     ["carried index that is a manifest", () => carrying(sha(manifest)), FormatError, /which is not an index/],
   ];
@@ -129,11 +218,18 @@ describe("ArchiveStore", () => {
   }
 
   test("an index carried unlisted (dev.ferry.source-index) is offered as carried, not as a root", async () => {
-    const path = write(carrying(sha(sourceIndex), [{ name: `blobs/sha256/${hex(sourceIndex)}`, data: sourceIndex }]), true);
+    const path = write(
+      carrying(sha(sourceIndex), [{ name: `blobs/sha256/${hex(sourceIndex)}`, data: sourceIndex }]),
+      true,
+    );
     const store = await ArchiveStore.open(path, { tempDir: spool });
     try {
       expect(store.roots.map((r) => r.desc.digest)).toEqual([sha(manifest)]);
-      const desc = { mediaType: "application/vnd.oci.image.index.v1+json", digest: sha(sourceIndex), size: sourceIndex.length };
+      const desc = {
+        mediaType: "application/vnd.oci.image.index.v1+json",
+        digest: sha(sourceIndex),
+        size: sourceIndex.length,
+      };
       expect(store.carried).toEqual([desc]);
       expect(new TextDecoder().decode(await readLimited(await store.fetch(desc)))).toBe(sourceIndex);
     } finally {

@@ -167,13 +167,17 @@ async function readEntry(
       hash.update(chunk);
       if (fh) {
         let offset = 0;
-        while (offset < chunk.byteLength) offset += (await fh.write(chunk, offset, chunk.byteLength - offset)).bytesWritten;
+        while (offset < chunk.byteLength) {
+          offset += (await fh.write(chunk, offset, chunk.byteLength - offset)).bytesWritten;
+        }
       }
     }
   } finally {
     await fh?.close();
   }
-  if (got !== size) throw new FormatError(`Cannot read archive: entry "${name}" is truncated (${got} of ${size} bytes)`);
+  if (got !== size) {
+    throw new FormatError(`Cannot read archive: entry "${name}" is truncated (${got} of ${size} bytes)`);
+  }
   return { name, size, sha256: `sha256:${hash.digest("hex")}`, magic };
 }
 

@@ -6,7 +6,16 @@
  * @module
  */
 import process from "node:process";
-import { AbortError, FerryError, FileError, NetworkError, NotFoundError, RegistryError, SizeMismatchError, UsageError } from "../errors.ts";
+import {
+  AbortError,
+  FerryError,
+  FileError,
+  NetworkError,
+  NotFoundError,
+  RegistryError,
+  SizeMismatchError,
+  UsageError,
+} from "../errors.ts";
 import type { Descriptor, Platform } from "../oci/descriptor.ts";
 import { splitDigest } from "../oci/digest.ts";
 import { isAttestation, parseManifest } from "../oci/manifest.ts";
@@ -29,7 +38,10 @@ export interface DockerEngineOptions {
 
 /** The platform images run on here: `linux/<arch of this process>`. */
 export function hostPlatform(): Platform {
-  const arch = ({ x64: "amd64", ia32: "386", arm: "arm", arm64: "arm64", ppc64: "ppc64le", s390x: "s390x" } as Record<string, string>)[process.arch];
+  const arch = ({ x64: "amd64", ia32: "386", arm: "arm", arm64: "arm64", ppc64: "ppc64le", s390x: "s390x" } as Record<
+    string,
+    string
+  >)[process.arch];
   return { os: "linux", architecture: arch ?? process.arch };
 }
 
@@ -84,16 +96,21 @@ export class DockerEngineStore implements WritableStore {
   async push(desc: Descriptor, body: ReadableStream<Uint8Array>, options: StoreOptions = {}): Promise<void> {
     if (this.#closed || this.#written.has(desc.digest)) {
       await body.cancel().catch(() => {});
-      if (this.#closed) throw new UsageError("Cannot load into the Docker engine: the store is closed", { ref: this.ref });
+      if (this.#closed) {
+        throw new UsageError("Cannot load into the Docker engine: the store is closed", { ref: this.ref });
+      }
       return;
     }
     if (isManifest(desc.mediaType)) {
       const bytes = await readLimited(body);
       verifyBytes(desc, bytes, this.ref);
       const parsed = parseManifest(bytes, desc.mediaType);
-      this.#manifests.set(desc.digest, parsed.kind === "index"
-        ? { desc, children: parsed.index.manifests }
-        : { desc, config: parsed.manifest.config, layers: parsed.manifest.layers });
+      this.#manifests.set(
+        desc.digest,
+        parsed.kind === "index"
+          ? { desc, children: parsed.index.manifests }
+          : { desc, config: parsed.manifest.config, layers: parsed.manifest.layers },
+      );
       await this.#entry(blobPath(desc.digest), bytes);
     } else {
       await this.#write(tarHeader(blobPath(desc.digest), desc.size));
@@ -155,7 +172,10 @@ export class DockerEngineStore implements WritableStore {
       const error = lines.find((l) => l.error || l.errorDetail);
       if (!response.ok || error) {
         const message = error?.errorDetail?.message ?? error?.error ?? `HTTP ${response.status}`;
-        throw new RegistryError(`Cannot load into the Docker engine: ${message}`, { ref: this.ref, status: response.status });
+        throw new RegistryError(`Cannot load into the Docker engine: ${message}`, {
+          ref: this.ref,
+          status: response.status,
+        });
       }
       this.loaded.push(...lines.flatMap((l) => l.stream?.trim() ? [l.stream.trim()] : []));
     } catch (err) {
@@ -185,7 +205,9 @@ export class DockerEngineStore implements WritableStore {
         if (chosen.length !== 1) {
           const have = children.map((c) => (c.platform ? formatPlatform(c.platform) : c.digest)).join(", ");
           throw new UsageError(
-            `Cannot load an index into the Docker engine: ${chosen.length === 0 ? "no" : "several"} ${formatPlatform(this.#platform)} images in it (it has ${have || "none"}); choose one with --platform`,
+            `Cannot load an index into the Docker engine: ${chosen.length === 0 ? "no" : "several"} ${
+              formatPlatform(this.#platform)
+            } images in it (it has ${have || "none"}); choose one with --platform`,
             { ref: this.ref },
           );
         }
@@ -222,7 +244,9 @@ export class DockerEngineStore implements WritableStore {
       ? fetchUnix(host.slice("unix://".length), "http://docker/images/load?quiet=1", init)
       : host.startsWith("tcp://") || host.startsWith("http://")
       ? fetch(`http://${host.replace(/^[a-z]+:\/\//, "")}/images/load?quiet=1`, init)
-      : Promise.reject(new UsageError(`Cannot reach the Docker engine at "${host}": DOCKER_HOST must be unix:// or tcp://`));
+      : Promise.reject(
+        new UsageError(`Cannot reach the Docker engine at "${host}": DOCKER_HOST must be unix:// or tcp://`),
+      );
     this.#response = request.catch((err) => {
       if (err instanceof FerryError) throw err;
       if (this.#aborter.signal.aborted) throw new AbortError();
@@ -233,10 +257,13 @@ export class DockerEngineStore implements WritableStore {
     this.#failure = this.#response.then(async (response) => {
       if (this.#ending) return await new Promise<never>(() => {});
       const text = (await response.text().catch(() => "")).trim().slice(0, 300);
-      throw new RegistryError(`Cannot load into the Docker engine: it answered ${response.status} before the upload ended ${text}`, {
-        ref: this.ref,
-        status: response.status,
-      });
+      throw new RegistryError(
+        `Cannot load into the Docker engine: it answered ${response.status} before the upload ended ${text}`,
+        {
+          ref: this.ref,
+          status: response.status,
+        },
+      );
     });
     this.#failure.catch(() => {});
     return this.#writer;
@@ -255,7 +282,10 @@ export class DockerEngineStore implements WritableStore {
       await Promise.race([writer.ready.then(() => writer.write(chunk)), this.#failure]);
     } catch (err) {
       if (err instanceof FerryError) throw err;
-      throw new FileError(`Cannot stream to the Docker engine: ${(err as Error)?.message ?? err}`, { ref: this.ref, cause: err });
+      throw new FileError(`Cannot stream to the Docker engine: ${(err as Error)?.message ?? err}`, {
+        ref: this.ref,
+        cause: err,
+      });
     }
   }
 }
@@ -270,7 +300,8 @@ function tarHeader(name: string, size: number): Uint8Array {
   const h = new Uint8Array(BLOCK);
   const enc = new TextEncoder();
   const text = (value: string, offset: number) => h.set(enc.encode(value), offset);
-  const octal = (value: number, offset: number, width: number) => text(value.toString(8).padStart(width - 1, "0") + "\0", offset);
+  const octal = (value: number, offset: number, width: number) =>
+    text(value.toString(8).padStart(width - 1, "0") + "\0", offset);
   text(name, 0);
   octal(0o644, 100, 8);
   octal(0, 108, 8);

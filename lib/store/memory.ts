@@ -21,8 +21,10 @@ import type { ContentStore, StoreOptions } from "./store.ts";
  * ```
  */
 export class MemoryStore implements ContentStore {
-  readonly blobs = new Map<string, { desc: Descriptor; bytes: Uint8Array }>();
-  readonly tags = new Map<string, Descriptor>();
+  /** Every blob and manifest held, by digest. */
+  readonly blobs: Map<string, { desc: Descriptor; bytes: Uint8Array }> = new Map();
+  /** Tags, by name. */
+  readonly tags: Map<string, Descriptor> = new Map();
   constructor(readonly ref = "memory:") {}
 
   /** Adds bytes directly and returns their descriptor. */

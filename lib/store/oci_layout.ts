@@ -141,10 +141,14 @@ export class OciLayoutStore implements ContentStore {
     const tags = this.listTags();
     const have = tags.length ? `tags here: ${tags.join(", ")}` : `no tags here (${entries.length} untagged entries)`;
     if (matches.length > 1) {
-      throw new UsageError(`Cannot resolve "${reference}" in ${this.#dir}: it matches several entries; ${have}`, { ref: this.ref });
+      throw new UsageError(`Cannot resolve "${reference}" in ${this.#dir}: it matches several entries; ${have}`, {
+        ref: this.ref,
+      });
     }
     const what = reference === "" ? "no tag given and not exactly one image" : `no tag "${reference}"`;
-    throw new NotFoundError(`Cannot resolve ${reference || "the image"} in ${this.#dir}: ${what}; ${have}`, { ref: this.ref });
+    throw new NotFoundError(`Cannot resolve ${reference || "the image"} in ${this.#dir}: ${what}; ${have}`, {
+      ref: this.ref,
+    });
   }
 
   /** Streams `blobs/<alg>/<hex>`. */
@@ -186,22 +190,28 @@ export class OciLayoutStore implements ContentStore {
     this.#writers.add(writer);
     try {
       let seen = 0;
-      const counted = body.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          seen += chunk.byteLength;
-          controller.enqueue(chunk);
-        },
-      }));
+      const counted = body.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, controller) {
+            seen += chunk.byteLength;
+            controller.enqueue(chunk);
+          },
+        }),
+      );
       const signal = options.signal ? AbortSignal.any([options.signal, this.#aborter.signal]) : this.#aborter.signal;
       await counted.pipeTo(writer.writable, { signal });
       if (seen !== desc.size) {
-        throw new FileError(`Cannot write blob ${desc.digest}: expected ${desc.size} bytes, got ${seen}`, { ref: this.ref });
+        throw new FileError(`Cannot write blob ${desc.digest}: expected ${desc.size} bytes, got ${seen}`, {
+          ref: this.ref,
+        });
       }
       await writer.commit();
     } catch (err) {
       await writer.discard();
       if (options.signal?.aborted) throw abortErrorOf(options.signal);
-      if (this.#aborter.signal.aborted) throw new AbortError(`Cannot write blob ${desc.digest}: the store was aborted`, { ref: this.ref });
+      if (this.#aborter.signal.aborted) {
+        throw new AbortError(`Cannot write blob ${desc.digest}: the store was aborted`, { ref: this.ref });
+      }
       throw fileErrorOf(err, "write", path);
     } finally {
       this.#writers.delete(writer);
@@ -211,7 +221,9 @@ export class OciLayoutStore implements ContentStore {
   /** Points `tag` at `desc` in index.json (on close), replacing any entry with the same ref.name. */
   async tag(desc: Descriptor, tag: string, _options?: StoreOptions): Promise<void> {
     this.#checkOpen();
-    if (!REF_NAME_RE.test(tag)) throw new UsageError(`Cannot tag ${this.#dir} as "${tag}": not a valid ref.name`, { ref: this.ref });
+    if (!REF_NAME_RE.test(tag)) {
+      throw new UsageError(`Cannot tag ${this.#dir} as "${tag}": not a valid ref.name`, { ref: this.ref });
+    }
     await this.#checkPushed(desc);
     const entry = entryOf(desc, { [REF_NAME]: tag });
     this.#edits.push({ kind: "tag", tag, entry });
@@ -283,7 +295,9 @@ export class OciLayoutStore implements ContentStore {
       const s = await stat(path);
       return s.isFile() ? s.size : undefined;
     } catch (err) {
-      if ((err as { code?: string }).code === "ENOENT" || (err as { code?: string }).code === "ENOTDIR") return undefined;
+      if ((err as { code?: string }).code === "ENOENT" || (err as { code?: string }).code === "ENOTDIR") {
+        return undefined;
+      }
       throw fileErrorOf(err, "read", path);
     }
   }
@@ -294,7 +308,9 @@ export class OciLayoutStore implements ContentStore {
     if (entry.platform) root.platform = entry.platform;
     if (entry.artifactType) root.artifactType = entry.artifactType;
     if (root.mediaType) return root;
-    if (root.size > MAX_MANIFEST_BYTES) throw new FormatError(`Cannot resolve ${entry.digest} in ${this.#dir}: not a manifest`, { ref: this.ref });
+    if (root.size > MAX_MANIFEST_BYTES) {
+      throw new FormatError(`Cannot resolve ${entry.digest} in ${this.#dir}: not a manifest`, { ref: this.ref });
+    }
     const bytes = await readLimited(await this.fetch(root, options));
     let mediaType: unknown;
     try {

@@ -27,9 +27,15 @@ afterAll(async () => {
 
 /** A tiny one-platform image in memory: config, layer, manifest. */
 function image(store: MemoryStore, label: string): Descriptor {
-  const config = store.put(json({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] }, label }), MediaType.OciConfig);
+  const config = store.put(
+    json({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] }, label }),
+    MediaType.OciConfig,
+  );
   const layer = store.put(enc.encode(`layer ${label}`), MediaType.OciLayerGzip);
-  return store.put(json({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers: [layer] }), MediaType.OciManifest);
+  return store.put(
+    json({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers: [layer] }),
+    MediaType.OciManifest,
+  );
 }
 
 async function readIndex(dir: string) {
@@ -109,13 +115,16 @@ describe("OciLayoutStore", () => {
     await copyGraph(src, dst, a);
     await copyGraph(src, dst, b);
     await dst.close();
-    await writeFile(join(dir, "index.json"), JSON.stringify({
-      schemaVersion: 2,
-      manifests: [
-        { ...a, annotations: { [REF_NAME]: "index.docker.io/library/app:1.0" } },
-        { ...b, annotations: { "io.containerd.image.name": "docker.io/library/app:2.0" } },
-      ],
-    }));
+    await writeFile(
+      join(dir, "index.json"),
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [
+          { ...a, annotations: { [REF_NAME]: "index.docker.io/library/app:1.0" } },
+          { ...b, annotations: { "io.containerd.image.name": "docker.io/library/app:2.0" } },
+        ],
+      }),
+    );
     const store = await OciLayoutStore.open(dir);
     expect((await store.resolve("1.0")).digest).toBe(a.digest);
     expect((await store.resolve("index.docker.io/library/app:1.0")).digest).toBe(a.digest);

@@ -64,12 +64,22 @@ export async function openSource(location: Location, options: OpenOptions = {}):
       const store = await ArchiveStore.open(location.path);
       const target = location.kind === "oci-archive"
         ? location.tag ?? ""
-        : location.reference ? formatReference(location.reference, { short: true }) : "";
+        : location.reference
+        ? formatReference(location.reference, { short: true })
+        : "";
       const tag = location.kind === "oci-archive" ? location.tag : location.reference?.tag;
-      return { store, target, repository: baseName(location.path).replace(/\.(tar|tar\.gz|tgz)$/, ""), tag, dispose: () => store.dispose() };
+      return {
+        store,
+        target,
+        repository: baseName(location.path).replace(/\.(tar|tar\.gz|tgz)$/, ""),
+        tag,
+        dispose: () => store.dispose(),
+      };
     }
     default:
-      throw new UnsupportedError(`Cannot read from ${location.kind}: use ferry import FILE... docker-daemon: the other way round`);
+      throw new UnsupportedError(
+        `Cannot read from ${location.kind}: use ferry import FILE... docker-daemon: the other way round`,
+      );
   }
 }
 
@@ -89,22 +99,35 @@ export async function openDestination(
   switch (location.kind) {
     case "registry": {
       const ref = location.reference;
-      return { store: openRegistryStore(ref, options.registry), tag: ref.tag ?? (ref.digest ? undefined : sourceTag ?? "latest") };
+      return {
+        store: openRegistryStore(ref, options.registry),
+        tag: ref.tag ?? (ref.digest ? undefined : sourceTag ?? "latest"),
+      };
     }
     case "oci":
-      return { store: await OciLayoutStore.open(location.path, { create: true }), tag: location.tag ?? sourceTag ?? "latest" };
+      return {
+        store: await OciLayoutStore.open(location.path, { create: true }),
+        tag: location.tag ?? sourceTag ?? "latest",
+      };
     case "oci-archive":
     case "docker-archive": {
       const gz = /\.(tgz|gz)$/.test(location.path);
-      const store = new ArchiveWriter(location.path, { gzipLevel: gz ? options.gzipLevel ?? DEFAULT_GZIP_LEVEL : false });
+      const store = new ArchiveWriter(location.path, {
+        gzipLevel: gz ? options.gzipLevel ?? DEFAULT_GZIP_LEVEL : false,
+      });
       const tag = location.kind === "oci-archive" ? location.tag ?? sourceTag ?? "latest" : undefined;
       return { store, tag };
     }
     case "docker-daemon": {
       // The engine names images repo:tag (RepoTags), so copy needs one; import names images itself.
       const ref = location.reference;
-      if (!ref) throw new UsageError("Cannot load into docker-daemon: without a name: write docker-daemon:REPOSITORY[:TAG]");
-      return { store: new DockerEngineStore(), tag: formatReference({ ...ref, digest: undefined, tag: ref.tag ?? "latest" }, { short: true }) };
+      if (!ref) {
+        throw new UsageError("Cannot load into docker-daemon: without a name: write docker-daemon:REPOSITORY[:TAG]");
+      }
+      return {
+        store: new DockerEngineStore(),
+        tag: formatReference({ ...ref, digest: undefined, tag: ref.tag ?? "latest" }, { short: true }),
+      };
     }
   }
 }

@@ -166,7 +166,9 @@ export async function createTempWriter(finalPath: string): Promise<TempWriter> {
     writable,
     async commit() {
       if (failed !== undefined) throw failed;
-      if (!closed || !box.handle) throw new FileError(`Cannot write ${finalPath}: the content did not end cleanly`, { ref: finalPath });
+      if (!closed || !box.handle) {
+        throw new FileError(`Cannot write ${finalPath}: the content did not end cleanly`, { ref: finalPath });
+      }
       try {
         await box.handle.sync();
         await closeHandle();

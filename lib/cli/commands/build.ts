@@ -26,14 +26,21 @@ export const buildCommand: Command = {
     },
     tag: { type: "string", short: "t", multiple: true, value: "REF", description: "Name of the image (host/repo:tag)" },
     push: { type: "boolean", description: "Push the multi-arch index to every -t reference" },
-    split: { type: "boolean", description: "With --push, also tag each platform's image REF-<arch> (1.0-amd64, 1.0-armv7)" },
+    split: {
+      type: "boolean",
+      description: "With --push, also tag each platform's image REF-<arch> (1.0-amd64, 1.0-armv7)",
+    },
     output: {
       type: "string",
       short: "o",
       value: "DIR",
       description: "Write files: image-<arch>.tar.gz per platform (docker load), or an OCI layout/archive (--format)",
     },
-    format: { type: "string", value: "FORMAT", description: "Format of -o: docker (default), oci (layout directory) or oci-archive" },
+    format: {
+      type: "string",
+      value: "FORMAT",
+      description: "Format of -o: docker (default), oci (layout directory) or oci-archive",
+    },
     "build-arg": { type: "string", multiple: true, value: "K=V", description: "Set a build argument (ARG)" },
     target: { type: "string", value: "STAGE", description: "Build this stage instead of the last" },
     "compression-level": { type: "string", value: "0-9", description: "gzip level of new layers (default 6)" },
@@ -42,7 +49,9 @@ export const buildCommand: Command = {
     json: { type: "boolean", description: "Print the index and per-platform digests as JSON" },
   },
   async run(args, io) {
-    if (args.positionals.length !== 1) throw new UsageError(`Cannot build: expected one CONTEXT directory\nusage: ${this.usage}`);
+    if (args.positionals.length !== 1) {
+      throw new UsageError(`Cannot build: expected one CONTEXT directory\nusage: ${this.usage}`);
+    }
     const buildArgs: Record<string, string> = {};
     for (const pair of listFlag(args, "build-arg") ?? []) {
       const i = pair.indexOf("=");

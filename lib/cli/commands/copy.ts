@@ -44,7 +44,9 @@ export const copyCommand: Command = {
     io.print(`  ${result.digest}  ${result.platforms.join(", ") || "(no platform)"}`);
     if (result.filtered) io.print(`  new index of the chosen platforms (the source index has a different digest)`);
     io.print(
-      `  ${result.copied} copied, ${result.skipped} already present, ${result.mounted} mounted, ${formatBytes(result.bytes)} transferred`,
+      `  ${result.copied} copied, ${result.skipped} already present, ${result.mounted} mounted, ${
+        formatBytes(result.bytes)
+      } transferred`,
     );
   },
 };

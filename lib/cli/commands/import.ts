@@ -13,12 +13,31 @@ import { formatBytes } from "../output.ts";
 export const importCommand: Command = {
   name: "import",
   usage: "ferry import [--type oci|docker] [--platform P]... [--prefer FILE]... [--json] FILE... DST",
-  summary: "Import export files, docker save tarballs, OCI layouts/archives into a registry (one multi-arch index) or docker-daemon:",
+  summary:
+    "Import export files, docker save tarballs, OCI layouts/archives into a registry (one multi-arch index) or docker-daemon:",
   flags: {
-    type: { type: "string", value: "oci|docker", description: "Media type of a new index: OCI image index (default) or Docker manifest list" },
-    platform: { type: "string", multiple: true, value: "OS/ARCH[/VARIANT]", description: "Import only these platforms (comma lists too); default all" },
-    prefer: { type: "string", multiple: true, value: "FILE", description: "When two inputs hold different images of one platform, take this one's" },
-    "compression-level": { type: "string", value: "N", description: "gzip level 0-9 for layers stored uncompressed (default 6)" },
+    type: {
+      type: "string",
+      value: "oci|docker",
+      description: "Media type of a new index: OCI image index (default) or Docker manifest list",
+    },
+    platform: {
+      type: "string",
+      multiple: true,
+      value: "OS/ARCH[/VARIANT]",
+      description: "Import only these platforms (comma lists too); default all",
+    },
+    prefer: {
+      type: "string",
+      multiple: true,
+      value: "FILE",
+      description: "When two inputs hold different images of one platform, take this one's",
+    },
+    "compression-level": {
+      type: "string",
+      value: "N",
+      description: "gzip level 0-9 for layers stored uncompressed (default 6)",
+    },
     "dest-creds": transferFlags["dest-creds"],
     "plain-http": transferFlags["plain-http"],
     insecure: transferFlags.insecure,
@@ -28,7 +47,9 @@ export const importCommand: Command = {
     json: { type: "boolean", description: "Print the result as one JSON document on stdout" },
   },
   async run(args, io) {
-    if (args.positionals.length < 2) throw new UsageError(`Cannot import: expected FILE... and DST\nusage: ${this.usage}`);
+    if (args.positionals.length < 2) {
+      throw new UsageError(`Cannot import: expected FILE... and DST\nusage: ${this.usage}`);
+    }
     const type = args.values.type;
     if (type !== undefined && type !== "oci" && type !== "docker") {
       throw new UsageError(`Cannot parse --type "${type}": expected oci or docker`);
@@ -51,7 +72,12 @@ export const importCommand: Command = {
     }
     io.print(`Imported ${files.length} file${files.length === 1 ? "" : "s"} → ${result.destination}`);
     if (result.digest) {
-      const what = { original: "the inputs' own index", filtered: "the inputs' index, narrowed", built: "a new index", none: "one image" }[result.index];
+      const what = {
+        original: "the inputs' own index",
+        filtered: "the inputs' index, narrowed",
+        built: "a new index",
+        none: "one image",
+      }[result.index];
       io.print(`  ${result.digest}  ${what}`);
     }
     for (const image of result.images) {

@@ -17,19 +17,32 @@ export const loginCommand: Command = {
   summary: "Log in to a registry: credentials go to ~/.docker/config.json (or its credential helper)",
   flags: {
     username: { type: "string", short: "u", value: "USER", description: "Username" },
-    password: { type: "string", short: "p", value: "PASS", description: "Password (insecure: prefer --password-stdin)" },
+    password: {
+      type: "string",
+      short: "p",
+      value: "PASS",
+      description: "Password (insecure: prefer --password-stdin)",
+    },
     "password-stdin": { type: "boolean", description: "Read the password from stdin" },
-    authfile: { type: "string", value: "PATH", description: "Docker config.json to write (default ~/.docker/config.json)" },
+    authfile: {
+      type: "string",
+      value: "PATH",
+      description: "Docker config.json to write (default ~/.docker/config.json)",
+    },
     "plain-http": { type: "boolean", description: "Use plain HTTP (always on for loopback hosts)" },
     insecure: { type: "boolean", description: "Skip TLS certificate verification" },
   },
   async run(args, io) {
-    if (args.positionals.length > 1) throw new UsageError(`Cannot log in: expected at most one REGISTRY\nusage: ${this.usage}`);
+    if (args.positionals.length > 1) {
+      throw new UsageError(`Cannot log in: expected at most one REGISTRY\nusage: ${this.usage}`);
+    }
     const username = typeof args.values.username === "string" ? args.values.username : undefined;
     if (!username) throw new UsageError(`Cannot log in: give the username with -u USER\nusage: ${this.usage}`);
     let password = typeof args.values.password === "string" ? args.values.password : undefined;
     if (args.values["password-stdin"]) {
-      if (password !== undefined) throw new UsageError("Cannot log in: --password and --password-stdin are mutually exclusive");
+      if (password !== undefined) {
+        throw new UsageError("Cannot log in: --password and --password-stdin are mutually exclusive");
+      }
       password = await readStdin();
     } else if (password !== undefined) {
       io.warn("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
@@ -44,7 +57,9 @@ export const loginCommand: Command = {
       insecure: args.values.insecure === true,
       signal: io.signal,
     });
-    const where = result.storedIn === "config" ? result.configPath : `${result.storedIn.slice("helper:".length)} credential helper`;
+    const where = result.storedIn === "config"
+      ? result.configPath
+      : `${result.storedIn.slice("helper:".length)} credential helper`;
     io.print(`Login Succeeded (${result.registry}; credentials stored in ${where})`);
   },
 };
@@ -52,6 +67,8 @@ export const loginCommand: Command = {
 /** All of stdin, without the trailing newline (as docker strips it). */
 async function readStdin(): Promise<string> {
   const chunks: Uint8Array[] = [];
-  for await (const chunk of process.stdin) chunks.push(typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk);
+  for await (const chunk of process.stdin) {
+    chunks.push(typeof chunk === "string" ? new TextEncoder().encode(chunk) : chunk);
+  }
   return new TextDecoder().decode(Buffer.concat(chunks)).replace(/\r?\n$/, "");
 }

@@ -13,10 +13,16 @@ export const logoutCommand: Command = {
   usage: "ferry logout [REGISTRY]",
   summary: "Log out of a registry: remove its credentials from ~/.docker/config.json (or its helper)",
   flags: {
-    authfile: { type: "string", value: "PATH", description: "Docker config.json to edit (default ~/.docker/config.json)" },
+    authfile: {
+      type: "string",
+      value: "PATH",
+      description: "Docker config.json to edit (default ~/.docker/config.json)",
+    },
   },
   async run(args, io) {
-    if (args.positionals.length > 1) throw new UsageError(`Cannot log out: expected at most one REGISTRY\nusage: ${this.usage}`);
+    if (args.positionals.length > 1) {
+      throw new UsageError(`Cannot log out: expected at most one REGISTRY\nusage: ${this.usage}`);
+    }
     const registry = args.positionals[0] ?? "docker.io";
     const result = await logout(registry, {
       authFile: typeof args.values.authfile === "string" ? args.values.authfile : undefined,

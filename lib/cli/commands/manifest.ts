@@ -11,8 +11,8 @@ import { inspectManifestList } from "../../ops/manifest_inspect.ts";
 import {
   annotateManifestList,
   createManifestList,
-  type PushManifestListResult,
   pushManifestList,
+  type PushManifestListResult,
   pushManifestSpec,
   removeManifestList,
 } from "../../ops/manifest_list.ts";
@@ -50,7 +50,11 @@ export const manifestCommand: Command = {
   summary: "Create, annotate, inspect and push manifest lists (docker manifest / manifest-tool, daemonless)",
   flags: {
     amend: { type: "boolean", short: "a", description: "create: start from the list the registry holds now" },
-    type: { type: "string", value: "oci|docker", description: "create, from-spec, from-args: index media type (default: docker if all images are)" },
+    type: {
+      type: "string",
+      value: "oci|docker",
+      description: "create, from-spec, from-args: index media type (default: docker if all images are)",
+    },
     os: { type: "string", value: "OS", description: "annotate: operating system" },
     arch: { type: "string", value: "ARCH", description: "annotate: architecture" },
     variant: { type: "string", value: "VARIANT", description: "annotate: architecture variant (v7, v8 …)" },
@@ -59,10 +63,21 @@ export const manifestCommand: Command = {
     annotation: { type: "string", multiple: true, value: "KEY=VALUE", description: "annotate: entry annotation" },
     verbose: { type: "boolean", short: "v", description: "inspect: include every image's manifest" },
     check: { type: "boolean", description: "inspect: check platforms against the image configs (exit 8 on problems)" },
-    purge: { type: "boolean", short: "p", description: "push: accepted for docker compatibility (drafts are always removed)" },
-    "ignore-missing": { type: "boolean", description: "from-spec, from-args: warn about missing images instead of failing" },
+    purge: {
+      type: "boolean",
+      short: "p",
+      description: "push: accepted for docker compatibility (drafts are always removed)",
+    },
+    "ignore-missing": {
+      type: "boolean",
+      description: "from-spec, from-args: warn about missing images instead of failing",
+    },
     platforms: { type: "string", multiple: true, value: "OS/ARCH[/V],…", description: "from-args: platforms" },
-    template: { type: "string", value: "REF", description: "from-args: image per platform, with OS, ARCH, VARIANT placeholders" },
+    template: {
+      type: "string",
+      value: "REF",
+      description: "from-args: image per platform, with OS, ARCH, VARIANT placeholders",
+    },
     target: { type: "string", value: "REF", description: "from-args: the list to push" },
     tags: { type: "string", multiple: true, value: "T,T", description: "from-args: more tags for the list" },
     jobs: { type: "string", short: "j", value: "N", description: "push: blobs copied at once (default 6)" },
@@ -87,7 +102,11 @@ export const manifestCommand: Command = {
     switch (verb) {
       case "create": {
         if (rest.length < 1) throw new UsageError(`Cannot create: expected LIST and IMAGE...\nusage: ${USAGE}`);
-        const result = await createManifestList(rest[0], rest.slice(1), { ...options, amend: args.values.amend === true, type });
+        const result = await createManifestList(rest[0], rest.slice(1), {
+          ...options,
+          amend: args.values.amend === true,
+          type,
+        });
         for (const w of result.warnings) io.warn(`ferry: warning: ${w}`);
         if (args.values.json) return io.print(JSON.stringify(result, null, 2));
         io.print(`Created manifest list ${result.list}`);
@@ -113,8 +132,14 @@ export const manifestCommand: Command = {
       case "inspect":
         return await inspect(rest, args, io, options);
       case "push": {
-        if (rest.length !== 1) throw new UsageError(`Cannot push: expected LIST (or from-spec FILE, from-args …)\nusage: ${USAGE}`);
-        const result = await pushManifestList(rest[0], { ...options, purge: args.values.purge === true, ...transfer(args, io) });
+        if (rest.length !== 1) {
+          throw new UsageError(`Cannot push: expected LIST (or from-spec FILE, from-args …)\nusage: ${USAGE}`);
+        }
+        const result = await pushManifestList(rest[0], {
+          ...options,
+          purge: args.values.purge === true,
+          ...transfer(args, io),
+        });
         return printPush(result, args, io);
       }
       case "from-spec": {
@@ -126,14 +151,23 @@ export const manifestCommand: Command = {
           throw new FileError(`Cannot read ${rest[0]}: ${(err as Error).message}`, { cause: err });
         }
         const spec = parseManifestSpec(text, { file: rest[0] });
-        const result = await pushManifestSpec(spec, { ...options, ...transfer(args, io), type, ignoreMissing: args.values["ignore-missing"] === true });
+        const result = await pushManifestSpec(spec, {
+          ...options,
+          ...transfer(args, io),
+          type,
+          ignoreMissing: args.values["ignore-missing"] === true,
+        });
         return printPush(result, args, io);
       }
       case "from-args": {
-        if (rest.length !== 0) throw new UsageError(`Cannot push from-args: unexpected argument "${rest[0]}"\nusage: ${USAGE}`);
+        if (rest.length !== 0) {
+          throw new UsageError(`Cannot push from-args: unexpected argument "${rest[0]}"\nusage: ${USAGE}`);
+        }
         const platforms = listFlag(args, "platforms");
         if (!platforms || !args.values.template || !args.values.target) {
-          throw new UsageError(`Cannot push from-args: --platforms, --template and --target are required\nusage: ${USAGE}`);
+          throw new UsageError(
+            `Cannot push from-args: --platforms, --template and --target are required\nusage: ${USAGE}`,
+          );
         }
         const spec = manifestSpecFromArgs({
           platforms,
@@ -141,7 +175,12 @@ export const manifestCommand: Command = {
           target: String(args.values.target),
           tags: listFlag(args, "tags"),
         });
-        const result = await pushManifestSpec(spec, { ...options, ...transfer(args, io), type, ignoreMissing: args.values["ignore-missing"] === true });
+        const result = await pushManifestSpec(spec, {
+          ...options,
+          ...transfer(args, io),
+          type,
+          ignoreMissing: args.values["ignore-missing"] === true,
+        });
         return printPush(result, args, io);
       }
       case "rm": {
@@ -153,14 +192,21 @@ export const manifestCommand: Command = {
   },
 };
 
-async function inspect(rest: string[], args: ParsedArgs, io: CommandIo, options: { registry: ReturnType<typeof registryOptionsOf>; signal: AbortSignal }) {
+async function inspect(
+  rest: string[],
+  args: ParsedArgs,
+  io: CommandIo,
+  options: { registry: ReturnType<typeof registryOptionsOf>; signal: AbortSignal },
+) {
   if (rest.length !== 1) throw new UsageError(`Cannot inspect: expected one REF\nusage: ${USAGE}`);
   const check = args.values.check === true;
   const result = await inspectManifestList(rest[0], { ...options, verbose: args.values.verbose === true, check });
   if (args.values.json) io.print(JSON.stringify(result, null, 2));
   else if (check) {
     io.print(`${result.reference} (${result.source}) ${result.digest}`);
-    for (const issue of result.issues ?? []) io.print(`  ${issue.kind.padEnd(12)} ${issue.image ?? issue.digest}: ${issue.message}`);
+    for (const issue of result.issues ?? []) {
+      io.print(`  ${issue.kind.padEnd(12)} ${issue.image ?? issue.digest}: ${issue.message}`);
+    }
     if ((result.issues ?? []).length === 0) io.print("  no platform problems");
   } else if (result.images) {
     const docs = result.images.map((i) => ({ Ref: i.ref, Descriptor: i.descriptor, Manifest: i.manifest }));
@@ -168,7 +214,9 @@ async function inspect(rest: string[], args: ParsedArgs, io: CommandIo, options:
     io.print(JSON.stringify(isList ? docs : docs[0], null, 3));
   } else io.print(JSON.stringify(result.document, null, 3));
   const n = result.issues?.length ?? 0;
-  if (n > 0) throw new FormatError(`Cannot pass the platform check: ${n} problem${n > 1 ? "s" : ""}`, { ref: result.reference });
+  if (n > 0) {
+    throw new FormatError(`Cannot pass the platform check: ${n} problem${n > 1 ? "s" : ""}`, { ref: result.reference });
+  }
 }
 
 function printPush(result: PushManifestListResult, args: ParsedArgs, io: CommandIo) {
@@ -179,7 +227,9 @@ function printPush(result: PushManifestListResult, args: ParsedArgs, io: Command
   for (const m of result.manifests) io.print(`  ${(m.platform ?? "-").padEnd(22)} ${m.digest}  ${m.image}`);
   if (result.tags.length > 1) io.print(`  tags: ${result.tags.join(", ")}`);
   if (result.copied + result.mounted > 0) {
-    io.print(`  components: ${result.copied} copied, ${result.mounted} mounted, ${formatBytes(result.bytes)} transferred`);
+    io.print(
+      `  components: ${result.copied} copied, ${result.mounted} mounted, ${formatBytes(result.bytes)} transferred`,
+    );
   }
 }
 

@@ -6,7 +6,13 @@
  */
 import { readFile } from "node:fs/promises";
 import { FileError, PartialError, UsageError } from "../../errors.ts";
-import { mirror, type MirrorEvent, type MirrorImageResult, type MirrorResult, summarizeMirror } from "../../ops/mirror.ts";
+import {
+  mirror,
+  type MirrorEvent,
+  type MirrorImageResult,
+  type MirrorResult,
+  summarizeMirror,
+} from "../../ops/mirror.ts";
 import { type MirrorSpec, parseMirrorSpec, specFromImages, validateMirrorSpec } from "../../ops/mirror_spec.ts";
 import type { CommandIo, ParsedArgs } from "../command.ts";
 import type { Command } from "../command.ts";
@@ -19,12 +25,27 @@ export const mirrorCommand: Command = {
   usage: "ferry mirror -d PREFIX [--all-tags] [--platform P]... IMAGE...  |  ferry mirror -c mirror.yaml",
   summary: "Mirror many images, all platforms, into a registry under a prefix; reruns copy only what changed",
   flags: {
-    dest: { type: "string", short: "d", value: "PREFIX", description: "Target registry and path, e.g. registry.example.com/mirror" },
-    config: { type: "string", short: "c", value: "FILE", description: "YAML file of sources, filters and settings (see README)" },
+    dest: {
+      type: "string",
+      short: "d",
+      value: "PREFIX",
+      description: "Target registry and path, e.g. registry.example.com/mirror",
+    },
+    config: {
+      type: "string",
+      short: "c",
+      value: "FILE",
+      description: "YAML file of sources, filters and settings (see README)",
+    },
     "all-tags": { type: "boolean", description: "Treat each IMAGE as a repository and mirror its tags" },
     allow: { type: "string", multiple: true, value: "REGEX", description: "With --all-tags: only tags matching" },
     deny: { type: "string", multiple: true, value: "REGEX", description: "With --all-tags: skip tags matching" },
-    platform: { type: "string", multiple: true, value: "OS/ARCH[/VARIANT]", description: "Mirror only these platforms; default all" },
+    platform: {
+      type: "string",
+      multiple: true,
+      value: "OS/ARCH[/VARIANT]",
+      description: "Mirror only these platforms; default all",
+    },
     "dry-run": { type: "boolean", description: "Print the plan and the manifest requests it needs; write nothing" },
     "keep-going": { type: "boolean", description: "Finish the other images when one fails (exit 9 if any did)" },
     parallel: { type: "string", value: "N", description: "Images mirrored at once (default 3)" },
@@ -59,13 +80,21 @@ export const mirrorCommand: Command = {
           if (quiet || (before !== undefined && (event.remaining > reserve || before === event.remaining))) break;
           const window = event.windowSeconds !== undefined ? ` per ${formatSeconds(event.windowSeconds)}` : "";
           const low = event.remaining <= reserve ? "; slowing down" : "";
-          io.warn(`${event.host}: rate limit: ${event.remaining}${event.limit !== undefined ? ` of ${event.limit}` : ""} requests left${window}${low}`);
+          io.warn(
+            `${event.host}: rate limit: ${event.remaining}${
+              event.limit !== undefined ? ` of ${event.limit}` : ""
+            } requests left${window}${low}`,
+          );
           break;
         }
         case "retry":
           if (!quiet) {
             const why = event.status !== undefined ? `answered ${event.status}` : "connection failed";
-            io.warn(`${event.host}: ${why}; retrying in ${formatSeconds(event.waitMs / 1000)}${event.retryAfter ? " (Retry-After)" : ""}`);
+            io.warn(
+              `${event.host}: ${why}; retrying in ${formatSeconds(event.waitMs / 1000)}${
+                event.retryAfter ? " (Retry-After)" : ""
+              }`,
+            );
           }
           break;
       }
@@ -95,8 +124,14 @@ async function specOf(args: ParsedArgs): Promise<MirrorSpec> {
   const configFile = typeof args.values.config === "string" ? args.values.config : undefined;
   const platforms = listFlag(args, "platform");
   if (!configFile) {
-    if (!dest) throw new UsageError(`Cannot mirror: give a target with -d PREFIX (or a config file with -c)\nusage: ${mirrorCommand.usage}`);
-    if (args.positionals.length === 0) throw new UsageError(`Cannot mirror: no IMAGE given\nusage: ${mirrorCommand.usage}`);
+    if (!dest) {
+      throw new UsageError(
+        `Cannot mirror: give a target with -d PREFIX (or a config file with -c)\nusage: ${mirrorCommand.usage}`,
+      );
+    }
+    if (args.positionals.length === 0) {
+      throw new UsageError(`Cannot mirror: no IMAGE given\nusage: ${mirrorCommand.usage}`);
+    }
     if (!args.values["all-tags"] && (args.values.allow || args.values.deny)) {
       throw new UsageError("Cannot mirror: --allow and --deny filter tags of --all-tags repositories");
     }
@@ -143,7 +178,11 @@ function report(result: MirrorResult, json: boolean, io: CommandIo): void {
     io.print(JSON.stringify(result, null, 2));
     return;
   }
-  const failed = result.failed > 0 ? `, ${result.failed} failed (${result.images.filter((i) => i.status === "failed").map((i) => i.source).join(", ")})` : ", 0 failed";
+  const failed = result.failed > 0
+    ? `, ${result.failed} failed (${
+      result.images.filter((i) => i.status === "failed").map((i) => i.source).join(", ")
+    })`
+    : ", 0 failed";
   if (result.dryRun) {
     io.print(
       `Plan for ${result.target}: ${result.planned} to copy, ${result.present} already present${failed}; ` +

@@ -11,20 +11,39 @@ import { formatBytes } from "../output.ts";
 /** `ferry serve`. */
 export const serveCommand: Command = {
   name: "serve",
-  usage: "ferry serve [--address HOST:PORT] [--writable] [--repo NAME] [--htpasswd FILE] [--tls-cert F --tls-key F] PATH...",
+  usage:
+    "ferry serve [--address HOST:PORT] [--writable] [--repo NAME] [--htpasswd FILE] [--tls-cert F --tls-key F] PATH...",
   summary: "Serve OCI layouts or archives (ferry export's output) as a registry that docker can pull from",
   flags: {
-    address: { type: "string", short: "a", value: "HOST:PORT", description: "Where to listen (default 127.0.0.1:5000; :PORT for all interfaces)" },
-    writable: { type: "boolean", description: "Accept pushes and deletes into the layout directory PATH (created if missing)" },
-    repo: { type: "string", value: "NAME", description: "Serve every image under this repository (default: the names in the layouts, else the file name)" },
-    htpasswd: { type: "string", value: "FILE", description: "Require basic auth against this htpasswd file (bcrypt: htpasswd -B)" },
+    address: {
+      type: "string",
+      short: "a",
+      value: "HOST:PORT",
+      description: "Where to listen (default 127.0.0.1:5000; :PORT for all interfaces)",
+    },
+    writable: {
+      type: "boolean",
+      description: "Accept pushes and deletes into the layout directory PATH (created if missing)",
+    },
+    repo: {
+      type: "string",
+      value: "NAME",
+      description: "Serve every image under this repository (default: the names in the layouts, else the file name)",
+    },
+    htpasswd: {
+      type: "string",
+      value: "FILE",
+      description: "Require basic auth against this htpasswd file (bcrypt: htpasswd -B)",
+    },
     "tls-cert": { type: "string", value: "FILE", description: "Serve HTTPS with this PEM certificate" },
     "tls-key": { type: "string", value: "FILE", description: "… and this PEM private key" },
     verbose: { type: "boolean", short: "v", description: "Log one line per request on stderr" },
     json: { type: "boolean", description: "Print the address and repositories as JSON once listening" },
   },
   async run(args, io) {
-    if (args.positionals.length === 0) throw new UsageError(`Cannot serve: name an OCI layout or archive\nusage: ${this.usage}`);
+    if (args.positionals.length === 0) {
+      throw new UsageError(`Cannot serve: name an OCI layout or archive\nusage: ${this.usage}`);
+    }
     const str = (name: string) => (typeof args.values[name] === "string" ? args.values[name] as string : undefined);
     const registry = await serve(args.positionals, {
       address: str("address"),
@@ -37,13 +56,19 @@ export const serveCommand: Command = {
     });
     try {
       if (args.values.json) {
-        io.print(JSON.stringify({ url: registry.url, writable: registry.writable, repositories: registry.repositories }));
+        io.print(
+          JSON.stringify({ url: registry.url, writable: registry.writable, repositories: registry.repositories }),
+        );
       } else {
         const mode = registry.writable ? "writable" : "read-only";
         io.print(`Serving ${registry.repositories.length} repositories at ${registry.url} (${mode}); Ctrl-C stops`);
-        for (const r of registry.repositories) io.print(`  ${registry.host}/${r.name}: ${r.tags.join(", ") || "(untagged)"}`);
+        for (const r of registry.repositories) {
+          io.print(`  ${registry.host}/${r.name}: ${r.tags.join(", ") || "(untagged)"}`);
+        }
       }
-      if (!io.signal.aborted) await new Promise((resolve) => io.signal.addEventListener("abort", resolve, { once: true }));
+      if (!io.signal.aborted) {
+        await new Promise((resolve) => io.signal.addEventListener("abort", resolve, { once: true }));
+      }
     } finally {
       await registry.stop();
     }
@@ -56,7 +81,9 @@ function events(io: CommandIo, verbose: boolean): (event: ServeEvent) => void {
     else if (event.type === "spooled") io.warn(`ferry: ${event.path}: unpacked (${formatBytes(event.bytes)})`);
     else if (verbose) {
       const e = event.entry;
-      io.warn(`${new Date().toISOString()} ${e.method} ${e.path} ${e.status} ${e.ms}ms${e.user ? ` user=${e.user}` : ""}`);
+      io.warn(
+        `${new Date().toISOString()} ${e.method} ${e.path} ${e.status} ${e.ms}ms${e.user ? ` user=${e.user}` : ""}`,
+      );
     }
   };
 }

@@ -48,6 +48,12 @@ export const splitCommand: Command = {
     }
     io.print(`Split ${result.source} → ${result.destination}`);
     for (const t of result.tags) io.print(`  ${t.tag.padEnd(24)} ${t.digest}  ${t.platform}`);
-    if (result.index) io.print(`  ${result.index.tag.padEnd(24)} ${result.index.digest}  (index${result.index.filtered ? " of the chosen platforms" : ""})`);
+    if (result.index) {
+      io.print(
+        `  ${result.index.tag.padEnd(24)} ${result.index.digest}  (index${
+          result.index.filtered ? " of the chosen platforms" : ""
+        })`,
+      );
+    }
   },
 };
