@@ -8,12 +8,13 @@
  */
 import { createHash } from "node:crypto";
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
-import { AbortError, FerryError, FileError, NotFoundError, SizeMismatchError, UnsupportedError } from "../errors.ts";
+import { AbortError, FerryError, FileError, NotFoundError, SizeMismatchError } from "../errors.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { splitDigest } from "../oci/digest.ts";
 import { isAttestation, parseManifest } from "../oci/manifest.ts";
 import { isManifest, MediaType } from "../oci/media_types.ts";
 import { gzipStream } from "../stream/gzip.ts";
+import { TAR_BLOCK, tarHeader, tarPadding } from "../stream/tar_header.ts";
 import { readLimited } from "../stream/read_limited.ts";
 import { verifyBytes } from "../stream/verify.ts";
 import type { StoreOptions, WritableStore } from "./store.ts";
@@ -55,7 +56,6 @@ export const SOURCE_INDEX_ANNOTATION = "dev.ferry.source-index";
 
 const IMAGE_CONFIGS = new Set<string>([MediaType.OciConfig, MediaType.DockerConfig]);
 const LAYER_TYPE = /^application\/vnd\.(oci\.image\.layer\.|docker\.image\.rootfs\.)/;
-const BLOCK = 512;
 
 /**
  * A {@link WritableStore} writing one tar to `path + ".part"`, renamed to `path` by `close()`.
@@ -135,7 +135,7 @@ export class ArchiveWriter implements WritableStore {
           reader.releaseLock();
         }
         if (seen !== desc.size) throw new SizeMismatchError(desc.size, seen, { ref: this.ref });
-        await this.#write(out, padding(desc.size));
+        await this.#write(out, tarPadding(desc.size));
       }
       this.#written.add(desc.digest);
     } catch (err) {
@@ -182,7 +182,7 @@ export class ArchiveWriter implements WritableStore {
       await this.#writeEntry(out, "repositories", json(repositories));
       await this.#writeEntry(out, "index.json", json(this.#ociIndex()));
       await this.#writeEntry(out, "oci-layout", json({ imageLayoutVersion: "1.0.0" }));
-      await this.#write(out, new Uint8Array(2 * BLOCK)); // end-of-archive marker
+      await this.#write(out, new Uint8Array(2 * TAR_BLOCK)); // end-of-archive marker
       await out.close().catch((err) => {
         throw this.#fileError("write", err);
       });
@@ -289,7 +289,7 @@ export class ArchiveWriter implements WritableStore {
   async #writeEntry(out: WritableStreamDefaultWriter<Uint8Array>, name: string, bytes: Uint8Array): Promise<void> {
     await this.#write(out, tarHeader(name, bytes.byteLength));
     await this.#write(out, bytes);
-    await this.#write(out, padding(bytes.byteLength));
+    await this.#write(out, tarPadding(bytes.byteLength));
   }
 
   async #write(out: WritableStreamDefaultWriter<Uint8Array>, chunk: Uint8Array): Promise<void> {
@@ -397,44 +397,4 @@ function normalizeName(name: string): string {
   return `docker.io/${slash < 0 ? "library/" : ""}${name}`;
 }
 
-function padding(size: number): Uint8Array {
-  const rest = size % BLOCK;
-  return new Uint8Array(rest === 0 ? 0 : BLOCK - rest);
-}
 
-/** A POSIX ustar header for a regular file: mode 0644, uid/gid 0, mtime 0 (deterministic output). */
-function tarHeader(path: string, size: number): Uint8Array {
-  const h = new Uint8Array(BLOCK);
-  const enc = new TextEncoder();
-  let name = path;
-  let prefix = "";
-  if (enc.encode(name).byteLength > 100) {
-    const slash = path.lastIndexOf("/");
-    [prefix, name] = [path.slice(0, slash), path.slice(slash + 1)];
-    if (enc.encode(name).byteLength > 100 || enc.encode(prefix).byteLength > 155) {
-      throw new UnsupportedError(`Cannot write tar entry "${path}": name too long`);
-    }
-  }
-  const text = (value: string, offset: number) => h.set(enc.encode(value), offset);
-  const octal = (value: number, offset: number, width: number) =>
-    text(value.toString(8).padStart(width - 1, "0") + "\0", offset);
-  text(name, 0);
-  octal(0o644, 100, 8);
-  octal(0, 108, 8);
-  octal(0, 116, 8);
-  if (size < 0o77777777777) octal(size, 124, 12);
-  else {
-    // GNU base-256: high bit set, big-endian binary in the remaining 11 bytes (files of 8 GiB and more).
-    h[124] = 0x80;
-    let v = BigInt(size);
-    for (let i = 135; i > 124; i--, v >>= 8n) h[i] = Number(v & 0xffn);
-  }
-  octal(0, 136, 12);
-  text("0", 156);
-  text("ustar\u000000", 257);
-  text(prefix, 345);
-  h.fill(0x20, 148, 156);
-  const sum = h.reduce((a, b) => a + b, 0);
-  text(sum.toString(8).padStart(6, "0") + "\0 ", 148);
-  return h;
-}

@@ -23,10 +23,10 @@ import { isManifest, MediaType } from "../oci/media_types.ts";
 import { formatPlatform, matchPlatform } from "../ref/platform.ts";
 import { env, fetchUnix } from "../runtime.ts";
 import { readLimited } from "../stream/read_limited.ts";
+import { TAR_BLOCK, tarHeader, tarPadding } from "../stream/tar_header.ts";
 import { verifyBytes } from "../stream/verify.ts";
 import type { StoreOptions, WritableStore } from "./store.ts";
 
-const BLOCK = 512;
 
 /** Options of {@link DockerEngineStore}. */
 export interface DockerEngineOptions {
@@ -134,7 +134,7 @@ export class DockerEngineStore implements WritableStore {
         await this.abort();
         throw new SizeMismatchError(desc.size, seen, { ref: this.ref });
       }
-      await this.#write(new Uint8Array((BLOCK - (desc.size % BLOCK)) % BLOCK));
+      await this.#write(tarPadding(desc.size));
     }
     this.#written.add(desc.digest);
   }
@@ -157,7 +157,7 @@ export class DockerEngineStore implements WritableStore {
       const items = this.#items();
       const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
       await this.#entry("manifest.json", json(items));
-      await this.#write(new Uint8Array(2 * BLOCK));
+      await this.#write(new Uint8Array(2 * TAR_BLOCK));
       this.#ending = true;
       await Promise.race([this.#writer!.close(), this.#failure]);
       const response = await this.#response!;
@@ -272,7 +272,7 @@ export class DockerEngineStore implements WritableStore {
   async #entry(name: string, bytes: Uint8Array): Promise<void> {
     await this.#write(tarHeader(name, bytes.byteLength));
     await this.#write(bytes);
-    await this.#write(new Uint8Array((BLOCK - (bytes.byteLength % BLOCK)) % BLOCK));
+    await this.#write(tarPadding(bytes.byteLength));
   }
 
   async #write(chunk: Uint8Array): Promise<void> {
@@ -295,27 +295,3 @@ function blobPath(digest: string): string {
   return `blobs/${alg}/${hex}`;
 }
 
-/** A ustar header for a regular file (mode 0644, uid/gid 0, mtime 0); names here are short. */
-function tarHeader(name: string, size: number): Uint8Array {
-  const h = new Uint8Array(BLOCK);
-  const enc = new TextEncoder();
-  const text = (value: string, offset: number) => h.set(enc.encode(value), offset);
-  const octal = (value: number, offset: number, width: number) =>
-    text(value.toString(8).padStart(width - 1, "0") + "\0", offset);
-  text(name, 0);
-  octal(0o644, 100, 8);
-  octal(0, 108, 8);
-  octal(0, 116, 8);
-  if (size < 0o77777777777) octal(size, 124, 12);
-  else {
-    h[124] = 0x80; // GNU base-256 for 8 GiB and more
-    let v = BigInt(size);
-    for (let i = 135; i > 124; i--, v >>= 8n) h[i] = Number(v & 0xffn);
-  }
-  octal(0, 136, 12);
-  text("0", 156);
-  text("ustar\u000000", 257);
-  h.fill(0x20, 148, 156);
-  text(h.reduce((a, b) => a + b, 0).toString(8).padStart(6, "0") + "\0 ", 148);
-  return h;
-}
