@@ -6,57 +6,8 @@
  * @module
  */
 import type { Platform } from "../oci/descriptor.ts";
-import { formatPlatform, normalizePlatform } from "../ref/platform.ts";
+import { formatPlatform, KNOWN_ARCH, KNOWN_OS, normalizePlatform } from "../ref/platform.ts";
 
-/** Operating systems as Go (and so the OCI image spec) spells them: `GOOS` values. */
-export const KNOWN_OS: ReadonlySet<string> = new Set([
-  "aix",
-  "android",
-  "darwin",
-  "dragonfly",
-  "freebsd",
-  "hurd",
-  "illumos",
-  "ios",
-  "js",
-  "linux",
-  "nacl",
-  "netbsd",
-  "openbsd",
-  "plan9",
-  "solaris",
-  "wasip1",
-  "windows",
-  "zos",
-]);
-
-/** Architectures as Go spells them: `GOARCH` values. */
-export const KNOWN_ARCH: ReadonlySet<string> = new Set([
-  "386",
-  "amd64",
-  "amd64p32",
-  "arm",
-  "arm64",
-  "arm64be",
-  "armbe",
-  "loong64",
-  "mips",
-  "mips64",
-  "mips64le",
-  "mips64p32",
-  "mips64p32le",
-  "mipsle",
-  "ppc",
-  "ppc64",
-  "ppc64le",
-  "riscv",
-  "riscv64",
-  "s390",
-  "s390x",
-  "sparc",
-  "sparc64",
-  "wasm",
-]);
 
 /** What kind of problem an issue is. */
 export type PlatformIssueKind = "missing" | "unknown-os" | "unknown-arch" | "arm-variant" | "mismatch" | "duplicate";

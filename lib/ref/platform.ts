@@ -82,7 +82,8 @@ function parseLabel(text: string): Platform | undefined {
   return undefined;
 }
 
-const KNOWN_OS = new Set([
+/** Operating systems as Go (and so the OCI image spec) spells them: `GOOS` values. */
+export const KNOWN_OS: ReadonlySet<string> = new Set([
   "aix",
   "android",
   "darwin",
@@ -101,6 +102,34 @@ const KNOWN_OS = new Set([
   "wasip1",
   "windows",
   "zos",
+]);
+
+/** Architectures as Go spells them: `GOARCH` values. */
+export const KNOWN_ARCH: ReadonlySet<string> = new Set([
+  "386",
+  "amd64",
+  "amd64p32",
+  "arm",
+  "arm64",
+  "arm64be",
+  "armbe",
+  "loong64",
+  "mips",
+  "mips64",
+  "mips64le",
+  "mips64p32",
+  "mips64p32le",
+  "mipsle",
+  "ppc",
+  "ppc64",
+  "ppc64le",
+  "riscv",
+  "riscv64",
+  "s390",
+  "s390x",
+  "sparc",
+  "sparc64",
+  "wasm",
 ]);
 
 /**
