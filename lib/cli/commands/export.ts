@@ -80,7 +80,7 @@ export const exportCommand: Command = {
         : {}),
       signal: io.signal,
       onEvent: exportProgress(io),
-      onCopyEvent: io.progress("oci"),
+      onCopyEvent: format === "oci" ? io.progress("oci") : undefined,
     });
     print(result, args, io);
   },
