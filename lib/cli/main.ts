@@ -38,7 +38,8 @@ export const commands: Command[] = [
   demoCommand,
 ];
 
-const globalFlags: Record<string, FlagSpec> = {
+/** Flags every command takes (listed in each command's help and in the README's CLI reference). */
+export const globalFlags: Record<string, FlagSpec> = {
   help: { type: "boolean", short: "h", description: "Show help" },
   quiet: { type: "boolean", short: "q", description: "No progress output" },
   debug: { type: "boolean", description: "Print the error chain on failure" },
