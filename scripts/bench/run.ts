@@ -1,8 +1,8 @@
 /**
- * ferry against skopeo on the same work, in one run (issues #3, #4, #5 and #7). Not a test: nothing is
+ * ferry against skopeo on the same work, in one run (issues #3, #4, #5, #7 and #8). Not a test: nothing is
  * asserted; it prints a table and writes dist/bench.json.
  *
- *   node_modules/.bin/bun scripts/bench/run.ts [copy|export|rss|import|mirror|all] [--runs N] [--big-mib N]
+ *   node_modules/.bin/bun scripts/bench/run.ts [copy|export|rss|import|mirror|serve|all] [--runs N] [--big-mib N]
  *
  * copy:   a ~100 MiB image of 6 platforms (64 MiB shared base layer + 6 MiB per platform) in one real
  *         registry, copied into a fresh second registry: `ferry copy` (compiled) vs `skopeo copy --all
@@ -14,6 +14,9 @@
  *         + a list pushed by `ferry manifest create/push` (no daemonless manifest tool besides ferry here).
  * mirror: 10 images of 6 platforms (~5 MiB each): `ferry mirror -d` vs a `skopeo copy --all` loop and
  *         `skopeo sync --all --src yaml`, each into a fresh registry, then the no-change re-run of each.
+ * serve:  the 6-platform image pulled by `skopeo copy --all docker://… oci:` out of docker-registry and out
+ *         of `ferry serve` (OCI layout; oci-archive .tar), alternating; every blob by 8 curl clients at once
+ *         (bytes/s); peak RSS of `ferry serve` serving the 1 GiB layer of the rss image (needs curl).
  *
  * Needs docker-registry, skopeo, gzip (pigz optional) and, for RSS, /usr/bin/time (package `time`;
  * without it RSS is sampled from /proc). Only 127.0.0.1; only processes it starts.
@@ -34,8 +37,9 @@ import { pushBigImage } from "./big_image.ts";
 import { copyBench, type CopyBenchResult } from "./copy_bench.ts";
 import { exportBench, type ExportBenchResult, rssBench, type RssBenchResult } from "./export_bench.ts";
 import { importBench, type ImportBenchResult } from "./import_bench.ts";
-import { hasGnuTime, type Summary } from "./measure.ts";
+import { hasGnuTime, type Summary, summarize } from "./measure.ts";
 import { mirrorBench, type MirrorBenchResult, pushMirrorImages } from "./mirror_bench.ts";
+import { type BenchBlob, serveBench, type ServeBenchResult } from "./serve_bench.ts";
 
 const MiB = 1024 * 1024;
 const PLATFORMS = ["linux/amd64", "linux/arm64/v8", "linux/arm/v7", "linux/arm/v6", "linux/ppc64le", "linux/s390x"];
@@ -71,11 +75,14 @@ try {
   let rss: RssBenchResult | undefined;
   let imp: ImportBenchResult | undefined;
   let mirror: MirrorBenchResult | undefined;
+  let served: ServeBenchResult | undefined;
+  let sample: Awaited<ReturnType<typeof pushSampleImage>> | undefined;
+  let big: Awaited<ReturnType<typeof pushBigImage>> | undefined;
 
-  if (["copy", "export", "import", "all"].includes(mode)) {
+  if (["copy", "export", "import", "serve", "all"].includes(mode)) {
     const source = `${src.host}/bench/app:1.0`;
     log(`pushing the 6-platform sample image to ${source}`);
-    const sample = await pushSampleImage(source, { platforms: PLATFORMS, baseLayerSize: 64 * MiB, layerSize: 6 * MiB });
+    sample = await pushSampleImage(source, { platforms: PLATFORMS, baseLayerSize: 64 * MiB, layerSize: 6 * MiB });
     const imageBytes = [...sample.store.blobs.values()].reduce((n, b) => n + b.bytes.byteLength, 0);
     report.image = { platforms: PLATFORMS, digest: sample.root.digest, bytes: imageBytes };
     log(`  ${(imageBytes / MiB).toFixed(1)} MiB, ${sample.root.digest}`);
@@ -97,7 +104,7 @@ try {
   if (mode === "rss" || mode === "all") {
     const source = `${src.host}/bench/big:1.0`;
     log(`pushing a single-platform image with one ${bigMiB} MiB layer to ${source}`);
-    await pushBigImage(source, bigMiB * MiB);
+    big = await pushBigImage(source, bigMiB * MiB);
     rss = await rssBench({ ferry, source, layerBytes: bigMiB * MiB, runs: Math.min(runs, 2), log });
     report.rss = rss;
   }
@@ -107,8 +114,29 @@ try {
     mirror = await mirrorBench({ ferry, sourceHost: src.host, images, runs, log });
     report.mirror = mirror;
   }
+  if (mode === "serve" || mode === "all") {
+    if (!big) {
+      log(`pushing a single-platform image with one ${bigMiB} MiB layer to ${src.host}/bench/big:1.0`);
+      big = await pushBigImage(`${src.host}/bench/big:1.0`, bigMiB * MiB);
+    }
+    const blobs = new Map<string, BenchBlob>();
+    for (const m of sample!.manifests) {
+      const body = JSON.parse(new TextDecoder().decode(sample!.store.blobs.get(m.digest)!.bytes)) as { config: BenchBlob; layers: BenchBlob[] };
+      for (const b of [body.config, ...body.layers]) blobs.set(b.digest, { digest: b.digest, size: b.size });
+    }
+    served = await serveBench({
+      ferry,
+      registryHost: src.host,
+      image: { repo: "bench/app", digest: sample!.root.digest, blobs: [...blobs.values()] },
+      big: { repo: "bench/big", layer: big.layer },
+      runs,
+      clients: 8,
+      log,
+    });
+    report.serve = served;
+  }
 
-  const table = formatTable(copy, exp, rss, imp, mirror);
+  const table = formatTable(copy, exp, rss, imp, mirror, served);
   log("\n" + table);
   report.table = table;
   await mkdir(join(ROOT, "dist"), { recursive: true });
@@ -127,6 +155,7 @@ function formatTable(
   rss?: RssBenchResult,
   imp?: ImportBenchResult,
   mirror?: MirrorBenchResult,
+  served?: ServeBenchResult,
 ): string {
   const rows: string[][] = [["bench", "variant", "median s", "min–max s", "peak RSS MiB", "ferry/this", "target"]];
   const row = (bench: string, s: Summary, ratio = "", target = "") =>
@@ -135,7 +164,7 @@ function formatTable(
       s.name,
       s.medianSeconds.toFixed(2),
       `${s.minSeconds.toFixed(2)}–${s.maxSeconds.toFixed(2)}`,
-      s.rssMiB.toFixed(0),
+      Number.isNaN(s.rssMiB) ? "" : s.rssMiB.toFixed(0),
       ratio,
       target,
     ]);
@@ -177,6 +206,25 @@ function formatTable(
       row("mirror re-run", b.rerun, r.toFixed(2), b.rerun.name === mirror.fastestRerun ? check(r, 0.3) : "");
     }
   }
+  if (served) {
+    // Ratios are ferry ÷ registry (times for pulls; bytes/s for blobs); RSS is the serve process's, not skopeo's.
+    const p = served.pull;
+    const noRss = (x: Summary) => ({ ...x, rssMiB: NaN });
+    row("serve pull", noRss(p.registry));
+    row("serve pull", { ...p.layout, rssMiB: served.serveRssMiB.layout }, "", `ferry/reg ${check(p.ratioLayout, 1.1)} (${p.ratioLayout.toFixed(2)})`);
+    row("serve pull", { ...p.archive, rssMiB: served.serveRssMiB.archive }, "", `ferry/reg ${check(p.ratioArchive, 1.1)} (${p.ratioArchive.toFixed(2)})`);
+    const b = served.blobs;
+    const mibs = (x: { bytesPerSecond: number }) => `${(x.bytesPerSecond / MiB).toFixed(0)} MiB/s`;
+    row("serve blobs", noRss(b.registry), "", mibs(b.registry));
+    row("serve blobs", noRss(b.layout), "", `${mibs(b.layout)}, ${b.ratioLayout.toFixed(2)}× registry's`);
+    row("serve blobs", noRss(b.archive), "", `${mibs(b.archive)}, ${b.ratioArchive.toFixed(2)}× registry's`);
+    const g = served.big;
+    const blob = `serve ${(g.layerBytes / 2 ** 30).toFixed(2)} GiB`;
+    const rssOk = (mib: number) => `RSS < 100: ${mib < 100 ? "ok" : "MISSED"}`;
+    const reg = (s: number) => `; docker-registry ${s.toFixed(2)} s`;
+    row(blob, summarize("ferry serve, 1 client", [g.one]), "", rssOk(g.one.rssMiB) + reg(g.registrySeconds.one));
+    row(blob, summarize(`ferry serve, ${b.clients} clients`, [g.many]), "", rssOk(g.many.rssMiB) + reg(g.registrySeconds.many));
+  }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd());
   lines.splice(1, 0, widths.map((w) => "-".repeat(w)).join("  "));
@@ -198,7 +246,7 @@ function parseArgs(argv: string[]): { mode: string; runs: number; bigMiB: number
     const a = argv[i];
     if (a === "--runs") runs = Number(argv[++i]);
     else if (a === "--big-mib") bigMiB = Number(argv[++i]);
-    else if (["copy", "export", "rss", "import", "mirror", "all"].includes(a)) mode = a;
+    else if (["copy", "export", "rss", "import", "mirror", "serve", "all"].includes(a)) mode = a;
     else usage(`unknown argument ${a}`);
   }
   if (!Number.isInteger(runs) || runs < 1) usage("--runs takes a positive integer");
@@ -207,12 +255,14 @@ function parseArgs(argv: string[]): { mode: string; runs: number; bigMiB: number
 }
 
 function usage(message: string): never {
-  console.error(`bench: ${message}\nusage: bun scripts/bench/run.ts [copy|export|rss|import|mirror|all] [--runs N] [--big-mib N]`);
+  console.error(`bench: ${message}\nusage: bun scripts/bench/run.ts [copy|export|rss|import|mirror|serve|all] [--runs N] [--big-mib N]`);
   process.exit(2);
 }
 
 async function requireTools(): Promise<void> {
-  for (const [tool, pkg] of [["skopeo", "skopeo"], ["gzip", "gzip"], ["docker-registry", "docker-registry"]]) {
+  const tools = [["skopeo", "skopeo"], ["gzip", "gzip"], ["docker-registry", "docker-registry"]];
+  if (mode === "serve" || mode === "all") tools.push(["curl", "curl"]);
+  for (const [tool, pkg] of tools) {
     const found = spawnSync("sh", ["-c", `command -v ${tool}`]).status === 0;
     if (!found) throw new Error(`${tool} not found: run \`npm test\` once (or apt-get install ${pkg})`);
   }
