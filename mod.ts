@@ -35,16 +35,38 @@ export {
   createManifestList,
   type CreateManifestListOptions,
   type ManifestDraftResult,
+  type ManifestListEntry,
+  type ManifestListOptions,
   pushManifestList,
+  type PushManifestListOptions,
   type PushManifestListResult,
   pushManifestSpec,
+  type PushManifestSpecOptions,
   removeManifestList,
 } from "./lib/ops/manifest_list.ts";
-export { inspectManifestList, type InspectManifestListResult } from "./lib/ops/manifest_inspect.ts";
-export { type ManifestSpec, manifestSpecFromArgs, parseManifestSpec } from "./lib/ops/manifest_spec.ts";
-export { lintPlatforms, type PlatformIssue } from "./lib/ops/platform_lint.ts";
-export { split, type SplitOptions, type SplitResult } from "./lib/ops/split.ts";
-export { build, type BuildOptions, type BuildResult, type BuiltImage } from "./lib/ops/build.ts";
+export type { DraftOptions } from "./lib/ops/manifest_draft.ts";
+export {
+  type InspectedImage,
+  inspectManifestList,
+  type InspectManifestListOptions,
+  type InspectManifestListResult,
+} from "./lib/ops/manifest_inspect.ts";
+export {
+  type ManifestArgs,
+  type ManifestSpec,
+  type ManifestSpecEntry,
+  manifestSpecFromArgs,
+  parseManifestSpec,
+} from "./lib/ops/manifest_spec.ts";
+export { type LintEntry, lintPlatforms, type PlatformIssue, type PlatformIssueKind } from "./lib/ops/platform_lint.ts";
+export { split, type SplitOptions, type SplitResult, type SplitTag } from "./lib/ops/split.ts";
+export {
+  build,
+  type BuildOptions,
+  type BuildOutputFormat,
+  type BuildResult,
+  type BuiltImage,
+} from "./lib/ops/build.ts";
 export {
   mirror,
   type MirrorEvent,
@@ -52,33 +74,49 @@ export {
   type MirrorOptions,
   type MirrorResult,
 } from "./lib/ops/mirror.ts";
-export { type MirrorSource, type MirrorSpec, parseMirrorSpec } from "./lib/ops/mirror_spec.ts";
+export { type MirrorRateLimit, type MirrorSource, type MirrorSpec, parseMirrorSpec } from "./lib/ops/mirror_spec.ts";
 export { login, type LoginOptions, type LoginResult, logout } from "./lib/ops/login.ts";
 export { type RunningRegistry, serve, type ServeEvent, type ServeImagesOptions } from "./lib/ops/serve.ts";
 
 // The engine and its stores
 export { type CopyEvent, copyGraph, type CopyGraphOptions, type CopyResult } from "./lib/graph/copy.ts";
-export type { ContentStore, ReadableStore, StoreOptions, WritableStore } from "./lib/store/store.ts";
-export { openDestination, openSource } from "./lib/store/open.ts";
+export type { ContentStore, ReadableStore, RegistryOrigin, StoreOptions, WritableStore } from "./lib/store/store.ts";
+export {
+  openDestination,
+  type OpenedDestination,
+  type OpenedSource,
+  type OpenOptions,
+  openSource,
+} from "./lib/store/open.ts";
 export { openRegistryStore, RegistryStore } from "./lib/store/registry_store.ts";
 export { OciLayoutStore } from "./lib/store/oci_layout.ts";
-export { ArchiveWriter } from "./lib/store/docker_archive.ts";
+export { type ArchiveFile, ArchiveWriter } from "./lib/store/docker_archive.ts";
 export { MemoryStore } from "./lib/store/memory.ts";
-export { type ExportedFile, exportImage as exportFromStore } from "./lib/ops/export.ts";
-export type { RegistryOptions } from "./lib/registry/client.ts";
+export {
+  type ExportedFile,
+  type ExportEvent,
+  exportImage as exportFromStore,
+  type ExportOptions,
+  type ExportResult,
+} from "./lib/ops/export.ts";
+export { RegistryClient, type RegistryOptions, type SendOptions } from "./lib/registry/client.ts";
+export type { RetryPolicy } from "./lib/registry/retry.ts";
+export type { RateLimitInfo, RegistryEvent } from "./lib/registry/rate_limit.ts";
 
 // References, platforms, locations, content
-export { formatReference, parseReference, type Reference } from "./lib/ref/reference.ts";
+export { formatReference, type FormatReferenceOptions, parseReference, type Reference } from "./lib/ref/reference.ts";
 export { formatPlatform, matchPlatform, parsePlatform, platformLabel } from "./lib/ref/platform.ts";
 export { formatLocation, type Location, parseLocation } from "./lib/ref/location.ts";
 export type { Descriptor, Platform } from "./lib/oci/descriptor.ts";
 export { MediaType } from "./lib/oci/media_types.ts";
 export { verifyStream } from "./lib/stream/verify.ts";
-export { buildIndex } from "./lib/oci/index_edit.ts";
+export { buildIndex, type BuildIndexOptions, type SerializedIndex } from "./lib/oci/index_edit.ts";
 
 // Fixtures and the embedded registry
-export { buildSampleImage } from "./lib/sample/sample_image.ts";
-export { registryHandler } from "./lib/server/handler.ts";
+export { buildSampleImage, type SampleImage, type SampleOptions } from "./lib/sample/sample_image.ts";
+export { registryHandler, type RegistryHandlerOptions, type RequestLogEntry } from "./lib/server/handler.ts";
+export type { BlobSource, ManifestContent, RegistryBackend, RegistryWriter } from "./lib/server/backend.ts";
+export type { ServedRepository, TaggedStore } from "./lib/server/store_backend.ts";
 
 // Errors
 export {
@@ -97,6 +135,7 @@ export {
   PartialError,
   RateLimitError,
   RegistryError,
+  type RegistryErrorEntry,
   SizeMismatchError,
   UnsupportedError,
   UsageError,

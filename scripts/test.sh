@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# README command two: installs what is missing, type-checks, runs every test (unit, integration against the real
-# registry / skopeo / umoci / Docker engine, CLI from source), then the CLI table again against the compiled
-# binary, and ends with one line `N passed, N failed`.
+# README command two: installs what is missing, type-checks (tsc; deno check, lint, fmt --check, doc --lint and the
+# mod.ts examples), runs every test (unit, integration against the real registry / skopeo / umoci / Docker engine,
+# the examples under Deno and Node, CLI from source), then the CLI table again against the compiled binary, and ends
+# with one line `N passed, N failed`. `bash scripts/test.sh PATH...` runs only those bun tests (after tsc).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh || { echo "0 passed, 1 failed"; exit 1; }
@@ -26,6 +27,23 @@ run_bun_tests() {
 
 echo "== type check (tsc)"
 if tsc --noEmit -p .; then total_pass=$((total_pass + 1)); else total_fail=$((total_fail + 1)); fi
+
+# Runs one check command and counts it as one pass or one fail.
+run_check() {
+  local name=$1
+  shift
+  echo "-- $name"
+  if "$@"; then total_pass=$((total_pass + 1)); else total_fail=$((total_fail + 1)); echo "FAILED: $name"; fi
+}
+
+if [ $# -eq 0 ]; then
+  echo "== deno: check, lint, fmt, doc"
+  run_check "deno check mod.ts cli.ts examples/" deno check --quiet mod.ts cli.ts examples/
+  run_check "deno lint" deno lint --quiet
+  run_check "deno fmt --check" deno fmt --check --quiet
+  run_check "deno doc --lint mod.ts" deno doc --lint mod.ts
+  run_check "mod.ts exports: JSDoc with a type-checked @example" bun scripts/check_docs.ts
+fi
 
 echo "== bun test (source)"
 run_bun_tests "$@"

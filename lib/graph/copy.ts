@@ -16,7 +16,17 @@ import { Limiter } from "./pool.ts";
 /** How many blobs copyGraph moves at once unless told otherwise. */
 export const DEFAULT_CONCURRENCY = 6;
 
-/** What copyGraph reports along the way (oras-style hooks; the library never prints). */
+/**
+ * What copyGraph reports along the way (oras-style hooks; the library never prints).
+ *
+ * @example
+ * ```ts
+ * const onEvent = (event: CopyEvent) => {
+ *   if (event.type === "copied") console.log(`copied ${event.desc.digest} (${event.desc.size} bytes)`);
+ * };
+ * await copy("127.0.0.1:5000/app:1.0", "oci:out:1.0", { onEvent });
+ * ```
+ */
 export type CopyEvent =
   | { type: "skipped"; desc: Descriptor }
   | { type: "mounted"; desc: Descriptor }
@@ -24,7 +34,16 @@ export type CopyEvent =
   | { type: "progress"; desc: Descriptor; bytes: number }
   | { type: "copied"; desc: Descriptor };
 
-/** Options of {@link copyGraph}. */
+/**
+ * Options of {@link copyGraph}.
+ *
+ * @example
+ * ```ts
+ * const sample = buildSampleImage();
+ * const options: CopyGraphOptions = { concurrency: 4, signal: AbortSignal.timeout(60_000) };
+ * await copyGraph(sample.store, new MemoryStore(), sample.root, options);
+ * ```
+ */
 export interface CopyGraphOptions extends StoreOptions {
   /** Blobs moved at once (default {@link DEFAULT_CONCURRENCY}); capped by `dst.maxConcurrentPushes`. */
   concurrency?: number;
@@ -32,7 +51,16 @@ export interface CopyGraphOptions extends StoreOptions {
   onEvent?: (event: CopyEvent) => void;
 }
 
-/** What a copy did. */
+/**
+ * What a copy did.
+ *
+ * @example
+ * ```ts
+ * const sample = buildSampleImage();
+ * const result: CopyResult = await copyGraph(sample.store, new MemoryStore(), sample.root);
+ * console.log(result.root.digest, result.copied, result.bytes);
+ * ```
+ */
 export interface CopyResult {
   /** The root descriptor, as pushed. */
   root: Descriptor;

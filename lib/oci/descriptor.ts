@@ -5,24 +5,53 @@
  */
 import { digestOf } from "./digest.ts";
 
-/** An OCI platform object as it appears in an index entry or image config. */
+/**
+ * An OCI platform object as it appears in an index entry or image config.
+ *
+ * @example
+ * ```ts
+ * const platform: Platform = parsePlatform("linux/arm/v7");
+ * formatPlatform(platform); // "linux/arm/v7"
+ * ```
+ */
 export interface Platform {
+  /** Operating system, e.g. `linux`, `windows`. */
   os: string;
+  /** CPU architecture in Go's spelling, e.g. `amd64`, `arm64`, `arm`. */
   architecture: string;
+  /** Architecture variant, e.g. `v7` for `arm`, `v8` for `arm64`. */
   variant?: string;
+  /** Operating system version (Windows images). */
   "os.version"?: string;
+  /** Required operating system features (Windows images). */
   "os.features"?: string[];
+  /** Required CPU features (reserved by the OCI spec). */
   features?: string[];
 }
 
-/** An OCI content descriptor. */
+/**
+ * An OCI content descriptor.
+ *
+ * @example
+ * ```ts
+ * const desc: Descriptor = buildSampleImage().root;
+ * console.log(desc.mediaType, desc.digest, desc.size);
+ * ```
+ */
 export interface Descriptor {
+  /** Media type of the referenced content, e.g. `application/vnd.oci.image.manifest.v1+json`. */
   mediaType: string;
+  /** Digest of the content, `sha256:<hex>`. */
   digest: string;
+  /** Size of the content in bytes. */
   size: number;
+  /** Platform of the image, on the entries of an index. */
   platform?: Platform;
+  /** Arbitrary metadata, e.g. `org.opencontainers.image.ref.name`. */
   annotations?: Record<string, string>;
+  /** Other places the content can be downloaded from (foreign layers). */
   urls?: string[];
+  /** Type of an artifact manifest the descriptor points to. */
   artifactType?: string;
 }
 

@@ -10,16 +10,38 @@ import { type Descriptor, descriptorOf, type Platform, shortDigest } from "./des
 import type { Index } from "./manifest.ts";
 import { isIndex, MediaType } from "./media_types.ts";
 
-/** New index bytes and the descriptor that names them. */
+/**
+ * New index bytes and the descriptor that names them.
+ *
+ * @example
+ * ```ts
+ * const { manifests } = buildSampleImage();
+ * const index: SerializedIndex = buildIndex(manifests);
+ * const store = new MemoryStore();
+ * store.put(index.bytes, index.desc.mediaType); // the same descriptor: same bytes, same digest
+ * ```
+ */
 export interface SerializedIndex {
+  /** The serialised index, exactly the bytes to push. */
   bytes: Uint8Array;
+  /** Descriptor of those bytes. */
   desc: Descriptor;
 }
 
-/** Options of {@link buildIndex}. */
+/**
+ * Options of {@link buildIndex}.
+ *
+ * @example
+ * ```ts
+ * const { manifests } = buildSampleImage();
+ * const options: BuildIndexOptions = { mediaType: MediaType.DockerManifestList };
+ * buildIndex(manifests, options);
+ * ```
+ */
 export interface BuildIndexOptions {
   /** OCI image index (default) or Docker manifest list. */
   mediaType?: typeof MediaType.OciIndex | typeof MediaType.DockerManifestList;
+  /** Annotations of the index itself. */
   annotations?: Record<string, string>;
 }
 
@@ -28,8 +50,7 @@ export interface BuildIndexOptions {
  *
  * @example
  * ```ts
- * import type { Descriptor } from "./descriptor.ts";
- * declare const amd64: Descriptor, arm64: Descriptor; // image manifests with their platform set
+ * const [amd64, arm64] = buildSampleImage().manifests; // image manifests with their platform set
  * const { bytes, desc } = buildIndex([amd64, arm64]);
  * // bytes: {"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[…]}
  * ```

@@ -4,7 +4,15 @@
  * @module
  */
 
-/** Media type constants ferry knows by name. */
+/**
+ * Media type constants ferry knows by name.
+ *
+ * @example
+ * ```ts
+ * const { root } = buildSampleImage();
+ * if (root.mediaType === MediaType.OciIndex) console.log("an OCI index");
+ * ```
+ */
 export const MediaType = {
   OciIndex: "application/vnd.oci.image.index.v1+json",
   OciManifest: "application/vnd.oci.image.manifest.v1+json",

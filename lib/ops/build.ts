@@ -30,10 +30,31 @@ import { type BuiltStage, StageRunner } from "../build/stage.ts";
 import { type ExportEvent, exportImage } from "./export.ts";
 import { expandTagTemplate } from "./split.ts";
 
-/** Where a build goes besides its digest. */
+/**
+ * Where a build goes besides its digest.
+ *
+ * @example
+ * ```ts
+ * const format: BuildOutputFormat = "oci";
+ * await build("ctx", { output: "out", format });
+ * ```
+ */
 export type BuildOutputFormat = "docker" | "oci" | "oci-archive";
 
-/** Options of {@link build}. */
+/**
+ * Options of {@link build}.
+ *
+ * @example
+ * ```ts
+ * const options: BuildOptions = {
+ *   platforms: ["linux/amd64", "linux/arm64"],
+ *   tags: ["127.0.0.1:5000/app:1"],
+ *   push: true,
+ *   buildArgs: { VERSION: "1.0" },
+ * };
+ * await build("ctx", options);
+ * ```
+ */
 export interface BuildOptions {
   /** The Dockerfile (default `CONTEXT/Dockerfile`). */
   file?: string;
@@ -59,25 +80,50 @@ export interface BuildOptions {
   gzipLevel?: number;
   /** Registry access for bases and pushes. */
   registry?: RegistryOptions;
+  /** Blobs pushed at once. */
   concurrency?: number;
+  /** Aborts the build; nothing is left under a final name. */
   signal?: AbortSignal;
+  /** Progress of the pushes (copy events). */
   onEvent?: (event: CopyEvent) => void;
+  /** Progress of the files written with `output`. */
   onExportEvent?: (event: ExportEvent) => void;
 }
 
-/** One platform's image of a build. */
+/**
+ * One platform's image of a build.
+ *
+ * @example
+ * ```ts
+ * const { images } = await build("ctx", { tags: ["127.0.0.1:5000/app:1"], push: true, split: true });
+ * const image: BuiltImage = images[0];
+ * console.log(image.platform, image.digest, image.tags);
+ * ```
+ */
 export interface BuiltImage {
+  /** The platform built, `os/arch[/variant]`. */
   platform: string;
+  /** Digest of its image manifest. */
   digest: string;
   /** `TAG-<label>` per pushed tag, with `split`. */
   tags: string[];
 }
 
-/** What {@link build} produced, as `--json` prints it. */
+/**
+ * What {@link build} produced, as `--json` prints it.
+ *
+ * @example
+ * ```ts
+ * const result: BuildResult = await build("ctx", { output: "out" });
+ * console.log(result.digest, result.files, result.images.map((i) => i.platform));
+ * ```
+ */
 export interface BuildResult {
   /** Digest of the multi-arch index. */
   digest: string;
+  /** Media type of the root (an OCI index, or a manifest for one platform). */
   mediaType: string;
+  /** One entry per platform built. */
   images: BuiltImage[];
   /** References pushed (`host/repo:tag`). */
   pushed: string[];

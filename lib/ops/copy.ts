@@ -19,7 +19,15 @@ import { hostPlatform } from "../store/docker_engine.ts";
 import { OverlayStore } from "../store/overlay.ts";
 import type { ReadableStore } from "../store/store.ts";
 
-/** Options of {@link copy}. */
+/**
+ * Options of {@link copy}.
+ *
+ * @example
+ * ```ts
+ * const options: CopyOptions = { platforms: ["linux/amd64", "linux/arm64"], signal: AbortSignal.timeout(60_000) };
+ * await copy("127.0.0.1:5000/app:1.0", "127.0.0.1:5001/app:1.0", options);
+ * ```
+ */
 export interface CopyOptions {
   /** Platforms to keep (`linux/arm64`, `armv7`, comma lists); all by default. */
   platforms?: string[];
@@ -29,24 +37,41 @@ export interface CopyOptions {
   source?: RegistryOptions;
   /** Registry access for the destination. */
   destination?: RegistryOptions;
+  /** Aborts the copy; a registry tag or layout index is written only after everything under it. */
   signal?: AbortSignal;
+  /** Called for every blob and manifest skipped, mounted, started, copied, and as bytes stream. */
   onEvent?: (event: CopyEvent) => void;
 }
 
-/** What {@link copy} did, as `--json` prints it. */
+/**
+ * What {@link copy} did, as `--json` prints it.
+ *
+ * @example
+ * ```ts
+ * const result: CopyImageResult = await copy("127.0.0.1:5000/app:1.0", "oci:out:1.0");
+ * console.log(result.digest, result.platforms, `${result.copied} copied, ${result.skipped} skipped`);
+ * ```
+ */
 export interface CopyImageResult {
+  /** The source as given. */
   source: string;
+  /** The destination as given. */
   destination: string;
   /** Digest of the root written (the source's own unless platforms were filtered). */
   digest: string;
+  /** Media type of the root written. */
   mediaType: string;
   /** True when a platform filter produced a new index (so the digest differs from the source's). */
   filtered: boolean;
   /** Platforms copied, e.g. `linux/arm64/v8`. */
   platforms: string[];
+  /** Blobs and manifests copied. */
   copied: number;
+  /** Blobs and manifests the destination already had. */
   skipped: number;
+  /** Blobs mounted from another repository of the same registry. */
   mounted: number;
+  /** Bytes streamed. */
   bytes: number;
 }
 

@@ -37,7 +37,16 @@ const FILES_AT_ONCE = 3;
 /** The RepoTags template unless told otherwise: `127.0.0.1:5000/app:1.0-arm64`. */
 export const DEFAULT_TAG_TEMPLATE = "{repo}:{tag}-{label}";
 
-/** Options of {@link exportImage}. */
+/**
+ * Options of {@link exportImage}.
+ *
+ * @example
+ * ```ts
+ * const sample = buildSampleImage();
+ * const options: ExportOptions = { repository: "sample/app", tag: "1.0", platforms: "all" };
+ * await exportFromStore(sample.store, sample.root, "out", options);
+ * ```
+ */
 export interface ExportOptions {
   /** Platforms to export (default "all"); attestations are never exported as platforms. */
   platforms?: Platform[] | "all";
@@ -53,7 +62,9 @@ export interface ExportOptions {
   gzipLevel?: number;
   /** Blobs fetched at once per platform (each file is written sequentially anyway). */
   concurrency?: number;
+  /** Aborts the export; no file is left under a final name. */
   signal?: AbortSignal;
+  /** Progress of each file written. */
   onEvent?: (event: ExportEvent) => void;
   /** oci-archive: the file to write (default `DIR/image.tar`, or `DIR/image.tar.gz` with a gzipLevel). */
   output?: string;
@@ -67,17 +78,37 @@ export interface ExportOptions {
   push?: { store: WritableStore; tag?: string };
 }
 
-/** Progress of one output file: `label` is the platform label (or `oci-archive`). */
+/**
+ * Progress of one output file: `label` is the platform label (or `oci-archive`).
+ *
+ * @example
+ * ```ts
+ * const onEvent = (event: ExportEvent) => {
+ *   if (event.type === "done") console.log(`${event.path}: ${event.size} bytes`);
+ * };
+ * await exportImage("127.0.0.1:5000/app:1.0", "out", { onEvent });
+ * ```
+ */
 export type ExportEvent =
   | { type: "start"; label: string; path: string; total: number }
   | { type: "progress"; label: string; bytes: number; total: number }
   | { type: "done"; label: string; path: string; size: number };
 
-/** One file written by {@link exportImage}. */
+/**
+ * One file written by {@link exportImage}.
+ *
+ * @example
+ * ```ts
+ * const { files } = await exportImage("127.0.0.1:5000/app:1.0", "out");
+ * const amd64: ExportedFile | undefined = files.find((f) => f.platform === "linux/amd64");
+ * ```
+ */
 export interface ExportedFile {
+  /** Path of the file written. */
   path: string;
   /** `os/arch[/variant]`, for a per-platform file. */
   platform?: string;
+  /** Size of the file in bytes. */
   size: number;
   /** `sha256:<hex>` of the file. */
   sha256: string;
@@ -90,8 +121,18 @@ export interface ExportedFile {
   index?: string;
 }
 
-/** What {@link exportImage} wrote. */
+/**
+ * What {@link exportImage} wrote.
+ *
+ * @example
+ * ```ts
+ * const sample = buildSampleImage();
+ * const result: ExportResult = await exportFromStore(sample.store, sample.root, "out", { repository: "app", tag: "1.0" });
+ * console.log(result.files.map((f) => f.path));
+ * ```
+ */
 export interface ExportResult {
+  /** Every file written, one per platform (or one for an OCI archive). */
   files: ExportedFile[];
   /** With `push`: the root pushed (and its tag). */
   pushed?: { digest: string; tag?: string };
@@ -113,8 +154,10 @@ interface Target {
  *
  * @example
  * ```ts
+ * const { store: src } = buildSampleImage();
  * const root = await src.resolve("1.0");
- * const { files } = await exportImage(src, root, "out", { repository: "app", tag: "1.0" });
+ * // mod.ts exports this function as exportFromStore (exportImage there is the string verb)
+ * const { files } = await exportFromStore(src, root, "out", { repository: "app", tag: "1.0" });
  * // files: [{ path: "out/image-amd64.tar.gz", platform: "linux/amd64", size, sha256, manifest }, …]
  * ```
  */

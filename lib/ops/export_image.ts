@@ -18,10 +18,30 @@ import type { WritableStore } from "../store/store.ts";
 import { copy, selectSource } from "./copy.ts";
 import { type ExportedFile, type ExportEvent, exportImage as exportFromStore } from "./export.ts";
 
-/** Output formats of {@link exportImage}: crane's `pull --format` names. */
+/**
+ * Output formats of {@link exportImage}: crane's `pull --format` names.
+ *
+ * @example
+ * ```ts
+ * const format: ExportFormat = "oci-archive";
+ * await exportImage("127.0.0.1:5000/app:1.0", "out", { format, output: "out/app.oci.tar" });
+ * ```
+ */
 export type ExportFormat = "docker" | "oci" | "oci-archive";
 
-/** Options of {@link exportImage}. */
+/**
+ * Options of {@link exportImage}.
+ *
+ * @example
+ * ```ts
+ * const options: ExportImageOptions = {
+ *   platforms: ["linux/arm64"],
+ *   tagTemplate: "{repo}:{tag}-{os}-{arch}{variant}",
+ *   onEvent: (event) => console.error(event.type, event.label),
+ * };
+ * await exportImage("127.0.0.1:5000/app:1.0", "out", options);
+ * ```
+ */
 export interface ExportImageOptions {
   /** Platforms to export (`amd64`, `linux/arm/v7`, comma lists); all by default. */
   platforms?: string[];
@@ -44,6 +64,7 @@ export interface ExportImageOptions {
   pushTo?: string;
   /** Registry access for `pushTo`. */
   pushRegistry?: RegistryOptions;
+  /** Aborts the export; no file is left under a final name. */
   signal?: AbortSignal;
   /** Per-file progress (docker, oci-archive). */
   onEvent?: (event: ExportEvent) => void;
@@ -51,9 +72,19 @@ export interface ExportImageOptions {
   onCopyEvent?: (event: CopyEvent) => void;
 }
 
-/** What {@link exportImage} wrote. */
+/**
+ * What {@link exportImage} wrote.
+ *
+ * @example
+ * ```ts
+ * const result: ExportImageResult = await exportImage("127.0.0.1:5000/app:1.0", "out");
+ * for (const file of result.files) console.log(file.path, file.platform, file.sha256);
+ * ```
+ */
 export interface ExportImageResult {
+  /** The source as given. */
   source: string;
+  /** The format written. */
   format: ExportFormat;
   /** Digest of the source's root (index or manifest). */
   digest: string;

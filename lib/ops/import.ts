@@ -34,7 +34,15 @@ import { MAX_MANIFEST_BYTES } from "../stream/read_limited.ts";
 import { compressLayers, needsCompression } from "./import_compress.ts";
 import { UnionStore } from "./import_union.ts";
 
-/** Options of {@link importImage}. */
+/**
+ * Options of {@link importImage}.
+ *
+ * @example
+ * ```ts
+ * const options: ImportOptions = { type: "docker", platforms: ["linux/amd64"], signal: AbortSignal.timeout(60_000) };
+ * await importImage(["saved.tar"], "127.0.0.1:5000/app:1.0", options);
+ * ```
+ */
 export interface ImportOptions {
   /** Media type of a rebuilt index: OCI image index (default) or Docker manifest list. */
   type?: "oci" | "docker";
@@ -50,12 +58,24 @@ export interface ImportOptions {
   destination?: RegistryOptions;
   /** Where gzipped archives and converted layers are spooled (default the OS temp dir). */
   tempDir?: string;
+  /** Aborts the import; the destination tag is written only after everything under it. */
   signal?: AbortSignal;
+  /** Called for every blob and manifest skipped, mounted, started, copied, and as bytes stream. */
   onEvent?: (event: CopyEvent) => void;
 }
 
-/** One image imported. */
+/**
+ * One image imported.
+ *
+ * @example
+ * ```ts
+ * const { images } = await importImage(["out/image-amd64.tar.gz"], "127.0.0.1:5000/app:1.0");
+ * const image: ImportedImage = images[0];
+ * console.log(image.platform, image.digest, image.source);
+ * ```
+ */
 export interface ImportedImage {
+  /** Its platform, `os/arch[/variant]`. */
   platform: string;
   /** Manifest digest as pushed (the input's own unless layers were compressed). */
   digest: string;
@@ -65,11 +85,21 @@ export interface ImportedImage {
   converted: boolean;
 }
 
-/** What {@link importImage} did, as `--json` prints it. */
+/**
+ * What {@link importImage} did, as `--json` prints it.
+ *
+ * @example
+ * ```ts
+ * const result: ImportResult = await importImage(["out/image-amd64.tar.gz", "out/image-arm64.tar.gz"], "oci:layout:1.0");
+ * console.log(result.digest, result.index, result.images.map((i) => i.platform));
+ * ```
+ */
 export interface ImportResult {
+  /** The destination as given. */
   destination: string;
   /** The root pushed: an index (or the one image); empty for the Docker engine. */
   digest: string;
+  /** Media type of the root pushed. */
   mediaType: string;
   /**
    * `original`: an input's own index byte for byte (an OCI layout/archive's, or the one a set of ferry
@@ -78,12 +108,17 @@ export interface ImportResult {
    * attestations stay); `built`: a new index from the configs' platforms; `none`: one image, no index.
    */
   index: "original" | "filtered" | "built" | "none";
+  /** Every image pushed, one per platform. */
   images: ImportedImage[];
   /** The Docker engine's report (`Loaded image: app:1.0`). */
   loaded?: string[];
+  /** Blobs and manifests copied. */
   copied: number;
+  /** Blobs and manifests the destination already had. */
   skipped: number;
+  /** Blobs mounted from another repository of the same registry. */
   mounted: number;
+  /** Bytes streamed. */
   bytes: number;
 }
 

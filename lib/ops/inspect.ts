@@ -12,30 +12,66 @@ import type { RegistryOptions } from "../registry/client.ts";
 import { openSource } from "../store/open.ts";
 import type { ReadableStore } from "../store/store.ts";
 
-/** Options of {@link inspect}. */
+/**
+ * Options of {@link inspect}.
+ *
+ * @example
+ * ```ts
+ * const options: InspectOptions = { registry: { username: "ci", password: "secret" }, signal: AbortSignal.timeout(10_000) };
+ * await inspect("registry.example.com/team/app:1.0", options);
+ * ```
+ */
 export interface InspectOptions {
+  /** Registry access (credentials, plain HTTP, TLS, retries). */
   registry?: RegistryOptions;
+  /** Aborts the requests. */
   signal?: AbortSignal;
 }
 
-/** One platform entry as `inspect` reports it. */
+/**
+ * One platform entry as `inspect` reports it.
+ *
+ * @example
+ * ```ts
+ * const { manifests } = await inspect("127.0.0.1:5000/app:1.0");
+ * const images: InspectedEntry[] = manifests.filter((m) => !m.attestation);
+ * console.log(images.map((m) => `${m.platform} ${m.digest}`));
+ * ```
+ */
 export interface InspectedEntry {
+  /** Digest of the entry's manifest. */
   digest: string;
+  /** Media type of the entry's manifest. */
   mediaType: string;
+  /** Size of the entry's manifest in bytes. */
   size: number;
   /** `linux/arm64/v8`, or `unknown/unknown` for attestations. */
   platform?: string;
+  /** Whether the entry is an attestation manifest (buildx's `unknown/unknown`), not an image. */
   attestation: boolean;
 }
 
-/** What {@link inspect} returns. */
+/**
+ * What {@link inspect} returns.
+ *
+ * @example
+ * ```ts
+ * const result: InspectResult = await inspect("127.0.0.1:5000/app:1.0");
+ * console.log(result.digest, result.mediaType, result.manifests.length);
+ * ```
+ */
 export interface InspectResult {
+  /** The reference inspected, normalised. */
   reference: string;
+  /** Digest of the root manifest or index. */
   digest: string;
+  /** Media type of the root. */
   mediaType: string;
+  /** Size of the root in bytes. */
   size: number;
   /** True for an index / manifest list. */
   isIndex: boolean;
+  /** The index's entries (one for a single manifest). */
   manifests: InspectedEntry[];
   /** The exact bytes of the root manifest or index. */
   raw: Uint8Array;

@@ -15,9 +15,19 @@ import { AuthError, FileError, FormatError, UsageError } from "../errors.ts";
 import { pingRegistry } from "../registry/client.ts";
 import { configKey, configPath } from "../registry/credentials.ts";
 
-/** Options of {@link login}. */
+/**
+ * Options of {@link login}.
+ *
+ * @example
+ * ```ts
+ * const options: LoginOptions = { username: "ci", password: "token", authFile: "/tmp/ferry-auth.json" };
+ * await login("127.0.0.1:5000", options);
+ * ```
+ */
 export interface LoginOptions {
+  /** The user name. */
   username: string;
+  /** The password or token; never printed or put in an error. */
   password: string;
   /** The docker config file to write (default `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`). */
   authFile?: string;
@@ -27,15 +37,25 @@ export interface LoginOptions {
   insecure?: boolean;
   /** Skip checking the credentials against the registry first. */
   noVerify?: boolean;
+  /** Aborts the credential check. */
   signal?: AbortSignal;
 }
 
-/** Where {@link login} stored the credentials, or what {@link logout} removed. */
+/**
+ * Where {@link login} stored the credentials, or what {@link logout} removed.
+ *
+ * @example
+ * ```ts
+ * const result: LoginResult = await login("127.0.0.1:5000", { username: "ci", password: "token" });
+ * console.log(`credentials for ${result.registry} stored in ${result.storedIn}`);
+ * ```
+ */
 export interface LoginResult {
   /** The registry as normalised, e.g. `docker.io`, `127.0.0.1:5000`. */
   registry: string;
   /** The config key: the host, or `https://index.docker.io/v1/` for Docker Hub. */
   serverAddress: string;
+  /** The Docker config file the credentials went to (or whose helper holds them). */
   configPath: string;
   /** `config` (base64 in the file) or the helper's name, e.g. `helper:pass`. */
   storedIn: string;

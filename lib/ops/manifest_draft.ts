@@ -32,7 +32,15 @@ export interface ManifestDraft {
   entries: DraftEntry[];
 }
 
-/** Options naming where drafts live. */
+/**
+ * Options naming where drafts live.
+ *
+ * @example
+ * ```ts
+ * const options: DraftOptions = { draftDir: "/tmp/ferry-drafts" };
+ * await removeManifestList("127.0.0.1:5000/app:1.0", options);
+ * ```
+ */
 export interface DraftOptions {
   /** Directory of draft files; default `$FERRY_CONFIG/manifests`, else `$XDG_CONFIG_HOME/ferry/manifests`, else `~/.config/ferry/manifests`. */
   draftDir?: string;

@@ -15,7 +15,15 @@ import { loadDraft } from "./manifest_draft.ts";
 import type { ManifestListOptions } from "./manifest_list.ts";
 import { type LintEntry, lintPlatforms, type PlatformIssue } from "./platform_lint.ts";
 
-/** Options of {@link inspectManifestList}. */
+/**
+ * Options of {@link inspectManifestList}.
+ *
+ * @example
+ * ```ts
+ * const options: InspectManifestListOptions = { check: true };
+ * const { issues = [] } = await inspectManifestList("127.0.0.1:5000/app:1.0", options);
+ * ```
+ */
 export interface InspectManifestListOptions extends ManifestListOptions {
   /** Also fetch every image manifest (docker's `-v`). */
   verbose?: boolean;
@@ -23,19 +31,42 @@ export interface InspectManifestListOptions extends ManifestListOptions {
   check?: boolean;
 }
 
-/** One image of the list with its manifest (verbose). */
+/**
+ * One image of the list with its manifest (verbose).
+ *
+ * @example
+ * ```ts
+ * const { images = [] } = await inspectManifestList("127.0.0.1:5000/app:1.0", { verbose: true });
+ * const first: InspectedImage | undefined = images[0];
+ * console.log(first?.ref, first?.descriptor.platform);
+ * ```
+ */
 export interface InspectedImage {
+  /** The image, `repo@digest`. */
   ref: string;
+  /** Its entry in the list. */
   descriptor: Descriptor;
+  /** Its manifest, parsed. */
   manifest: unknown;
 }
 
-/** What {@link inspectManifestList} reports. */
+/**
+ * What {@link inspectManifestList} reports.
+ *
+ * @example
+ * ```ts
+ * const result: InspectManifestListResult = await inspectManifestList("127.0.0.1:5000/app:1.0");
+ * console.log(result.source, result.digest, JSON.stringify(result.document));
+ * ```
+ */
 export interface InspectManifestListResult {
+  /** The list inspected, normalised. */
   reference: string;
   /** `draft` when a local draft of REF (from `create`) exists, else `registry`. */
   source: "draft" | "registry";
+  /** Digest of the list. */
   digest: string;
+  /** Media type of the list. */
   mediaType: string;
   /** The index (or manifest) document as JSON. */
   document: unknown;

@@ -23,32 +23,72 @@ import { type DraftEntry, type DraftOptions, loadDraft, removeDraft, saveDraft }
 import type { ManifestSpec } from "./manifest_spec.ts";
 import { checkSpelling, lintPlatforms, platformKey } from "./platform_lint.ts";
 
-/** Options every manifest-list verb takes. */
+/**
+ * Options every manifest-list verb takes.
+ *
+ * @example
+ * ```ts
+ * const options: ManifestListOptions = { draftDir: "/tmp/drafts", registry: { plainHttp: true } };
+ * await createManifestList("registry.lan:5000/app:1.0", ["registry.lan:5000/app:1.0-amd64"], options);
+ * ```
+ */
 export interface ManifestListOptions extends DraftOptions {
   /** Registry access (credentials, plain HTTP, TLS, retries) for the list and its components. */
   registry?: RegistryOptions;
+  /** Aborts the requests. */
   signal?: AbortSignal;
 }
 
-/** A list's entry as results report it. */
+/**
+ * A list's entry as results report it.
+ *
+ * @example
+ * ```ts
+ * const { manifests } = await pushManifestList("127.0.0.1:5000/app:1.0");
+ * const entry: ManifestListEntry = manifests[0];
+ * console.log(entry.platform, entry.digest, entry.image);
+ * ```
+ */
 export interface ManifestListEntry {
+  /** The image the entry came from, as given. */
   image: string;
+  /** Digest of the entry's manifest. */
   digest: string;
+  /** Media type of the entry's manifest. */
   mediaType: string;
+  /** The entry's platform, `os/arch[/variant]`. */
   platform?: string;
 }
 
-/** What `create` and `annotate` leave behind. */
+/**
+ * What `create` and `annotate` leave behind.
+ *
+ * @example
+ * ```ts
+ * const draft: ManifestDraftResult = await createManifestList("127.0.0.1:5000/app:1.0", ["127.0.0.1:5000/app:1.0-amd64"]);
+ * for (const warning of draft.warnings) console.error(warning);
+ * ```
+ */
 export interface ManifestDraftResult {
+  /** The list, normalised. */
   list: string;
   /** The draft file. */
   draft: string;
+  /** The list's entries. */
   entries: ManifestListEntry[];
   /** Platform problems and notes, one line each (the CLI prints them as warnings). */
   warnings: string[];
 }
 
-/** Options of {@link createManifestList}. */
+/**
+ * Options of {@link createManifestList}.
+ *
+ * @example
+ * ```ts
+ * const options: CreateManifestListOptions = { amend: true, type: "oci" };
+ * await createManifestList("127.0.0.1:5000/app:1.0", ["127.0.0.1:5000/app:1.0-riscv64"], options);
+ * ```
+ */
 export interface CreateManifestListOptions extends ManifestListOptions {
   /** Start from the list the registry holds now; new components replace entries of the same platform. */
   amend?: boolean;
@@ -101,12 +141,25 @@ export async function createManifestList(
   return { list: name, draft, entries: entries.map(report), warnings };
 }
 
-/** Options of {@link annotateManifestList}: docker's flags. */
+/**
+ * Options of {@link annotateManifestList}: docker's flags.
+ *
+ * @example
+ * ```ts
+ * const options: AnnotateManifestListOptions = { os: "linux", arch: "arm", variant: "v7" };
+ * await annotateManifestList("127.0.0.1:5000/app:1.0", "127.0.0.1:5000/app:1.0-arm", options);
+ * ```
+ */
 export interface AnnotateManifestListOptions extends ManifestListOptions {
+  /** Operating system to set, e.g. `linux`. */
   os?: string;
+  /** Architecture to set, e.g. `arm`. */
   arch?: string;
+  /** Variant to set, e.g. `v7`. */
   variant?: string;
+  /** `os.version` to set (Windows). */
   osVersion?: string;
+  /** `os.features` to set. */
   osFeatures?: string[];
   /** Annotations to merge into the entry (an empty value removes the key). */
   annotations?: Record<string, string>;
@@ -176,29 +229,55 @@ export async function annotateManifestList(
   return { list: name, draft: path, entries: draft.entries.map(report), warnings: lintOf(draft.entries) };
 }
 
-/** What a push did. */
+/**
+ * What a push did.
+ *
+ * @example
+ * ```ts
+ * const result: PushManifestListResult = await pushManifestList("127.0.0.1:5000/app:1.0");
+ * console.log(result.digest, result.tags, result.manifests.map((m) => m.platform));
+ * ```
+ */
 export interface PushManifestListResult {
+  /** The list, normalised. */
   list: string;
+  /** Digest of the list pushed. */
   digest: string;
+  /** Media type of the list pushed. */
   mediaType: string;
+  /** Size of the list in bytes. */
   size: number;
   /** Every tag pointed at the list. */
   tags: string[];
+  /** The list's entries. */
   manifests: ManifestListEntry[];
   /** Components copied from other repositories or registries (blobs and manifests), mounted, already present. */
   copied: number;
+  /** Components mounted from another repository of the same registry. */
   mounted: number;
+  /** Components the list's repository already had. */
   skipped: number;
+  /** Bytes streamed. */
   bytes: number;
+  /** Platform problems and notes, one line each. */
   warnings: string[];
 }
 
-/** Options of the push verbs. */
+/**
+ * Options of the push verbs.
+ *
+ * @example
+ * ```ts
+ * const options: PushManifestListOptions = { concurrency: 4, onEvent: (event) => console.error(event.type) };
+ * await pushManifestList("127.0.0.1:5000/app:1.0", options);
+ * ```
+ */
 export interface PushManifestListOptions extends ManifestListOptions {
   /** Accepted for docker compatibility: the draft is always removed after a push. */
   purge?: boolean;
   /** Blobs copied at once. */
   concurrency?: number;
+  /** Progress of components copied into the list's repository. */
   onEvent?: (event: CopyEvent) => void;
 }
 
@@ -242,10 +321,19 @@ export async function removeManifestList(list: string, options: DraftOptions = {
   }
 }
 
-/** Options of {@link pushManifestSpec}. */
+/**
+ * Options of {@link pushManifestSpec}.
+ *
+ * @example
+ * ```ts
+ * const options: PushManifestSpecOptions = { ignoreMissing: true, type: "docker" };
+ * await pushManifestSpec(parseManifestSpec("image: 127.0.0.1:5000/app:1.0\nmanifests: []\n"), options);
+ * ```
+ */
 export interface PushManifestSpecOptions extends PushManifestListOptions {
   /** Warn about components that do not exist instead of failing (manifest-tool's flag). */
   ignoreMissing?: boolean;
+  /** OCI index or Docker manifest list; default Docker when every entry is a Docker manifest, else OCI. */
   type?: "oci" | "docker";
 }
 
@@ -255,6 +343,8 @@ export interface PushManifestSpecOptions extends PushManifestListOptions {
  *
  * @example
  * ```ts
+ * import { readFile } from "node:fs/promises";
+ *
  * const spec = parseManifestSpec(await readFile("app.yaml", "utf8"), { file: "app.yaml" });
  * await pushManifestSpec(spec);
  * ```

@@ -12,7 +12,14 @@ import { formatPlatform } from "../ref/platform.ts";
 import { formatReference, isValidTag, parseReference } from "../ref/reference.ts";
 import { checkSpelling, platformKey } from "./platform_lint.ts";
 
-/** One component of a spec: an image and, optionally, the platform the list should give it. */
+/**
+ * One component of a spec: an image and, optionally, the platform the list should give it.
+ *
+ * @example
+ * ```ts
+ * const entry: ManifestSpecEntry = { image: "127.0.0.1:5000/app:1.0-armv7", platform: { os: "linux", architecture: "arm", variant: "v7" } };
+ * ```
+ */
 export interface ManifestSpecEntry {
   /** Canonical reference of the component image. */
   image: string;
@@ -20,13 +27,27 @@ export interface ManifestSpecEntry {
   platform?: Platform;
 }
 
-/** A parsed spec: the list to push, extra tags, components, index annotations. */
+/**
+ * A parsed spec: the list to push, extra tags, components, index annotations.
+ *
+ * @example
+ * ```ts
+ * const spec: ManifestSpec = {
+ *   image: "127.0.0.1:5000/app:1.0",
+ *   tags: ["latest"],
+ *   manifests: [{ image: "127.0.0.1:5000/app:1.0-amd64", platform: { os: "linux", architecture: "amd64" } }],
+ * };
+ * await pushManifestSpec(spec);
+ * ```
+ */
 export interface ManifestSpec {
   /** Canonical reference of the list, with its tag (`latest` when none was given). */
   image: string;
   /** More tags for the same list. */
   tags: string[];
+  /** The images of the list and their platforms. */
   manifests: ManifestSpecEntry[];
+  /** Annotations of the list itself. */
   annotations?: Record<string, string>;
 }
 
@@ -87,7 +108,20 @@ export function parseManifestSpec(text: string, options: { file?: string } = {})
   return spec;
 }
 
-/** Inputs of `push from-args`, as manifest-tool names them. */
+/**
+ * Inputs of `push from-args`, as manifest-tool names them.
+ *
+ * @example
+ * ```ts
+ * const args: ManifestArgs = {
+ *   platforms: ["linux/amd64", "linux/arm64"],
+ *   template: "127.0.0.1:5000/app:1.0-ARCH",
+ *   target: "127.0.0.1:5000/app:1.0",
+ *   tags: ["latest"],
+ * };
+ * await pushManifestSpec(manifestSpecFromArgs(args));
+ * ```
+ */
 export interface ManifestArgs {
   /** `linux/amd64,linux/arm/v7` (comma lists, repeatable). */
   platforms: string[];
@@ -95,6 +129,7 @@ export interface ManifestArgs {
   template: string;
   /** The list to push. */
   target: string;
+  /** More tags for the list. */
   tags?: string[];
 }
 

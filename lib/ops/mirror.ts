@@ -27,7 +27,15 @@ import type { ReadableStore } from "../store/store.ts";
 import { PacedSource } from "./mirror_source.ts";
 import { type MirrorSpec, parsePrefix, validateMirrorSpec } from "./mirror_spec.ts";
 
-/** Options of {@link mirror}; they win over the spec's own settings. */
+/**
+ * Options of {@link mirror}; they win over the spec's own settings.
+ *
+ * @example
+ * ```ts
+ * const options: MirrorOptions = { dryRun: true, keepGoing: true, concurrency: 2, jobs: 6 };
+ * await mirror({ target: "127.0.0.1:5000/mirror", sources: [{ image: "alpine:3.20" }] }, options);
+ * ```
+ */
 export interface MirrorOptions {
   /** Registry access for the sources. */
   source?: RegistryOptions;
@@ -41,11 +49,21 @@ export interface MirrorOptions {
   keepGoing?: boolean;
   /** Only plan: HEAD both ends, fetch the root of what would be copied, write nothing. */
   dryRun?: boolean;
+  /** Aborts the run; an image's tag is written only after everything under it. */
   signal?: AbortSignal;
+  /** Each image's outcome, copy progress, rate limits and retries. */
   onEvent?: (event: MirrorEvent) => void;
 }
 
-/** What one image of a mirror came to. */
+/**
+ * What one image of a mirror came to.
+ *
+ * @example
+ * ```ts
+ * const { images } = await mirror({ target: "127.0.0.1:5000/mirror", sources: [{ image: "alpine:3.20" }] });
+ * const failed: MirrorImageResult[] = images.filter((i) => i.status === "failed");
+ * ```
+ */
 export interface MirrorImageResult {
   /** The source image, e.g. `alpine:3.19` or `127.0.0.1:5000/app:1.0`. */
   source: string;
@@ -59,8 +77,11 @@ export interface MirrorImageResult {
   platforms?: string[];
   /** Blobs and manifests written, already there, mounted; blob bytes streamed. */
   copied: number;
+  /** Blobs and manifests the target already had. */
   skipped: number;
+  /** Blobs mounted from another repository of the target registry. */
   mounted: number;
+  /** Bytes streamed. */
   bytes: number;
   /** Manifest GETs to the source: made, or in a dry run, those the real run would make. */
   manifestRequests: number;
@@ -68,21 +89,48 @@ export interface MirrorImageResult {
   error?: string;
 }
 
-/** The summary of a mirror run, as `--json` prints it. */
+/**
+ * The summary of a mirror run, as `--json` prints it.
+ *
+ * @example
+ * ```ts
+ * const result: MirrorResult = await mirror({ target: "127.0.0.1:5000/mirror", sources: [{ image: "alpine:3.20" }] });
+ * console.log(`${result.copied} copied, ${result.present} present, ${result.manifestRequests} manifest requests`);
+ * ```
+ */
 export interface MirrorResult {
   /** The target prefix. */
   target: string;
+  /** Whether this was a `dryRun` (nothing written). */
   dryRun: boolean;
+  /** One result per image, in spec order. */
   images: MirrorImageResult[];
+  /** Images copied. */
   copied: number;
+  /** Images the target already had at the source's digest. */
   present: number;
+  /** Images a dry run would copy. */
   planned: number;
+  /** Images that failed. */
   failed: number;
+  /** Bytes streamed. */
   bytes: number;
+  /** Manifest GETs to the sources (the requests Docker Hub counts as pulls). */
   manifestRequests: number;
 }
 
-/** What {@link mirror} reports as it goes: each image's outcome, copy progress, rate limits and retries. */
+/**
+ * What {@link mirror} reports as it goes: each image's outcome, copy progress, rate limits and retries.
+ *
+ * @example
+ * ```ts
+ * await mirror(parseMirrorSpec("target: 127.0.0.1:5000/mirror\nsources:\n  - image: alpine\n"), {
+ *   onEvent: (event: MirrorEvent) => {
+ *     if (event.type === "image") console.log(event.image.source, event.image.status);
+ *   },
+ * });
+ * ```
+ */
 export type MirrorEvent =
   | { type: "image"; image: MirrorImageResult }
   | { type: "copy"; source: string; event: CopyEvent }

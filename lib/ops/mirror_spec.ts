@@ -10,7 +10,15 @@ import { UsageError } from "../errors.ts";
 import { parsePlatformList } from "../ref/platform.ts";
 import { parseReference, type Reference } from "../ref/reference.ts";
 
-/** One source: a single image (`image`) or every tag of a repository (`repository`) passing `tags`. */
+/**
+ * One source: a single image (`image`) or every tag of a repository (`repository`) passing `tags`.
+ *
+ * @example
+ * ```ts
+ * const source: MirrorSource = { repository: "area51/jenkins", tags: { allow: ["^2\\."] }, target: "ci/jenkins" };
+ * await mirror({ target: "127.0.0.1:5000/mirror", sources: [source] });
+ * ```
+ */
 export interface MirrorSource {
   /** `alpine:3.19`, `ghcr.io/org/app@sha256:…`; without tag or digest, `latest`. */
   image?: string;
@@ -24,7 +32,15 @@ export interface MirrorSource {
   target?: string;
 }
 
-/** Rate-limit settings, applied per source registry. */
+/**
+ * Rate-limit settings, applied per source registry.
+ *
+ * @example
+ * ```ts
+ * const rateLimit: MirrorRateLimit = { reserve: 10, perMinute: 100, maxDelay: 30 };
+ * await mirror({ target: "127.0.0.1:5000/mirror", sources: [{ image: "alpine" }], rateLimit });
+ * ```
+ */
 export interface MirrorRateLimit {
   /** Slow down once a registry's `RateLimit-Remaining` is at or below this; default 10. */
   reserve?: number;
@@ -34,10 +50,23 @@ export interface MirrorRateLimit {
   maxDelay?: number;
 }
 
-/** A whole mirror job, as the YAML file spells it. */
+/**
+ * A whole mirror job, as the YAML file spells it.
+ *
+ * @example
+ * ```ts
+ * const spec: MirrorSpec = {
+ *   target: "127.0.0.1:5000/mirror",
+ *   platforms: ["linux/amd64", "linux/arm64"],
+ *   sources: [{ image: "hello-world" }, { image: "ghcr.io/org/app:1.2" }],
+ * };
+ * await mirror(spec);
+ * ```
+ */
 export interface MirrorSpec {
   /** `registry.example.com/mirror`: a registry host and an optional path every target goes under. */
   target: string;
+  /** The images and repositories to mirror. */
   sources: MirrorSource[];
   /** Default platforms of every source. */
   platforms?: string[];
@@ -47,6 +76,7 @@ export interface MirrorSpec {
   jobs?: number;
   /** Retries of failed registry requests (default 3). */
   retries?: number;
+  /** Pacing of manifest requests per source registry. */
   rateLimit?: MirrorRateLimit;
 }
 

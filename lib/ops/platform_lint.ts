@@ -8,12 +8,27 @@
 import type { Platform } from "../oci/descriptor.ts";
 import { formatPlatform, KNOWN_ARCH, KNOWN_OS, normalizePlatform } from "../ref/platform.ts";
 
-
-/** What kind of problem an issue is. */
+/**
+ * What kind of problem an issue is.
+ *
+ * @example
+ * ```ts
+ * const kinds: PlatformIssueKind[] = lintPlatforms([]).map((issue) => issue.kind);
+ * ```
+ */
 export type PlatformIssueKind = "missing" | "unknown-os" | "unknown-arch" | "arm-variant" | "mismatch" | "duplicate";
 
-/** One problem found by {@link lintPlatforms}. */
+/**
+ * One problem found by {@link lintPlatforms}.
+ *
+ * @example
+ * ```ts
+ * const issues: PlatformIssue[] = lintPlatforms([{ digest: "sha256:" + "0".repeat(64), platform: { os: "linux", architecture: "arm" } }]);
+ * for (const issue of issues) console.error(`${issue.kind}: ${issue.message}`);
+ * ```
+ */
 export interface PlatformIssue {
+  /** What kind of problem it is. */
   kind: PlatformIssueKind;
   /** The entry's digest. */
   digest: string;
@@ -23,11 +38,23 @@ export interface PlatformIssue {
   message: string;
 }
 
-/** One entry to check: its platform in the list and, when known, what its config says. */
+/**
+ * One entry to check: its platform in the list and, when known, what its config says.
+ *
+ * @example
+ * ```ts
+ * const entry: LintEntry = { digest: "sha256:" + "0".repeat(64), platform: { os: "linux", architecture: "arm" } };
+ * lintPlatforms([entry]); // [{ kind: "arm-variant", … }]
+ * ```
+ */
 export interface LintEntry {
+  /** The entry's digest. */
   digest: string;
+  /** The component it came from, when known. */
   image?: string;
+  /** Its platform in the list. */
   platform?: Platform;
+  /** The platform its image config names, when known. */
   configPlatform?: Platform;
 }
 

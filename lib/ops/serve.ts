@@ -17,7 +17,16 @@ import { LayoutRegistry, type LayoutSource } from "../server/layout_registry.ts"
 import { isRepositoryName } from "../server/routes.ts";
 import { indexTar } from "../server/tar_index.ts";
 
-/** Options of {@link serve}. */
+/**
+ * Options of {@link serve}.
+ *
+ * @example
+ * ```ts
+ * const options: ServeImagesOptions = { address: "127.0.0.1:5000", writable: true, repo: "team/app" };
+ * const registry = await serve(["layout"], options);
+ * await registry.stop();
+ * ```
+ */
 export interface ServeImagesOptions {
   /** `HOST:PORT` to listen on (default `127.0.0.1:5000`; port 0 picks a free one). */
   address?: string;
@@ -37,13 +46,34 @@ export interface ServeImagesOptions {
   onEvent?: (event: ServeEvent) => void;
 }
 
-/** What {@link serve} reports while it starts and runs. */
+/**
+ * What {@link serve} reports while it starts and runs.
+ *
+ * @example
+ * ```ts
+ * const registry = await serve(["app.oci.tar.gz"], {
+ *   onEvent: (event: ServeEvent) => {
+ *     if (event.type === "request") console.log(event.entry.method, event.entry.path, event.entry.status);
+ *   },
+ * });
+ * await registry.stop();
+ * ```
+ */
 export type ServeEvent =
   | { type: "spooling"; path: string; reason: string }
   | { type: "spooled"; path: string; bytes: number }
   | { type: "request"; entry: RequestLogEntry };
 
-/** A running `ferry serve`. */
+/**
+ * A running `ferry serve`.
+ *
+ * @example
+ * ```ts
+ * const registry: RunningRegistry = await serve(["app.oci.tar"]);
+ * console.log(registry.url, registry.repositories);
+ * await registry.stop();
+ * ```
+ */
 export interface RunningRegistry {
   /** `127.0.0.1:5000` as bound. */
   host: string;
@@ -51,6 +81,7 @@ export interface RunningRegistry {
   url: string;
   /** Each repository and its tags at start. */
   repositories: { name: string; tags: string[] }[];
+  /** Whether pushes are accepted. */
   writable: boolean;
   /** Stops listening and removes any temp files (spooled archives). */
   stop(): Promise<void>;

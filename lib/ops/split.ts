@@ -18,7 +18,15 @@ import { bare } from "./manifest_component.ts";
 /** The default `--tag-template`: `1.0-amd64`, `1.0-arm64`, `1.0-armv7`. */
 export const DEFAULT_TAG_TEMPLATE = "{tag}-{arch}{variant}";
 
-/** Options of {@link split}. */
+/**
+ * Options of {@link split}.
+ *
+ * @example
+ * ```ts
+ * const options: SplitOptions = { platforms: ["linux/amd64", "linux/arm64"], tagTemplate: "{tag}-{arch}", withIndex: true };
+ * await split("127.0.0.1:5000/app:1.0", "127.0.0.1:5000/app", options);
+ * ```
+ */
 export interface SplitOptions {
   /** Platforms to split out (`linux/arm64`, `armv7`, comma lists); all by default. */
   platforms?: string[];
@@ -26,26 +34,53 @@ export interface SplitOptions {
   tagTemplate?: string;
   /** Also tag DST's own tag with the index: the original when unfiltered, else one of the chosen platforms. */
   withIndex?: boolean;
+  /** Blobs copied at once. */
   concurrency?: number;
+  /** Registry access for the source. */
   source?: RegistryOptions;
+  /** Registry access for the destination. */
   destination?: RegistryOptions;
+  /** Aborts the split; each tag is written only after everything under it. */
   signal?: AbortSignal;
+  /** Called for every blob and manifest skipped, mounted, started, copied, and as bytes stream. */
   onEvent?: (event: CopyEvent) => void;
 }
 
-/** One tag `split` wrote. */
+/**
+ * One tag `split` wrote.
+ *
+ * @example
+ * ```ts
+ * const { tags } = await split("127.0.0.1:5000/app:1.0", "127.0.0.1:5000/app");
+ * const arm64: SplitTag | undefined = tags.find((t) => t.platform === "linux/arm64");
+ * ```
+ */
 export interface SplitTag {
+  /** The tag written, e.g. `1.0-arm64`. */
   tag: string;
+  /** Digest of the platform's manifest (the source's own). */
   digest: string;
+  /** The platform, `os/arch[/variant]`. */
   platform: string;
 }
 
-/** What {@link split} did, as `--json` prints it. */
+/**
+ * What {@link split} did, as `--json` prints it.
+ *
+ * @example
+ * ```ts
+ * const result: SplitResult = await split("127.0.0.1:5000/app:1.0", "127.0.0.1:5000/app");
+ * console.log(result.digest, result.tags.map((t) => t.tag));
+ * ```
+ */
 export interface SplitResult {
+  /** The source as given. */
   source: string;
+  /** The destination as given. */
   destination: string;
   /** The source's root digest. */
   digest: string;
+  /** One tag per platform. */
   tags: SplitTag[];
   /** The multi-arch tag, with `withIndex`. */
   index?: { tag: string; digest: string; filtered: boolean };

@@ -8,7 +8,15 @@ import { UsageError } from "../errors.ts";
 import { isDigest } from "../oci/digest.ts";
 import { formatReference, type FormatReferenceOptions, parseReference, type Reference } from "./reference.ts";
 
-/** Where images are read from or written to. */
+/**
+ * Where images are read from or written to.
+ *
+ * @example
+ * ```ts
+ * const location: Location = parseLocation("oci:out:1.0");
+ * if (location.kind === "oci") console.log(location.path, location.tag);
+ * ```
+ */
 export type Location =
   | { kind: "registry"; reference: Reference }
   | { kind: "oci"; path: string; tag?: string }

@@ -171,6 +171,12 @@ export function formatPlatform(platform: Platform): string {
  * The short name users know, for file names and tags: `amd64`, `arm64` (with or without v8), `armv7`,
  * `386`, `ppc64le`; otherwise architecture plus variant (`amd64v3`, `arm64v9`); a non-Linux OS is prefixed
  * (`windows-amd64`).
+ *
+ * @example
+ * ```ts
+ * platformLabel({ os: "linux", architecture: "arm", variant: "v7" }); // "armv7"
+ * platformLabel({ os: "linux", architecture: "arm64", variant: "v8" }); // "arm64"
+ * ```
  */
 export function platformLabel(platform: Platform): string {
   const p = normalizePlatform(platform);

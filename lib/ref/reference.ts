@@ -7,13 +7,23 @@
 import { UsageError } from "../errors.ts";
 import { isDigest } from "../oci/digest.ts";
 
-/** A parsed, normalised image reference. */
+/**
+ * A parsed, normalised image reference.
+ *
+ * @example
+ * ```ts
+ * const ref: Reference = parseReference("ghcr.io/org/app:1.0");
+ * console.log(ref.registry, ref.repository, ref.tag); // ghcr.io org/app 1.0
+ * ```
+ */
 export interface Reference {
   /** Registry as the user knows it: `docker.io`, `ghcr.io`, `127.0.0.1:5000`, `localhost:5000`. */
   registry: string;
   /** Repository path, with `library/` added for official Docker Hub images: `library/alpine`. */
   repository: string;
+  /** The tag, e.g. `1.0`; undefined when only a digest was given (or nothing: `latest` is implied). */
   tag?: string;
+  /** The digest, `sha256:<hex>`, when given. */
   digest?: string;
 }
 
@@ -117,7 +127,15 @@ export function referenceTarget(ref: Reference): string {
   return ref.digest ?? ref.tag ?? "latest";
 }
 
-/** Options of {@link formatReference} and {@link repositoryName}. */
+/**
+ * Options of {@link formatReference} and {@link repositoryName}.
+ *
+ * @example
+ * ```ts
+ * const options: FormatReferenceOptions = { short: true };
+ * formatReference(parseReference("alpine"), options); // "alpine:latest"
+ * ```
+ */
 export interface FormatReferenceOptions {
   /** The familiar form docker prints: no `docker.io/`, no `library/` (`alpine:3.19`). */
   short?: boolean;

@@ -21,10 +21,19 @@ import {
   sleep,
 } from "./retry.ts";
 
-/** How to reach and authenticate to a registry. */
+/**
+ * How to reach and authenticate to a registry.
+ *
+ * @example
+ * ```ts
+ * const options: RegistryOptions = { username: "ci", password: "secret", retries: 5, plainHttp: true };
+ * await copy("registry.lan:5000/app:1.0", "oci:out:1.0", { source: options });
+ * ```
+ */
 export interface RegistryOptions {
   /** Explicit credentials (`--src-creds USER:PASS`); they win over the docker config file. */
   username?: string;
+  /** Password or token for basic auth and token exchange; never printed. */
   password?: string;
   /** Speak HTTP instead of HTTPS (loopback hosts always do). */
   plainHttp?: boolean;
@@ -40,14 +49,26 @@ export interface RegistryOptions {
   chunkSize?: number;
 }
 
-/** One request to the registry. */
+/**
+ * One request to the registry.
+ *
+ * @example
+ * ```ts
+ * const client = new RegistryClient("127.0.0.1:5000");
+ * const options: SendOptions = { method: "GET", scopes: ["repository:app:pull"] };
+ * const response = await client.send("/v2/app/tags/list", options);
+ * ```
+ */
 export interface SendOptions {
+  /** HTTP method (default GET). */
   method?: string;
+  /** Request headers. */
   headers?: Record<string, string>;
   /** A streaming body is sent once: it is neither retried nor replayed after a challenge. */
   body?: Uint8Array | string | ReadableStream<Uint8Array>;
   /** Token scopes the request needs, e.g. `repository:app:pull`. */
   scopes?: string[];
+  /** Aborts the request and its retries. */
   signal?: AbortSignal;
 }
 
@@ -69,7 +90,7 @@ export function isLoopback(host: string): boolean {
  *
  * @example
  * ```ts
- * const client = clientFor("127.0.0.1:5000");
+ * const client = new RegistryClient("127.0.0.1:5000", { retries: 5 });
  * const res = await client.send("/v2/app/tags/list", { scopes: ["repository:app:pull"] });
  * ```
  */
@@ -78,6 +99,7 @@ export class RegistryClient {
   readonly host: string;
   /** `http://host` or `https://host`. */
   readonly baseUrl: string;
+  /** How requests are retried (408/429/5xx, network errors). */
   readonly retry: RetryPolicy;
   /** Set after a registry refused a monolithic upload with 413: later uploads go in chunks. */
   preferChunked = false;
@@ -85,6 +107,7 @@ export class RegistryClient {
   readonly #fetchInit: RequestInit;
   readonly #listeners = new Set<(event: RegistryEvent) => void>();
 
+  /** A client for `registry` (a host as users write it, e.g. `docker.io`, `127.0.0.1:5000`). */
   constructor(readonly registry: string, readonly options: RegistryOptions = {}) {
     this.host = wireHost(registry);
     this.baseUrl = `${options.plainHttp || isLoopback(this.host) ? "http" : "https"}://${this.host}`;

@@ -8,7 +8,19 @@
  */
 import { sleep } from "./retry.ts";
 
-/** What a registry said about its rate limit in one response. */
+/**
+ * What a registry said about its rate limit in one response.
+ *
+ * @example
+ * ```ts
+ * const onEvent = (event: MirrorEvent) => {
+ *   if (event.type === "ratelimit") {
+ *     const info: RateLimitInfo = event;
+ *     console.log(`${event.host}: ${info.remaining} of ${info.limit ?? "?"} pulls left`);
+ *   }
+ * };
+ * ```
+ */
 export interface RateLimitInfo {
   /** Requests left in the current window. */
   remaining: number;
@@ -18,7 +30,17 @@ export interface RateLimitInfo {
   windowSeconds?: number;
 }
 
-/** Something the registry client reports while it works (subscribe with `RegistryClient.subscribe`). */
+/**
+ * Something the registry client reports while it works (subscribe with `RegistryClient.subscribe`).
+ *
+ * @example
+ * ```ts
+ * const onEvent = (event: MirrorEvent) => {
+ *   if (event.type === "retry") console.error(`retrying ${event.host} in ${event.waitMs} ms`);
+ * };
+ * await mirror({ target: "127.0.0.1:5000/mirror", sources: [{ image: "alpine" }] }, { onEvent });
+ * ```
+ */
 export type RegistryEvent =
   | ({ type: "ratelimit"; host: string } & RateLimitInfo)
   /** A transient failure (status, or a network error when `status` is undefined), retried after `waitMs`. */

@@ -6,7 +6,15 @@
  */
 import { abortErrorOf } from "../errors.ts";
 
-/** How a request is retried; see {@link DEFAULT_RETRY_POLICY}. */
+/**
+ * How a request is retried; see {@link DEFAULT_RETRY_POLICY}.
+ *
+ * @example
+ * ```ts
+ * const retry: RetryPolicy = new RegistryClient("127.0.0.1:5000", { retries: 5 }).retry;
+ * console.log(retry.retries, retry.capMs);
+ * ```
+ */
 export interface RetryPolicy {
   /** Extra attempts after the first one. */
   retries: number;

@@ -10,7 +10,15 @@ import { MediaType } from "../oci/media_types.ts";
 import { MemoryStore } from "../store/memory.ts";
 import { buildLayer, type BuiltLayer, type LayerFile } from "./tar_layer.ts";
 
-/** Options of {@link buildSampleImage}. */
+/**
+ * Options of {@link buildSampleImage}.
+ *
+ * @example
+ * ```ts
+ * const options: SampleOptions = { platforms: ["linux/amd64", "linux/riscv64"], mediaType: "docker", attestations: true };
+ * buildSampleImage(options);
+ * ```
+ */
 export interface SampleOptions {
   /** Platforms of the index, in order; default `linux/amd64`, `linux/arm64/v8`, `linux/arm/v7`. */
   platforms?: string[];
@@ -35,8 +43,17 @@ export interface SampleOptions {
   gzipLevel?: number;
 }
 
-/** A sample image held in a {@link MemoryStore}, tagged `1.0`. */
+/**
+ * A sample image held in a {@link MemoryStore}, tagged `1.0`.
+ *
+ * @example
+ * ```ts
+ * const sample: SampleImage = buildSampleImage();
+ * console.log(sample.root.digest, sample.manifests.map((m) => m.platform));
+ * ```
+ */
 export interface SampleImage {
+  /** The store holding every blob and manifest, with the tag. */
   store: MemoryStore;
   /** The index (or manifest list). */
   root: Descriptor;
@@ -44,6 +61,7 @@ export interface SampleImage {
   manifests: Descriptor[];
   /** The attestation manifests (empty unless `attestations`). */
   attestations: Descriptor[];
+  /** The tag the index has in `store`. */
   tag: "1.0";
 }
 
@@ -58,7 +76,10 @@ const DEFAULT_PLATFORMS = ["linux/amd64", "linux/arm64/v8", "linux/arm/v7"];
  * @example
  * ```ts
  * const sample = buildSampleImage({ platforms: ["linux/amd64", "linux/arm64/v8"] });
+ * const destination = await OciLayoutStore.open("sample-layout");
  * await copyGraph(sample.store, destination, sample.root);
+ * await destination.tag(sample.root, sample.tag);
+ * await destination.close();
  * ```
  */
 export function buildSampleImage(options: SampleOptions = {}): SampleImage {

@@ -7,9 +7,20 @@
 import type { Descriptor } from "../oci/descriptor.ts";
 import { isIndex } from "../oci/media_types.ts";
 
-/** A blob's bytes as the handler needs them: size, a way to stream any range, and a file when there is one. */
+/**
+ * A blob's bytes as the handler needs them: size, a way to stream any range, and a file when there is one.
+ *
+ * @example
+ * ```ts
+ * declare const backend: RegistryBackend;
+ * const blob: BlobSource = await backend.blob("team/app", "sha256:" + "0".repeat(64));
+ * const body = await blob.open(0, blob.size);
+ * ```
+ */
 export interface BlobSource {
+  /** The blob's digest. */
   digest: string;
+  /** The blob's size in bytes. */
   size: number;
   /** Where the bytes are on disk (a layout's blob, or a slice of a tar): lets the server send them sized. */
   file?: { path: string; offset: number };
@@ -17,22 +28,42 @@ export interface BlobSource {
   open(start: number, end: number): Promise<ReadableStream<Uint8Array>>;
 }
 
-/** A manifest, with the exact bytes stored and its media type. */
+/**
+ * A manifest, with the exact bytes stored and its media type.
+ *
+ * @example
+ * ```ts
+ * declare const backend: RegistryBackend;
+ * const manifest: ManifestContent = await backend.manifest("team/app", "1.0");
+ * console.log(manifest.desc.mediaType, manifest.bytes.length);
+ * ```
+ */
 export interface ManifestContent {
+  /** Descriptor of the manifest. */
   desc: Descriptor;
+  /** The manifest's exact bytes. */
   bytes: Uint8Array;
 }
 
 /**
  * The read side of a registry: repositories, their tags, manifests and blobs. Implementations throw
  * `NotFoundError` for anything missing and `httpError()` (responses.ts) for other spec errors.
+ *
+ * @example
+ * ```ts
+ * declare const backend: RegistryBackend; // e.g. an OCI layout's repositories
+ * const handler = registryHandler(backend);
+ * console.log(await backend.tags("team/app"));
+ * ```
  */
 export interface RegistryBackend {
   /** Whether the repository exists (has at least one manifest). */
   hasRepository(name: string): Promise<boolean>;
+  /** The repository's tags, sorted. */
   tags(name: string): Promise<string[]>;
   /** A manifest by tag or digest, only if it belongs to the repository. */
   manifest(name: string, reference: string): Promise<ManifestContent>;
+  /** A blob of the repository; a NotFoundError when it has none. */
   blob(name: string, digest: string): Promise<BlobSource>;
   /** Descriptors of the repository's manifests whose `subject` is `digest`. */
   referrers(name: string, digest: string): Promise<Descriptor[]>;
@@ -40,7 +71,15 @@ export interface RegistryBackend {
   readonly writer?: RegistryWriter;
 }
 
-/** The write side of a registry (see layout_registry.ts). */
+/**
+ * The write side of a registry (see layout_registry.ts).
+ *
+ * @example
+ * ```ts
+ * declare const backend: RegistryBackend;
+ * const writer: RegistryWriter | undefined = backend.writer; // undefined: a read-only registry
+ * ```
+ */
 export interface RegistryWriter {
   /** A directory on the blobs' file system where upload sessions spool (rename into place is atomic). */
   readonly uploadDir: string;

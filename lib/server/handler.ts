@@ -17,11 +17,22 @@ import { DEFAULT_MAX_BLOB_BYTES, UploadSessions } from "./uploads.ts";
 
 export type { ServedRepository, TaggedStore } from "./store_backend.ts";
 
-/** One line of the request log (`--verbose`). */
+/**
+ * One line of the request log (`--verbose`).
+ *
+ * @example
+ * ```ts
+ * const log: RequestLogEntry[] = [];
+ * const handler = registryHandler(new Map([["sample/app", buildSampleImage().store]]), { onRequest: (e) => log.push(e) });
+ * await handler(new Request("http://127.0.0.1/v2/"));
+ * ```
+ */
 export interface RequestLogEntry {
+  /** HTTP method of the request. */
   method: string;
   /** Path and query. */
   path: string;
+  /** HTTP status of the response. */
   status: number;
   /** Milliseconds until the response headers were ready. */
   ms: number;
@@ -29,7 +40,15 @@ export interface RequestLogEntry {
   user?: string;
 }
 
-/** Options of {@link registryHandler}. */
+/**
+ * Options of {@link registryHandler}.
+ *
+ * @example
+ * ```ts
+ * const options: RegistryHandlerOptions = { onRequest: (entry) => console.log(entry.method, entry.path, entry.status) };
+ * const handler = registryHandler(new Map([["sample/app", buildSampleImage().store]]), options);
+ * ```
+ */
 export interface RegistryHandlerOptions {
   /**
    * Checks an `Authorization` header: the user name when it is valid, undefined when not. When given,
@@ -51,8 +70,10 @@ const READ = "GET, HEAD";
  * @example
  * ```ts
  * const sample = buildSampleImage();
- * const server = await serve(registryHandler(new Map([["sample/app", sample.store]])));
- * // skopeo inspect --tls-verify=false docker://${server.host}/sample/app:1.0
+ * const handler = registryHandler(new Map([["sample/app", sample.store]]));
+ * const response = await handler(new Request("http://127.0.0.1/v2/sample/app/tags/list"));
+ * console.log(await response.json()); // { name: "sample/app", tags: ["1.0"] }
+ * // Serve it with Deno.serve(handler) or Bun.serve({ fetch: handler }); `serve()` does that for files.
  * ```
  */
 export function registryHandler(

@@ -18,14 +18,32 @@ import {
   type RegistryBackend,
 } from "./backend.ts";
 
-/** One repository the handler serves: where its content is and which tags it has. */
+/**
+ * One repository the handler serves: where its content is and which tags it has.
+ *
+ * @example
+ * ```ts
+ * const sample = buildSampleImage();
+ * const repository: ServedRepository = { store: sample.store, tags: () => ["1.0"] };
+ * registryHandler(new Map([["sample/app", repository]]));
+ * ```
+ */
 export interface ServedRepository {
   /** Must resolve digests of blobs as well as manifests (the handler learns sizes that way). */
   store: ReadableStore;
+  /** The repository's tags. */
   tags(): string[] | Promise<string[]>;
 }
 
-/** A store that keeps its tags in a map, as MemoryStore does; served as is. */
+/**
+ * A store that keeps its tags in a map, as MemoryStore does; served as is.
+ *
+ * @example
+ * ```ts
+ * const store: TaggedStore = buildSampleImage().store;
+ * registryHandler(new Map([["sample/app", store]]));
+ * ```
+ */
 export type TaggedStore = ReadableStore & { tags: Map<string, Descriptor> };
 
 /**

@@ -25,8 +25,21 @@ export interface ArchiveWriterOptions {
   gzipLevel?: number | false;
 }
 
-/** What {@link ArchiveWriter.close} wrote (see {@link ArchiveWriter.file}). */
+/**
+ * What {@link ArchiveWriter.close} wrote (see {@link ArchiveWriter.file}).
+ *
+ * @example
+ * ```ts
+ * const sample = buildSampleImage({ platforms: ["linux/amd64"] });
+ * const writer = new ArchiveWriter("image-amd64.tar.gz", { gzipLevel: 0 });
+ * await copyGraph(sample.store, writer, sample.manifests[0]);
+ * await writer.tag(sample.manifests[0], "app:1.0-amd64");
+ * await writer.close();
+ * const file: ArchiveFile | undefined = writer.file;
+ * ```
+ */
 export interface ArchiveFile {
+  /** Path of the file written. */
   path: string;
   /** Bytes in the file. */
   size: number;
@@ -64,8 +77,10 @@ const LAYER_TYPE = /^application\/vnd\.(oci\.image\.layer\.|docker\.image\.rootf
  *
  * @example
  * ```ts
+ * const sample = buildSampleImage({ platforms: ["linux/amd64"] });
+ * const manifestDesc = sample.manifests[0]; // one platform: a docker archive holds one image
  * const writer = new ArchiveWriter("out/image-amd64.tar.gz", { gzipLevel: 0 });
- * await copyGraph(src, writer, manifestDesc);
+ * await copyGraph(sample.store, writer, manifestDesc);
  * await writer.tag(manifestDesc, "app:1.0-amd64");
  * await writer.close();
  * writer.file; // { path, size, sha256 }
@@ -91,6 +106,7 @@ export class ArchiveWriter implements WritableStore {
   #closed = false;
   #file?: ArchiveFile;
 
+  /** A writer that will write the archive to `path` (under a temporary name until {@link ArchiveWriter.close}). */
   constructor(readonly path: string, options: ArchiveWriterOptions = {}) {
     this.ref = path;
     this.#part = `${path}.part`;
@@ -396,5 +412,3 @@ function normalizeName(name: string): string {
   if (first.includes(".") || first.includes(":") || first === "localhost") return name;
   return `docker.io/${slash < 0 ? "library/" : ""}${name}`;
 }
-
-

@@ -27,7 +27,6 @@ import { TAR_BLOCK, tarHeader, tarPadding } from "../stream/tar_header.ts";
 import { verifyBytes } from "../stream/verify.ts";
 import type { StoreOptions, WritableStore } from "./store.ts";
 
-
 /** Options of {@link DockerEngineStore}. */
 export interface DockerEngineOptions {
   /** A `DOCKER_HOST` value (`unix:///path/docker.sock`, `tcp://host:port`); default `$DOCKER_HOST`, else the default socket. */
@@ -294,4 +293,3 @@ function blobPath(digest: string): string {
   const [alg, hex] = splitDigest(digest);
   return `blobs/${alg}/${hex}`;
 }
-

@@ -25,6 +25,7 @@ export class MemoryStore implements ContentStore {
   readonly blobs: Map<string, { desc: Descriptor; bytes: Uint8Array }> = new Map();
   /** Tags, by name. */
   readonly tags: Map<string, Descriptor> = new Map();
+  /** An empty store; `ref` names it in error messages. */
   constructor(readonly ref = "memory:") {}
 
   /** Adds bytes directly and returns their descriptor. */
@@ -39,37 +40,44 @@ export class MemoryStore implements ContentStore {
     return this.blobs.get(digest)?.bytes;
   }
 
+  /** The descriptor a tag (or digest) points at; a NotFoundError when there is none. */
   resolve(reference: string): Promise<Descriptor> {
     const desc = isDigest(reference) ? this.blobs.get(reference)?.desc : this.tags.get(reference);
     if (!desc) return Promise.reject(new NotFoundError(`Cannot find ${reference}`, { ref: this.ref }));
     return Promise.resolve(desc);
   }
 
+  /** The bytes of `desc` as a stream. */
   fetch(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
     const entry = this.blobs.get(desc.digest);
     if (!entry) return Promise.reject(new NotFoundError(`Cannot find blob ${desc.digest}`, { ref: this.ref }));
     return Promise.resolve(streamOf(entry.bytes));
   }
 
+  /** Whether the store holds `desc`. */
   exists(desc: Descriptor): Promise<boolean> {
     return Promise.resolve(this.blobs.has(desc.digest));
   }
 
+  /** Stores the bytes of `desc`, verified against its digest and size. */
   async push(desc: Descriptor, body: ReadableStream<Uint8Array>, _options?: StoreOptions): Promise<void> {
     const bytes = await readLimited(body, Number.MAX_SAFE_INTEGER);
     verifyBytes(desc, bytes, this.ref);
     this.blobs.set(desc.digest, { desc: { mediaType: desc.mediaType, digest: desc.digest, size: desc.size }, bytes });
   }
 
+  /** Points `tag` at `desc`. */
   tag(desc: Descriptor, tag: string): Promise<void> {
     this.tags.set(tag, desc);
     return Promise.resolve();
   }
 
+  /** Nothing to flush: resolves at once. */
   close(): Promise<void> {
     return Promise.resolve();
   }
 
+  /** Nothing to undo: resolves at once. */
   abort(): Promise<void> {
     return Promise.resolve();
   }

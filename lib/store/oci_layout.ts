@@ -47,6 +47,7 @@ type IndexEdit = { kind: "tag"; tag: string; entry: Descriptor } | { kind: "root
  *
  * @example
  * ```ts
+ * const { store: src, root } = buildSampleImage();
  * const dst = await OciLayoutStore.open("out", { create: true });
  * try {
  *   await copyGraph(src, dst, root);

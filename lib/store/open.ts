@@ -15,14 +15,32 @@ import { OciLayoutStore } from "./oci_layout.ts";
 import { openRegistryStore } from "./registry_store.ts";
 import type { ReadableStore, WritableStore } from "./store.ts";
 
-/** Options for opening either end. */
+/**
+ * Options for opening either end.
+ *
+ * @example
+ * ```ts
+ * const options: OpenOptions = { registry: { username: "ci", password: "secret", retries: 5 } };
+ * await openSource(parseLocation("registry.example.com/team/app:1.0"), options);
+ * ```
+ */
 export interface OpenOptions {
   /** Registry access (credentials, plain HTTP, TLS, retries) for this end. */
   registry?: RegistryOptions;
 }
 
-/** A source store and what to resolve in it. */
+/**
+ * A source store and what to resolve in it.
+ *
+ * @example
+ * ```ts
+ * const source: OpenedSource = await openSource(parseLocation("oci-archive:app.oci.tar:1.0"));
+ * const root = await source.store.resolve(source.target);
+ * await source.dispose?.();
+ * ```
+ */
 export interface OpenedSource {
+  /** The store to read from. */
   store: ReadableStore;
   /** The tag or digest to resolve; "" lets a single-image layout pick its only entry. */
   target: string;
@@ -83,14 +101,35 @@ export async function openSource(location: Location, options: OpenOptions = {}):
   }
 }
 
-/** A destination store and the tag to point at the copied root. */
+/**
+ * A destination store and the tag to point at the copied root.
+ *
+ * @example
+ * ```ts
+ * const destination: OpenedDestination = await openDestination(parseLocation("oci:out:1.0"), undefined);
+ * await destination.store.close();
+ * ```
+ */
 export interface OpenedDestination {
+  /** The store to write to. */
   store: WritableStore;
   /** Tag (registry, OCI layout) or full `repo:tag` name (archives); undefined means untagged. */
   tag?: string;
 }
 
-/** Opens a location to write to; `sourceTag` names the result where the location names no tag. */
+/**
+ * Opens a location to write to; `sourceTag` names the result where the location names no tag.
+ *
+ * @example
+ * ```ts
+ * const source = await openSource(parseLocation("127.0.0.1:5000/app:1.0"));
+ * const root = await source.store.resolve(source.target);
+ * const { store, tag } = await openDestination(parseLocation("oci:out"), source.tag);
+ * await copyGraph(source.store, store, root);
+ * if (tag) await store.tag(root, tag);
+ * await store.close();
+ * ```
+ */
 export async function openDestination(
   location: Location,
   sourceTag: string | undefined,

@@ -36,11 +36,14 @@ const MANIFEST_CACHE_ENTRIES = 256;
 export class RegistryStore implements ContentStore {
   /** The reference as the user knows it, e.g. `127.0.0.1:5000/app:1.0`. */
   readonly ref: string;
+  /** The registry and repository this store reads and writes (for cross-repository mounts). */
   readonly origin: RegistryOrigin;
+  /** The HTTP client of the registry, shared by the stores of one registry. */
   readonly client: RegistryClient;
   readonly #repository: string;
   readonly #manifests = new Map<string, Uint8Array>();
 
+  /** A store for the repository of `reference` (its tag or digest is ignored). */
   constructor(reference: Reference, options: RegistryOptions = {}) {
     this.client = clientFor(reference.registry, options);
     this.#repository = reference.repository;
@@ -50,6 +53,7 @@ export class RegistryStore implements ContentStore {
     }`;
   }
 
+  /** Resolves a tag or digest to the root descriptor: HEAD with an Accept list, GET when HEAD gives no digest. */
   async resolve(reference: string, options: StoreOptions = {}): Promise<Descriptor> {
     const path = this.#path("manifests", reference);
     const head = await this.#send(path, "HEAD", options, { Accept: MANIFEST_ACCEPT });
@@ -76,6 +80,7 @@ export class RegistryStore implements ContentStore {
     return desc;
   }
 
+  /** Streams the blob or manifest `desc` names (verify it with {@link verifyStream}). */
   async fetch(desc: Descriptor, options: StoreOptions = {}): Promise<ReadableStream<Uint8Array>> {
     if (isManifest(desc.mediaType)) return streamOf(await this.#manifestBytes(desc, options));
     const path = this.#path("blobs", desc.digest);
@@ -84,6 +89,7 @@ export class RegistryStore implements ContentStore {
     return this.#resumable(res, desc, path, options.signal);
   }
 
+  /** Whether the repository has `desc` (a HEAD request). */
   async exists(desc: Descriptor, options: StoreOptions = {}): Promise<boolean> {
     const path = this.#path(isManifest(desc.mediaType) ? "manifests" : "blobs", desc.digest);
     const res = await this.#send(path, "HEAD", options, isManifest(desc.mediaType) ? { Accept: MANIFEST_ACCEPT } : {});
@@ -94,6 +100,7 @@ export class RegistryStore implements ContentStore {
     throw await this.#headError(res, "check", shortDigest(desc.digest), path, options, {});
   }
 
+  /** Pushes a blob (upload session) or a manifest (PUT by digest); the registry verifies the digest. */
   async push(desc: Descriptor, body: ReadableStream<Uint8Array>, options: StoreOptions = {}): Promise<void> {
     if (!isManifest(desc.mediaType)) {
       return await uploadBlob(this.client, this.#repository, desc, body, { signal: options.signal, ref: this.ref });
@@ -103,6 +110,7 @@ export class RegistryStore implements ContentStore {
     this.#remember(desc.digest, bytes);
   }
 
+  /** Points `tag` at the manifest `desc` (a manifest PUT by tag). */
   async tag(desc: Descriptor, tag: string, options: StoreOptions = {}): Promise<void> {
     await this.#putManifest(desc, tag, await this.#manifestBytes(desc, options), options);
   }
@@ -127,10 +135,12 @@ export class RegistryStore implements ContentStore {
     return tags;
   }
 
+  /** Nothing to flush: a registry commits each push itself. */
   close(): Promise<void> {
     return Promise.resolve();
   }
 
+  /** Nothing to undo: resolves at once. */
   abort(): Promise<void> {
     return Promise.resolve();
   }

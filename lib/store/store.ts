@@ -6,12 +6,29 @@
  */
 import type { Descriptor } from "../oci/descriptor.ts";
 
-/** Per-call options every store method accepts. */
+/**
+ * Per-call options every store method accepts.
+ *
+ * @example
+ * ```ts
+ * const store: ReadableStore = buildSampleImage().store;
+ * const options: StoreOptions = { signal: AbortSignal.timeout(5_000) };
+ * await store.resolve("1.0", options);
+ * ```
+ */
 export interface StoreOptions {
+  /** Aborts the operation. */
   signal?: AbortSignal;
 }
 
-/** Where a registry-backed store lives; lets copyGraph mount blobs inside one registry. */
+/**
+ * Where a registry-backed store lives; lets copyGraph mount blobs inside one registry.
+ *
+ * @example
+ * ```ts
+ * const origin: RegistryOrigin = { registry: "127.0.0.1:5000", repository: "team/app" };
+ * ```
+ */
 export interface RegistryOrigin {
   /** Registry host as used on the wire, e.g. `127.0.0.1:5000` or `registry-1.docker.io`. */
   registry: string;
@@ -19,7 +36,18 @@ export interface RegistryOrigin {
   repository: string;
 }
 
-/** A place content-addressed manifests and blobs can be read from. */
+/**
+ * A place content-addressed manifests and blobs can be read from.
+ *
+ * @example
+ * ```ts
+ * async function size(store: ReadableStore, tag: string): Promise<number> {
+ *   const desc = await store.resolve(tag);
+ *   return desc.size;
+ * }
+ * await size(buildSampleImage().store, "1.0");
+ * ```
+ */
 export interface ReadableStore {
   /** How this end is named in messages, e.g. `127.0.0.1:5000/app:1.0` or `oci:out`; never a credential. */
   readonly ref: string;
@@ -33,7 +61,18 @@ export interface ReadableStore {
   exists(desc: Descriptor, options?: StoreOptions): Promise<boolean>;
 }
 
-/** A place content can be written to: a registry, an OCI layout, a docker-archive tarball. */
+/**
+ * A place content can be written to: a registry, an OCI layout, a docker-archive tarball.
+ *
+ * @example
+ * ```ts
+ * const sample = buildSampleImage();
+ * const dst: WritableStore = await OciLayoutStore.open("layout");
+ * await copyGraph(sample.store, dst, sample.root);
+ * await dst.tag(sample.root, "1.0");
+ * await dst.close();
+ * ```
+ */
 export interface WritableStore {
   /** How this end is named in messages; never a credential. */
   readonly ref: string;
@@ -59,5 +98,13 @@ export interface WritableStore {
   mount?(desc: Descriptor, fromRepository: string, options?: StoreOptions): Promise<boolean>;
 }
 
-/** Both at once: a registry repository, an OCI layout directory, memory. */
+/**
+ * Both at once: a registry repository, an OCI layout directory, memory.
+ *
+ * @example
+ * ```ts
+ * const store: ContentStore = new MemoryStore();
+ * const desc = await store.resolve("1.0").catch(() => undefined);
+ * ```
+ */
 export type ContentStore = ReadableStore & WritableStore;

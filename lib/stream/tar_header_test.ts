@@ -17,7 +17,10 @@ test("GNU tar reads entries ferry's headers describe, long names included", () =
     parts.push(new Uint8Array(2 * TAR_BLOCK));
     const file = join(dir, "t.tar");
     writeFileSync(file, Buffer.concat(parts));
-    expect(execFileSync("tar", ["-tf", file], { encoding: "utf8" }).trim().split("\n")).toEqual(["manifest.json", long]);
+    expect(execFileSync("tar", ["-tf", file], { encoding: "utf8" }).trim().split("\n")).toEqual([
+      "manifest.json",
+      long,
+    ]);
     expect(execFileSync("tar", ["-xOf", file, long], { encoding: "utf8" })).toBe("x".repeat(700));
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -15,6 +15,7 @@ import { splitDigest } from "../oci/digest.ts";
  *
  * @example
  * ```ts
+ * declare const src: ReadableStore, dst: WritableStore, desc: Descriptor, signal: AbortSignal;
  * const body = await src.fetch(desc, { signal });
  * await dst.push(desc, body.pipeThrough(verifyStream(desc)), { signal });
  * ```
