@@ -76,7 +76,7 @@ const DEFAULT_PLATFORMS = ["linux/amd64", "linux/arm64/v8", "linux/arm/v7"];
  * @example
  * ```ts
  * const sample = buildSampleImage({ platforms: ["linux/amd64", "linux/arm64/v8"] });
- * const destination = await OciLayoutStore.open("sample-layout");
+ * const destination = await OciLayoutStore.open("sample-layout", { create: true });
  * await copyGraph(sample.store, destination, sample.root);
  * await destination.tag(sample.root, sample.tag);
  * await destination.close();

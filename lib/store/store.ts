@@ -67,7 +67,7 @@ export interface ReadableStore {
  * @example
  * ```ts
  * const sample = buildSampleImage();
- * const dst: WritableStore = await OciLayoutStore.open("layout");
+ * const dst: WritableStore = await OciLayoutStore.open("layout", { create: true });
  * await copyGraph(sample.store, dst, sample.root);
  * await dst.tag(sample.root, "1.0");
  * await dst.close();
