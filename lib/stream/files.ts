@@ -27,10 +27,12 @@ export interface ReadFileStreamOptions {
   start?: number;
   /** Byte offset to stop before (exclusive, like `Blob.slice`); default: end of file. */
   end?: number;
+  /** Bytes per read (default 256 KiB); a reader that scans one big file alone can take more. */
+  chunkSize?: number;
 }
 
 /**
- * A stream of a file's bytes (or of `[start, end)`), read in chunks of up to 1 MiB. The file is opened
+ * A stream of a file's bytes (or of `[start, end)`), read in chunks of up to 256 KiB. The file is opened
  * on the first read and closed at the end, on error or on cancel; a missing file errors the stream with a {@link NotFoundError}, other failures with a
  * {@link FileError}. Cancelling the stream closes the file.
  *
@@ -42,6 +44,7 @@ export interface ReadFileStreamOptions {
  */
 export function readFileStream(path: string, options: ReadFileStreamOptions = {}): ReadableStream<Uint8Array> {
   const box: HandleBox = {};
+  const chunkSize = options.chunkSize ?? CHUNK_SIZE;
   let position = options.start ?? 0;
   let end = options.end ?? Infinity;
   const closeHandle = () => closeBox(box);
@@ -53,7 +56,7 @@ export function readFileStream(path: string, options: ReadFileStreamOptions = {}
           box.handle = await open(path, "r");
           end = Math.min(end, (await box.handle.stat()).size);
         }
-        const wanted = Math.min(CHUNK_SIZE, end - position);
+        const wanted = Math.min(chunkSize, end - position);
         if (wanted <= 0) {
           await closeHandle();
           controller.close();

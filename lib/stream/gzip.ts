@@ -24,8 +24,13 @@ export const DEFAULT_GZIP_LEVEL = 0;
 /** The level used instead of {@link DEFAULT_GZIP_LEVEL} when some layer is not already compressed. */
 export const GZIP_LEVEL_FOR_UNCOMPRESSED = 6;
 
-/** Bytes zlib emits per output chunk: larger chunks mean fewer stream hops per MiB. */
-const CHUNK_SIZE = 64 * 1024; // 64 KiB: same speed as 256 KiB at level 0, less memory per stream in flight
+/**
+ * Bytes zlib emits per output chunk. gzip: 64 KiB, as fast as 256 KiB at level 0 and less memory with several
+ * export files in flight. gunzip: 256 KiB, since import spools every entry to a file and smaller chunks mean
+ * more writes (6 export files imported: 3.4 s with 64 KiB, 2.2 s with 256 KiB).
+ */
+const GZIP_CHUNK_SIZE = 64 * 1024;
+const GUNZIP_CHUNK_SIZE = 256 * 1024;
 
 /**
  * A gzip-compressing TransformStream at `level` (0 = stored, 1 = fastest … 9 = smallest).
@@ -40,13 +45,13 @@ export function gzipStream(level: number = DEFAULT_GZIP_LEVEL): TransformStream<
     throw new RangeError(`gzip level must be an integer 0-9, got ${level}`);
   }
   return zlibTransform(
-    createGzip({ level, chunkSize: CHUNK_SIZE, memLevel: 9, strategy: constants.Z_DEFAULT_STRATEGY }),
+    createGzip({ level, chunkSize: GZIP_CHUNK_SIZE, memLevel: 9, strategy: constants.Z_DEFAULT_STRATEGY }),
   );
 }
 
 /** A gunzipping TransformStream (tests, import of `.tar.gz` archives). */
 export function gunzipStream(): TransformStream<Uint8Array, Uint8Array> {
-  return zlibTransform(createGunzip({ chunkSize: CHUNK_SIZE }));
+  return zlibTransform(createGunzip({ chunkSize: GUNZIP_CHUNK_SIZE }));
 }
 
 /**
