@@ -22,6 +22,7 @@ import { formatPlatform, matchPlatform, normalizePlatform, parsePlatformList } f
 import { formatReference } from "../ref/reference.ts";
 import type { RegistryOptions } from "../registry/client.ts";
 import { ArchiveStore } from "../store/archive_reader.ts";
+import type { ArchiveEntry } from "../store/archive_scan.ts";
 import { SOURCE_INDEX_ANNOTATION } from "../store/docker_archive.ts";
 import { DockerEngineStore, hostPlatform } from "../store/docker_engine.ts";
 import { MemoryStore } from "../store/memory.ts";
@@ -157,12 +158,13 @@ export async function importImage(paths: string[], dst: string, options: ImportO
   const tempBase = options.tempDir ?? tmpdir();
   const union = new UnionStore();
   const archives: ArchiveStore[] = [];
+  const known = new Map<string, ArchiveEntry>(); // blobs verified in earlier archives: spooled once
   let workDir: string | undefined;
   try {
     const candidates: Candidate[] = [];
     const images = new Map<string, Image>();
     for (const path of paths) {
-      const { store, roots, carried } = await openInput(path, tempBase, signal, archives);
+      const { store, roots, carried } = await openInput(path, tempBase, signal, archives, known);
       union.add(store);
       // An index a ferry export file carries: a candidate like an index.json root, its children spread over the files.
       for (const desc of carried) {
@@ -240,6 +242,7 @@ async function openInput(
   tempDir: string,
   signal: AbortSignal | undefined,
   archives: ArchiveStore[],
+  known: Map<string, ArchiveEntry>,
 ): Promise<{ store: ReadableStore; roots: { desc: Descriptor; names: string[] }[]; carried: Descriptor[] }> {
   const info = await stat(path).catch((err) => {
     throw fileErrorOf(err, "read", path);
@@ -258,7 +261,7 @@ async function openInput(
       })),
     };
   }
-  const archive = await ArchiveStore.open(path, { tempDir, signal });
+  const archive = await ArchiveStore.open(path, { tempDir, signal, known });
   archives.push(archive);
   return { store: archive, roots: archive.roots, carried: archive.carried };
 }

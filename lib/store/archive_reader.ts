@@ -16,7 +16,7 @@ import { type ImageConfig, parseJson, parseManifest } from "../oci/manifest.ts";
 import { isIndex, MediaType } from "../oci/media_types.ts";
 import { fileErrorOf } from "../stream/files.ts";
 import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
-import { type ArchiveEntry, entryStream, scanArchive } from "./archive_scan.ts";
+import { type ArchiveEntry, blobDigest, entryStream, scanArchive, type ScanOptions } from "./archive_scan.ts";
 import { SOURCE_INDEX_ANNOTATION } from "./docker_archive.ts";
 import type { ReadableStore, StoreOptions } from "./store.ts";
 
@@ -31,6 +31,11 @@ export interface ArchiveRoot {
 export interface ArchiveStoreOptions {
   /** Parent directory of the spool directory a gzipped archive needs (default the OS temp dir). */
   tempDir?: string;
+  /**
+   * Verified blobs of archives opened before, shared across one import (see {@link ScanOptions.known}); this
+   * archive's verified blobs are added. The earlier archives must outlive this one (dispose them together).
+   */
+  known?: Map<string, ArchiveEntry>;
   signal?: AbortSignal;
 }
 
@@ -90,9 +95,12 @@ export class ArchiveStore implements ReadableStore {
       return spool;
     };
     try {
-      const entries = await scanArchive(path, { spoolDir, signal: options.signal });
+      const entries = await scanArchive(path, { spoolDir, signal: options.signal, known: options.known });
       const store = new ArchiveStore(path, spool);
       await store.#load(entries);
+      for (const entry of entries.values()) {
+        if (entry.sha256 === blobDigest(entry.name)) options.known?.set(entry.sha256, entry);
+      }
       return store;
     } catch (err) {
       if (spool) await rm(spool, { recursive: true, force: true }).catch(() => {});

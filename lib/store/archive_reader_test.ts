@@ -249,3 +249,33 @@ describe("ArchiveStore", () => {
     expect(readdirSync(spool)).toEqual([]);
   });
 });
+
+describe("ArchiveStore: blobs shared across the archives of one import", () => {
+  test("a blob verified in an earlier archive is hashed again but not spooled again", async () => {
+    const known = new Map();
+    const first = await ArchiveStore.open(write(ociEntries, true), { tempDir: spool, known });
+    const second = await ArchiveStore.open(write(ociEntries, true), { tempDir: spool, known });
+    try {
+      expect([...known.keys()].sort()).toEqual([sha("layer"), sha(config), sha(manifest)].sort());
+      // Only the non-blob entries (oci-layout, index.json) were spooled for the second archive.
+      expect(readdirSync(second.spoolDir!).length).toBe(2);
+      const layer = { mediaType: "application/vnd.oci.image.layer.v1.tar", digest: sha("layer"), size: 5 };
+      expect(new TextDecoder().decode(await readLimited(await second.fetch(layer)))).toBe("layer");
+    } finally {
+      await second.dispose();
+      await first.dispose();
+    }
+  });
+
+  test("an entry named like a known blob but with other bytes is still refused", async () => {
+    const known = new Map();
+    const first = await ArchiveStore.open(write(ociEntries, true), { tempDir: spool, known });
+    try {
+      const forged = ociEntries.map((e) => e.name === `blobs/sha256/${hex("layer")}` ? { ...e, data: "LAYER" } : e);
+      const err = await ArchiveStore.open(write(forged, true), { tempDir: spool, known }).catch((e) => e);
+      expect(err).toBeInstanceOf(DigestMismatchError);
+    } finally {
+      await first.dispose();
+    }
+  });
+});

@@ -32,6 +32,12 @@ export interface ScanOptions {
   spoolDir?: () => Promise<string>;
   /** Most entries accepted (default 100 000). */
   maxEntries?: number;
+  /**
+   * Blobs already scanned from earlier archives of one import, by digest. An entry `blobs/sha256/<hex>` naming
+   * one is still hashed, but read from the earlier copy instead of being spooled again (a base layer shared by
+   * six export files is written once). A mismatch keeps its own hash, so the blob is refused as usual.
+   */
+  known?: ReadonlyMap<string, ArchiveEntry>;
   signal?: AbortSignal;
 }
 
@@ -109,8 +115,14 @@ export async function scanArchive(path: string, options: ScanOptions = {}): Prom
       }
       if (type !== "0" && type !== "7") throw bad(`entry "${name}" is a device, fifo or unknown type "${type}"`);
       const dataStart = reader.position;
-      const entry = await readEntry(reader, name, size, dir ? join(dir, String(count)) : undefined);
-      entries.set(name, { ...entry, file: dir ? join(dir, String(count)) : path, start: dir ? 0 : dataStart });
+      const earlier = dir ? options.known?.get(blobDigest(name) ?? "") : undefined;
+      if (earlier && earlier.size === size) {
+        const entry = await readEntry(reader, name, size, undefined);
+        entries.set(name, { ...entry, file: earlier.file, start: earlier.start });
+      } else {
+        const entry = await readEntry(reader, name, size, dir ? join(dir, String(count)) : undefined);
+        entries.set(name, { ...entry, file: dir ? join(dir, String(count)) : path, start: dir ? 0 : dataStart });
+      }
       await reader.skip(padded - size);
     }
     await reader.cancel(); // the end marker: what follows (padding) is not read; close the file
@@ -134,6 +146,12 @@ export async function scanArchive(path: string, options: ScanOptions = {}): Prom
     entries.set(link.name, { ...entry, name: link.name });
   }
   return entries;
+}
+
+/** `blobs/sha256/<hex>` → `sha256:<hex>`, or undefined for other names. */
+export function blobDigest(name: string): string | undefined {
+  const m = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(name);
+  return m ? `sha256:${m[1]}` : undefined;
 }
 
 async function readHead(path: string): Promise<Uint8Array> {
