@@ -16,7 +16,7 @@ import { type ImageConfig, parseJson, parseManifest } from "../oci/manifest.ts";
 import { isIndex, MediaType } from "../oci/media_types.ts";
 import { fileErrorOf } from "../stream/files.ts";
 import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
-import { type ArchiveEntry, blobDigest, entryStream, scanArchive, type ScanOptions } from "./archive_scan.ts";
+import { type ArchiveEntry, blobDigest, entryStream, scanArchive } from "./archive_scan.ts";
 import { SOURCE_INDEX_ANNOTATION } from "./docker_archive.ts";
 import type { ReadableStore, StoreOptions } from "./store.ts";
 
@@ -32,7 +32,7 @@ export interface ArchiveStoreOptions {
   /** Parent directory of the spool directory a gzipped archive needs (default the OS temp dir). */
   tempDir?: string;
   /**
-   * Verified blobs of archives opened before, shared across one import (see {@link ScanOptions.known}); this
+   * Verified blobs of archives opened before, shared across one import (see `ScanOptions.known` in archive_scan.ts); this
    * archive's verified blobs are added. The earlier archives must outlive this one (dispose them together).
    */
   known?: Map<string, ArchiveEntry>;
