@@ -8,13 +8,13 @@
  */
 import { createHash } from "node:crypto";
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
-import { AbortError, FerryError, FileError, NotFoundError, SizeMismatchError } from "../errors.ts";
+import { AbortError, FerryError, FileError, NotFoundError } from "../errors.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { splitDigest } from "../oci/digest.ts";
 import { isAttestation, parseManifest } from "../oci/manifest.ts";
 import { isManifest, MediaType } from "../oci/media_types.ts";
 import { gzipStream } from "../stream/gzip.ts";
-import { TAR_BLOCK, tarHeader, tarPadding } from "../stream/tar_header.ts";
+import { TAR_BLOCK, tarHeader, tarPadding, writeTarEntry } from "../stream/tar_header.ts";
 import { readLimited } from "../stream/read_limited.ts";
 import { verifyBytes } from "../stream/verify.ts";
 import type { StoreOptions, WritableStore } from "./store.ts";
@@ -132,26 +132,10 @@ export class ArchiveWriter implements WritableStore {
         if (!this.#carried.has(desc.digest)) this.#remember(desc, bytes);
         await this.#writeEntry(out, blobPath(desc.digest), bytes);
       } else {
-        await this.#write(out, tarHeader(blobPath(desc.digest), desc.size));
-        let seen = 0;
-        const reader = body.getReader();
-        try {
-          for (;;) {
-            if (options.signal?.aborted) throw options.signal.reason ?? new AbortError();
-            const { done, value } = await reader.read();
-            if (done) break;
-            seen += value.byteLength;
-            if (seen > desc.size) throw new SizeMismatchError(desc.size, seen, { ref: this.ref });
-            await this.#write(out, value);
-          }
-        } catch (err) {
-          await reader.cancel(err).catch(() => {});
-          throw err;
-        } finally {
-          reader.releaseLock();
-        }
-        if (seen !== desc.size) throw new SizeMismatchError(desc.size, seen, { ref: this.ref });
-        await this.#write(out, tarPadding(desc.size));
+        await writeTarEntry(blobPath(desc.digest), desc.size, body, (chunk) => this.#write(out, chunk), {
+          signal: options.signal,
+          ref: this.ref,
+        });
       }
       this.#written.add(desc.digest);
     } catch (err) {

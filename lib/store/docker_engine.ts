@@ -13,7 +13,6 @@ import {
   NetworkError,
   NotFoundError,
   RegistryError,
-  SizeMismatchError,
   UsageError,
 } from "../errors.ts";
 import type { Descriptor, Platform } from "../oci/descriptor.ts";
@@ -23,7 +22,7 @@ import { isManifest, MediaType } from "../oci/media_types.ts";
 import { formatPlatform, matchPlatform } from "../ref/platform.ts";
 import { env, fetchUnix } from "../runtime.ts";
 import { readLimited } from "../stream/read_limited.ts";
-import { TAR_BLOCK, tarHeader, tarPadding } from "../stream/tar_header.ts";
+import { TAR_BLOCK, tarHeader, tarPadding, writeTarEntry } from "../stream/tar_header.ts";
 import { verifyBytes } from "../stream/verify.ts";
 import type { StoreOptions, WritableStore } from "./store.ts";
 
@@ -112,28 +111,15 @@ export class DockerEngineStore implements WritableStore {
       );
       await this.#entry(blobPath(desc.digest), bytes);
     } else {
-      await this.#write(tarHeader(blobPath(desc.digest), desc.size));
-      let seen = 0;
-      const reader = body.getReader();
       try {
-        for (;;) {
-          if (options.signal?.aborted) throw options.signal.reason ?? new AbortError();
-          const { done, value } = await reader.read();
-          if (done) break;
-          seen += value.byteLength;
-          if (seen > desc.size) throw new SizeMismatchError(desc.size, seen, { ref: this.ref });
-          await this.#write(value);
-        }
+        await writeTarEntry(blobPath(desc.digest), desc.size, body, (chunk) => this.#write(chunk), {
+          signal: options.signal,
+          ref: this.ref,
+        });
       } catch (err) {
-        await reader.cancel(err).catch(() => {});
         await this.abort();
         throw err;
       }
-      if (seen !== desc.size) {
-        await this.abort();
-        throw new SizeMismatchError(desc.size, seen, { ref: this.ref });
-      }
-      await this.#write(tarPadding(desc.size));
     }
     this.#written.add(desc.digest);
   }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { UnsupportedError } from "../errors.ts";
+import { AbortError, SizeMismatchError, UnsupportedError } from "../errors.ts";
 
 /** The tar block size. */
 export const TAR_BLOCK = 512;
@@ -57,4 +57,49 @@ export function tarHeader(path: string, size: number): Uint8Array {
 /** The zero bytes that pad an entry of `size` bytes to a whole block. */
 export function tarPadding(size: number): Uint8Array {
   return new Uint8Array((TAR_BLOCK - (size % TAR_BLOCK)) % TAR_BLOCK);
+}
+
+/** Options of {@link writeTarEntry}. */
+export interface WriteTarEntryOptions {
+  signal?: AbortSignal;
+  /** Names the archive in a size error. */
+  ref?: string;
+}
+
+/**
+ * Writes one regular-file entry whose content streams in: the header, exactly `size` bytes of `body`, the
+ * padding. More or fewer bytes is a {@link SizeMismatchError}; on any failure `body` is cancelled.
+ *
+ * @example
+ * ```ts
+ * await writeTarEntry("blobs/sha256/abc…", desc.size, body, (chunk) => out.write(chunk));
+ * ```
+ */
+export async function writeTarEntry(
+  path: string,
+  size: number,
+  body: ReadableStream<Uint8Array>,
+  write: (chunk: Uint8Array) => Promise<void>,
+  options: WriteTarEntryOptions = {},
+): Promise<void> {
+  await write(tarHeader(path, size));
+  let seen = 0;
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      if (options.signal?.aborted) throw options.signal.reason ?? new AbortError();
+      const { done, value } = await reader.read();
+      if (done) break;
+      seen += value.byteLength;
+      if (seen > size) throw new SizeMismatchError(size, seen, { ref: options.ref });
+      await write(value);
+    }
+  } catch (err) {
+    await reader.cancel(err).catch(() => {});
+    throw err;
+  } finally {
+    reader.releaseLock();
+  }
+  if (seen !== size) throw new SizeMismatchError(size, seen, { ref: options.ref });
+  await write(tarPadding(size));
 }
