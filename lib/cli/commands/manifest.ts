@@ -16,7 +16,7 @@ import {
   pushManifestSpec,
   removeManifestList,
 } from "../../ops/manifest_list.ts";
-import { manifestSpecFromArgs, parseManifestSpec } from "../../ops/manifest_spec.ts";
+import { type ManifestSpec, manifestSpecFromArgs, parseManifestSpec } from "../../ops/manifest_spec.ts";
 import type { Command, CommandIo, ParsedArgs } from "../command.ts";
 import { intFlag, listFlag, readFlags, registryOptionsOf } from "../common_flags.ts";
 import { formatBytes } from "../output.ts";
@@ -99,6 +99,18 @@ export const manifestCommand: Command = {
     }
     const options = { registry: registryOptionsOf(args), signal: io.signal };
     const type = typeOf(args);
+    // from-spec and from-args differ only in where the spec comes from.
+    const pushSpec = async (spec: ManifestSpec) =>
+      printPush(
+        await pushManifestSpec(spec, {
+          ...options,
+          ...transfer(args, io),
+          type,
+          ignoreMissing: args.values["ignore-missing"] === true,
+        }),
+        args,
+        io,
+      );
     switch (verb) {
       case "create": {
         if (rest.length < 1) throw new UsageError(`Cannot create: expected LIST and IMAGE...\nusage: ${USAGE}`);
@@ -151,13 +163,7 @@ export const manifestCommand: Command = {
           throw new FileError(`Cannot read ${rest[0]}: ${(err as Error).message}`, { cause: err });
         }
         const spec = parseManifestSpec(text, { file: rest[0] });
-        const result = await pushManifestSpec(spec, {
-          ...options,
-          ...transfer(args, io),
-          type,
-          ignoreMissing: args.values["ignore-missing"] === true,
-        });
-        return printPush(result, args, io);
+        return pushSpec(spec);
       }
       case "from-args": {
         if (rest.length !== 0) {
@@ -175,13 +181,7 @@ export const manifestCommand: Command = {
           target: String(args.values.target),
           tags: listFlag(args, "tags"),
         });
-        const result = await pushManifestSpec(spec, {
-          ...options,
-          ...transfer(args, io),
-          type,
-          ignoreMissing: args.values["ignore-missing"] === true,
-        });
-        return printPush(result, args, io);
+        return pushSpec(spec);
       }
       case "rm": {
         if (rest.length === 0) throw new UsageError(`Cannot remove: expected LIST...\nusage: ${USAGE}`);
