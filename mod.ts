@@ -20,15 +20,15 @@
  */
 
 // Verbs
-export { copy, type CopyImageResult, type CopyOptions } from "./lib/ops/copy.ts";
+export { copy, type CopyImageResult, type CopyOptions } from "./lib/verbs/copy.ts";
 export {
   type ExportFormat,
   exportImage,
   type ExportImageOptions,
   type ExportImageResult,
-} from "./lib/ops/export_image.ts";
-export { type ImportedImage, importImage, type ImportOptions, type ImportResult } from "./lib/ops/import.ts";
-export { inspect, type InspectedEntry, type InspectOptions, type InspectResult } from "./lib/ops/inspect.ts";
+} from "./lib/verbs/export/export.ts";
+export { type ImportedImage, importImage, type ImportOptions, type ImportResult } from "./lib/verbs/import/import.ts";
+export { inspect, type InspectedEntry, type InspectOptions, type InspectResult } from "./lib/verbs/inspect.ts";
 export {
   annotateManifestList,
   type AnnotateManifestListOptions,
@@ -43,69 +43,74 @@ export {
   pushManifestSpec,
   type PushManifestSpecOptions,
   removeManifestList,
-} from "./lib/ops/manifest_list.ts";
-export type { DraftOptions } from "./lib/ops/manifest_draft.ts";
+} from "./lib/verbs/manifest/list.ts";
+export type { DraftOptions } from "./lib/verbs/manifest/draft.ts";
 export {
   type InspectedImage,
   inspectManifestList,
   type InspectManifestListOptions,
   type InspectManifestListResult,
-} from "./lib/ops/manifest_inspect.ts";
+} from "./lib/verbs/manifest/inspect.ts";
 export {
   type ManifestArgs,
   type ManifestSpec,
   type ManifestSpecEntry,
   manifestSpecFromArgs,
   parseManifestSpec,
-} from "./lib/ops/manifest_spec.ts";
-export { type LintEntry, lintPlatforms, type PlatformIssue, type PlatformIssueKind } from "./lib/ops/platform_lint.ts";
-export { split, type SplitOptions, type SplitResult, type SplitTag } from "./lib/ops/split.ts";
+} from "./lib/verbs/manifest/spec.ts";
+export {
+  type LintEntry,
+  lintPlatforms,
+  type PlatformIssue,
+  type PlatformIssueKind,
+} from "./lib/verbs/manifest/platform_lint.ts";
+export { split, type SplitOptions, type SplitResult, type SplitTag } from "./lib/verbs/split.ts";
 export {
   build,
   type BuildOptions,
   type BuildOutputFormat,
   type BuildResult,
   type BuiltImage,
-} from "./lib/ops/build.ts";
+} from "./lib/verbs/build/build.ts";
 export {
   mirror,
   type MirrorEvent,
   type MirrorImageResult,
   type MirrorOptions,
   type MirrorResult,
-} from "./lib/ops/mirror.ts";
-export { type MirrorRateLimit, type MirrorSource, type MirrorSpec, parseMirrorSpec } from "./lib/ops/mirror_spec.ts";
-export { login, type LoginOptions, type LoginResult, logout } from "./lib/ops/login.ts";
-export { type RunningRegistry, serve, type ServeEvent, type ServeImagesOptions } from "./lib/ops/serve.ts";
+} from "./lib/verbs/mirror/mirror.ts";
+export { type MirrorRateLimit, type MirrorSource, type MirrorSpec, parseMirrorSpec } from "./lib/verbs/mirror/spec.ts";
+export { login, type LoginOptions, type LoginResult, logout } from "./lib/verbs/login.ts";
+export { type RunningRegistry, serve, type ServeEvent, type ServeImagesOptions } from "./lib/verbs/serve.ts";
 
 // The engine and its stores
-export { type CopyEvent, copyGraph, type CopyGraphOptions, type CopyResult } from "./lib/graph/copy.ts";
-export type { ContentStore, ReadableStore, RegistryOrigin, StoreOptions, WritableStore } from "./lib/store/store.ts";
+export { type CopyEvent, copyGraph, type CopyGraphOptions, type CopyResult } from "./lib/engine/copy_graph.ts";
+export type { ContentStore, ReadableStore, RegistryOrigin, StoreOptions, WritableStore } from "./lib/ends/store.ts";
 export {
   openDestination,
   type OpenedDestination,
   type OpenedSource,
   type OpenOptions,
   openSource,
-} from "./lib/store/open.ts";
-export { openRegistryStore, RegistryStore } from "./lib/store/registry_store.ts";
-export { OciLayoutStore } from "./lib/store/oci_layout.ts";
-export { type ArchiveFile, ArchiveWriter } from "./lib/store/docker_archive.ts";
-export { MemoryStore } from "./lib/store/memory.ts";
+} from "./lib/ends/open.ts";
+export { openRegistryStore, RegistryStore } from "./lib/ends/registry.ts";
+export { OciLayoutStore } from "./lib/ends/oci_layout.ts";
+export { type ArchiveFile, ArchiveWriter } from "./lib/ends/archive_writer.ts";
+export { MemoryStore } from "./lib/ends/memory.ts";
 export {
   type ExportedFile,
   type ExportEvent,
   exportImage as exportFromStore,
   type ExportOptions,
   type ExportResult,
-} from "./lib/ops/export.ts";
-export { RegistryClient, type RegistryOptions, type SendOptions } from "./lib/registry/client.ts";
-export type { RetryPolicy } from "./lib/registry/retry.ts";
-export type { RateLimitInfo, RegistryEvent } from "./lib/registry/rate_limit.ts";
+} from "./lib/verbs/export/to_files.ts";
+export { RegistryClient, type RegistryOptions, type SendOptions } from "./lib/remote/client.ts";
+export type { RetryPolicy } from "./lib/remote/retry.ts";
+export type { RateLimitInfo, RegistryEvent } from "./lib/remote/rate_limit.ts";
 
 // References, platforms, locations, content
 export { formatReference, type FormatReferenceOptions, parseReference, type Reference } from "./lib/ref/reference.ts";
-export { formatPlatform, matchPlatform, parsePlatform, platformLabel } from "./lib/ref/platform.ts";
+export { formatPlatform, matchPlatform, parsePlatform, platformLabel } from "./lib/oci/platform.ts";
 export { formatLocation, type Location, parseLocation } from "./lib/ref/location.ts";
 export type { Descriptor, Platform } from "./lib/oci/descriptor.ts";
 export { MediaType } from "./lib/oci/media_types.ts";
@@ -113,7 +118,7 @@ export { verifyStream } from "./lib/stream/verify.ts";
 export { buildIndex, type BuildIndexOptions, type SerializedIndex } from "./lib/oci/index_edit.ts";
 
 // Fixtures and the embedded registry
-export { buildSampleImage, type SampleImage, type SampleOptions } from "./lib/sample/sample_image.ts";
+export { buildSampleImage, type SampleImage, type SampleOptions } from "./lib/testing/sample_image.ts";
 export { registryHandler, type RegistryHandlerOptions, type RequestLogEntry } from "./lib/server/handler.ts";
 export type { BlobSource, ManifestContent, RegistryBackend, RegistryWriter } from "./lib/server/backend.ts";
 export type { ServedRepository, TaggedStore } from "./lib/server/store_backend.ts";

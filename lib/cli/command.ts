@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { CopyEvent } from "../graph/copy.ts";
+import type { CopyEvent } from "../engine/copy_graph.ts";
 
 /** One flag of a command, as node:util parseArgs takes it plus a description for help. */
 export interface FlagSpec {

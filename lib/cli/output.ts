@@ -4,7 +4,7 @@
  * @module
  */
 import process from "node:process";
-import type { CopyEvent } from "../graph/copy.ts";
+import type { CopyEvent } from "../engine/copy_graph.ts";
 
 /** `1536` → `1.5 KiB`. */
 export function formatBytes(n: number): string {

@@ -7,8 +7,8 @@ import { digestOf } from "../oci/digest.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { MediaType } from "../oci/media_types.ts";
 import { serve, type Server } from "../runtime.ts";
-import { buildSampleImage } from "../sample/sample_image.ts";
-import { MemoryStore } from "../store/memory.ts";
+import { buildSampleImage } from "../testing/sample_image.ts";
+import { MemoryStore } from "../ends/memory.ts";
 import { registryHandler, type ServedRepository } from "./handler.ts";
 
 const sample = buildSampleImage({ attestations: true });

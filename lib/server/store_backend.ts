@@ -9,7 +9,7 @@ import type { Descriptor } from "../oci/descriptor.ts";
 import { isManifest } from "../oci/media_types.ts";
 import { MAX_MANIFEST_BYTES, readLimited } from "../stream/read_limited.ts";
 import { verifyBytes, verifyStream } from "../stream/verify.ts";
-import type { ReadableStore } from "../store/store.ts";
+import type { ReadableStore } from "../ends/store.ts";
 import {
   type BlobSource,
   type ManifestContent,

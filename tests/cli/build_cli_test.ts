@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { copyGraph } from "../../lib/graph/copy.ts";
-import { buildSampleImage } from "../../lib/sample/sample_image.ts";
-import { OciLayoutStore } from "../../lib/store/oci_layout.ts";
+import { copyGraph } from "../../lib/engine/copy_graph.ts";
+import { buildSampleImage } from "../../lib/testing/sample_image.ts";
+import { OciLayoutStore } from "../../lib/ends/oci_layout.ts";
 import { runCli } from "../helpers/cli.ts";
 
 const work = mkdtempSync(join(tmpdir(), "ferry-build-cli-"));

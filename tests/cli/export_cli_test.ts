@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { SampleImage } from "../../lib/sample/sample_image.ts";
+import type { SampleImage } from "../../lib/testing/sample_image.ts";
 import { runCli } from "../helpers/cli.ts";
 import { startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { pushSampleImage } from "../helpers/sample.ts";

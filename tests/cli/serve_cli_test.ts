@@ -7,9 +7,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { copyGraph } from "../../lib/graph/copy.ts";
-import { buildSampleImage } from "../../lib/sample/sample_image.ts";
-import { OciLayoutStore } from "../../lib/store/oci_layout.ts";
+import { copyGraph } from "../../lib/engine/copy_graph.ts";
+import { buildSampleImage } from "../../lib/testing/sample_image.ts";
+import { OciLayoutStore } from "../../lib/ends/oci_layout.ts";
 import { runCli } from "../helpers/cli.ts";
 
 const root = join(import.meta.dir, "..", "..");

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { SampleImage } from "../../lib/sample/sample_image.ts";
+import type { SampleImage } from "../../lib/testing/sample_image.ts";
 import { runCli } from "../helpers/cli.ts";
 import { startDocker, type TestDocker } from "../helpers/docker.ts";
 import { startRegistry, type TestRegistry } from "../helpers/registry.ts";

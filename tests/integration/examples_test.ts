@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { pushSampleImage } from "../helpers/sample.ts";
 import { run, skopeoInspect, skopeoInspectRaw } from "../helpers/tools.ts";
-import type { SampleImage } from "../../lib/sample/sample_image.ts";
+import type { SampleImage } from "../../lib/testing/sample_image.ts";
 
 const root = join(import.meta.dir, "../..");
 const deno = join(root, "node_modules/.bin/deno");

@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { copy } from "../../lib/ops/copy.ts";
-import { exportImage } from "../../lib/ops/export_image.ts";
-import { importImage } from "../../lib/ops/import.ts";
-import { buildSampleImage } from "../../lib/sample/sample_image.ts";
+import { copy } from "../../lib/verbs/copy.ts";
+import { exportImage } from "../../lib/verbs/export/export.ts";
+import { importImage } from "../../lib/verbs/import/import.ts";
+import { buildSampleImage } from "../../lib/testing/sample_image.ts";
 import { startDocker, type TestDocker } from "../helpers/docker.ts";
 import { startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { pushSampleImage } from "../helpers/sample.ts";

@@ -8,23 +8,23 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NotFoundError, UsageError } from "../../lib/errors.ts";
-import { copyGraph } from "../../lib/graph/copy.ts";
+import { copyGraph } from "../../lib/engine/copy_graph.ts";
 import type { Descriptor } from "../../lib/oci/descriptor.ts";
 import { MediaType } from "../../lib/oci/media_types.ts";
-import { bare } from "../../lib/ops/manifest_component.ts";
-import { loadDraft } from "../../lib/ops/manifest_draft.ts";
-import { inspectManifestList } from "../../lib/ops/manifest_inspect.ts";
+import { bare } from "../../lib/verbs/manifest/component.ts";
+import { loadDraft } from "../../lib/verbs/manifest/draft.ts";
+import { inspectManifestList } from "../../lib/verbs/manifest/inspect.ts";
 import {
   annotateManifestList,
   createManifestList,
   pushManifestList,
   pushManifestSpec,
   removeManifestList,
-} from "../../lib/ops/manifest_list.ts";
-import { manifestSpecFromArgs, parseManifestSpec } from "../../lib/ops/manifest_spec.ts";
+} from "../../lib/verbs/manifest/list.ts";
+import { manifestSpecFromArgs, parseManifestSpec } from "../../lib/verbs/manifest/spec.ts";
 import { parseReference } from "../../lib/ref/reference.ts";
-import { buildSampleImage } from "../../lib/sample/sample_image.ts";
-import { openRegistryStore } from "../../lib/store/registry_store.ts";
+import { buildSampleImage } from "../../lib/testing/sample_image.ts";
+import { openRegistryStore } from "../../lib/ends/registry.ts";
 import { startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { pushSampleImage } from "../helpers/sample.ts";
 import { run, skopeoInspect, skopeoInspectRaw } from "../helpers/tools.ts";

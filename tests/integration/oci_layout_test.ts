@@ -6,11 +6,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { copyGraph } from "../../lib/graph/copy.ts";
+import { copyGraph } from "../../lib/engine/copy_graph.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
-import { buildSampleImage, type SampleImage } from "../../lib/sample/sample_image.ts";
-import { MemoryStore } from "../../lib/store/memory.ts";
-import { OciLayoutStore } from "../../lib/store/oci_layout.ts";
+import { buildSampleImage, type SampleImage } from "../../lib/testing/sample_image.ts";
+import { MemoryStore } from "../../lib/ends/memory.ts";
+import { OciLayoutStore } from "../../lib/ends/oci_layout.ts";
 import { skopeoCopy, skopeoInspect, skopeoInspectRaw, umociUnpack } from "../helpers/tools.ts";
 
 const PLATFORMS = ["linux/amd64", "linux/arm64/v8", "linux/arm/v7"];

@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { copyGraph } from "../../lib/graph/copy.ts";
-import { type RunningRegistry, serve, type ServeEvent } from "../../lib/ops/serve.ts";
-import { buildSampleImage } from "../../lib/sample/sample_image.ts";
-import { ArchiveWriter } from "../../lib/store/docker_archive.ts";
+import { copyGraph } from "../../lib/engine/copy_graph.ts";
+import { type RunningRegistry, serve, type ServeEvent } from "../../lib/verbs/serve.ts";
+import { buildSampleImage } from "../../lib/testing/sample_image.ts";
+import { ArchiveWriter } from "../../lib/ends/archive_writer.ts";
 import { startDocker, type TestDocker } from "../helpers/docker.ts";
 import { run, skopeoCopy, skopeoInspectRaw } from "../helpers/tools.ts";
 

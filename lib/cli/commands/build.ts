@@ -1,14 +1,14 @@
 /**
- * `ferry build CONTEXT`: argument handling only; the work is `build()` in lib/ops/build.ts.
+ * `ferry build CONTEXT`: argument handling only; the work is `build()` in lib/verbs/build/build.ts.
  *
  * @module
  */
 import { UsageError } from "../../errors.ts";
-import { build, type BuildOutputFormat } from "../../ops/build.ts";
-import type { ExportEvent } from "../../ops/export.ts";
+import { build, type BuildOutputFormat } from "../../verbs/build/build.ts";
+import type { ExportEvent } from "../../verbs/export/to_files.ts";
 import { env } from "../../runtime.ts";
 import type { Command, CommandIo } from "../command.ts";
-import { intFlag, listFlag, readFlags, registryOptionsOf } from "../common_flags.ts";
+import { intFlag, listFlag, readFlags, registryOptionsOf } from "../flags.ts";
 
 /** `ferry build`. */
 export const buildCommand: Command = {

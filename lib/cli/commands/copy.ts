@@ -1,12 +1,12 @@
 /**
- * `ferry copy SRC DST`: argument handling only; the work is `copy()` in lib/ops/copy.ts.
+ * `ferry copy SRC DST`: argument handling only; the work is `copy()` in lib/verbs/copy.ts.
  *
  * @module
  */
 import { UsageError } from "../../errors.ts";
-import { copy } from "../../ops/copy.ts";
+import { copy } from "../../verbs/copy.ts";
 import type { Command } from "../command.ts";
-import { intFlag, listFlag, registryOptionsOf, transferFlags } from "../common_flags.ts";
+import { intFlag, listFlag, registryOptionsOf, transferFlags } from "../flags.ts";
 import { formatBytes } from "../output.ts";
 
 /** `ferry copy`. */

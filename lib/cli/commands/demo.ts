@@ -5,10 +5,10 @@
  * @module
  */
 import { UsageError } from "../../errors.ts";
-import { exportImage } from "../../ops/export_image.ts";
-import { inspect } from "../../ops/inspect.ts";
+import { exportImage } from "../../verbs/export/export.ts";
+import { inspect } from "../../verbs/inspect.ts";
 import { serve } from "../../runtime.ts";
-import { buildSampleImage } from "../../sample/sample_image.ts";
+import { buildSampleImage } from "../../testing/sample_image.ts";
 import { registryHandler } from "../../server/handler.ts";
 import type { Command } from "../command.ts";
 import { formatBytes } from "../output.ts";

@@ -1,14 +1,14 @@
 /**
- * `ferry export SRC`: argument handling only; the work is `exportImage()` in lib/ops/export_image.ts.
+ * `ferry export SRC`: argument handling only; the work is `exportImage()` in lib/verbs/export/export.ts.
  *
  * @module
  */
 import { UsageError } from "../../errors.ts";
-import { type ExportFormat, exportImage } from "../../ops/export_image.ts";
+import { type ExportFormat, exportImage } from "../../verbs/export/export.ts";
 import type { Command, CommandIo, ParsedArgs } from "../command.ts";
-import { intFlag, listFlag, readFlags, registryOptionsOf } from "../common_flags.ts";
+import { intFlag, listFlag, readFlags, registryOptionsOf } from "../flags.ts";
 import { formatBytes } from "../output.ts";
-import type { ExportEvent } from "../../ops/export.ts";
+import type { ExportEvent } from "../../verbs/export/to_files.ts";
 
 /** `ferry export`. */
 export const exportCommand: Command = {

@@ -1,12 +1,12 @@
 /**
- * `ferry import FILE... DST`: argument handling only; the work is `importImage()` in lib/ops/import.ts.
+ * `ferry import FILE... DST`: argument handling only; the work is `importImage()` in lib/verbs/import/import.ts.
  *
  * @module
  */
 import { UsageError } from "../../errors.ts";
-import { importImage } from "../../ops/import.ts";
+import { importImage } from "../../verbs/import/import.ts";
 import type { Command } from "../command.ts";
-import { intFlag, listFlag, registryOptionsOf, transferFlags } from "../common_flags.ts";
+import { intFlag, listFlag, registryOptionsOf, transferFlags } from "../flags.ts";
 import { formatBytes } from "../output.ts";
 
 /** `ferry import`. */

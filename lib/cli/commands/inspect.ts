@@ -4,9 +4,9 @@
  * @module
  */
 import { UsageError } from "../../errors.ts";
-import { inspect } from "../../ops/inspect.ts";
+import { inspect } from "../../verbs/inspect.ts";
 import type { Command } from "../command.ts";
-import { readFlags, registryOptionsOf } from "../common_flags.ts";
+import { readFlags, registryOptionsOf } from "../flags.ts";
 
 /** `ferry inspect`. */
 export const inspectCommand: Command = {

@@ -7,7 +7,7 @@
 import { Buffer } from "node:buffer";
 import process from "node:process";
 import { UsageError } from "../../errors.ts";
-import { login } from "../../ops/login.ts";
+import { login } from "../../verbs/login.ts";
 import type { Command } from "../command.ts";
 
 /** `ferry login`. */

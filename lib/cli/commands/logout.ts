@@ -4,7 +4,7 @@
  * @module
  */
 import { UsageError } from "../../errors.ts";
-import { logout } from "../../ops/login.ts";
+import { logout } from "../../verbs/login.ts";
 import type { Command } from "../command.ts";
 
 /** `ferry logout`. */

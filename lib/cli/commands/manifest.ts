@@ -1,13 +1,13 @@
 /**
  * `ferry manifest create|annotate|inspect|push|rm` (docker's verbs and flags, no experimental switch) and
  * `ferry manifest push from-spec FILE | from-args …` (manifest-tool's). Argument handling only; the work is in
- * lib/ops/manifest_list.ts.
+ * lib/verbs/manifest/list.ts.
  *
  * @module
  */
 import { readFile } from "node:fs/promises";
 import { FileError, FormatError, UsageError } from "../../errors.ts";
-import { inspectManifestList } from "../../ops/manifest_inspect.ts";
+import { inspectManifestList } from "../../verbs/manifest/inspect.ts";
 import {
   annotateManifestList,
   createManifestList,
@@ -15,10 +15,10 @@ import {
   type PushManifestListResult,
   pushManifestSpec,
   removeManifestList,
-} from "../../ops/manifest_list.ts";
-import { type ManifestSpec, manifestSpecFromArgs, parseManifestSpec } from "../../ops/manifest_spec.ts";
+} from "../../verbs/manifest/list.ts";
+import { type ManifestSpec, manifestSpecFromArgs, parseManifestSpec } from "../../verbs/manifest/spec.ts";
 import type { Command, CommandIo, ParsedArgs } from "../command.ts";
-import { intFlag, listFlag, readFlags, registryOptionsOf } from "../common_flags.ts";
+import { intFlag, listFlag, readFlags, registryOptionsOf } from "../flags.ts";
 import { formatBytes } from "../output.ts";
 
 const USAGE = [

@@ -1,6 +1,6 @@
 /**
  * `ferry mirror -d PREFIX IMAGE...` / `ferry mirror -c mirror.yaml`: argument handling and the report;
- * the work is `mirror()` in lib/ops/mirror.ts.
+ * the work is `mirror()` in lib/verbs/mirror/mirror.ts.
  *
  * @module
  */
@@ -12,11 +12,11 @@ import {
   type MirrorImageResult,
   type MirrorResult,
   summarizeMirror,
-} from "../../ops/mirror.ts";
-import { type MirrorSpec, parseMirrorSpec, specFromImages, validateMirrorSpec } from "../../ops/mirror_spec.ts";
+} from "../../verbs/mirror/mirror.ts";
+import { type MirrorSpec, parseMirrorSpec, specFromImages, validateMirrorSpec } from "../../verbs/mirror/spec.ts";
 import type { CommandIo, ParsedArgs } from "../command.ts";
 import type { Command } from "../command.ts";
-import { intFlag, listFlag, registryOptionsOf, transferFlags } from "../common_flags.ts";
+import { intFlag, listFlag, registryOptionsOf, transferFlags } from "../flags.ts";
 import { formatBytes } from "../output.ts";
 
 /** `ferry mirror`. */

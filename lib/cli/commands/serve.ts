@@ -1,10 +1,10 @@
 /**
- * `ferry serve PATH...`: argument handling only; the work is `serve()` in lib/ops/serve.ts.
+ * `ferry serve PATH...`: argument handling only; the work is `serve()` in lib/verbs/serve.ts.
  *
  * @module
  */
 import { UsageError } from "../../errors.ts";
-import { serve, type ServeEvent } from "../../ops/serve.ts";
+import { serve, type ServeEvent } from "../../verbs/serve.ts";
 import type { Command, CommandIo } from "../command.ts";
 import { formatBytes } from "../output.ts";
 

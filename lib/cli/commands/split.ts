@@ -1,12 +1,12 @@
 /**
- * `ferry split SRC DST`: argument handling only; the work is `split()` in lib/ops/split.ts.
+ * `ferry split SRC DST`: argument handling only; the work is `split()` in lib/verbs/split.ts.
  *
  * @module
  */
 import { UsageError } from "../../errors.ts";
-import { DEFAULT_TAG_TEMPLATE, split } from "../../ops/split.ts";
+import { DEFAULT_TAG_TEMPLATE, split } from "../../verbs/split.ts";
 import type { Command } from "../command.ts";
-import { intFlag, listFlag, registryOptionsOf, transferFlags } from "../common_flags.ts";
+import { intFlag, listFlag, registryOptionsOf, transferFlags } from "../flags.ts";
 
 /** `ferry split`. */
 export const splitCommand: Command = {

@@ -1,0 +1,398 @@
+/**
+ * A write-only store that streams an image graph into one tar file (optionally gzipped) that is at
+ * the same time a docker-archive (`manifest.json`, `repositories`: what `docker load` reads) and an
+ * OCI image layout (`index.json`, `oci-layout`, `blobs/sha256/…`: what skopeo, umoci and
+ * containerd's importer read).
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { type FileHandle, open, rename, rm } from "node:fs/promises";
+import { AbortError, FerryError, FileError, NotFoundError } from "../errors.ts";
+import type { Descriptor } from "../oci/descriptor.ts";
+import { splitDigest } from "../oci/digest.ts";
+import { isAttestation, parseManifest } from "../oci/manifest.ts";
+import { isManifest, MediaType } from "../oci/media_types.ts";
+import { gzipStream } from "../stream/gzip.ts";
+import { TAR_BLOCK, tarHeader, tarPadding, writeTarEntry } from "../tar/tar_header.ts";
+import { readLimited } from "../stream/read_limited.ts";
+import { verifyBytes } from "../stream/verify.ts";
+import type { StoreOptions, WritableStore } from "./store.ts";
+
+/** Options of {@link ArchiveWriter}. */
+export interface ArchiveWriterOptions {
+  /** gzip level 0-9 for a `.tar.gz`, or `false` for a plain `.tar` (default false). */
+  gzipLevel?: number | false;
+}
+
+/**
+ * What {@link ArchiveWriter.close} wrote (see {@link ArchiveWriter.file}).
+ *
+ * @example
+ * ```ts
+ * const sample = buildSampleImage({ platforms: ["linux/amd64"] });
+ * const writer = new ArchiveWriter("image-amd64.tar.gz", { gzipLevel: 0 });
+ * await copyGraph(sample.store, writer, sample.manifests[0]);
+ * await writer.tag(sample.manifests[0], "app:1.0-amd64");
+ * await writer.close();
+ * const file: ArchiveFile | undefined = writer.file;
+ * ```
+ */
+export interface ArchiveFile {
+  /** Path of the file written. */
+  path: string;
+  /** Bytes in the file. */
+  size: number;
+  /** `sha256:<hex>` of the whole file, computed while writing. */
+  sha256: string;
+}
+
+interface PushedManifest {
+  desc: Descriptor;
+  kind: "index" | "manifest";
+  config?: Descriptor;
+  layers?: Descriptor[];
+  children: Descriptor[];
+  names: string[];
+}
+
+/**
+ * The index.json annotation ferry puts on the image entry of a per-platform export file cut from an
+ * index: the digest (`sha256:<hex>`) of that index. The index's exact bytes are in the file as
+ * `blobs/sha256/<hex>`, together with the attestation manifests (and their blobs) of this platform,
+ * all written but listed in neither index.json nor manifest.json, so `docker load` and containerd see
+ * one image as before, while the files of one export together hold every child of the index and
+ * `ferry import` can push it back byte for byte (its digest kept). Reverse-DNS key, as the OCI
+ * image spec asks of annotations outside its own namespace.
+ */
+export const SOURCE_INDEX_ANNOTATION = "dev.ferry.source-index";
+
+const IMAGE_CONFIGS = new Set<string>([MediaType.OciConfig, MediaType.DockerConfig]);
+const LAYER_TYPE = /^application\/vnd\.(oci\.image\.layer\.|docker\.image\.rootfs\.)/;
+
+/**
+ * A {@link WritableStore} writing one tar to `path + ".part"`, renamed to `path` by `close()`.
+ * Blobs are streamed as `blobs/<alg>/<hex>` entries, never buffered (manifests, being small, are
+ * also parsed to build `manifest.json`). A tar is sequential, so `maxConcurrentPushes` is 1.
+ *
+ * @example
+ * ```ts
+ * const sample = buildSampleImage({ platforms: ["linux/amd64"] });
+ * const manifestDesc = sample.manifests[0]; // one platform: a docker archive holds one image
+ * const writer = new ArchiveWriter("out/image-amd64.tar.gz", { gzipLevel: 0 });
+ * await copyGraph(sample.store, writer, manifestDesc);
+ * await writer.tag(manifestDesc, "app:1.0-amd64");
+ * await writer.close();
+ * writer.file; // { path, size, sha256 }
+ * ```
+ */
+export class ArchiveWriter implements WritableStore {
+  readonly maxConcurrentPushes = 1;
+  readonly ref: string;
+  readonly #part: string;
+  readonly #gzipLevel: number | false;
+  readonly #written = new Set<string>();
+  readonly #manifests = new Map<string, PushedManifest>();
+  /** Index entries of the manifests pushed indexes point at: platforms, attestation markers. */
+  readonly #entries = new Map<string, Descriptor>();
+  /** Manifests written but listed nowhere (see {@link ArchiveWriter.carry}). */
+  readonly #carried = new Set<string>();
+  /** Extra annotations on the index.json entries of a manifest. */
+  readonly #annotations = new Map<string, Record<string, string>>();
+  #opening?: Promise<WritableStreamDefaultWriter<Uint8Array>>;
+  #sink?: FileSink;
+  #done?: Promise<void>;
+  #failed?: unknown;
+  #closed = false;
+  #file?: ArchiveFile;
+
+  /** A writer that will write the archive to `path` (under a temporary name until {@link ArchiveWriter.close}). */
+  constructor(readonly path: string, options: ArchiveWriterOptions = {}) {
+    this.ref = path;
+    this.#part = `${path}.part`;
+    this.#gzipLevel = options.gzipLevel ?? false;
+  }
+
+  exists(desc: Descriptor): Promise<boolean> {
+    return Promise.resolve(this.#written.has(desc.digest));
+  }
+
+  async push(desc: Descriptor, body: ReadableStream<Uint8Array>, options: StoreOptions = {}): Promise<void> {
+    if (this.#failed !== undefined || this.#closed || this.#written.has(desc.digest)) {
+      await body.cancel().catch(() => {});
+      if (this.#failed !== undefined) throw this.#failed;
+      if (this.#closed) throw new FileError(`Cannot write ${this.path}: already closed`, { ref: this.path });
+      return;
+    }
+    try {
+      const out = await this.#open();
+      if (isManifest(desc.mediaType)) {
+        const bytes = await readLimited(body);
+        verifyBytes(desc, bytes, this.ref);
+        if (!this.#carried.has(desc.digest)) this.#remember(desc, bytes);
+        await this.#writeEntry(out, blobPath(desc.digest), bytes);
+      } else {
+        await writeTarEntry(blobPath(desc.digest), desc.size, body, (chunk) => this.#write(out, chunk), {
+          signal: options.signal,
+          ref: this.ref,
+        });
+      }
+      this.#written.add(desc.digest);
+    } catch (err) {
+      // Part of an entry may be in the tar already: the file cannot be finished any more.
+      this.#failed ??= err;
+      throw err;
+    }
+  }
+
+  tag(desc: Descriptor, name: string): Promise<void> {
+    const pushed = this.#manifests.get(desc.digest);
+    if (!pushed) {
+      return Promise.reject(new NotFoundError(`Cannot tag ${desc.digest} as ${name}: not written`, { ref: this.ref }));
+    }
+    if (!pushed.names.includes(name)) pushed.names.push(name);
+    return Promise.resolve();
+  }
+
+  /**
+   * Marks manifests (by digest) as carried: when pushed they are written as blobs like any other,
+   * but listed in neither manifest.json nor index.json, and an index among them lends no platforms
+   * to the entries of the manifests it lists. Call before pushing them. Used for the source index
+   * and the attestations a per-platform export carries ({@link SOURCE_INDEX_ANNOTATION}).
+   */
+  carry(...digests: string[]): void {
+    for (const d of digests) this.#carried.add(d);
+  }
+
+  /** Adds `annotations` to the index.json entries of the manifest `desc` (written or still to come). */
+  annotate(desc: Descriptor, annotations: Record<string, string>): void {
+    this.#annotations.set(desc.digest, { ...this.#annotations.get(desc.digest), ...annotations });
+  }
+
+  /** Appends manifest.json, repositories, index.json and oci-layout, flushes, fsyncs and renames. */
+  async close(): Promise<void> {
+    if (this.#failed !== undefined) throw this.#failed;
+    if (this.#closed) throw new FileError(`Cannot close ${this.path}: already closed`, { ref: this.path });
+    this.#closed = true;
+    const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+    try {
+      const out = await this.#open();
+      const { items, repositories } = this.#dockerManifest();
+      await this.#writeEntry(out, "manifest.json", json(items));
+      await this.#writeEntry(out, "repositories", json(repositories));
+      await this.#writeEntry(out, "index.json", json(this.#ociIndex()));
+      await this.#writeEntry(out, "oci-layout", json({ imageLayoutVersion: "1.0.0" }));
+      await this.#write(out, new Uint8Array(2 * TAR_BLOCK)); // end-of-archive marker
+      await out.close().catch((err) => {
+        throw this.#fileError("write", err);
+      });
+      await this.#done;
+      await rename(this.#part, this.path).catch((err) => {
+        throw this.#fileError("rename", err);
+      });
+    } catch (err) {
+      this.#failed ??= err;
+      await this.abort();
+      throw err;
+    }
+    this.#file = { path: this.path, size: this.#sink!.size, sha256: `sha256:${this.#sink!.hash.digest("hex")}` };
+  }
+
+  /** The file written, once `close()` has succeeded. */
+  get file(): ArchiveFile | undefined {
+    return this.#file;
+  }
+
+  async abort(): Promise<void> {
+    this.#failed ??= new AbortError();
+    if (this.#opening) {
+      const out = await this.#opening.catch(() => undefined);
+      await out?.abort(this.#failed).catch(() => {});
+      await this.#done?.catch(() => {});
+      await this.#sink?.dispose();
+    }
+    await rm(this.#part, { force: true }).catch(() => {});
+  }
+
+  #remember(desc: Descriptor, bytes: Uint8Array): void {
+    const parsed = parseManifest(bytes, desc.mediaType);
+    const plain: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
+    if (parsed.kind === "index") {
+      for (const child of parsed.index.manifests) this.#entries.set(child.digest, child);
+      this.#manifests.set(desc.digest, { desc: plain, kind: "index", children: parsed.index.manifests, names: [] });
+    } else {
+      const { config, layers } = parsed.manifest;
+      this.#manifests.set(desc.digest, { desc: plain, kind: "manifest", config, layers, children: [], names: [] });
+    }
+  }
+
+  #dockerManifest(): { items: unknown[]; repositories: Record<string, Record<string, string>> } {
+    const items: unknown[] = [];
+    const repositories: Record<string, Record<string, string>> = {};
+    for (const m of this.#manifests.values()) {
+      if (!isImage(m, this.#entries.get(m.desc.digest))) continue; // attestations, artifacts
+      items.push({
+        Config: blobPath(m.config!.digest),
+        RepoTags: m.names,
+        Layers: m.layers!.map((l) => blobPath(l.digest)),
+      });
+      const top = m.layers!.at(-1);
+      for (const name of m.names) {
+        const [repo, tag] = splitName(name);
+        if (top) (repositories[repo] ??= {})[tag] = splitDigest(top.digest)[1];
+      }
+    }
+    return { items, repositories };
+  }
+
+  #ociIndex(): unknown {
+    const referenced = new Set<string>();
+    for (const m of this.#manifests.values()) for (const c of m.children) referenced.add(c.digest);
+    const manifests: Descriptor[] = [];
+    for (const m of this.#manifests.values()) {
+      const platform = this.#entries.get(m.desc.digest)?.platform;
+      const extra = this.#annotations.get(m.desc.digest);
+      const base: Descriptor = platform ? { ...m.desc, platform } : m.desc;
+      if (m.names.length === 0 && !referenced.has(m.desc.digest)) {
+        manifests.push(extra ? { ...base, annotations: { ...extra } } : base);
+      }
+      for (const name of m.names) {
+        // containerd (ctr import, moby's containerd image store) takes io.containerd.image.name as the
+        // image's name verbatim, so it must be the normalised form `docker image ls` resolves to.
+        const annotations = {
+          ...extra,
+          "io.containerd.image.name": normalizeName(name),
+          "org.opencontainers.image.ref.name": splitName(name)[1],
+        };
+        manifests.push({ ...base, annotations });
+      }
+    }
+    return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests };
+  }
+
+  #open(): Promise<WritableStreamDefaultWriter<Uint8Array>> {
+    this.#opening ??= (async () => {
+      const fh = await open(this.#part, "w").catch((err) => {
+        throw this.#fileError("create", err);
+      });
+      this.#sink = new FileSink(fh);
+      const fileStream = this.#sink.stream();
+      if (this.#gzipLevel === false) return fileStream.getWriter();
+      const gzip = gzipStream(this.#gzipLevel);
+      this.#done = gzip.readable.pipeTo(fileStream);
+      this.#done.catch(() => {}); // observed through the writer and in close()
+      return gzip.writable.getWriter();
+    })();
+    return this.#opening;
+  }
+
+  async #writeEntry(out: WritableStreamDefaultWriter<Uint8Array>, name: string, bytes: Uint8Array): Promise<void> {
+    await this.#write(out, tarHeader(name, bytes.byteLength));
+    await this.#write(out, bytes);
+    await this.#write(out, tarPadding(bytes.byteLength));
+  }
+
+  async #write(out: WritableStreamDefaultWriter<Uint8Array>, chunk: Uint8Array): Promise<void> {
+    if (chunk.byteLength === 0) return;
+    try {
+      await out.ready;
+      await out.write(chunk);
+    } catch (err) {
+      throw this.#fileError("write", err);
+    }
+  }
+
+  #fileError(verb: string, err: unknown): FerryError {
+    if (err instanceof FerryError) return err;
+    const code = (err as { code?: string })?.code;
+    const reason = code ?? (err instanceof Error ? err.message : String(err));
+    return new FileError(`Cannot ${verb} ${verb === "rename" ? this.#part : this.path}: ${reason}`, {
+      ref: this.path,
+      cause: err,
+    });
+  }
+}
+
+/** A file behind a WritableStream: coalesces small writes, hashes and counts every byte, fsyncs on close. */
+class FileSink {
+  readonly hash = createHash("sha256");
+  size = 0;
+  #buffer = new Uint8Array(1024 * 1024);
+  #used = 0;
+  #closed = false;
+  constructor(readonly fh: FileHandle) {}
+
+  stream(): WritableStream<Uint8Array> {
+    return new WritableStream<Uint8Array>({
+      write: async (chunk) => {
+        this.hash.update(chunk);
+        this.size += chunk.byteLength;
+        // Whatever is buffered goes first: a large chunk written past the buffer must not overtake it.
+        if (chunk.byteLength >= this.#buffer.byteLength / 2) {
+          await this.#flush();
+          return this.#writeAll(chunk);
+        }
+        if (this.#used + chunk.byteLength > this.#buffer.byteLength) await this.#flush();
+        this.#buffer.set(chunk, this.#used);
+        this.#used += chunk.byteLength;
+      },
+      close: async () => {
+        await this.#flush();
+        await this.fh.sync();
+        await this.dispose();
+      },
+    }, { highWaterMark: 4 });
+  }
+
+  async dispose(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.fh.close().catch(() => {});
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#used === 0) return;
+    const data = this.#buffer.subarray(0, this.#used);
+    await this.#writeAll(data);
+    this.#used = 0;
+  }
+
+  async #writeAll(data: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < data.byteLength) {
+      const { bytesWritten } = await this.fh.write(data, offset, data.byteLength - offset);
+      offset += bytesWritten;
+    }
+  }
+}
+
+/**
+ * Whether `docker load` should see `m` as an image: an image config, layers that are tar layers,
+ * and not marked as an attestation by its index entry (buildx gives those an OCI config too).
+ */
+function isImage(m: PushedManifest, entry: Descriptor | undefined): boolean {
+  if (m.kind !== "manifest" || !IMAGE_CONFIGS.has(m.config!.mediaType)) return false;
+  if (entry && isAttestation(entry)) return false;
+  return m.layers!.every((l) => LAYER_TYPE.test(l.mediaType));
+}
+
+/** `blobs/<alg>/<hex>`, the path of a blob in an OCI layout (and in docker save since 25.0). */
+function blobPath(digest: string): string {
+  const [alg, hex] = splitDigest(digest);
+  return `blobs/${alg}/${hex}`;
+}
+
+/** Splits `registry/repo:tag` at the tag's colon (the last one after the last slash). */
+function splitName(name: string): [repo: string, tag: string] {
+  const colon = name.lastIndexOf(":");
+  if (colon > name.lastIndexOf("/")) return [name.slice(0, colon), name.slice(colon + 1)];
+  return [name, "latest"];
+}
+
+/** `app:1` → `docker.io/library/app:1`, `me/app:1` → `docker.io/me/app:1`; names with a registry unchanged. */
+function normalizeName(name: string): string {
+  const slash = name.indexOf("/");
+  const first = slash < 0 ? "" : name.slice(0, slash);
+  if (first.includes(".") || first.includes(":") || first === "localhost") return name;
+  return `docker.io/${slash < 0 ? "library/" : ""}${name}`;
+}

@@ -1,0 +1,323 @@
+/**
+ * One repository of a registry as a {@link ContentStore}: what copyGraph reads from and writes to
+ * when an end is `docker://host/repo:tag`. A registry commits per request, so close() and abort()
+ * have nothing to do.
+ *
+ * @module
+ */
+import { abortErrorOf, NetworkError } from "../errors.ts";
+import { type Descriptor, shortDigest } from "../oci/descriptor.ts";
+import { digestOf, isDigest, splitDigest } from "../oci/digest.ts";
+import { isManifest, MANIFEST_ACCEPT } from "../oci/media_types.ts";
+import type { Reference } from "../ref/reference.ts";
+import { clientFor, type RegistryClient, type RegistryOptions } from "../remote/client.ts";
+import { drain, errorFromResponse } from "../remote/errors.ts";
+import { backoffDelay, describeNetworkError, sleep } from "../remote/retry.ts";
+import { mountBlob, uploadBlob } from "../remote/upload.ts";
+import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
+import { verifyBytes } from "../stream/verify.ts";
+import type { ContentStore, RegistryOrigin, StoreOptions } from "./store.ts";
+
+/** Manifests kept in memory per store (for tag(), which must PUT the exact bytes again). */
+const MANIFEST_CACHE_ENTRIES = 256;
+
+/**
+ * A repository of a registry, read and written over the distribution API.
+ *
+ * @example
+ * ```ts
+ * const src = openRegistryStore({ registry: "127.0.0.1:5000", repository: "app", tag: "1.0" });
+ * const root = await src.resolve("1.0");
+ * const dst = openRegistryStore({ registry: "127.0.0.1:5000", repository: "mirror/app" });
+ * await copyGraph(src, dst, root);
+ * await dst.tag(root, "1.0");
+ * ```
+ */
+export class RegistryStore implements ContentStore {
+  /** The reference as the user knows it, e.g. `127.0.0.1:5000/app:1.0`. */
+  readonly ref: string;
+  /** The registry and repository this store reads and writes (for cross-repository mounts). */
+  readonly origin: RegistryOrigin;
+  /** The HTTP client of the registry, shared by the stores of one registry. */
+  readonly client: RegistryClient;
+  readonly #repository: string;
+  readonly #manifests = new Map<string, Uint8Array>();
+
+  /** A store for the repository of `reference` (its tag or digest is ignored). */
+  constructor(reference: Reference, options: RegistryOptions = {}) {
+    this.client = clientFor(reference.registry, options);
+    this.#repository = reference.repository;
+    this.origin = { registry: this.client.host, repository: reference.repository };
+    this.ref = `${reference.registry}/${reference.repository}${reference.tag ? `:${reference.tag}` : ""}${
+      reference.digest ? `@${reference.digest}` : ""
+    }`;
+  }
+
+  /** Resolves a tag or digest to the root descriptor: HEAD with an Accept list, GET when HEAD gives no digest. */
+  async resolve(reference: string, options: StoreOptions = {}): Promise<Descriptor> {
+    const path = this.#path("manifests", reference);
+    const head = await this.#send(path, "HEAD", options, { Accept: MANIFEST_ACCEPT });
+    const what = `manifest ${reference}`;
+    if (!head.ok) throw await this.#headError(head, "resolve", what, path, options, { Accept: MANIFEST_ACCEPT });
+    await drain(head);
+    const digest = head.headers.get("docker-content-digest") ?? (isDigest(reference) ? reference : null);
+    const mediaType = mediaTypeOf(head);
+    const size = Number(head.headers.get("content-length") ?? NaN);
+    if (digest && isDigest(digest) && mediaType && Number.isSafeInteger(size) && size >= 0) {
+      return { mediaType, digest, size };
+    }
+    // No usable digest or type from HEAD (some registries): GET the bytes and compute it.
+    const res = await this.#send(path, "GET", options, { Accept: MANIFEST_ACCEPT });
+    if (!res.ok) throw await this.#error(res, "resolve", what, "GET", path);
+    const bytes = await readLimited(res.body ?? streamOf(new Uint8Array()), MAX_MANIFEST_BYTES);
+    const algorithm = isDigest(reference) ? splitDigest(reference)[0] : "sha256";
+    const desc = {
+      mediaType: mediaTypeOf(res) ?? mediaTypeInside(bytes),
+      digest: digestOf(bytes, algorithm),
+      size: bytes.byteLength,
+    };
+    this.#remember(desc.digest, bytes);
+    return desc;
+  }
+
+  /** Streams the blob or manifest `desc` names (verify it with {@link verifyStream}). */
+  async fetch(desc: Descriptor, options: StoreOptions = {}): Promise<ReadableStream<Uint8Array>> {
+    if (isManifest(desc.mediaType)) return streamOf(await this.#manifestBytes(desc, options));
+    const path = this.#path("blobs", desc.digest);
+    const res = await this.#send(path, "GET", options);
+    if (!res.ok) throw await this.#error(res, "fetch", `blob ${shortDigest(desc.digest)}`, "GET", path);
+    return this.#resumable(res, desc, path, options.signal);
+  }
+
+  /** Whether the repository has `desc` (a HEAD request). */
+  async exists(desc: Descriptor, options: StoreOptions = {}): Promise<boolean> {
+    const path = this.#path(isManifest(desc.mediaType) ? "manifests" : "blobs", desc.digest);
+    const res = await this.#send(path, "HEAD", options, isManifest(desc.mediaType) ? { Accept: MANIFEST_ACCEPT } : {});
+    if (res.ok || res.status === 404) {
+      await drain(res);
+      return res.ok;
+    }
+    throw await this.#headError(res, "check", shortDigest(desc.digest), path, options, {});
+  }
+
+  /** Pushes a blob (upload session) or a manifest (PUT by digest); the registry verifies the digest. */
+  async push(desc: Descriptor, body: ReadableStream<Uint8Array>, options: StoreOptions = {}): Promise<void> {
+    if (!isManifest(desc.mediaType)) {
+      return await uploadBlob(this.client, this.#repository, desc, body, { signal: options.signal, ref: this.ref });
+    }
+    const bytes = await readLimited(body, MAX_MANIFEST_BYTES); // ends cleanly, or throws before any PUT
+    await this.#putManifest(desc, desc.digest, bytes, options);
+    this.#remember(desc.digest, bytes);
+  }
+
+  /** Points `tag` at the manifest `desc` (a manifest PUT by tag). */
+  async tag(desc: Descriptor, tag: string, options: StoreOptions = {}): Promise<void> {
+    await this.#putManifest(desc, tag, await this.#manifestBytes(desc, options), options);
+  }
+
+  /** Mounts `desc` from `fromRepository` of the same registry; false when the registry declined. */
+  mount(desc: Descriptor, fromRepository: string, options: StoreOptions = {}): Promise<boolean> {
+    return mountBlob(this.client, this.#repository, desc, fromRepository, { signal: options.signal, ref: this.ref });
+  }
+
+  /** Every tag of the repository, following `Link` pagination (`pageSize` tags per request, default 1000). */
+  async listTags(options: StoreOptions & { pageSize?: number } = {}): Promise<string[]> {
+    const tags: string[] = [];
+    let next: string | undefined = `/v2/${this.#repository}/tags/list?n=${options.pageSize ?? 1000}`;
+    while (next) {
+      const res = await this.#send(next, "GET", options);
+      if (!res.ok) throw await this.#error(res, "list", `tags of ${this.#repository}`, "GET", next);
+      const body = await res.json() as { tags?: string[] | null };
+      tags.push(...(body.tags ?? []));
+      const link = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get("link") ?? "");
+      next = link ? String(this.client.url(link[1])) : undefined;
+    }
+    return tags;
+  }
+
+  /** Nothing to flush: a registry commits each push itself. */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Nothing to undo: resolves at once. */
+  abort(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  #path(kind: "manifests" | "blobs", reference: string): string {
+    return `/v2/${this.#repository}/${kind}/${reference}`;
+  }
+
+  #send(path: string, method: string, options: StoreOptions, headers: Record<string, string> = {}): Promise<Response> {
+    const action = method === "PUT" ? "pull,push" : "pull";
+    return this.client.send(path, {
+      method,
+      headers,
+      scopes: [`repository:${this.#repository}:${action}`],
+      signal: options.signal,
+    });
+  }
+
+  #error(res: Response, verb: string, what: string, method: string, path: string) {
+    return errorFromResponse(res, {
+      verb,
+      what,
+      host: this.client.host,
+      method,
+      url: this.client.url(path),
+      ref: this.ref,
+    });
+  }
+
+  /**
+   * The error for a failed HEAD. HEAD answers carry no body, so for 401, 403 and 404 (cheap, not
+   * retried) the same request is made as a GET to report the registry's own code and message.
+   */
+  async #headError(
+    head: Response,
+    verb: string,
+    what: string,
+    path: string,
+    options: StoreOptions,
+    headers: Record<string, string>,
+  ) {
+    if (head.status !== 401 && head.status !== 403 && head.status !== 404) {
+      return await this.#error(head, verb, what, "HEAD", path);
+    }
+    await drain(head);
+    const res = await this.#send(path, "GET", options, headers);
+    if (res.status !== head.status) {
+      await drain(res);
+      return await this.#error(head, verb, what, "HEAD", path);
+    }
+    return await this.#error(res, verb, what, "GET", path);
+  }
+
+  async #putManifest(desc: Descriptor, reference: string, bytes: Uint8Array, options: StoreOptions): Promise<void> {
+    const path = this.#path("manifests", reference);
+    const res = await this.client.send(path, {
+      method: "PUT",
+      headers: { "Content-Type": desc.mediaType },
+      body: bytes,
+      scopes: [`repository:${this.#repository}:pull,push`],
+      signal: options.signal,
+    });
+    if (res.status !== 201 && res.status !== 200) {
+      throw await this.#error(res, reference === desc.digest ? "push" : "tag", `manifest ${reference}`, "PUT", path);
+    }
+    await drain(res);
+  }
+
+  async #manifestBytes(desc: Descriptor, options: StoreOptions): Promise<Uint8Array> {
+    const cached = this.#manifests.get(desc.digest);
+    if (cached) return cached;
+    const path = this.#path("manifests", desc.digest);
+    const res = await this.#send(path, "GET", options, { Accept: MANIFEST_ACCEPT });
+    if (!res.ok) throw await this.#error(res, "fetch", `manifest ${shortDigest(desc.digest)}`, "GET", path);
+    const bytes = await readLimited(res.body ?? streamOf(new Uint8Array()), MAX_MANIFEST_BYTES);
+    try {
+      verifyBytes(desc, bytes, this.ref);
+      this.#remember(desc.digest, bytes); // only verified bytes may be re-PUT by tag()
+    } catch {
+      // Unverified bytes go back to the caller, whose own check (copyGraph's) reports the mismatch.
+    }
+    return bytes;
+  }
+
+  #remember(digest: string, bytes: Uint8Array): void {
+    this.#manifests.delete(digest);
+    this.#manifests.set(digest, bytes);
+    if (this.#manifests.size > MANIFEST_CACHE_ENTRIES) this.#manifests.delete(this.#manifests.keys().next().value!);
+  }
+
+  /** The blob body, resumed with `Range` requests when the connection drops mid-stream. */
+  #resumable(first: Response, desc: Descriptor, path: string, signal?: AbortSignal): ReadableStream<Uint8Array> {
+    let reader = (first.body ?? streamOf(new Uint8Array())).getReader();
+    let received = 0;
+    let skip = 0; // bytes to drop when a registry ignores Range and starts over
+    let failures = 0;
+    const retries = this.client.retry.retries;
+    const reopen = async (cause: unknown) => {
+      if (signal?.aborted) throw abortErrorOf(signal);
+      if (failures >= retries) {
+        throw new NetworkError(
+          `Cannot reach ${this.client.host}: connection lost after ${received} of ${desc.size} bytes of blob ${
+            shortDigest(desc.digest)
+          }: ${describeNetworkError(cause)}`,
+          { ref: this.ref, cause },
+        );
+      }
+      await sleep(backoffDelay(failures++, this.client.retry), signal);
+      await reader.cancel().catch(() => {});
+      const res = await this.#send(path, "GET", { signal }, { Range: `bytes=${received}-` });
+      if (res.status !== 206 && res.status !== 200) {
+        throw await this.#error(res, "fetch", `blob ${shortDigest(desc.digest)}`, "GET", path);
+      }
+      skip = res.status === 200 ? received : 0;
+      reader = (res.body ?? streamOf(new Uint8Array())).getReader();
+    };
+    return new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        for (;;) {
+          let chunk: Awaited<ReturnType<typeof reader.read>>;
+          try {
+            chunk = await reader.read();
+          } catch (err) {
+            if (received >= desc.size) throw err;
+            await reopen(err);
+            continue;
+          }
+          if (chunk.done) {
+            if (received < desc.size) {
+              await reopen(new Error("the body ended early"));
+              continue;
+            }
+            controller.close();
+            return;
+          }
+          let value = chunk.value;
+          if (skip > 0) {
+            const n = Math.min(skip, value.byteLength);
+            skip -= n;
+            value = value.subarray(n);
+            if (value.byteLength === 0) continue;
+          }
+          received += value.byteLength;
+          controller.enqueue(value);
+          return;
+        }
+      },
+      cancel(reason) {
+        return reader.cancel(reason);
+      },
+    }, { highWaterMark: 0 });
+  }
+}
+
+/**
+ * Opens `reference`'s repository as a store; stores of one host share a client (and its tokens).
+ *
+ * @example
+ * ```ts
+ * const store = openRegistryStore({ registry: "127.0.0.1:5000", repository: "app", tag: "1.0" }, { retries: 5 });
+ * ```
+ */
+export function openRegistryStore(reference: Reference, options: RegistryOptions = {}): RegistryStore {
+  return new RegistryStore(reference, options);
+}
+
+function mediaTypeOf(res: Response): string | undefined {
+  const type = res.headers.get("content-type")?.split(";")[0].trim();
+  return type && type !== "application/json" && type !== "text/plain" ? type : undefined;
+}
+
+function mediaTypeInside(bytes: Uint8Array): string {
+  try {
+    const parsed = JSON.parse(new TextDecoder().decode(bytes)) as { mediaType?: string; manifests?: unknown };
+    if (parsed.mediaType) return parsed.mediaType;
+    return parsed.manifests ? "application/vnd.oci.image.index.v1+json" : "application/vnd.oci.image.manifest.v1+json";
+  } catch {
+    return "application/octet-stream";
+  }
+}

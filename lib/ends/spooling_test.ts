@@ -1,0 +1,98 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DigestMismatchError } from "../errors.ts";
+import type { Descriptor } from "../oci/descriptor.ts";
+import { MediaType } from "../oci/media_types.ts";
+import { readLimited, streamOf } from "../stream/read_limited.ts";
+import { MemoryStore } from "./memory.ts";
+import { SpoolingStore } from "./spooling.ts";
+import type { ReadableStore } from "./store.ts";
+
+const root = mkdtempSync(join(tmpdir(), "ferry-spool-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** Counts fetches per digest; can corrupt every blob it serves. */
+class Counting implements ReadableStore {
+  readonly ref = "memory:counting";
+  readonly fetches = new Map<string, number>();
+  constructor(readonly store: MemoryStore, readonly corrupt = false) {}
+  resolve(r: string) {
+    return this.store.resolve(r);
+  }
+  exists(d: Descriptor) {
+    return this.store.exists(d);
+  }
+  async fetch(d: Descriptor) {
+    this.fetches.set(d.digest, (this.fetches.get(d.digest) ?? 0) + 1);
+    const body = await this.store.fetch(d);
+    if (!this.corrupt) return body;
+    const bytes = await readLimited(body);
+    bytes[0] ^= 0xff;
+    return streamOf(bytes);
+  }
+}
+
+function setup(corrupt = false) {
+  const mem = new MemoryStore();
+  const blob = mem.put(new Uint8Array(200_000).map((_, i) => i % 251), MediaType.OciLayerGzip);
+  const manifest = mem.put(new TextEncoder().encode('{"schemaVersion":2}'), MediaType.OciManifest);
+  const src = new Counting(mem, corrupt);
+  let made = 0;
+  const makeDir = () => {
+    made++;
+    return mkdtemp(join(root, ".ferry-tmp-"));
+  };
+  return { src, blob, manifest, makeDir, made: () => made };
+}
+
+const read = async (s: ReadableStream<Uint8Array>) => (await readLimited(s, 1 << 24)).byteLength;
+
+describe("SpoolingStore", () => {
+  test("a blob with one reader streams from the source; no temp dir", async () => {
+    const { src, blob, makeDir, made } = setup();
+    const spool = new SpoolingStore(src, makeDir);
+    expect(await read(await spool.fetch(blob))).toBe(blob.size);
+    expect(await read(await spool.fetch(blob))).toBe(blob.size);
+    expect(src.fetches.get(blob.digest)).toBe(2);
+    expect(made()).toBe(0);
+    await spool.dispose();
+  });
+
+  test("a shared blob (or any blob with spoolAll) is fetched once, served from the temp dir, removed by dispose", async () => {
+    for (const shared of [true, false]) {
+      const { src, blob, makeDir } = setup();
+      const spool = new SpoolingStore(src, makeDir, { spoolAll: !shared });
+      if (shared) spool.share([blob]);
+      spool.share([blob]);
+      const sizes = await Promise.all([1, 2, 3].map(async () => await read(await spool.fetch(blob))));
+      expect(sizes).toEqual([blob.size, blob.size, blob.size]);
+      expect(src.fetches.get(blob.digest)).toBe(1);
+      const dirs = readdirSync(root).filter((d) => d.startsWith(".ferry-tmp-"));
+      expect(dirs.length).toBe(1);
+      await spool.dispose();
+      expect(readdirSync(root)).toEqual([]);
+    }
+  });
+
+  test("manifests are cached in memory, never spooled", async () => {
+    const { src, manifest, makeDir, made } = setup();
+    const spool = new SpoolingStore(src, makeDir, { spoolAll: true });
+    expect(await read(await spool.fetch(manifest))).toBe(manifest.size);
+    expect((await spool.small(manifest)).byteLength).toBe(manifest.size);
+    expect(src.fetches.get(manifest.digest)).toBe(1);
+    expect(made()).toBe(0);
+  });
+
+  test("a blob failing verification leaves no spooled file", async () => {
+    const { src, blob, makeDir } = setup(true);
+    const spool = new SpoolingStore(src, makeDir, { spoolAll: true });
+    await expect(spool.fetch(blob)).rejects.toThrow(DigestMismatchError);
+    const [dir] = readdirSync(root).filter((d) => d.startsWith(".ferry-tmp-"));
+    expect(readdirSync(join(root, dir))).toEqual([]);
+    await spool.dispose();
+    expect(existsSync(join(root, dir))).toBe(false);
+  });
+});

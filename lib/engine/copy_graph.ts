@@ -1,0 +1,199 @@
+/**
+ * The one engine: a graph copy of content-addressed descriptors between two stores.
+ * copy, export, import, mirror and split are all this function with different ends.
+ *
+ * @module
+ */
+import { abortErrorOf } from "../errors.ts";
+import type { Descriptor } from "../oci/descriptor.ts";
+import { childrenOf, parseManifest } from "../oci/manifest.ts";
+import { isManifest } from "../oci/media_types.ts";
+import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
+import { verifyBytes, verifyStream } from "../stream/verify.ts";
+import type { ReadableStore, StoreOptions, WritableStore } from "../ends/store.ts";
+import { Limiter } from "../stream/limiter.ts";
+
+/** How many blobs copyGraph moves at once unless told otherwise. */
+export const DEFAULT_CONCURRENCY = 6;
+
+/**
+ * What copyGraph reports along the way (oras-style hooks; the library never prints).
+ *
+ * @example
+ * ```ts
+ * const onEvent = (event: CopyEvent) => {
+ *   if (event.type === "copied") console.log(`copied ${event.desc.digest} (${event.desc.size} bytes)`);
+ * };
+ * await copy("127.0.0.1:5000/app:1.0", "oci:out:1.0", { onEvent });
+ * ```
+ */
+export type CopyEvent =
+  | { type: "skipped"; desc: Descriptor }
+  | { type: "mounted"; desc: Descriptor }
+  | { type: "start"; desc: Descriptor }
+  | { type: "progress"; desc: Descriptor; bytes: number }
+  | { type: "copied"; desc: Descriptor };
+
+/**
+ * Options of {@link copyGraph}.
+ *
+ * @example
+ * ```ts
+ * const sample = buildSampleImage();
+ * const options: CopyGraphOptions = { concurrency: 4, signal: AbortSignal.timeout(60_000) };
+ * await copyGraph(sample.store, new MemoryStore(), sample.root, options);
+ * ```
+ */
+export interface CopyGraphOptions extends StoreOptions {
+  /** Blobs moved at once (default {@link DEFAULT_CONCURRENCY}); capped by `dst.maxConcurrentPushes`. */
+  concurrency?: number;
+  /** Called for every skipped, mounted and copied descriptor, and as bytes stream. */
+  onEvent?: (event: CopyEvent) => void;
+}
+
+/**
+ * What a copy did.
+ *
+ * @example
+ * ```ts
+ * const sample = buildSampleImage();
+ * const result: CopyResult = await copyGraph(sample.store, new MemoryStore(), sample.root);
+ * console.log(result.root.digest, result.copied, result.bytes);
+ * ```
+ */
+export interface CopyResult {
+  /** The root descriptor, as pushed. */
+  root: Descriptor;
+  /** Descriptors (blobs and manifests) written to the destination. */
+  copied: number;
+  /** Descriptors the destination already had. */
+  skipped: number;
+  /** Blobs mounted from another repository of the same registry. */
+  mounted: number;
+  /** Blob bytes streamed from source to destination. */
+  bytes: number;
+}
+
+/**
+ * Copies `root` and everything it references from `src` to `dst`: children before parents, each
+ * digest once, skipping what `dst` has (a manifest it has means its whole subtree), mounting inside
+ * one registry, every blob verified while it streams. The first error aborts the rest and is thrown.
+ * The caller owns the stores: it tags, then `close()`s `dst` on success or `abort()`s it on failure.
+ *
+ * @example
+ * ```ts
+ * const src = new MemoryStore();
+ * const dst = new MemoryStore();
+ * const root = await src.resolve("1.0");
+ * const result = await copyGraph(src, dst, root);
+ * await dst.tag(root, "1.0");
+ * ```
+ */
+export async function copyGraph(
+  src: ReadableStore,
+  dst: WritableStore,
+  root: Descriptor,
+  options: CopyGraphOptions = {},
+): Promise<CopyResult> {
+  const outer = options.signal;
+  if (outer?.aborted) throw abortErrorOf(outer);
+  const controller = new AbortController();
+  let firstError: unknown;
+  const fail = (err: unknown) => {
+    if (firstError === undefined) {
+      firstError = outer?.aborted ? abortErrorOf(outer) : err;
+      controller.abort(firstError);
+    }
+  };
+  const onOuterAbort = () => fail(abortErrorOf(outer!));
+  outer?.addEventListener("abort", onOuterAbort, { once: true });
+  const signal = controller.signal;
+  const emit = options.onEvent ?? (() => {});
+  const limit = new Limiter(
+    Math.max(1, Math.min(options.concurrency ?? DEFAULT_CONCURRENCY, dst.maxConcurrentPushes ?? Infinity)),
+  );
+  const result: CopyResult = { root, copied: 0, skipped: 0, mounted: 0, bytes: 0 };
+  const visits = new Map<string, Promise<void>>();
+  const mountFrom = src.origin && dst.mount && dst.origin?.registry === src.origin.registry &&
+      dst.origin.repository !== src.origin.repository
+    ? src.origin.repository
+    : undefined;
+
+  function visit(desc: Descriptor): Promise<void> {
+    let visiting = visits.get(desc.digest);
+    if (!visiting) {
+      visiting = isManifest(desc.mediaType) ? copyManifest(desc) : copyBlob(desc);
+      visiting.catch(fail);
+      visits.set(desc.digest, visiting);
+    }
+    return visiting;
+  }
+
+  async function copyManifest(desc: Descriptor): Promise<void> {
+    if (await dst.exists(desc, { signal })) {
+      result.skipped++;
+      emit({ type: "skipped", desc });
+      return;
+    }
+    const bytes = await readLimited(await src.fetch(desc, { signal }), MAX_MANIFEST_BYTES);
+    verifyBytes(desc, bytes, src.ref);
+    await Promise.all(childrenOf(parseManifest(bytes, desc.mediaType)).map(visit));
+    await limit.run(() => dst.push(desc, streamOf(bytes), { signal }));
+    result.copied++;
+    emit({ type: "copied", desc });
+  }
+
+  function copyBlob(desc: Descriptor): Promise<void> {
+    return limit.run(async () => {
+      if (signal.aborted) throw signal.reason;
+      if (await dst.exists(desc, { signal })) {
+        result.skipped++;
+        emit({ type: "skipped", desc });
+        return;
+      }
+      if (mountFrom && await dst.mount!(desc, mountFrom, { signal })) {
+        result.mounted++;
+        emit({ type: "mounted", desc });
+        return;
+      }
+      emit({ type: "start", desc });
+      const body = (await src.fetch(desc, { signal })).pipeThrough(verifyStream(desc, src.ref))
+        .pipeThrough(countBytes(desc, emit));
+      try {
+        await dst.push(desc, body, { signal });
+      } catch (err) {
+        // A store that failed before reading (or let go of) the body leaves it to us: release the source.
+        await body.cancel(err).catch(() => {});
+        throw err;
+      }
+      result.copied++;
+      result.bytes += desc.size;
+      emit({ type: "copied", desc });
+    });
+  }
+
+  try {
+    await visit(root);
+  } catch (err) {
+    fail(err);
+  } finally {
+    outer?.removeEventListener("abort", onOuterAbort);
+  }
+  if (firstError !== undefined) {
+    // Let every in-flight transfer see the abort and settle before the caller cleans up the destination.
+    await Promise.allSettled(visits.values());
+    throw firstError;
+  }
+  return result;
+}
+
+function countBytes(desc: Descriptor, emit: (event: CopyEvent) => void): TransformStream<Uint8Array, Uint8Array> {
+  let bytes = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      bytes += chunk.byteLength;
+      emit({ type: "progress", desc, bytes });
+      controller.enqueue(chunk);
+    },
+  });
+}

@@ -1,0 +1,242 @@
+/**
+ * `ferry copy`: an image with every platform (or the chosen ones) from one end to another.
+ *
+ * @module
+ */
+import { AbortError, NotFoundError, UsageError } from "../errors.ts";
+import { type CopyEvent, copyGraph } from "../engine/copy_graph.ts";
+import { fetchManifest, platformOfImage } from "../engine/fetch.ts";
+import { filterIndex, selectPlatforms } from "../engine/select.ts";
+import type { Descriptor, Platform } from "../oci/descriptor.ts";
+import { isAttestation } from "../oci/manifest.ts";
+import { formatLocation, type Location, parseLocation } from "../ref/location.ts";
+import { formatPlatform, matchPlatform, parsePlatformList } from "../oci/platform.ts";
+import { formatReference } from "../ref/reference.ts";
+import type { RegistryOptions } from "../remote/client.ts";
+import { MemoryStore } from "../ends/memory.ts";
+import { openDestination, type OpenedSource, openSource } from "../ends/open.ts";
+import { hostPlatform } from "../ends/docker_engine.ts";
+import { OverlayStore } from "../ends/overlay.ts";
+import type { ReadableStore } from "../ends/store.ts";
+
+/**
+ * Options of {@link copy}.
+ *
+ * @example
+ * ```ts
+ * const options: CopyOptions = { platforms: ["linux/amd64", "linux/arm64"], signal: AbortSignal.timeout(60_000) };
+ * await copy("127.0.0.1:5000/app:1.0", "127.0.0.1:5001/app:1.0", options);
+ * ```
+ */
+export interface CopyOptions {
+  /** Platforms to keep (`linux/arm64`, `armv7`, comma lists); all by default. */
+  platforms?: string[];
+  /** Blobs moved at once. */
+  concurrency?: number;
+  /** Registry access for the source. */
+  source?: RegistryOptions;
+  /** Registry access for the destination. */
+  destination?: RegistryOptions;
+  /** Aborts the copy; a registry tag or layout index is written only after everything under it. */
+  signal?: AbortSignal;
+  /** Called for every blob and manifest skipped, mounted, started, copied, and as bytes stream. */
+  onEvent?: (event: CopyEvent) => void;
+}
+
+/**
+ * What {@link copy} did, as `--json` prints it.
+ *
+ * @example
+ * ```ts
+ * const result: CopyImageResult = await copy("127.0.0.1:5000/app:1.0", "oci:out:1.0");
+ * console.log(result.digest, result.platforms, `${result.copied} copied, ${result.skipped} skipped`);
+ * ```
+ */
+export interface CopyImageResult {
+  /** The source as given. */
+  source: string;
+  /** The destination as given. */
+  destination: string;
+  /** Digest of the root written (the source's own unless platforms were filtered). */
+  digest: string;
+  /** Media type of the root written. */
+  mediaType: string;
+  /** True when a platform filter produced a new index (so the digest differs from the source's). */
+  filtered: boolean;
+  /** Platforms copied, e.g. `linux/arm64/v8`. */
+  platforms: string[];
+  /** Blobs and manifests copied. */
+  copied: number;
+  /** Blobs and manifests the destination already had. */
+  skipped: number;
+  /** Blobs mounted from another repository of the same registry. */
+  mounted: number;
+  /** Bytes streamed. */
+  bytes: number;
+}
+
+/** A source resolved and narrowed to the chosen platforms. */
+export interface SelectedSource {
+  store: ReadableStore;
+  root: Descriptor;
+  filtered: boolean;
+  platforms: { desc: Descriptor; platform: Platform }[];
+  repository: string;
+  tag?: string;
+  /** Releases what opening the source took (an archive's spool directory); call once, when done. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * Resolves `location` and narrows it to `platforms`: the whole index (digest kept), a new index of the
+ * chosen entries, or a single-platform image checked against the filter.
+ */
+export async function selectSource(
+  location: Location,
+  platforms: string[] | undefined,
+  options: { registry?: RegistryOptions; signal?: AbortSignal } = {},
+): Promise<SelectedSource> {
+  const want = parsePlatformList(platforms);
+  const opened = await openSource(location, { registry: options.registry });
+  const dispose = () => opened.dispose?.() ?? Promise.resolve();
+  try {
+    return { ...await narrow(opened, want, options.signal), dispose };
+  } catch (err) {
+    await dispose().catch(() => {});
+    throw err;
+  }
+}
+
+async function narrow(
+  opened: OpenedSource,
+  want: Platform[] | "all",
+  signal?: AbortSignal,
+): Promise<Omit<SelectedSource, "dispose">> {
+  const root = await opened.store.resolve(opened.target, { signal });
+  const top = await fetchManifest(opened.store, root, { signal });
+  const base = { repository: opened.repository, tag: opened.tag };
+  if (top.parsed.kind === "manifest") {
+    const platform = await platformOfImage(opened.store, top, { signal });
+    if (want !== "all" && !(platform && want.some((w) => matchPlatform(w, platform)))) {
+      throw new NotFoundError(
+        `Cannot find platform ${want.map(formatPlatform).join(", ")}: the image is ${
+          platform ? formatPlatform(platform) : "of unknown platform"
+        } only`,
+        { ref: opened.store.ref },
+      );
+    }
+    return {
+      ...base,
+      store: opened.store,
+      root,
+      filtered: false,
+      platforms: platform ? [{ desc: root, platform }] : [],
+    };
+  }
+  const index = top.parsed.index;
+  const chosen = selectPlatforms(index, want);
+  const entries = chosen.map((desc) => ({ desc, platform: desc.platform! }));
+  if (want === "all") return { ...base, store: opened.store, root, filtered: false, platforms: entries };
+  const narrowed = filterIndex(top.bytes, index, chosen);
+  if (narrowed.desc.digest === root.digest) {
+    return { ...base, store: opened.store, root, filtered: false, platforms: entries };
+  }
+  const extra = new MemoryStore();
+  extra.put(narrowed.bytes, narrowed.desc.mediaType);
+  return {
+    ...base,
+    store: new OverlayStore(opened.store, extra),
+    root: narrowed.desc,
+    filtered: true,
+    platforms: entries,
+  };
+}
+
+/**
+ * The one image a single-image destination gets: the only platform chosen, or (for the local Docker
+ * engine, like `docker pull`) the host's platform.
+ */
+function singleImage(selected: SelectedSource, destination: "docker-archive" | "docker-daemon"): Descriptor {
+  const images = selected.platforms.filter((p) => !isAttestation(p.desc));
+  if (images.length === 1) return images[0].desc;
+  const host = destination === "docker-daemon" ? images.filter((p) => matchPlatform(hostPlatform(), p.platform)) : [];
+  if (host.length === 1) return host[0].desc;
+  throw new UsageError(
+    `Cannot write ${images.length} platforms to one ${destination}: choose one with --platform (${
+      images.map((p) => formatPlatform(p.platform)).join(", ")
+    })`,
+  );
+}
+
+/**
+ * Copies an image between two locations (`docker://`, bare references, `oci:`, `oci-archive:`,
+ * `docker-archive:`). Without a platform filter the destination gets the byte-identical root.
+ *
+ * @example
+ * ```ts
+ * const result = await copy("127.0.0.1:5000/app:1.0", "127.0.0.1:5001/app:1.0");
+ * console.log(result.digest, result.platforms);
+ * ```
+ */
+export async function copy(src: string, dst: string, options: CopyOptions = {}): Promise<CopyImageResult> {
+  const srcLocation = parseLocation(src);
+  const dstLocation = parseLocation(dst);
+  const selected = await selectSource(srcLocation, options.platforms, {
+    registry: options.source,
+    signal: options.signal,
+  });
+  try {
+    return await copySelected(selected, srcLocation, dstLocation, options);
+  } finally {
+    await selected.dispose();
+  }
+}
+
+async function copySelected(
+  selected: SelectedSource,
+  srcLocation: Location,
+  dstLocation: Location,
+  options: CopyOptions,
+): Promise<CopyImageResult> {
+  // A docker-archive and the Docker engine take one image: a platform's manifest, never an index.
+  const root = dstLocation.kind === "docker-archive" || dstLocation.kind === "docker-daemon"
+    ? singleImage(selected, dstLocation.kind)
+    : selected.root;
+  const opened = await openDestination(dstLocation, selected.tag, { registry: options.destination });
+  const dstStore = opened.store;
+  let tag = opened.tag;
+  if (dstLocation.kind === "oci-archive" || dstLocation.kind === "docker-archive") {
+    // Archives name images `repo:tag` (docker's RepoTags), from the destination reference or the source's name.
+    const named = dstLocation.kind === "docker-archive" ? dstLocation.reference : undefined;
+    tag = named
+      ? formatReference({ ...named, digest: undefined, tag: named.tag ?? "latest" }, { short: true })
+      : `${selected.repository}:${tag ?? selected.tag ?? "latest"}`;
+  }
+  try {
+    const result = await copyGraph(selected.store, dstStore, root, {
+      concurrency: options.concurrency,
+      signal: options.signal,
+      onEvent: options.onEvent,
+    });
+    if (options.signal?.aborted) throw new AbortError();
+    if (tag !== undefined) await dstStore.tag(root, tag, { signal: options.signal });
+    await dstStore.close();
+    return {
+      source: formatLocation(srcLocation),
+      destination: formatLocation(dstLocation),
+      digest: root.digest,
+      mediaType: root.mediaType,
+      filtered: selected.filtered,
+      platforms: selected.platforms.filter((p) => root === selected.root || p.desc === root).map((p) =>
+        formatPlatform(p.platform)
+      ),
+      copied: result.copied,
+      skipped: result.skipped,
+      mounted: result.mounted,
+      bytes: result.bytes,
+    };
+  } catch (err) {
+    await dstStore.abort().catch(() => {});
+    throw err;
+  }
+}

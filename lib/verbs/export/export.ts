@@ -1,0 +1,231 @@
+/**
+ * `ferry export`: the string facade over {@link exportFromStore} — every platform of an image to
+ * `image-<label>.tar.gz`, or the whole index to an OCI layout directory or OCI archive.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { AbortError, UsageError } from "../../errors.ts";
+import { type CopyEvent, copyGraph } from "../../engine/copy_graph.ts";
+import { formatLocation, type Location, parseLocation } from "../../ref/location.ts";
+import { formatPlatform } from "../../oci/platform.ts";
+import { formatReference } from "../../ref/reference.ts";
+import type { RegistryOptions } from "../../remote/client.ts";
+import { OciLayoutStore } from "../../ends/oci_layout.ts";
+import { openDestination } from "../../ends/open.ts";
+import type { Descriptor } from "../../oci/descriptor.ts";
+import type { WritableStore } from "../../ends/store.ts";
+import { copy, selectSource } from "../copy.ts";
+import { type ExportedFile, type ExportEvent, exportImage as exportFromStore } from "./to_files.ts";
+
+/**
+ * Output formats of {@link exportImage}: crane's `pull --format` names.
+ *
+ * @example
+ * ```ts
+ * const format: ExportFormat = "oci-archive";
+ * await exportImage("127.0.0.1:5000/app:1.0", "out", { format, output: "out/app.oci.tar" });
+ * ```
+ */
+export type ExportFormat = "docker" | "oci" | "oci-archive";
+
+/**
+ * Options of {@link exportImage}.
+ *
+ * @example
+ * ```ts
+ * const options: ExportImageOptions = {
+ *   platforms: ["linux/arm64"],
+ *   tagTemplate: "{repo}:{tag}-{os}-{arch}{variant}",
+ *   onEvent: (event) => console.error(event.type, event.label),
+ * };
+ * await exportImage("127.0.0.1:5000/app:1.0", "out", options);
+ * ```
+ */
+export interface ExportImageOptions {
+  /** Platforms to export (`amd64`, `linux/arm/v7`, comma lists); all by default. */
+  platforms?: string[];
+  /** `docker` (default): one `image-<label>.tar.gz` per platform; `oci`: a layout directory; `oci-archive`: one tar. */
+  format?: ExportFormat;
+  /** RepoTags per platform; placeholders {repo} {tag} {label} {os} {arch} {variant}; default `{repo}:{tag}-{label}`. */
+  tagTemplate?: string;
+  /** gzip level 0-9 of the files (default 0: the layers inside are already compressed). */
+  gzipLevel?: number;
+  /** oci-archive: the archive file (default `DIR/image.tar`; a `.tar.gz` name gzips it). */
+  output?: string;
+  /** Blobs fetched at once. */
+  concurrency?: number;
+  /** Registry access for the source. */
+  registry?: RegistryOptions;
+  /**
+   * Also push the image (the same selection: the whole index with its digest, or the filtered
+   * index) to this registry reference in the same run, reading each blob from the source once.
+   */
+  pushTo?: string;
+  /** Registry access for `pushTo`. */
+  pushRegistry?: RegistryOptions;
+  /** Aborts the export; no file is left under a final name. */
+  signal?: AbortSignal;
+  /** Per-file progress (docker, oci-archive). */
+  onEvent?: (event: ExportEvent) => void;
+  /** Per-blob progress (oci layout). */
+  onCopyEvent?: (event: CopyEvent) => void;
+}
+
+/**
+ * What {@link exportImage} wrote.
+ *
+ * @example
+ * ```ts
+ * const result: ExportImageResult = await exportImage("127.0.0.1:5000/app:1.0", "out");
+ * for (const file of result.files) console.log(file.path, file.platform, file.sha256);
+ * ```
+ */
+export interface ExportImageResult {
+  /** The source as given. */
+  source: string;
+  /** The format written. */
+  format: ExportFormat;
+  /** Digest of the source's root (index or manifest). */
+  digest: string;
+  /** Platforms exported, e.g. `linux/arm64/v8`. */
+  platforms: string[];
+  /** The files written (docker, oci-archive), each with size and sha256. */
+  files: ExportedFile[];
+  /** The layout directory (oci). */
+  layout?: string;
+  /** With `pushTo`: where the image went and its root digest. */
+  pushed?: { reference: string; digest: string };
+}
+
+/**
+ * Exports an image from a registry (or OCI layout) into files, streaming every layer to disk.
+ *
+ * @example
+ * ```ts
+ * const result = await exportImage("127.0.0.1:5000/app:1.0", "out");
+ * for (const f of result.files) console.log(f.path, f.platform, f.size);
+ * // out/image-amd64.tar.gz linux/amd64 …, out/image-arm64.tar.gz …, out/image-armv7.tar.gz …
+ * ```
+ */
+export async function exportImage(
+  src: string,
+  dir: string,
+  options: ExportImageOptions = {},
+): Promise<ExportImageResult> {
+  const format = options.format ?? "docker";
+  if (!["docker", "oci", "oci-archive"].includes(format)) {
+    throw new UsageError(`Cannot export as "${format}": use docker, oci or oci-archive`);
+  }
+  const location = parseLocation(src);
+  const target = options.pushTo === undefined ? undefined : pushTarget(options.pushTo);
+  if (format === "oci") {
+    const copied = await copy(src, `oci:${dir}`, {
+      platforms: options.platforms,
+      concurrency: options.concurrency,
+      source: options.registry,
+      signal: options.signal,
+      onEvent: options.onCopyEvent,
+    });
+    const result: ExportImageResult = {
+      source: copied.source,
+      format,
+      digest: copied.digest,
+      platforms: copied.platforms,
+      files: [],
+      layout: dir,
+    };
+    if (target) {
+      // The layout now holds every blob: push from it, so the source is still read once.
+      const layout = await OciLayoutStore.open(dir);
+      const root = await layout.resolve(copied.digest, { signal: options.signal });
+      const opened = await openDestination(target, undefined, { registry: options.pushRegistry });
+      result.pushed = await pushFrom(layout, opened.store, root, opened.tag ?? tagOf(location), target, options);
+    }
+    return result;
+  }
+  const selected = await selectSource(location, options.platforms, {
+    registry: options.registry,
+    signal: options.signal,
+  });
+  try {
+    const push = target
+      ? await openDestination(target, selected.tag ?? "latest", { registry: options.pushRegistry })
+      : undefined;
+    const { files, pushed } = await exportFromStore(selected.store, selected.root, dir, {
+      format,
+      repository: selected.repository,
+      tag: selected.tag ?? "latest",
+      tagTemplate: options.tagTemplate,
+      gzipLevel: options.gzipLevel,
+      concurrency: options.concurrency,
+      output: format === "oci-archive"
+        ? options.output ?? join(dir, options.gzipLevel === undefined ? "image.tar" : "image.tar.gz")
+        : undefined,
+      signal: options.signal,
+      onEvent: options.onEvent,
+      ...(push ? { push: { store: push.store, tag: push.tag } } : {}),
+    });
+    return {
+      source: src,
+      format,
+      digest: selected.root.digest,
+      platforms: selected.platforms.map((p) => formatPlatform(p.platform)),
+      files,
+      ...(pushed && target
+        ? { pushed: { reference: pushedReference(target, pushed.tag), digest: pushed.digest } }
+        : {}),
+    };
+  } finally {
+    await selected.dispose();
+  }
+}
+
+/** `--push DST` must name a registry. */
+function pushTarget(dst: string): Location {
+  const target = parseLocation(dst);
+  if (target.kind !== "registry") {
+    throw new UsageError(
+      `Cannot push to ${formatLocation(target)}: --push takes a registry reference (host/repo[:tag])`,
+    );
+  }
+  return target;
+}
+
+function tagOf(location: Location): string {
+  return location.kind === "registry"
+    ? location.reference.tag ?? "latest"
+    : location.kind === "oci"
+    ? location.tag ?? "latest"
+    : "latest";
+}
+
+function pushedReference(target: Location, tag: string | undefined): string {
+  if (target.kind !== "registry") return formatLocation(target);
+  const ref = target.reference;
+  return formatReference(tag !== undefined ? { ...ref, tag, digest: undefined } : ref);
+}
+
+async function pushFrom(
+  src: OciLayoutStore,
+  dst: WritableStore,
+  root: Descriptor,
+  tag: string | undefined,
+  target: Location,
+  options: ExportImageOptions,
+): Promise<{ reference: string; digest: string }> {
+  try {
+    await copyGraph(src, dst, root, {
+      concurrency: options.concurrency,
+      signal: options.signal,
+      onEvent: options.onCopyEvent,
+    });
+    if (options.signal?.aborted) throw new AbortError();
+    if (tag !== undefined) await dst.tag(root, tag, { signal: options.signal });
+    await dst.close();
+  } catch (err) {
+    await dst.abort().catch(() => {});
+    throw err;
+  }
+  return { reference: pushedReference(target, tag), digest: root.digest };
+}

@@ -1,0 +1,206 @@
+/**
+ * `ferry split SRC DST`: one tag per platform (`DST:1.0-amd64`, `DST:1.0-arm64`, `DST:1.0-armv7`, …), each the
+ * source's own child manifest with its digest unchanged; optionally the multi-arch tag too.
+ *
+ * @module
+ */
+import { AbortError, UsageError } from "../errors.ts";
+import { type CopyEvent, copyGraph } from "../engine/copy_graph.ts";
+import type { Descriptor, Platform } from "../oci/descriptor.ts";
+import { formatLocation, parseLocation } from "../ref/location.ts";
+import { formatPlatform, normalizePlatform } from "../oci/platform.ts";
+import { isValidTag } from "../ref/reference.ts";
+import type { RegistryOptions } from "../remote/client.ts";
+import { openDestination } from "../ends/open.ts";
+import { selectSource } from "./copy.ts";
+import { bare } from "./manifest/component.ts";
+
+/** The default `--tag-template`: `1.0-amd64`, `1.0-arm64`, `1.0-armv7`. */
+export const DEFAULT_TAG_TEMPLATE = "{tag}-{arch}{variant}";
+
+/**
+ * Options of {@link split}.
+ *
+ * @example
+ * ```ts
+ * const options: SplitOptions = { platforms: ["linux/amd64", "linux/arm64"], tagTemplate: "{tag}-{arch}", withIndex: true };
+ * await split("127.0.0.1:5000/app:1.0", "127.0.0.1:5000/app", options);
+ * ```
+ */
+export interface SplitOptions {
+  /** Platforms to split out (`linux/arm64`, `armv7`, comma lists); all by default. */
+  platforms?: string[];
+  /** Tag per platform from `{tag}`, `{os}`, `{arch}`, `{variant}` (empty for arm64's v8, amd64's v1), `{label}`. */
+  tagTemplate?: string;
+  /** Also tag DST's own tag with the index: the original when unfiltered, else one of the chosen platforms. */
+  withIndex?: boolean;
+  /** Blobs copied at once. */
+  concurrency?: number;
+  /** Registry access for the source. */
+  source?: RegistryOptions;
+  /** Registry access for the destination. */
+  destination?: RegistryOptions;
+  /** Aborts the split; each tag is written only after everything under it. */
+  signal?: AbortSignal;
+  /** Called for every blob and manifest skipped, mounted, started, copied, and as bytes stream. */
+  onEvent?: (event: CopyEvent) => void;
+}
+
+/**
+ * One tag `split` wrote.
+ *
+ * @example
+ * ```ts
+ * const { tags } = await split("127.0.0.1:5000/app:1.0", "127.0.0.1:5000/app");
+ * const arm64: SplitTag | undefined = tags.find((t) => t.platform === "linux/arm64");
+ * ```
+ */
+export interface SplitTag {
+  /** The tag written, e.g. `1.0-arm64`. */
+  tag: string;
+  /** Digest of the platform's manifest (the source's own). */
+  digest: string;
+  /** The platform, `os/arch[/variant]`. */
+  platform: string;
+}
+
+/**
+ * What {@link split} did, as `--json` prints it.
+ *
+ * @example
+ * ```ts
+ * const result: SplitResult = await split("127.0.0.1:5000/app:1.0", "127.0.0.1:5000/app");
+ * console.log(result.digest, result.tags.map((t) => t.tag));
+ * ```
+ */
+export interface SplitResult {
+  /** The source as given. */
+  source: string;
+  /** The destination as given. */
+  destination: string;
+  /** The source's root digest. */
+  digest: string;
+  /** One tag per platform. */
+  tags: SplitTag[];
+  /** The multi-arch tag, with `withIndex`. */
+  index?: { tag: string; digest: string; filtered: boolean };
+}
+
+/**
+ * Splits a multi-arch image into per-platform tags at `dst` (a registry repository or an OCI layout).
+ *
+ * @example
+ * ```ts
+ * const result = await split("127.0.0.1:5000/app:1.0", "127.0.0.1:5000/app");
+ * result.tags.map((t) => t.tag); // ["1.0-amd64", "1.0-arm64", "1.0-armv7"]
+ * ```
+ */
+export async function split(src: string, dst: string, options: SplitOptions = {}): Promise<SplitResult> {
+  const srcLocation = parseLocation(src);
+  const dstLocation = parseLocation(dst);
+  if (dstLocation.kind !== "registry" && dstLocation.kind !== "oci") {
+    throw new UsageError(`Cannot split into ${dst}: split writes tags to a registry or an oci: layout`);
+  }
+  if (dstLocation.kind === "registry" && dstLocation.reference.digest) {
+    throw new UsageError(`Cannot split into ${dst}: name a repository (and optionally a tag), not a digest`);
+  }
+  const template = options.tagTemplate ?? DEFAULT_TAG_TEMPLATE;
+  const selected = await selectSource(srcLocation, options.platforms, {
+    registry: options.source,
+    signal: options.signal,
+  });
+  try {
+    const opened = await openDestination(dstLocation, selected.tag, { registry: options.destination });
+    const base = opened.tag ?? "latest";
+    const planned = selected.platforms.map((p) => ({
+      desc: p.desc,
+      platform: p.platform,
+      tag: expand(template, base, p.platform),
+    }));
+    if (planned.length === 0) throw new UsageError(`Cannot split ${src}: it names no platform images`);
+    const seen = new Map<string, string>();
+    for (const p of planned) {
+      if (!isValidTag(p.tag)) {
+        throw new UsageError(`Cannot split ${src}: "${p.tag}" (for ${formatPlatform(p.platform)}) is not a valid tag`);
+      }
+      const other = seen.get(p.tag);
+      if (other) {
+        throw new UsageError(
+          `Cannot split ${src}: ${other} and ${
+            formatPlatform(p.platform)
+          } both get tag "${p.tag}"; add {os} or {variant} to --tag-template`,
+        );
+      }
+      seen.set(p.tag, formatPlatform(p.platform));
+    }
+    if (options.withIndex && seen.has(base)) {
+      throw new UsageError(`Cannot split ${src}: tag "${base}" is both a platform tag and the index tag`);
+    }
+    const store = opened.store;
+    const copyOptions = { concurrency: options.concurrency, signal: options.signal, onEvent: options.onEvent };
+    try {
+      const tags: SplitTag[] = [];
+      for (const p of planned) {
+        const desc: Descriptor = bare(p.desc);
+        await copyGraph(selected.store, store, desc, copyOptions);
+        if (options.signal?.aborted) throw new AbortError();
+        await store.tag(desc, p.tag, { signal: options.signal });
+        tags.push({ tag: p.tag, digest: desc.digest, platform: formatPlatform(p.platform) });
+      }
+      let index: SplitResult["index"];
+      if (options.withIndex) {
+        await copyGraph(selected.store, store, selected.root, copyOptions);
+        await store.tag(selected.root, base, { signal: options.signal });
+        index = { tag: base, digest: selected.root.digest, filtered: selected.filtered };
+      }
+      await store.close();
+      return {
+        source: formatLocation(srcLocation),
+        destination: formatLocation(dstLocation),
+        digest: selected.root.digest,
+        tags,
+        ...(index ? { index } : {}),
+      };
+    } catch (err) {
+      await store.abort().catch(() => {});
+      throw err;
+    }
+  } finally {
+    await selected.dispose();
+  }
+}
+
+/**
+ * The tag of one platform: `{tag}`, `{os}`, `{arch}`, `{variant}` (none for default variants), `{label}`
+ * (`amd64`, `arm64`, `armv7`, `windows-amd64`). Unknown placeholders are a {@link UsageError}.
+ *
+ * @example
+ * ```ts
+ * expandTagTemplate("{tag}-{arch}{variant}", "1.0", { os: "linux", architecture: "arm", variant: "v7" }); // "1.0-armv7"
+ * ```
+ */
+export function expandTagTemplate(template: string, tag: string, platform: Platform): string {
+  return expand(template, tag, platform);
+}
+
+function expand(template: string, tag: string, platform: Platform): string {
+  const p = normalizePlatform(platform);
+  const isDefault = (p.architecture === "arm64" && p.variant === "v8") ||
+    (p.architecture === "amd64" && p.variant === "v1");
+  const variant = isDefault ? "" : p.variant ?? "";
+  const values: Record<string, string> = {
+    tag,
+    os: p.os,
+    arch: p.architecture,
+    variant,
+    label: `${p.os === "linux" ? "" : `${p.os}-`}${p.architecture}${variant}`,
+  };
+  return template.replace(/\{([^}]*)\}/g, (_, key: string) => {
+    if (!(key in values)) {
+      throw new UsageError(
+        `Cannot use --tag-template "${template}": unknown placeholder {${key}} (use {tag}, {os}, {arch}, {variant}, {label})`,
+      );
+    }
+    return values[key];
+  });
+}
