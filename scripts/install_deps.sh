@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what ferry's tests need on a fresh Debian machine: npm packages (bun, deno, typescript) and the real
 # components the tests use: the CNCF distribution registry, skopeo, umoci, the Docker engine
-# and a static busybox (a real amd64 binary for the exported image to run). Idempotent: installs only what is missing.
+# a static busybox (a real amd64 binary for the exported image to run) and qemu-user (runs the other
+# architectures' programs of lib/testing/static_program.ts). Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,7 @@ command -v dockerd >/dev/null || need+=(docker.io)
 [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q static || need+=(busybox-static)
 command -v file >/dev/null || need+=(file)
 command -v pigz >/dev/null || need+=(pigz)
+command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
 if [ ${#need[@]} -gt 0 ]; then
   echo "ferry: installing Debian packages: ${need[*]}" >&2
   SUDO=""

@@ -1,10 +1,13 @@
 /**
- * gzip and gunzip as Web TransformStreams, over node:zlib (level control) — measured faster than
- * CompressionStream under both Bun and Deno (scripts/bench/gzip_levels.ts).
+ * gzip and gunzip as Web TransformStreams. gzip output is byte-reproducible: the same input gives the same
+ * bytes however it is split into chunks, under Bun and Deno alike, with a fixed header (mtime 0, OS 3 = Unix,
+ * no file name), so that the same export twice gives the same `.tar.gz`. Level 0 (stored blocks) is written
+ * here; levels 1-9 use node:zlib, measured faster than CompressionStream under both Bun and Deno
+ * (scripts/bench/gzip_levels.ts).
  *
  * @module
  */
-import { constants, createGunzip, createGzip } from "node:zlib";
+import { constants, crc32, createGunzip, createGzip } from "node:zlib";
 import type { Transform } from "node:stream";
 
 // Measured by scripts/bench/gzip_levels.ts on 100 MiB of random (incompressible, like the gzip layers
@@ -12,6 +15,7 @@ import type { Transform } from "node:stream";
 //                 level 0          level 1          level 2          level 6          CompressionStream
 //   Bun 1.x     1.0001 642 MB/s  1.0547  67 MB/s  1.0007  45 MB/s  1.0007  35 MB/s  1.0003  38 MB/s
 //   Deno 2.x    1.0001 708 MB/s  1.0547  76 MB/s  1.0004  48 MB/s  1.0004  40 MB/s  1.0003  39 MB/s
+// (level 0 there is node:zlib's; this module's own stored-block writer is faster, see storedGzipStream.)
 // node:zlib is as fast as CompressionStream at the same level and is the only one with level control.
 // Level 1 EXPANDS compressed data by 5.5% (both runtimes' zlib uses static Huffman codes at level 1,
 // ~8.44 bits per random byte, with no stored-block fallback); levels 2-9 cost 15-20x level 0's time for a
@@ -33,7 +37,21 @@ const GZIP_CHUNK_SIZE = 64 * 1024;
 const GUNZIP_CHUNK_SIZE = 256 * 1024;
 
 /**
- * A gzip-compressing TransformStream at `level` (0 = stored, 1 = fastest … 9 = smallest).
+ * zlib's output depends on how its input is split into writes (measured on 3 MiB: levels 0, 1 and 6 under both
+ * Bun and Deno, not 2 or 9), so gzip input reaches zlib in pieces of exactly this size, the last one shorter.
+ */
+const ZLIB_INPUT_PIECE = 64 * 1024;
+
+/** Data bytes per deflate stored block at level 0: the format's maximum (LEN is 16 bits). */
+const STORED_BLOCK = 65_535;
+
+/** The gzip header's OS byte ferry always writes: 3, Unix (zlib's own depends on the platform it was built for). */
+const GZIP_OS_UNIX = 3;
+
+/**
+ * A gzip-compressing TransformStream at `level` (0 = stored, 1 = fastest … 9 = smallest). The output bytes
+ * depend on the input bytes and the level only, not on how the input is chunked; at level 0 they are the same
+ * under every runtime too (levels 1-9 are each runtime's zlib: Bun's and Deno's level 1 differ).
  *
  * @example
  * ```ts
@@ -44,24 +62,102 @@ export function gzipStream(level: number = DEFAULT_GZIP_LEVEL): TransformStream<
   if (!Number.isInteger(level) || level < 0 || level > 9) {
     throw new RangeError(`gzip level must be an integer 0-9, got ${level}`);
   }
+  if (level === 0) return storedGzipStream();
   return zlibTransform(
     createGzip({ level, chunkSize: GZIP_CHUNK_SIZE, memLevel: 9, strategy: constants.Z_DEFAULT_STRATEGY }),
+    { inputPiece: ZLIB_INPUT_PIECE, fixGzipHeader: true },
   );
 }
 
-/** A gunzipping TransformStream (tests, import of `.tar.gz` archives). */
+/**
+ * A gunzipping TransformStream (tests, import of `.tar.gz` archives).
+ *
+ * @example
+ * ```ts
+ * const tar = readFileStream("app.tar.gz").pipeThrough(gunzipStream());
+ * ```
+ */
 export function gunzipStream(): TransformStream<Uint8Array, Uint8Array> {
   return zlibTransform(createGunzip({ chunkSize: GUNZIP_CHUNK_SIZE }));
+}
+
+// Level 0 measured with scripts/bench/gzip_levels.ts, 100 MiB random data in 64 KiB chunks, 2 busy shared cores:
+// Bun 1.4 1540-2370 MB/s, Deno 2.9 1450-1550 MB/s, where node:zlib's level 0 did 1080-1110 and 580-1000 MB/s.
+/**
+ * gzip with deflate "stored" blocks (RFC 1951 3.2.4), written here rather than by zlib, whose stored-block
+ * boundaries follow the input's chunking: a 10-byte header (as zlib's at level 0: no mtime, XFL 4, OS Unix),
+ * blocks of {@link STORED_BLOCK} bytes whatever the chunks, the last one (possibly empty) flagged final,
+ * then CRC-32 (zlib's, hardware-accelerated in both runtimes) and the size mod 2^32.
+ */
+function storedGzipStream(): TransformStream<Uint8Array, Uint8Array> {
+  let crc = 0;
+  let size = 0;
+  // The block being filled, its 5-byte block header first; a full one is sent once more data shows it isn't last.
+  let block = new Uint8Array(5 + STORED_BLOCK);
+  let fill = 0;
+  const send = (controller: TransformStreamDefaultController<Uint8Array>, final: boolean) => {
+    block[0] = final ? 1 : 0; // BFINAL, BTYPE 00 (stored), padding to the byte boundary
+    block[1] = fill & 0xff; // LEN
+    block[2] = fill >> 8;
+    block[3] = ~fill & 0xff; // NLEN
+    block[4] = (~fill >> 8) & 0xff;
+    controller.enqueue(fill === STORED_BLOCK ? block : block.subarray(0, 5 + fill));
+    block = new Uint8Array(final ? 0 : 5 + STORED_BLOCK);
+    fill = 0;
+  };
+  return new TransformStream<Uint8Array, Uint8Array>({
+    start(controller) {
+      controller.enqueue(new Uint8Array([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, GZIP_OS_UNIX]));
+    },
+    transform(chunk, controller) {
+      checkChunk(chunk);
+      crc = crc32(chunk, crc);
+      size = (size + chunk.byteLength) >>> 0;
+      for (let offset = 0; offset < chunk.byteLength;) {
+        if (fill === STORED_BLOCK) send(controller, false);
+        const n = Math.min(STORED_BLOCK - fill, chunk.byteLength - offset);
+        block.set(chunk.subarray(offset, offset + n), 5 + fill);
+        fill += n;
+        offset += n;
+      }
+    },
+    flush(controller) {
+      send(controller, true);
+      const trailer = new Uint8Array(8);
+      const view = new DataView(trailer.buffer);
+      view.setUint32(0, crc >>> 0, true);
+      view.setUint32(4, size, true);
+      controller.enqueue(trailer);
+    },
+  });
+}
+
+function checkChunk(chunk: unknown): asserts chunk is Uint8Array {
+  if (!(chunk instanceof Uint8Array)) {
+    throw new TypeError(`gzip input chunks must be Uint8Array, got ${Object.prototype.toString.call(chunk)}`);
+  }
+}
+
+/** Options of {@link zlibTransform}. */
+interface ZlibTransformOptions {
+  /** Write the input to zlib in pieces of exactly this many bytes (the last one shorter), whatever its chunks. */
+  inputPiece?: number;
+  /** Zero the output's gzip mtime and set its OS byte to {@link GZIP_OS_UNIX}. */
+  fixGzipHeader?: boolean;
 }
 
 /**
  * Wraps a node:zlib Transform as a Web TransformStream, passing zlib's output Buffers on as
  * Uint8Array views (no copy). A chunk is written only after zlib consumed the previous one,
- * so backpressure flows from the reader to the writer.
+ * so backpressure flows from the reader to the writer. With `inputPiece`, input chunks are cut and
+ * joined into pieces of that size (aligned ones passed on without a copy), so zlib sees the same writes
+ * whatever the chunking.
  */
-function zlibTransform(z: Transform): TransformStream<Uint8Array, Uint8Array> {
+function zlibTransform(z: Transform, options: ZlibTransformOptions = {}): TransformStream<Uint8Array, Uint8Array> {
+  const { inputPiece, fixGzipHeader } = options;
   let failed: unknown;
   let ended = false;
+  let sent = 0; // output bytes so far, to find the gzip header's bytes
   // The one write (or the end) in flight: zlib may report an error through 'error' only, never
   // calling the write callback (Bun does), so the error handler settles it too.
   let pending: { resolve(): void; reject(err: unknown): void } | undefined;
@@ -71,11 +167,44 @@ function zlibTransform(z: Transform): TransformStream<Uint8Array, Uint8Array> {
       pending = { resolve, reject };
       start();
     }).finally(() => (pending = undefined));
+  const write = (chunk: Uint8Array) =>
+    wait(() => z.write(chunk, (err) => (err ? pending?.reject(err) : pending?.resolve())));
+  // With `inputPiece`: the piece being filled from chunks that do not line up with piece boundaries.
+  let piece: Uint8Array | undefined;
+  let fill = 0;
+  const writePieces = async (chunk: Uint8Array, size: number) => {
+    checkChunk(chunk);
+    for (let offset = 0; offset < chunk.byteLength;) {
+      if (fill === 0 && chunk.byteLength - offset >= size) {
+        await write(chunk.subarray(offset, offset + size)); // consumed before this transform settles: no copy
+        offset += size;
+        continue;
+      }
+      piece ??= new Uint8Array(size);
+      const n = Math.min(size - fill, chunk.byteLength - offset);
+      piece.set(chunk.subarray(offset, offset + n), fill);
+      fill += n;
+      offset += n;
+      if (fill === size) {
+        const full = piece;
+        piece = undefined;
+        fill = 0;
+        await write(full);
+      }
+    }
+  };
   // `cancel` (stream cancelled from the readable side) is newer than TypeScript's DOM lib; it frees zlib early.
   const transformer: Transformer<Uint8Array, Uint8Array> & { cancel(): void } = {
     start(controller) {
       z.on("data", (b: Uint8Array) => {
-        if (!ended) controller.enqueue(new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+        if (ended) return;
+        const out = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+        if (fixGzipHeader && sent < 10) {
+          for (let i = Math.max(sent, 4); i < 8 && i - sent < out.byteLength; i++) out[i - sent] = 0; // mtime
+          if (9 - sent < out.byteLength) out[9 - sent] = GZIP_OS_UNIX;
+        }
+        sent += out.byteLength;
+        controller.enqueue(out);
       });
       z.on("error", (err) => {
         failed ??= err;
@@ -87,13 +216,16 @@ function zlibTransform(z: Transform): TransformStream<Uint8Array, Uint8Array> {
       });
     },
     transform(chunk) {
-      return wait(() => z.write(chunk, (err) => (err ? pending?.reject(err) : pending?.resolve())));
+      return inputPiece ? writePieces(chunk, inputPiece) : write(chunk);
     },
-    flush() {
-      return wait(() => z.end());
+    async flush() {
+      if (piece && fill > 0) await write(piece.subarray(0, fill));
+      piece = undefined;
+      await wait(() => z.end());
     },
     cancel() {
       ended = true;
+      piece = undefined;
       z.destroy();
     },
   };
