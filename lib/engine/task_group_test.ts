@@ -24,11 +24,10 @@ describe("TaskGroup", () => {
   test("the first failure aborts the others' signal, is thrown once all settled, and later tasks never start", async () => {
     const group = new TaskGroup(1);
     const seen: string[] = [];
-    group.go(async () => {
-      throw new Error("first");
-    });
-    group.go(async () => {
+    group.go(() => Promise.reject(new Error("first")));
+    group.go(() => {
       seen.push("never");
+      return Promise.resolve();
     });
     await expect(group.wait()).rejects.toThrow("first");
     expect(seen).toEqual([]);

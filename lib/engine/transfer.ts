@@ -69,7 +69,11 @@ export async function transfer(
  * });
  * ```
  */
-export async function commit<T>(dst: WritableStore, signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
+export async function commit<T>(
+  dst: WritableStore,
+  signal: AbortSignal | undefined,
+  work: () => Promise<T>,
+): Promise<T> {
   try {
     const value = await work();
     if (signal?.aborted) throw abortErrorOf(signal);

@@ -44,14 +44,16 @@ describe("transfer", () => {
   test("a missing blob in the source aborts; an aborted signal aborts before close", async () => {
     const sample = buildSampleImage();
     const broken = new MemoryStore();
-    for (const [digest, blob] of sample.store.blobs) if (blob.desc.mediaType.includes("layer") === false) broken.blobs.set(digest, blob);
+    for (const [digest, blob] of sample.store.blobs) {
+      if (blob.desc.mediaType.includes("layer") === false) broken.blobs.set(digest, blob);
+    }
     const dst = new RecordingStore();
     await expect(transfer(broken, dst, sample.root)).rejects.toThrow();
     expect(dst.ended).toEqual(["abort"]);
 
     const controller = new AbortController();
     const dst2 = new RecordingStore();
-    await expect(commit(dst2, controller.signal, async () => controller.abort())).rejects.toThrow();
+    await expect(commit(dst2, controller.signal, () => Promise.resolve(controller.abort()))).rejects.toThrow();
     expect(dst2.ended).toEqual(["abort"]);
   });
 });

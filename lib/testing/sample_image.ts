@@ -8,6 +8,7 @@ import { UsageError } from "../errors.ts";
 import type { Descriptor, Platform } from "../oci/descriptor.ts";
 import { MediaType } from "../oci/media_types.ts";
 import { MemoryStore } from "../ends/memory.ts";
+import { staticProgram } from "./static_program.ts";
 import { buildLayer, type BuiltLayer, type LayerFile } from "./tar_layer.ts";
 
 /**
@@ -32,8 +33,13 @@ export interface SampleOptions {
   files?: Record<string, Record<string, Uint8Array>>;
   /** Adds buildx-style `unknown/unknown` attestation manifests (OCI only). */
   attestations?: boolean;
-  /** The image's `Cmd`; default `["cat", "/platform.txt"]` (runs when a busybox is added as `/bin/cat`). */
+  /** The image's `Cmd`; default `["/hello"]` with `program`, else `["cat", "/platform.txt"]` (runs when a busybox is added as `/bin/cat`). */
   cmd?: string[];
+  /**
+   * Adds `/hello` to each platform: a tiny static program built in code ({@link staticProgram}) that prints
+   * `hello from <platform>`, so `docker run` of any exported platform works (natively or under qemu).
+   */
+  program?: boolean;
   /** Seed of the pseudo-random bytes; default 1. */
   seed?: number;
   /**
@@ -130,6 +136,7 @@ export function buildSampleImage(options: SampleOptions = {}): SampleImage {
       { path: "platform.txt", content: `${name}\n` },
       { path: "data/random.bin", content: seededBytes(layerSize, seed + i + 1) },
       ...Object.entries(options.files?.[name] ?? {}).map(([path, content]) => ({ path, content, mode: 0o755 })),
+      ...(options.program ? [{ path: "hello", content: staticProgram(name), mode: 0o755 }] : []),
     ];
     const own = buildLayer(files, { gzipLevel: gzipLevel(layerSize) });
     const config = {
@@ -139,7 +146,7 @@ export function buildSampleImage(options: SampleOptions = {}): SampleImage {
       created: CREATED,
       config: {
         Env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-        Cmd: options.cmd ?? ["cat", "/platform.txt"],
+        Cmd: options.cmd ?? (options.program ? ["/hello"] : ["cat", "/platform.txt"]),
       },
       rootfs: { type: "layers", diff_ids: [base.diffId, own.diffId] },
       history: [

@@ -9,6 +9,7 @@
  * @module
  */
 import { UnsupportedError } from "../errors.ts";
+import { matchPlatform, parsePlatform } from "../oci/platform.ts";
 
 /**
  * The platforms {@link staticProgram} can build for.
@@ -58,7 +59,10 @@ export function staticProgramMessage(platform: string): string {
  * ```
  */
 export function staticProgram(platform: string, message: string = staticProgramMessage(platform)): Uint8Array {
-  const target = TARGETS[platform as StaticProgramPlatform];
+  // Any spelling of a supported platform (`linux/arm64/v8`, `aarch64`, `linux/armhf`) finds its program.
+  const key = staticProgramPlatforms.find((k) => k === platform) ??
+    staticProgramPlatforms.find((k) => samePlatform(k, platform));
+  const target = key ? TARGETS[key] : undefined;
   if (!target) {
     throw new UnsupportedError(
       `Cannot build a static program for ${platform}: supported platforms are ${staticProgramPlatforms.join(", ")}`,
@@ -315,4 +319,14 @@ function words(littleEndian: boolean, ...ws: number[]): Uint8Array {
   const view = new DataView(out.buffer);
   ws.forEach((w, i) => view.setUint32(i * 4, w >>> 0, littleEndian));
   return out;
+}
+
+/** Whether two platform strings name the same platform (each matches the other). */
+function samePlatform(a: string, b: string): boolean {
+  try {
+    const [x, y] = [parsePlatform(a), parsePlatform(b)];
+    return matchPlatform(x, y) && matchPlatform(y, x);
+  } catch {
+    return false;
+  }
 }

@@ -83,8 +83,14 @@ describe("staticProgram", () => {
     expect(staticProgram("linux/arm64")).toEqual(staticProgram("linux/arm64", "hello from linux/arm64\n"));
   });
 
+  test("any spelling of a supported platform finds its program", () => {
+    expect(staticProgram("linux/arm64/v8", "x\n")).toEqual(staticProgram("linux/arm64", "x\n"));
+    expect(staticProgram("aarch64", "x\n")).toEqual(staticProgram("linux/arm64", "x\n"));
+    expect(staticProgram("linux/armhf", "x\n")).toEqual(staticProgram("linux/arm/v7", "x\n"));
+  });
+
   test("an unsupported platform is an UnsupportedError naming the supported ones", () => {
-    for (const platform of ["linux/arm/v6", "linux/arm64/v8", "windows/amd64", "linux/mips64le", ""]) {
+    for (const platform of ["linux/arm/v6", "linux/arm64/v9", "windows/amd64", "linux/mips64le", ""]) {
       expect(() => staticProgram(platform, "x\n")).toThrow(UnsupportedError);
     }
     expect(() => staticProgram("linux/arm/v6")).toThrow(/linux\/arm\/v6: supported platforms are linux\/amd64, /);
