@@ -50,6 +50,8 @@ export interface ManifestSpec {
   manifests: ManifestSpecEntry[];
   /** Annotations of the list itself. */
   annotations?: Record<string, string>;
+  /** `args` when built by {@link manifestSpecFromArgs} (hints then name `--platforms`), else a YAML spec. */
+  origin?: "spec" | "args";
 }
 
 const TOP_KEYS = ["image", "tags", "manifests", "annotations"];
@@ -184,7 +186,7 @@ export function manifestSpecFromArgs(args: ManifestArgs): ManifestSpec {
   checkDuplicates(manifests, fail);
   const tags = (args.tags ?? []).flatMap((t) => t.split(",")).map((t) => t.trim()).filter((t) => t !== "");
   for (const tag of tags) if (!isValidTag(tag)) throw fail(`--tags: invalid tag "${tag}"`);
-  return { image, tags, manifests };
+  return { image, tags, manifests, origin: "args" };
 }
 
 type Fail = (reason: string) => UsageError;
