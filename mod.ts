@@ -60,6 +60,7 @@ export {
 } from "./lib/verbs/manifest/spec.ts";
 export {
   type LintEntry,
+  type LintOptions,
   lintPlatforms,
   type PlatformIssue,
   type PlatformIssueKind,

@@ -168,6 +168,22 @@ export function formatPlatform(platform: Platform): string {
 }
 
 /**
+ * The `os(os.version)/arch[/variant]` string of a platform (containerd's `FormatAll`): {@link formatPlatform}
+ * plus the Windows `os.version` when there is one, so entries that differ only in it read differently.
+ *
+ * @example
+ * ```ts
+ * formatPlatformAll({ os: "windows", architecture: "amd64", "os.version": "10.0.17763.1" }); // "windows(10.0.17763.1)/amd64"
+ * formatPlatformAll({ os: "linux", architecture: "arm", variant: "v7" }); // "linux/arm/v7"
+ * ```
+ */
+export function formatPlatformAll(platform: Platform): string {
+  const version = platform["os.version"] ? `(${platform["os.version"]})` : "";
+  const variant = platform.variant ? `/${platform.variant}` : "";
+  return `${platform.os}${version}/${platform.architecture}${variant}`;
+}
+
+/**
  * The short name users know, for file names and tags: `amd64`, `arm64` (with or without v8), `armv7`,
  * `386`, `ppc64le`; otherwise architecture plus variant (`amd64v3`, `arm64v9`); a non-Linux OS is prefixed
  * (`windows-amd64`).

@@ -47,6 +47,8 @@ export interface InspectedEntry {
   size: number;
   /** `linux/arm64/v8`, or `unknown/unknown` for attestations. */
   platform?: string;
+  /** The platform's `os.version` (Windows), when it has one. */
+  osVersion?: string;
   /** Whether the entry is an attestation manifest (buildx's `unknown/unknown`), not an image. */
   attestation: boolean;
 }
@@ -111,6 +113,7 @@ async function describe(store: ReadableStore, target: string, signal?: AbortSign
       mediaType: d.mediaType,
       size: d.size,
       platform: d.platform ? formatPlatform(d.platform) : undefined,
+      ...(d.platform?.["os.version"] ? { osVersion: d.platform["os.version"] } : {}),
       attestation: isAttestation(d),
     }));
     return { ...base, isIndex: true, manifests };
@@ -124,6 +127,7 @@ async function describe(store: ReadableStore, target: string, signal?: AbortSign
       mediaType: root.mediaType,
       size: root.size,
       platform: platform && formatPlatform(platform),
+      ...(platform?.["os.version"] ? { osVersion: platform["os.version"] } : {}),
       attestation: false,
     }],
   };

@@ -6,17 +6,15 @@
  */
 import { AbortError, UsageError } from "../errors.ts";
 import { type CopyEvent, copyGraph } from "../engine/copy_graph.ts";
-import type { Descriptor, Platform } from "../oci/descriptor.ts";
+import type { Descriptor } from "../oci/descriptor.ts";
 import { formatLocation, parseLocation } from "../ref/location.ts";
-import { formatPlatform, normalizePlatform } from "../oci/platform.ts";
+import { formatPlatform } from "../oci/platform.ts";
 import { isValidTag } from "../ref/reference.ts";
+import { DEFAULT_SPLIT_TAG, parseTagTemplate } from "../ref/tag_template.ts";
 import type { RegistryOptions } from "../remote/client.ts";
 import { openDestination } from "../ends/open.ts";
 import { selectSource } from "./copy.ts";
 import { bare } from "./manifest/component.ts";
-
-/** The default `--tag-template`: `1.0-amd64`, `1.0-arm64`, `1.0-armv7`. */
-export const DEFAULT_TAG_TEMPLATE = "{tag}-{arch}{variant}";
 
 /**
  * Options of {@link split}.
@@ -30,7 +28,10 @@ export const DEFAULT_TAG_TEMPLATE = "{tag}-{arch}{variant}";
 export interface SplitOptions {
   /** Platforms to split out (`linux/arm64`, `armv7`, comma lists); all by default. */
   platforms?: string[];
-  /** Tag per platform from `{tag}`, `{os}`, `{arch}`, `{variant}` (empty for arm64's v8, amd64's v1), `{label}`. */
+  /**
+   * Tag per platform from `{tag}` `{os}` `{arch}` `{variant}` (empty for arm64's v8, amd64's v1) `{label}`
+   * `{osversion}` (lib/ref/tag_template.ts); default `{tag}-{arch}{variant}`.
+   */
   tagTemplate?: string;
   /** Also tag DST's own tag with the index: the original when unfiltered, else one of the chosen platforms. */
   withIndex?: boolean;
@@ -104,7 +105,10 @@ export async function split(src: string, dst: string, options: SplitOptions = {}
   if (dstLocation.kind === "registry" && dstLocation.reference.digest) {
     throw new UsageError(`Cannot split into ${dst}: name a repository (and optionally a tag), not a digest`);
   }
-  const template = options.tagTemplate ?? DEFAULT_TAG_TEMPLATE;
+  const template = parseTagTemplate(options.tagTemplate ?? DEFAULT_SPLIT_TAG, {
+    flag: "--tag-template",
+    available: SPLIT_PLACEHOLDERS,
+  });
   const selected = await selectSource(srcLocation, options.platforms, {
     registry: options.source,
     signal: options.signal,
@@ -115,7 +119,7 @@ export async function split(src: string, dst: string, options: SplitOptions = {}
     const planned = selected.platforms.map((p) => ({
       desc: p.desc,
       platform: p.platform,
-      tag: expand(template, base, p.platform),
+      tag: template.expand(p.platform, { tag: base }),
     }));
     if (planned.length === 0) throw new UsageError(`Cannot split ${src}: it names no platform images`);
     const seen = new Map<string, string>();
@@ -128,7 +132,7 @@ export async function split(src: string, dst: string, options: SplitOptions = {}
         throw new UsageError(
           `Cannot split ${src}: ${other} and ${
             formatPlatform(p.platform)
-          } both get tag "${p.tag}"; add {os} or {variant} to --tag-template`,
+          } both get tag "${p.tag}"; add {os}, {variant} or {osversion} to --tag-template`,
         );
       }
       seen.set(p.tag, formatPlatform(p.platform));
@@ -170,37 +174,5 @@ export async function split(src: string, dst: string, options: SplitOptions = {}
   }
 }
 
-/**
- * The tag of one platform: `{tag}`, `{os}`, `{arch}`, `{variant}` (none for default variants), `{label}`
- * (`amd64`, `arm64`, `armv7`, `windows-amd64`). Unknown placeholders are a {@link UsageError}.
- *
- * @example
- * ```ts
- * expandTagTemplate("{tag}-{arch}{variant}", "1.0", { os: "linux", architecture: "arm", variant: "v7" }); // "1.0-armv7"
- * ```
- */
-export function expandTagTemplate(template: string, tag: string, platform: Platform): string {
-  return expand(template, tag, platform);
-}
-
-function expand(template: string, tag: string, platform: Platform): string {
-  const p = normalizePlatform(platform);
-  const isDefault = (p.architecture === "arm64" && p.variant === "v8") ||
-    (p.architecture === "amd64" && p.variant === "v1");
-  const variant = isDefault ? "" : p.variant ?? "";
-  const values: Record<string, string> = {
-    tag,
-    os: p.os,
-    arch: p.architecture,
-    variant,
-    label: `${p.os === "linux" ? "" : `${p.os}-`}${p.architecture}${variant}`,
-  };
-  return template.replace(/\{([^}]*)\}/g, (_, key: string) => {
-    if (!(key in values)) {
-      throw new UsageError(
-        `Cannot use --tag-template "${template}": unknown placeholder {${key}} (use {tag}, {os}, {arch}, {variant}, {label})`,
-      );
-    }
-    return values[key];
-  });
-}
+/** What split fills: a tag, not a reference, so no `{repo}`. */
+const SPLIT_PLACEHOLDERS = ["tag", "label", "os", "arch", "variant", "osversion"] as const;

@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { copyGraph } from "../../lib/engine/copy_graph.ts";
+import { digestOf } from "../../lib/oci/digest.ts";
 import { bare } from "../../lib/verbs/manifest/component.ts";
 import { parseReference } from "../../lib/ref/reference.ts";
 import { buildSampleImage } from "../../lib/testing/sample_image.ts";
@@ -64,14 +65,49 @@ describe("ferry manifest: docker's workflow, one process per step", () => {
     expect(draft.manifests.length).toBe(3);
     const push = await ferry(["manifest", "push", "--purge", `${repo}:1.0`]);
     expect(push.code).toBe(0);
-    expect(push.stdout).toMatch(/^Pushed .*\nDigest: sha256:[a-f0-9]{64} \d+/);
-    const raw = JSON.parse(await skopeoInspectRaw(`docker://${repo}:1.0`));
+    // Like docker manifest push: stdout is the digest alone (DIGEST=$(ferry manifest push …)), the rest on stderr.
+    expect(push.stdout).toMatch(/^sha256:[a-f0-9]{64}\n$/);
+    expect(push.stderr).toMatch(/^Pushed .*\nDigest: sha256:[a-f0-9]{64} \d+/);
+    const rawText = await skopeoInspectRaw(`docker://${repo}:1.0`);
+    expect(digestOf(new TextEncoder().encode(rawText))).toBe(push.stdout.trim());
+    const raw = JSON.parse(rawText);
     expect(raw.manifests.map((m: { platform: { variant?: string } }) => m.platform.variant ?? "")).toEqual(["", "v8", "v7"]);
     const again = await ferry(["manifest", "push", `${repo}:1.0`]);
     expect(again.code).toBe(3);
     expect(again.stderr).toMatch(/no such manifest list draft/);
     const verbose = JSON.parse((await ferry(["manifest", "inspect", "-v", `${repo}:1.0`])).stdout);
     expect(verbose.map((v: { Manifest: { layers: unknown[] } }) => v.Manifest.layers.length)).toEqual([2, 2, 2]);
+  }, 60_000);
+
+  test("a second create of a drafted list is refused without --amend (docker's words); --amend adds", async () => {
+    const list = `${repo}:again`;
+    expect((await ferry(["manifest", "create", list, `${repo}:1.0-amd64`])).code).toBe(0);
+    const again = await ferry(["manifest", "create", list, `${repo}:1.0-arm64`]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/refusing to amend an existing manifest list with no --amend flag/);
+    expect(again.stderr.trim().split("\n").length).toBe(1);
+    expect((await ferry(["manifest", "create", "--amend", list, `${repo}:1.0-arm64`])).code).toBe(0);
+    const draft = JSON.parse((await ferry(["manifest", "inspect", list])).stdout);
+    expect(draft.mediaType).toBe("application/vnd.docker.distribution.manifest.list.v2+json");
+    expect(draft.manifests.map((m: { platform: { architecture: string } }) => m.platform.architecture)).toEqual(["amd64", "arm64"]);
+    const check = await ferry(["manifest", "inspect", "--json", list]);
+    const push = await ferry(["manifest", "push", list]);
+    expect(push.stdout.trim()).toBe(JSON.parse(check.stdout).digest);
+  }, 60_000);
+
+  test("from-spec: stdout is the digest; os.version shows in the summary and in ferry inspect", async () => {
+    await pushArch(`${repo}:1.0-ltsc2019`, "windows/amd64", 4);
+    const file = join(tmp, "windows.yaml");
+    await writeFile(file, `image: ${repo}:win\nmanifests:\n  - image: ${repo}:1.0-amd64\n    platform: {os: linux, architecture: amd64}\n  - image: ${repo}:1.0-ltsc2019\n    platform: {os: windows, architecture: amd64, osversion: 10.0.17763.4252}\n`);
+    const push = await ferry(["manifest", "push", "from-spec", file]);
+    expect(push.code).toBe(0);
+    expect(push.stdout).toMatch(/^sha256:[a-f0-9]{64}\n$/);
+    expect(push.stderr).toMatch(/windows\(10\.0\.17763\.4252\)\/amd64/);
+    const text = await ferry(["inspect", `${repo}:win`]);
+    expect(text.stdout).toMatch(/^ {2}windows\(10\.0\.17763\.4252\)\/amd64 +sha256:/m);
+    const json = JSON.parse((await ferry(["inspect", "--json", `${repo}:win`])).stdout);
+    expect(json.manifests.map((m: { osVersion?: string }) => m.osVersion)).toEqual([undefined, "10.0.17763.4252"]);
+    expect(json.digest).toBe(push.stdout.trim());
   }, 60_000);
 
   test("push from-spec and split --json", async () => {

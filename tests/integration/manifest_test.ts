@@ -10,6 +10,9 @@ import { join } from "node:path";
 import { NotFoundError, UsageError } from "../../lib/errors.ts";
 import { copyGraph } from "../../lib/engine/copy_graph.ts";
 import type { Descriptor } from "../../lib/oci/descriptor.ts";
+import { digestOf } from "../../lib/oci/digest.ts";
+import { buildIndex } from "../../lib/oci/index_edit.ts";
+import { streamOf } from "../../lib/stream/read_limited.ts";
 import { MediaType } from "../../lib/oci/media_types.ts";
 import { bare } from "../../lib/verbs/manifest/component.ts";
 import { loadDraft } from "../../lib/verbs/manifest/draft.ts";
@@ -78,9 +81,15 @@ describe("docker's manifest workflow", () => {
     expect(draft.issues).toEqual([]);
     expect(draft.images!.length).toBe(3);
     expect(await listExists(list)).toBe(false);
+    // The draft shows exactly the document push sends: Docker components → a Docker list, the same digest.
+    expect(draft.mediaType).toBe(MediaType.DockerManifestList);
+    expect((draft.document as { mediaType: string }).mediaType).toBe(MediaType.DockerManifestList);
     const pushed = await pushManifestList(list, { draftDir, purge: true });
     expect(pushed.mediaType).toBe(MediaType.DockerManifestList);
+    expect(pushed.digest).toBe(draft.digest);
     const raw = await skopeoInspectRaw(`docker://${list}`);
+    expect(digestOf(new TextEncoder().encode(raw))).toBe(draft.digest);
+    expect(JSON.parse(raw)).toEqual(draft.document);
     expect(JSON.parse(raw).mediaType).toBe(MediaType.DockerManifestList);
     expect(entries(raw)).toEqual([
       { digest: amd64.digest, platform: "linux/amd64" },
@@ -99,14 +108,12 @@ describe("docker's manifest workflow", () => {
     expect(fromRegistry.issues).toEqual([]);
   }, 60_000);
 
-  test("--amend starts from the list the registry holds now and adds a platform", async () => {
+  test("without a draft, --amend starts from the list the registry holds now and adds a platform", async () => {
     const repo = `${a.host}/amend/app`;
     const amd64 = await pushArch(`${repo}:amd64`, "linux/amd64", 21);
     const arm64 = await pushArch(`${repo}:arm64`, "linux/arm64/v8", 22);
     await createManifestList(`${repo}:2.0`, [`${repo}:amd64`, `${repo}:arm64`], { draftDir });
-    await pushManifestList(`${repo}:2.0`, { draftDir });
-    // A stale draft left behind must not matter: create --amend reads the registry.
-    await createManifestList(`${repo}:2.0`, [`${repo}:amd64`], { draftDir });
+    await pushManifestList(`${repo}:2.0`, { draftDir }); // removes the draft
     const s390x = await pushArch(`${repo}:s390x`, "linux/s390x", 23);
     await createManifestList(`${repo}:2.0`, [`${repo}:s390x`], { draftDir, amend: true });
     await pushManifestList(`${repo}:2.0`, { draftDir });
@@ -114,6 +121,50 @@ describe("docker's manifest workflow", () => {
       { digest: amd64.digest, platform: "linux/amd64" },
       { digest: arm64.digest, platform: "linux/arm64/v8" },
       { digest: s390x.digest, platform: "linux/s390x" },
+    ]);
+  }, 60_000);
+
+  test("like docker's local store: a second create refuses without --amend; --amend adds to the draft", async () => {
+    const repo = `${a.host}/again/app`;
+    const amd64 = await pushArch(`${repo}:amd64`, "linux/amd64", 24);
+    const arm64 = await pushArch(`${repo}:arm64`, "linux/arm64/v8", 25);
+    const ppc = await pushArch(`${repo}:ppc64le`, "linux/ppc64le", 26);
+    // The registry holds an older list: with a draft, --amend must not read it.
+    await pushArch(`${repo}:3.0`, "linux/riscv64", 27);
+    await createManifestList(`${repo}:3.0`, [`${repo}:amd64`], { draftDir });
+    const again = await createManifestList(`${repo}:3.0`, [`${repo}:arm64`], { draftDir }).catch((e) => e);
+    expect(again).toBeInstanceOf(UsageError);
+    expect(again.message).toMatch(/refusing to amend an existing manifest list with no --amend flag/);
+    expect((await loadDraft(`${repo}:3.0`, { draftDir }))!.entries.map((e) => e.descriptor.digest)).toEqual([amd64.digest]);
+    const amended = await createManifestList(`${repo}:3.0`, [`${repo}:arm64`, `${repo}:ppc64le`], { draftDir, amend: true });
+    expect(amended.entries.map((e) => e.digest)).toEqual([amd64.digest, arm64.digest, ppc.digest]);
+    // Naming a component again replaces its entry (docker keys its store by image reference).
+    await createManifestList(`${repo}:3.0`, [`${repo}:arm64`], { draftDir, amend: true });
+    await pushManifestList(`${repo}:3.0`, { draftDir });
+    expect(entries(await skopeoInspectRaw(`docker://${repo}:3.0`))).toEqual([
+      { digest: amd64.digest, platform: "linux/amd64" },
+      { digest: ppc.digest, platform: "linux/ppc64le" },
+      { digest: arm64.digest, platform: "linux/arm64/v8" },
+    ]);
+  }, 60_000);
+
+  test("two components with one digest are both kept; annotate gives each its platform by reference", async () => {
+    const repo = `${a.host}/same/app`;
+    const arm = await pushArch(`${repo}:armv6`, "linux/arm", 28);
+    await openRegistryStore(parseReference(`${repo}:armv7`)).tag(arm, "armv7");
+    const created = await createManifestList(`${repo}:1.0`, [`${repo}:armv6`, `${repo}:armv7`], { draftDir });
+    expect(created.entries.map((e) => [e.image, e.digest])).toEqual([
+      [`${repo}:armv6`, arm.digest],
+      [`${repo}:armv7`, arm.digest],
+    ]);
+    await annotateManifestList(`${repo}:1.0`, `${repo}:armv6`, { variant: "v6", draftDir });
+    const annotated = await annotateManifestList(`${repo}:1.0`, `${repo}:armv7`, { variant: "v7", draftDir });
+    expect(annotated.entries.map((e) => e.platform)).toEqual(["linux/arm/v6", "linux/arm/v7"]);
+    expect(annotated.warnings).toEqual([]);
+    await pushManifestList(`${repo}:1.0`, { draftDir });
+    expect(entries(await skopeoInspectRaw(`docker://${repo}:1.0`))).toEqual([
+      { digest: arm.digest, platform: "linux/arm/v6" },
+      { digest: arm.digest, platform: "linux/arm/v7" },
     ]);
   }, 60_000);
 
@@ -210,6 +261,56 @@ manifests:
       { digest: amd.digest, platform: "linux/amd64" },
       { digest: armv7.digest, platform: "linux/arm/v7" },
     ]);
+  }, 60_000);
+
+  test("Windows entries that differ only in osversion (calico-style), as images and as one index", async () => {
+    const repo = `${a.host}/win/node`;
+    const linux = await pushArch(`${repo}:linux`, "linux/amd64", 85);
+    const ltsc2019 = await pushArch(`${repo}:1809`, "windows/amd64", 86);
+    const ltsc2022 = await pushArch(`${repo}:ltsc2022`, "windows/amd64", 87);
+    const spec = parseManifestSpec(`
+image: ${repo}:1.0
+manifests:
+  - { image: ${repo}:linux, platform: { os: linux, architecture: amd64 } }
+  - { image: ${repo}:1809, platform: { os: windows, architecture: amd64, osversion: 10.0.17763.4252 } }
+  - { image: ${repo}:ltsc2022, platform: { os: windows, architecture: amd64, osversion: 10.0.20348.1726 } }
+`);
+    const pushed = await pushManifestSpec(spec, { draftDir });
+    expect(pushed.manifests.map((m) => m.osVersion)).toEqual([undefined, "10.0.17763.4252", "10.0.20348.1726"]);
+    const raw = JSON.parse(await skopeoInspectRaw(`docker://${repo}:1.0`));
+    expect(raw.manifests.map((m: Descriptor) => [m.digest, m.platform?.["os.version"]])).toEqual([
+      [linux.digest, undefined],
+      [ltsc2019.digest, "10.0.17763.4252"],
+      [ltsc2022.digest, "10.0.20348.1726"],
+    ]);
+    // The same as one index component named twice: each osversion picks its own child.
+    const store = openRegistryStore(parseReference(`${repo}:windows`));
+    const children = [[ltsc2019, "10.0.17763.4252"], [ltsc2022, "10.0.20348.1726"]] as const;
+    const index = buildIndex(children.map(([d, v]) => ({ ...d, platform: { os: "windows", architecture: "amd64", "os.version": v } })));
+    await store.push(index.desc, streamOf(index.bytes));
+    await store.tag(index.desc, "windows");
+    const fromIndex = await pushManifestSpec(parseManifestSpec(`
+image: ${repo}:2.0
+manifests:
+  - { image: ${repo}:windows, platform: { os: windows, architecture: amd64, osversion: 10.0.20348.1726 } }
+  - { image: ${repo}:windows, platform: { os: windows, architecture: amd64, osversion: 10.0.17763.4252 } }
+`), { draftDir });
+    expect(fromIndex.manifests.map((m) => [m.digest, m.osVersion])).toEqual([
+      [ltsc2022.digest, "10.0.20348.1726"],
+      [ltsc2019.digest, "10.0.17763.4252"],
+    ]);
+  }, 60_000);
+
+  test("from-spec's arm-without-variant hint names the spec's key, not a flag it lacks", async () => {
+    const repo = `${a.host}/hint/app`;
+    await pushArch(`${repo}:arm`, "linux/arm", 88);
+    const pushed = await pushManifestSpec(parseManifestSpec(`
+image: ${repo}:1.0
+manifests:
+  - { image: ${repo}:arm, platform: { os: linux, architecture: arm } }
+`), { draftDir });
+    expect(pushed.warnings.join("\n")).toMatch(/linux\/arm without a variant: add "variant: v7"/);
+    expect(pushed.warnings.join("\n")).not.toMatch(/--variant/);
   }, 60_000);
 
   test("inspect --check reports a platform that disagrees with the image config", async () => {

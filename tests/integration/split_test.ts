@@ -7,7 +7,14 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UsageError } from "../../lib/errors.ts";
+import { copyGraph } from "../../lib/engine/copy_graph.ts";
+import { openRegistryStore } from "../../lib/ends/registry.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
+import { buildIndex } from "../../lib/oci/index_edit.ts";
+import { streamOf } from "../../lib/stream/read_limited.ts";
+import { parseReference } from "../../lib/ref/reference.ts";
+import { buildSampleImage } from "../../lib/testing/sample_image.ts";
+import { bare } from "../../lib/verbs/manifest/component.ts";
 import { createManifestList, pushManifestList } from "../../lib/verbs/manifest/list.ts";
 import { split } from "../../lib/verbs/split.ts";
 import { startDocker, type TestDocker } from "../helpers/docker.ts";
@@ -85,6 +92,49 @@ describe("ferry split", () => {
     const tags = await fetch(`http://${registry.host}/v2/split/bad-out/tags/list`);
     expect(tags.status).toBe(404);
   }, 30_000);
+});
+
+/** Pushes a Windows index with one windows/amd64 entry per os.version (calico-style), tagged `ref`. */
+async function pushWindowsIndex(ref: string, versions: string[]): Promise<string[]> {
+  const reference = parseReference(ref);
+  const store = openRegistryStore(reference);
+  const entries = [];
+  for (const [i, version] of versions.entries()) {
+    const sample = buildSampleImage({ platforms: ["windows/amd64"], seed: 100 + i, mediaType: "docker" });
+    await copyGraph(sample.store, store, bare(sample.manifests[0]));
+    entries.push({ ...bare(sample.manifests[0]), platform: { os: "windows", architecture: "amd64", "os.version": version } });
+  }
+  const index = buildIndex(entries, { mediaType: "application/vnd.docker.distribution.manifest.list.v2+json" });
+  await store.push(index.desc, streamOf(index.bytes));
+  await store.tag(index.desc, reference.tag!);
+  return entries.map((e) => e.digest);
+}
+
+describe("tag templates (lib/ref/tag_template.ts)", () => {
+  test("a bad template is refused before the source is read", async () => {
+    // Nothing listens on port 1: a template checked after resolving the source would fail with a network error.
+    const err = await split("127.0.0.1:1/nothing:1.0", `${registry.host}/split/never`, { tagTemplate: "{tag}-{cpu}" })
+      .catch((e) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err.message).toMatch(/unknown placeholder \{cpu\} \(use \{tag\} \{label\} \{os\} \{arch\} \{variant\} \{osversion\}\)/);
+    await expect(split("127.0.0.1:1/nothing:1.0", `${registry.host}/split/never`, { tagTemplate: "{repo}-{arch}" }))
+      .rejects.toThrow(/\{repo\} is not available here/);
+  });
+
+  test("{osversion} tells Windows entries apart; the default collides and says so", async () => {
+    const digests = await pushWindowsIndex(`${registry.host}/split/win:1.0`, ["10.0.17763.4252", "10.0.20348.1726"]);
+    await expect(split(`${registry.host}/split/win:1.0`, `${registry.host}/split/win-out`)).rejects.toThrow(
+      /both get tag "1.0-amd64"; add \{os\}, \{variant\} or \{osversion\}/,
+    );
+    const result = await split(`${registry.host}/split/win:1.0`, `${registry.host}/split/win-out`, {
+      tagTemplate: "{tag}-{label}-{osversion}",
+    });
+    expect(result.tags.map((t) => [t.tag, t.digest])).toEqual([
+      ["1.0-windows-amd64-10.0.17763.4252", digests[0]],
+      ["1.0-windows-amd64-10.0.20348.1726", digests[1]],
+    ]);
+    expect(await digestOfTag(`docker://${registry.host}/split/win-out:1.0-windows-amd64-10.0.20348.1726`)).toBe(digests[1]);
+  }, 60_000);
 });
 
 describe("the Docker engine pulls what ferry made", () => {

@@ -36,7 +36,8 @@ export const exportCommand: Command = {
     tag: {
       type: "string",
       value: "TEMPLATE",
-      description: "RepoTags of each file; {repo} {tag} {label} {os} {arch} {variant} (default {repo}:{tag}-{label})",
+      description:
+        "RepoTags of each file; {repo} {tag} {label} {os} {arch} {variant} {osversion} (default {repo}:{tag}-{label})",
     },
     "compression-level": {
       type: "string",

@@ -34,7 +34,9 @@ export const inspectCommand: Command = {
     io.print(`  digest     ${result.digest}`);
     io.print(`  mediaType  ${result.mediaType}`);
     for (const m of result.manifests) {
-      io.print(`  ${(m.platform ?? "-").padEnd(22)} ${m.digest}${m.attestation ? "  (attestation)" : ""}`);
+      // With an os.version, containerd's FormatAll: windows(10.0.17763.1)/amd64.
+      const platform = m.platform && m.osVersion ? m.platform.replace("/", `(${m.osVersion})/`) : m.platform ?? "-";
+      io.print(`  ${platform.padEnd(22)} ${m.digest}${m.attestation ? "  (attestation)" : ""}`);
     }
   },
 };

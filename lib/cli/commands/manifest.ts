@@ -11,6 +11,7 @@ import { inspectManifestList } from "../../verbs/manifest/inspect.ts";
 import {
   annotateManifestList,
   createManifestList,
+  type ManifestListEntry,
   pushManifestList,
   type PushManifestListResult,
   pushManifestSpec,
@@ -49,7 +50,11 @@ export const manifestCommand: Command = {
   usage: USAGE,
   summary: "Create, annotate, inspect and push manifest lists (docker manifest / manifest-tool, daemonless)",
   flags: {
-    amend: { type: "boolean", short: "a", description: "create: start from the list the registry holds now" },
+    amend: {
+      type: "boolean",
+      short: "a",
+      description: "create: add to the list's draft (without one, to the list the registry holds now)",
+    },
     type: {
       type: "string",
       value: "oci|docker",
@@ -66,7 +71,7 @@ export const manifestCommand: Command = {
     purge: {
       type: "boolean",
       short: "p",
-      description: "push: accepted for docker compatibility (drafts are always removed)",
+      description: "push: accepted for docker compatibility (drafts are always removed); stdout is the digest",
     },
     "ignore-missing": {
       type: "boolean",
@@ -76,7 +81,8 @@ export const manifestCommand: Command = {
     template: {
       type: "string",
       value: "REF",
-      description: "from-args: image per platform, with OS, ARCH, VARIANT placeholders",
+      description:
+        "from-args: image per platform: manifest-tool's OS, ARCH, VARIANT or {repo} {tag} {arch} {variant} {label} …",
     },
     target: { type: "string", value: "REF", description: "from-args: the list to push" },
     tags: { type: "string", multiple: true, value: "T,T", description: "from-args: more tags for the list" },
@@ -122,7 +128,7 @@ export const manifestCommand: Command = {
         for (const w of result.warnings) io.warn(`ferry: warning: ${w}`);
         if (args.values.json) return io.print(JSON.stringify(result, null, 2));
         io.print(`Created manifest list ${result.list}`);
-        for (const e of result.entries) io.print(`  ${(e.platform ?? "-").padEnd(22)} ${e.digest}  ${e.image}`);
+        for (const e of result.entries) io.print(`  ${platformText(e).padEnd(22)} ${e.digest}  ${e.image}`);
         return;
       }
       case "annotate": {
@@ -219,18 +225,34 @@ async function inspect(
   }
 }
 
+/**
+ * stdout is the digest alone, as `docker manifest push` prints it (`DIGEST=$(ferry manifest push …)`), or the
+ * `--json` document; the human summary goes to stderr (not with --quiet). manifest-tool prints `Digest: D SIZE`
+ * on stdout instead: that line is in the stderr summary.
+ */
 function printPush(result: PushManifestListResult, args: ParsedArgs, io: CommandIo) {
   for (const w of result.warnings) io.warn(`ferry: warning: ${w}`);
   if (args.values.json) return io.print(JSON.stringify(result, null, 2));
-  io.print(`Pushed ${result.list}`);
-  io.print(`Digest: ${result.digest} ${result.size}`);
-  for (const m of result.manifests) io.print(`  ${(m.platform ?? "-").padEnd(22)} ${m.digest}  ${m.image}`);
-  if (result.tags.length > 1) io.print(`  tags: ${result.tags.join(", ")}`);
-  if (result.copied + result.mounted > 0) {
-    io.print(
-      `  components: ${result.copied} copied, ${result.mounted} mounted, ${formatBytes(result.bytes)} transferred`,
-    );
+  if (args.values.quiet !== true) {
+    io.warn(`Pushed ${result.list}`);
+    io.warn(`Digest: ${result.digest} ${result.size}`);
+    for (const m of result.manifests) io.warn(`  ${platformText(m).padEnd(22)} ${m.digest}  ${m.image}`);
+    if (result.tags.length > 1) io.warn(`  tags: ${result.tags.join(", ")}`);
+    if (result.copied + result.mounted > 0) {
+      io.warn(
+        `  components: ${result.copied} copied, ${result.mounted} mounted, ${formatBytes(result.bytes)} transferred`,
+      );
+    }
   }
+  io.print(result.digest);
+}
+
+/** `linux/arm/v7`, or `windows(10.0.17763.1)/amd64` (containerd's FormatAll) when the entry has an os.version. */
+function platformText(e: ManifestListEntry): string {
+  if (!e.platform) return "-";
+  if (!e.osVersion) return e.platform;
+  const slash = e.platform.indexOf("/");
+  return `${e.platform.slice(0, slash)}(${e.osVersion})${e.platform.slice(slash)}`;
 }
 
 function transfer(args: ParsedArgs, io: CommandIo) {

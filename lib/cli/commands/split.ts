@@ -4,7 +4,8 @@
  * @module
  */
 import { UsageError } from "../../errors.ts";
-import { DEFAULT_TAG_TEMPLATE, split } from "../../verbs/split.ts";
+import { DEFAULT_SPLIT_TAG } from "../../ref/tag_template.ts";
+import { split } from "../../verbs/split.ts";
 import type { Command } from "../command.ts";
 import { intFlag, listFlag, registryOptionsOf, transferFlags } from "../flags.ts";
 
@@ -23,7 +24,8 @@ export const splitCommand: Command = {
     "tag-template": {
       type: "string",
       value: "T",
-      description: `Tag per platform from {tag} {os} {arch} {variant} {label} (default '${DEFAULT_TAG_TEMPLATE}')`,
+      description:
+        `Tag per platform from {tag} {label} {os} {arch} {variant} {osversion} (default '${DEFAULT_SPLIT_TAG}')`,
     },
     "with-index": { type: "boolean", description: "Also tag DST's tag with the multi-arch index" },
     ...transferFlags,

@@ -28,7 +28,7 @@ import { BuildContext } from "./context.ts";
 import { type Dockerfile, parseDockerfile } from "./dockerfile.ts";
 import { type BuiltStage, StageRunner } from "./stage.ts";
 import { type ExportEvent, exportImage } from "../export/to_files.ts";
-import { expandTagTemplate } from "../split.ts";
+import { parseTagTemplate } from "../../ref/tag_template.ts";
 
 /**
  * Where a build goes besides its digest.
@@ -274,7 +274,7 @@ async function pushTag(
     result.pushed.push(formatReference({ ...ref, tag }));
     if (options.split) {
       for (const [i, image] of images.entries()) {
-        const perArch = expandTagTemplate("{tag}-{label}", tag, image.platform);
+        const perArch = parseTagTemplate("{tag}-{label}", { flag: "--split" }).expand(image.platform, { tag });
         await dst.tag(image.desc, perArch, { signal: options.signal });
         result.images[i].tags.push(formatReference({ ...ref, tag: perArch }));
       }

@@ -17,6 +17,7 @@ import type { Descriptor } from "../../oci/descriptor.ts";
 import type { WritableStore } from "../../ends/store.ts";
 import { copy, selectSource } from "../copy.ts";
 import { type ExportedFile, type ExportEvent, exportImage as exportFromStore } from "./to_files.ts";
+import { DEFAULT_EXPORT_REPO_TAG, parseTagTemplate } from "../../ref/tag_template.ts";
 
 /**
  * Output formats of {@link exportImage}: crane's `pull --format` names.
@@ -47,7 +48,7 @@ export interface ExportImageOptions {
   platforms?: string[];
   /** `docker` (default): one `image-<label>.tar.gz` per platform; `oci`: a layout directory; `oci-archive`: one tar. */
   format?: ExportFormat;
-  /** RepoTags per platform; placeholders {repo} {tag} {label} {os} {arch} {variant}; default `{repo}:{tag}-{label}`. */
+  /** RepoTags per platform; placeholders {repo} {tag} {label} {os} {arch} {variant} {osversion}; default `{repo}:{tag}-{label}`. */
   tagTemplate?: string;
   /** gzip level 0-9 of the files (default 0: the layers inside are already compressed). */
   gzipLevel?: number;
@@ -117,6 +118,7 @@ export async function exportImage(
   if (!["docker", "oci", "oci-archive"].includes(format)) {
     throw new UsageError(`Cannot export as "${format}": use docker, oci or oci-archive`);
   }
+  parseTagTemplate(options.tagTemplate ?? DEFAULT_EXPORT_REPO_TAG, { flag: "--tag" }); // before the source is read
   const location = parseLocation(src);
   const target = options.pushTo === undefined ? undefined : pushTarget(options.pushTo);
   if (format === "oci") {

@@ -27,15 +27,13 @@ import type { ReadableStore, WritableStore } from "../../ends/store.ts";
 import { fileErrorOf } from "../../stream/files.ts";
 import { streamOf } from "../../stream/read_limited.ts";
 import { DEFAULT_GZIP_LEVEL, GZIP_LEVEL_FOR_UNCOMPRESSED } from "../../stream/gzip.ts";
+import { DEFAULT_EXPORT_REPO_TAG, parseTagTemplate } from "../../ref/tag_template.ts";
 
 /**
  * How many files are written at once. Measured on 2 cores, 6 platforms (100 MiB, a shared 64 MiB base): 6 at
  * once took the same time as 3 (2.1-2.5 s, noisy) at ~160 MiB peak RSS against ~120 MiB; 2 was no faster either.
  */
 const FILES_AT_ONCE = 3;
-
-/** The RepoTags template unless told otherwise: `127.0.0.1:5000/app:1.0-arm64`. */
-export const DEFAULT_TAG_TEMPLATE = "{repo}:{tag}-{label}";
 
 /**
  * Options of {@link exportImage}.
@@ -56,7 +54,7 @@ export interface ExportOptions {
   repository: string;
   /** The source tag, e.g. `1.0`. */
   tag: string;
-  /** RepoTags per platform; placeholders {repo} {tag} {label} {os} {arch} {variant}. Default {@link DEFAULT_TAG_TEMPLATE}. */
+  /** RepoTags per platform (lib/ref/tag_template.ts: {repo} {tag} {label} {os} {arch} {variant} {osversion}); default `{repo}:{tag}-{label}`. */
   tagTemplate?: string;
   /** gzip level 0-9; default {@link DEFAULT_GZIP_LEVEL} (docker), or a plain `.tar` (oci-archive). */
   gzipLevel?: number;
@@ -168,6 +166,7 @@ export async function exportImage(
   options: ExportOptions,
 ): Promise<ExportResult> {
   if (options.signal?.aborted) throw abortErrorOf(options.signal);
+  parseTagTemplate(options.tagTemplate ?? DEFAULT_EXPORT_REPO_TAG, { flag: "--tag" }); // refused before any work
   const controller = new AbortController();
   let firstError: unknown;
   const fail = (err: unknown) => {
@@ -403,7 +402,7 @@ async function dockerJobs(
     for (const extra of extras) extraSize += await sizeShared(spool, extra, signal);
     const compressed = layers.every((l) => /(gzip|zstd)$/.test(l.mediaType));
     const gzipLevel = options.gzipLevel ?? (compressed ? DEFAULT_GZIP_LEVEL : GZIP_LEVEL_FOR_UNCOMPRESSED);
-    const repoTag = expandTemplate(options.tagTemplate ?? DEFAULT_TAG_TEMPLATE, options, platform, label);
+    const repoTag = expandTemplate(options.tagTemplate ?? DEFAULT_EXPORT_REPO_TAG, options, platform, label);
     jobs.push({
       writer: new ArchiveWriter(join(dir, `image-${label}.tar.gz`), { gzipLevel }),
       root: desc,
@@ -449,7 +448,7 @@ async function ociArchiveJob(
       tags.push([
         desc,
         expandTemplate(
-          options.tagTemplate ?? DEFAULT_TAG_TEMPLATE,
+          options.tagTemplate ?? DEFAULT_EXPORT_REPO_TAG,
           options,
           desc.platform,
           platformLabel(desc.platform),
@@ -468,15 +467,11 @@ async function ociArchiveJob(
   };
 }
 
-/** Fills {repo} {tag} {label} {os} {arch} {variant} in a RepoTags template. */
+/** Fills a RepoTags template (lib/ref/tag_template.ts); `label` is the file's (made unique with a digest prefix). */
 export function expandTemplate(template: string, options: ExportOptions, platform: Platform, label: string): string {
-  const values: Record<string, string> = {
+  return parseTagTemplate(template, { flag: "--tag" }).expand(platform, {
     repo: options.repository,
     tag: options.tag,
     label,
-    os: platform.os,
-    arch: platform.architecture,
-    variant: platform.variant ?? "",
-  };
-  return template.replace(/\{(repo|tag|label|os|arch|variant)\}/g, (_, key: string) => values[key]);
+  });
 }

@@ -120,7 +120,8 @@ describe("exportImage (docker)", () => {
       gzipLevel: 9,
     });
     expect(files.map((f) => f.path)).toEqual([join(dir, "image-arm64.tar.gz")]);
-    expect(tarJson(files[0].path, "manifest.json")[0].RepoTags).toEqual(["127.0.0.1:5000/app-linux-arm64v8:1.0"]);
+    // One variant rule for every template (lib/ref/tag_template.ts): {variant} is empty for arm64/v8, as in {label}.
+    expect(tarJson(files[0].path, "manifest.json")[0].RepoTags).toEqual(["127.0.0.1:5000/app-linux-arm64:1.0"]);
     // The file carries the filtered index (what was selected: arm64 and its attestation), not the source's.
     const indexBytes = sample.store.get(sample.root.digest)!;
     const index = JSON.parse(new TextDecoder().decode(indexBytes)) as Index;

@@ -9,7 +9,7 @@ import { UsageError } from "../../errors.ts";
 import { fetchConfig, fetchManifest } from "../../engine/fetch.ts";
 import { listPlatforms } from "../../engine/select.ts";
 import type { Descriptor, Platform } from "../../oci/descriptor.ts";
-import { formatPlatform, matchPlatform, normalizePlatform } from "../../oci/platform.ts";
+import { formatPlatform, formatPlatformAll, matchPlatform, normalizePlatform } from "../../oci/platform.ts";
 import { formatReference, parseReference, type Reference, referenceTarget } from "../../ref/reference.ts";
 import type { RegistryOptions } from "../../remote/client.ts";
 import { openRegistryStore } from "../../ends/registry.ts";
@@ -65,11 +65,15 @@ export async function resolveComponent(
   if (options.platform) {
     const want = options.platform;
     chosen = images.filter((d) => matchPlatform(want, d.platform));
+    // Windows indexes carry one windows/amd64 image per os.version: the wanted os.version picks one.
+    const version = want["os.version"];
+    if (chosen.length > 1 && version) chosen = chosen.filter((d) => d.platform?.["os.version"] === version);
     if (chosen.length > 1) chosen = chosen.filter((d) => sameVariant(want, d.platform));
     if (chosen.length !== 1) {
-      const has = images.map((d) => (d.platform ? formatPlatform(d.platform) : "?")).join(", ") || "no platform images";
+      const has = images.map((d) => (d.platform ? formatPlatformAll(d.platform) : "?")).join(", ") ||
+        "no platform images";
       throw new UsageError(
-        `Cannot use ${name} for ${formatPlatform(want)}: it is an index with ${
+        `Cannot use ${name} for ${formatPlatformAll(want)}: it is an index with ${
           chosen.length === 0 ? "no" : "more than one"
         } matching image (it has ${has})`,
         { ref: name },

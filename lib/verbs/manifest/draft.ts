@@ -1,7 +1,8 @@
 /**
  * Manifest-list drafts: what `ferry manifest create` and `annotate` leave for `push`, kept between CLI runs as one
- * small JSON file per list. A draft holds descriptors only (digests, platforms, annotations), never content, and
- * `create` always rebuilds it from what the registries hold now, so it cannot go stale the way docker's cache does.
+ * small JSON file per list, like docker's local manifest store: a second `create` of a drafted list needs
+ * `--amend`, which adds to it. A draft holds descriptors only (digests, platforms, annotations), never content;
+ * every component is resolved in its registry when it is added, and `push` checks each still exists.
  *
  * @module
  */

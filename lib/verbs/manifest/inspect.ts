@@ -6,13 +6,12 @@
  */
 import { fetchManifest } from "../../engine/fetch.ts";
 import type { Descriptor } from "../../oci/descriptor.ts";
-import { buildIndex } from "../../oci/index_edit.ts";
 import { isAttestation } from "../../oci/manifest.ts";
 import { formatReference, referenceTarget } from "../../ref/reference.ts";
 import { openRegistryStore } from "../../ends/registry.ts";
 import { bare, configPlatform, parseImageReference } from "./component.ts";
 import { loadDraft } from "./draft.ts";
-import type { ManifestListOptions } from "./list.ts";
+import { listDocument, type ManifestListOptions } from "./list.ts";
 import { type LintEntry, lintPlatforms, type PlatformIssue } from "./platform_lint.ts";
 
 /**
@@ -95,10 +94,8 @@ export async function inspectManifestList(
     ? undefined
     : await loadDraft(formatReference({ ...parsed, tag: parsed.tag ?? "latest" }), options);
   if (draft) {
-    const index = buildIndex(draft.entries.map((e) => e.descriptor), {
-      mediaType:
-        (draft.mediaType ?? "application/vnd.oci.image.index.v1+json") as "application/vnd.oci.image.index.v1+json",
-    });
+    // Exactly the document push will send (same function, same bytes, same digest).
+    const { index } = listDocument(draft.entries, { mediaType: draft.mediaType });
     const result: InspectManifestListResult = {
       reference: draft.list,
       source: "draft",

@@ -10,7 +10,7 @@ import { NotFoundError, UsageError } from "../../errors.ts";
 import { type CopyEvent, copyGraph } from "../../engine/copy_graph.ts";
 import { fetchManifest } from "../../engine/fetch.ts";
 import type { Descriptor, Platform } from "../../oci/descriptor.ts";
-import { annotateEntry, buildIndex, setPlatform } from "../../oci/index_edit.ts";
+import { annotateEntry, buildIndex, type SerializedIndex, setPlatform } from "../../oci/index_edit.ts";
 import { type Index, isAttestation } from "../../oci/manifest.ts";
 import { MediaType } from "../../oci/media_types.ts";
 import { formatPlatform } from "../../oci/platform.ts";
@@ -21,7 +21,7 @@ import { openRegistryStore, type RegistryStore } from "../../ends/registry.ts";
 import { bare, parseImageReference, resolveComponent } from "./component.ts";
 import { type DraftEntry, type DraftOptions, loadDraft, removeDraft, saveDraft } from "./draft.ts";
 import type { ManifestSpec } from "./spec.ts";
-import { checkSpelling, lintPlatforms, platformKey } from "./platform_lint.ts";
+import { checkSpelling, type LintOptions, lintPlatforms, platformKey } from "./platform_lint.ts";
 
 /**
  * Options every manifest-list verb takes.
@@ -58,6 +58,8 @@ export interface ManifestListEntry {
   mediaType: string;
   /** The entry's platform, `os/arch[/variant]`. */
   platform?: string;
+  /** The platform's `os.version` (Windows), when it has one. */
+  osVersion?: string;
 }
 
 /**
@@ -90,7 +92,11 @@ export interface ManifestDraftResult {
  * ```
  */
 export interface CreateManifestListOptions extends ManifestListOptions {
-  /** Start from the list the registry holds now; new components replace entries of the same platform. */
+  /**
+   * Add to the existing draft (without it, a second create of a drafted list is refused, as docker does); when
+   * there is no draft, start from the list the registry holds now. New components replace entries of the same
+   * image reference or platform.
+   */
   amend?: boolean;
   /** OCI index or Docker manifest list; default Docker when every entry is a Docker manifest, else OCI. */
   type?: "oci" | "docker";
@@ -98,7 +104,8 @@ export interface CreateManifestListOptions extends ManifestListOptions {
 
 /**
  * `ferry manifest create LIST IMAGE...`: resolves every component now (platforms from the image configs; an
- * index component contributes its platform images) and writes a fresh draft for `push`.
+ * index component contributes its platform images) and writes a draft for `push`. Like docker's local manifest
+ * store, a list that already has a draft is refused unless `amend` is given, which adds to that draft.
  *
  * @example
  * ```ts
@@ -115,25 +122,41 @@ export async function createManifestList(
   const name = formatReference(target);
   if (images.length === 0 && !options.amend) throw new UsageError(`Cannot create ${name}: no images given`);
   const warnings: string[] = [];
-  let entries: DraftEntry[] = options.amend ? await currentEntries(target, options, warnings) : [];
+  const existing = await loadDraft(name, options);
+  if (existing && !options.amend) {
+    // docker's words: its local manifest store refuses the same way.
+    throw new UsageError(
+      `Cannot create ${name}: refusing to amend an existing manifest list with no --amend flag (a draft from an earlier 'ferry manifest create'; add --amend, or run 'ferry manifest rm ${name}' first)`,
+      { ref: name },
+    );
+  }
+  let entries: DraftEntry[] = existing
+    ? existing.entries
+    : options.amend
+    ? await currentEntries(target, options, warnings)
+    : [];
   const added: DraftEntry[] = [];
   for (const image of images) {
     const resolved = await resolveComponent(image, options);
     warnings.push(...resolved.notes);
     for (const e of resolved.entries) {
-      if (!added.some((a) => a.descriptor.digest === e.descriptor.digest)) added.push(e);
+      // One entry per component and manifest: naming an image twice adds it once; two images of one digest stay two.
+      const same = (a: DraftEntry) => a.image === e.image && a.descriptor.digest === e.descriptor.digest;
+      if (!added.some(same)) added.push(e);
     }
   }
+  // An added component replaces the entries it had before (docker keys its store by image reference) and any
+  // entry of the same platform (the amended list's old arm64 image, say).
   const replaced = (e: DraftEntry) =>
     added.some((a) =>
-      a.descriptor.digest === e.descriptor.digest ||
+      a.image === e.image ||
       (!isAttestation(e.descriptor) && e.descriptor.platform && a.descriptor.platform &&
         platformKey(a.descriptor.platform) === platformKey(e.descriptor.platform))
     );
   entries = [...entries.filter((e) => !replaced(e)), ...added];
   warnings.push(...lintOf(entries));
   const mediaType = options.type === undefined
-    ? undefined
+    ? existing?.mediaType
     : options.type === "oci"
     ? MediaType.OciIndex
     : MediaType.DockerManifestList;
@@ -186,25 +209,33 @@ export async function annotateManifestList(
       ref: name,
     });
   }
+  // Addressed as docker does: by the image reference as given to create; REPO@DIGEST picks one image of an
+  // index component (or an entry amended from the registry's list).
   const wanted = parseImageReference(image);
-  const matches = draft.entries.filter((e) =>
-    wanted.digest ? e.descriptor.digest === wanted.digest : e.image === formatReference(wanted)
-  );
-  if (matches.length === 0) {
+  const asGiven = formatReference(wanted);
+  let at = draft.entries.flatMap((e, i) => (e.image === asGiven ? [i] : []));
+  if (at.length === 0 && wanted.digest) {
+    const repo = formatReference({ registry: wanted.registry, repository: wanted.repository });
+    at = draft.entries.flatMap((e, i) => {
+      const r = parseImageReference(e.image);
+      const sameRepo = formatReference({ registry: r.registry, repository: r.repository }) === repo;
+      return sameRepo && e.descriptor.digest === wanted.digest ? [i] : [];
+    });
+  }
+  if (at.length === 0) {
     throw new NotFoundError(`Cannot annotate ${name}: ${image} is not in the list`, { ref: name });
   }
-  if (matches.length > 1) {
+  if (at.length > 1) {
     throw new UsageError(
-      `Cannot annotate ${name}: ${image} contributes ${matches.length} images; name one as REPO@DIGEST`,
+      `Cannot annotate ${name}: ${image} contributes ${at.length} images; name one as REPO@DIGEST`,
       { ref: name },
     );
   }
-  const digest = matches[0].descriptor.digest;
-  const old = matches[0].descriptor.platform;
+  const old = draft.entries[at[0]].descriptor;
   const platform: Platform = {
-    ...old,
-    os: options.os ?? old?.os ?? "",
-    architecture: options.arch ?? old?.architecture ?? "",
+    ...old.platform,
+    os: options.os ?? old.platform?.os ?? "",
+    architecture: options.arch ?? old.platform?.architecture ?? "",
   };
   if (options.variant !== undefined) platform.variant = options.variant;
   if (options.osVersion !== undefined) platform["os.version"] = options.osVersion;
@@ -216,15 +247,16 @@ export async function annotateManifestList(
   if (spelling.length > 0) {
     throw new UsageError(`Cannot annotate ${image}: ${spelling.map((s) => s.message).join("; ")}`, { ref: name });
   }
-  let index: Index = { schemaVersion: 2, manifests: draft.entries.map((e) => e.descriptor) };
-  index = setPlatform(index, digest, platform);
+  // The index edits on this one entry: another entry of the same digest keeps its own platform.
+  let index: Index = { schemaVersion: 2, manifests: [old] };
+  index = setPlatform(index, old.digest, platform);
   if (options.annotations) {
     const edits = Object.fromEntries(
       Object.entries(options.annotations).map(([k, v]) => [k, v === "" ? undefined : v]),
     );
-    index = annotateEntry(index, digest, edits);
+    index = annotateEntry(index, old.digest, edits);
   }
-  draft.entries = draft.entries.map((e, i) => ({ ...e, descriptor: index.manifests[i] }));
+  draft.entries[at[0]] = { ...draft.entries[at[0]], descriptor: index.manifests[0] };
   const path = await saveDraft(draft, options);
   return { list: name, draft: path, entries: draft.entries.map(report), warnings: lintOf(draft.entries) };
 }
@@ -381,6 +413,7 @@ export async function pushManifestSpec(
     mediaType,
     tags: spec.tags,
     annotations: spec.annotations,
+    hint: spec.origin === "args" ? "args" : "spec",
   });
   return { ...result, warnings: [...warnings, ...result.warnings] };
 }
@@ -392,15 +425,15 @@ export async function pushManifestSpec(
 async function pushEntries(
   target: Reference,
   all: DraftEntry[],
-  options: PushManifestListOptions & { mediaType?: string; tags: string[]; annotations?: Record<string, string> },
+  options: PushManifestListOptions & {
+    mediaType?: string;
+    tags: string[];
+    annotations?: Record<string, string>;
+    hint?: LintOptions["source"];
+  },
 ): Promise<PushManifestListResult> {
   const name = formatReference(target);
-  const images = all.filter((e) => !isAttestation(e.descriptor));
-  // Attestations (from an amended buildx index) stay only while the image they describe does.
-  const entries = all.filter((e) =>
-    !isAttestation(e.descriptor) ||
-    images.some((i) => i.descriptor.digest === e.descriptor.annotations?.["vnd.docker.reference.digest"])
-  );
+  const { entries, images, index } = listDocument(all, options);
   if (images.length === 0) throw new UsageError(`Cannot push ${name}: the list has no images`, { ref: name });
   const fatal = lintPlatforms(images.map(lintEntry)).filter((i) => i.kind === "duplicate" || i.kind === "missing");
   if (fatal.length > 0) {
@@ -437,14 +470,6 @@ async function pushEntries(
     totals.skipped += r.skipped;
     totals.bytes += r.bytes;
   }
-  const mediaType = options.mediaType ??
-    (entries.every((e) => e.descriptor.mediaType === MediaType.DockerManifest)
-      ? MediaType.DockerManifestList
-      : MediaType.OciIndex);
-  const index = buildIndex(entries.map((e) => e.descriptor), {
-    mediaType: mediaType as typeof MediaType.OciIndex,
-    annotations: options.annotations,
-  });
   await dst.push(index.desc, streamOf(index.bytes), opts);
   const tags = [...new Set([target.tag ?? "latest", ...options.tags])];
   for (const tag of tags) await dst.tag(index.desc, tag, opts);
@@ -456,8 +481,41 @@ async function pushEntries(
     tags,
     manifests: entries.map(report),
     ...totals,
-    warnings: lintOf(images),
+    warnings: lintOf(images, options.hint),
   };
+}
+
+/**
+ * The list document a draft (or spec) stands for, exactly as push sends it: attestations kept only while the
+ * image they describe is in the list; Docker's manifest list when every entry is a Docker manifest, else an OCI
+ * index (unless `mediaType` says). `manifest inspect` of a draft shows these bytes' digest.
+ *
+ * @example
+ * ```ts
+ * const draft = await loadDraft("127.0.0.1:5000/app:1.0");
+ * const { index } = listDocument(draft!.entries, { mediaType: draft!.mediaType });
+ * console.log(index.desc.digest); // what `pushManifestList` will push
+ * ```
+ */
+export function listDocument(
+  all: DraftEntry[],
+  options: { mediaType?: string; annotations?: Record<string, string> } = {},
+): { entries: DraftEntry[]; images: DraftEntry[]; index: SerializedIndex } {
+  const images = all.filter((e) => !isAttestation(e.descriptor));
+  // Attestations (from an amended buildx index) stay only while the image they describe does.
+  const entries = all.filter((e) =>
+    !isAttestation(e.descriptor) ||
+    images.some((i) => i.descriptor.digest === e.descriptor.annotations?.["vnd.docker.reference.digest"])
+  );
+  const mediaType = options.mediaType ??
+    (entries.length > 0 && entries.every((e) => e.descriptor.mediaType === MediaType.DockerManifest)
+      ? MediaType.DockerManifestList
+      : MediaType.OciIndex);
+  const index = buildIndex(entries.map((e) => e.descriptor), {
+    mediaType: mediaType as typeof MediaType.OciIndex,
+    annotations: options.annotations,
+  });
+  return { entries, images, index };
 }
 
 /** The entries of the list the registry holds now (for `--amend`); none when it does not exist yet. */
@@ -497,8 +555,8 @@ function lintEntry(e: DraftEntry) {
   };
 }
 
-function lintOf(entries: DraftEntry[]): string[] {
-  return lintPlatforms(entries.filter((e) => !isAttestation(e.descriptor)).map(lintEntry))
+function lintOf(entries: DraftEntry[], source?: LintOptions["source"]): string[] {
+  return lintPlatforms(entries.filter((e) => !isAttestation(e.descriptor)).map(lintEntry), { source })
     .map((i) => `${i.image ?? i.digest}: ${i.message}`);
 }
 
@@ -509,5 +567,6 @@ function report(e: DraftEntry): ManifestListEntry {
     digest: e.descriptor.digest,
     mediaType: e.descriptor.mediaType,
     ...(p ? { platform: formatPlatform(p) } : {}),
+    ...(p?.["os.version"] ? { osVersion: p["os.version"] } : {}),
   };
 }

@@ -58,6 +58,22 @@ export interface LintEntry {
   configPlatform?: Platform;
 }
 
+/**
+ * Where the list's platforms come from, so a hint names what the user can change: docker's flags (`annotate
+ * --variant`, the default), manifest-tool's YAML spec (`variant: v7`) or `from-args --platforms`.
+ *
+ * @example
+ * ```ts
+ * const options: LintOptions = { source: "spec" };
+ * lintPlatforms([{ digest: "sha256:" + "0".repeat(64), platform: { os: "linux", architecture: "arm" } }], options);
+ * // [{ kind: "arm-variant", message: 'linux/arm without a variant: add "variant: v7" (or v6 …) to its platform in the spec' }]
+ * ```
+ */
+export interface LintOptions {
+  /** `flags` (default), `spec` or `args`. */
+  source?: "flags" | "spec" | "args";
+}
+
 /** The spelling problems of one platform (unknown os or architecture), as issue kinds and messages. */
 export function checkSpelling(platform: Platform): { kind: PlatformIssueKind; message: string }[] {
   const out: { kind: PlatformIssueKind; message: string }[] = [];
@@ -85,7 +101,7 @@ export function checkSpelling(platform: Platform): { kind: PlatformIssueKind; me
  * // [{ kind: "arm-variant", message: "linux/arm without a variant: …" }]
  * ```
  */
-export function lintPlatforms(entries: LintEntry[]): PlatformIssue[] {
+export function lintPlatforms(entries: LintEntry[], options: LintOptions = {}): PlatformIssue[] {
   const issues: PlatformIssue[] = [];
   const seen = new Map<string, LintEntry>();
   for (const e of entries) {
@@ -98,8 +114,7 @@ export function lintPlatforms(entries: LintEntry[]): PlatformIssue[] {
     }
     for (const s of checkSpelling(p)) add(s.kind, `${formatPlatform(p)}: ${s.message}`);
     if (p.architecture === "arm" && !p.variant) {
-      const hint = e.configPlatform?.variant ? ` (the image config says ${e.configPlatform.variant})` : " (v7? v6?)";
-      add("arm-variant", `linux/arm without a variant: add one with --variant${hint}`);
+      add("arm-variant", `linux/arm without a variant: ${armHint(e, options)}`);
     }
     const c = e.configPlatform;
     if (c && c.os && c.architecture) {
@@ -118,6 +133,19 @@ export function lintPlatforms(entries: LintEntry[]): PlatformIssue[] {
     } else seen.set(key, e);
   }
   return issues;
+}
+
+function armHint(e: LintEntry, options: LintOptions): string {
+  const said = e.configPlatform?.variant;
+  const config = said ? ` (the image config says ${said})` : "";
+  switch (options.source) {
+    case "spec":
+      return `add "variant: ${said ?? "v7"}"${said ? "" : " (or v6 …)"} to its platform in the spec${config}`;
+    case "args":
+      return `name it in --platforms, e.g. linux/arm/${said ?? "v7"}${config}`;
+    default:
+      return `add one with --variant${said ? config : " (v7? v6?)"}`;
+  }
 }
 
 /**

@@ -74,3 +74,15 @@ test("checkSpelling suggests the canonical name", () => {
   );
   expect(checkSpelling({ os: "linux", architecture: "riscv64" })).toEqual([]);
 });
+
+test("the arm-variant hint names what the platforms came from: --variant, the spec's key, --platforms", () => {
+  const arm = [{ digest: `sha256:${"1".repeat(64)}`, platform: { os: "linux", architecture: "arm" } }];
+  const message = (source?: "flags" | "spec" | "args") => lintPlatforms(arm, { source })[0].message;
+  expect(message()).toBe("linux/arm without a variant: add one with --variant (v7? v6?)");
+  expect(message("spec")).toBe('linux/arm without a variant: add "variant: v7" (or v6 …) to its platform in the spec');
+  expect(message("args")).toBe("linux/arm without a variant: name it in --platforms, e.g. linux/arm/v7");
+  const configured = [{ ...arm[0], configPlatform: { os: "linux", architecture: "arm", variant: "v6" } }];
+  expect(lintPlatforms(configured, { source: "spec" })[0].message).toBe(
+    'linux/arm without a variant: add "variant: v6" to its platform in the spec (the image config says v6)',
+  );
+});

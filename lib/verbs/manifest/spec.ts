@@ -5,11 +5,12 @@
  *
  * @module
  */
-import { parse as parseYaml } from "yaml";
+import { isScalar, parseDocument, visit } from "yaml";
 import { UsageError } from "../../errors.ts";
 import type { Platform } from "../../oci/descriptor.ts";
 import { formatPlatform } from "../../oci/platform.ts";
 import { formatReference, isValidTag, parseReference } from "../../ref/reference.ts";
+import { parseTagTemplate } from "../../ref/tag_template.ts";
 import { checkSpelling, platformKey } from "./platform_lint.ts";
 
 /**
@@ -49,12 +50,24 @@ export interface ManifestSpec {
   manifests: ManifestSpecEntry[];
   /** Annotations of the list itself. */
   annotations?: Record<string, string>;
+  /** `args` when built by {@link manifestSpecFromArgs} (hints then name `--platforms`), else a YAML spec. */
+  origin?: "spec" | "args";
 }
 
 const TOP_KEYS = ["image", "tags", "manifests", "annotations"];
 const ENTRY_KEYS = ["image", "platform"];
-// Go's yaml lowercases ocispec.Platform's field names: OSVersion → osversion, OSFeatures → osfeatures.
-const PLATFORM_KEYS = ["architecture", "os", "variant", "features", "osversion", "osfeatures"];
+// Go's yaml lowercases ocispec.Platform's field names: OSVersion → osversion, OSFeatures → osfeatures. The OCI
+// JSON names (os.version, os.features) are taken too: manifest-tool would silently drop them.
+const PLATFORM_KEYS = [
+  "architecture",
+  "os",
+  "variant",
+  "features",
+  "osversion",
+  "osfeatures",
+  "os.version",
+  "os.features",
+];
 
 /**
  * Parses and validates manifest-tool YAML. Throws a {@link UsageError} naming the file and the key at fault.
@@ -76,7 +89,7 @@ export function parseManifestSpec(text: string, options: { file?: string } = {})
   const fail = (reason: string) => new UsageError(`Cannot read ${where}: ${reason}`);
   let doc: unknown;
   try {
-    doc = parseYaml(text, { uniqueKeys: true });
+    doc = parseStrings(text);
   } catch (err) {
     throw fail(`not valid YAML: ${(err as Error).message.split("\n")[0]}`);
   }
@@ -125,7 +138,11 @@ export function parseManifestSpec(text: string, options: { file?: string } = {})
 export interface ManifestArgs {
   /** `linux/amd64,linux/arm/v7` (comma lists, repeatable). */
   platforms: string[];
-  /** Component reference with `OS`, `ARCH` and `VARIANT` placeholders, e.g. `repo:1.0-ARCHVARIANT`. */
+  /**
+   * Component reference per platform: manifest-tool's `OS`, `ARCH`, `VARIANT` (the variant as written in
+   * `platforms`), or ferry's tag-template placeholders (lib/ref/tag_template.ts), `{repo}` and `{tag}` being
+   * `target`'s: `repo:1.0-ARCHVARIANT`, `{repo}:{tag}-{label}`.
+   */
   template: string;
   /** The list to push. */
   target: string;
@@ -144,7 +161,15 @@ export interface ManifestArgs {
  */
 export function manifestSpecFromArgs(args: ManifestArgs): ManifestSpec {
   const fail = (reason: string) => new UsageError(`Cannot push from-args: ${reason}`);
-  if (!/OS|ARCH/.test(args.template)) throw fail(`--template "${args.template}" has no OS or ARCH placeholder`);
+  const template = parseTagTemplate(args.template, { flag: "--template", manifestTool: true });
+  if (!template.placeholders.some((p) => p !== "repo" && p !== "tag")) {
+    throw fail(
+      `--template "${args.template}" has no OS or ARCH placeholder (nor {os} {arch} {variant} {label} {osversion})`,
+    );
+  }
+  const image = reference(args.target, "--target", fail, true);
+  const target = parseReference(image);
+  const values = { repo: formatReference({ ...target, tag: undefined }), tag: target.tag };
   const platforms = args.platforms.flatMap((p) => p.split(",")).map((s) => s.trim()).filter((s) => s !== "");
   if (platforms.length === 0) throw fail("--platforms lists no platforms");
   const manifests = platforms.map((text) => {
@@ -156,19 +181,32 @@ export function manifestSpecFromArgs(args: ManifestArgs): ManifestSpec {
     const platform: Platform = { os, architecture, ...(variant ? { variant } : {}) };
     const spelling = checkSpelling(platform);
     if (spelling.length > 0) throw fail(`platform "${text}": ${spelling[0].message}`);
-    const image = args.template.replaceAll("ARCH", architecture).replaceAll("OS", os).replaceAll(
-      "VARIANT",
-      variant ?? "",
-    );
-    return { image: reference(image, `--template for ${text}`, fail, false), platform };
+    return { image: reference(template.expand(platform, values), `--template for ${text}`, fail, false), platform };
   });
   checkDuplicates(manifests, fail);
   const tags = (args.tags ?? []).flatMap((t) => t.split(",")).map((t) => t.trim()).filter((t) => t !== "");
   for (const tag of tags) if (!isValidTag(tag)) throw fail(`--tags: invalid tag "${tag}"`);
-  return { image: reference(args.target, "--target", fail, true), tags, manifests };
+  return { image, tags, manifests, origin: "args" };
 }
 
 type Fail = (reason: string) => UsageError;
+
+/**
+ * YAML → JS with every number and boolean read as its source text, as Go's yaml does for manifest-tool's string
+ * fields: `architecture: 386` is "386", `variant: 8` is "8", `osversion: 1.10` stays "1.10" (not 1.1). Nulls stay.
+ */
+function parseStrings(text: string): unknown {
+  const doc = parseDocument(text, { uniqueKeys: true, keepSourceTokens: true });
+  if (doc.errors.length > 0) throw doc.errors[0];
+  visit(doc, {
+    Scalar(_key, node) {
+      if (!isScalar(node) || (typeof node.value !== "number" && typeof node.value !== "boolean")) return;
+      const source = node.srcToken && "source" in node.srcToken ? node.srcToken.source : undefined;
+      node.value = source ?? String(node.value);
+    },
+  });
+  return doc.toJS();
+}
 
 function object(value: unknown, what: string, fail: Fail): Record<string, unknown> {
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw fail(`${what} must be a mapping`);
@@ -202,8 +240,14 @@ function reference(value: unknown, what: string, fail: Fail, withTag: boolean): 
 function platformOf(value: unknown, what: string, fail: Fail): Platform {
   const p = object(value, what, fail);
   keysOf(p, PLATFORM_KEYS, `${what}.`, fail);
+  for (const [go, oci] of [["osversion", "os.version"], ["osfeatures", "os.features"]]) {
+    if (p[go] !== undefined && p[oci] !== undefined) throw fail(`${what} has both "${go}" and "${oci}"`);
+    if (p[oci] !== undefined) p[go] = p[oci];
+  }
   for (const key of ["architecture", "os", "variant", "osversion"]) {
-    if (p[key] !== undefined && typeof p[key] !== "string") throw fail(`${what}.${key} must be a string`);
+    if (p[key] !== undefined && p[key] !== null && typeof p[key] !== "string") {
+      throw fail(`${what}.${key} must be a string`);
+    }
   }
   if (!p.os || !p.architecture) throw fail(`${what} needs both "os" and "architecture"`);
   const platform: Platform = { os: p.os as string, architecture: p.architecture as string };

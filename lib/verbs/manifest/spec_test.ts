@@ -30,6 +30,46 @@ manifests:
     });
   });
 
+  test("scalars manifest-tool reads into strings: numbers as written (386, 8, 1.10), os.version as an alias", () => {
+    const spec = parseManifestSpec(`
+image: r.io/app:1.0
+tags: [1.10, 2]
+manifests:
+  - image: r.io/app:386
+    platform: { architecture: 386, os: linux }
+  - image: r.io/app:arm64
+    platform: { architecture: arm64, os: linux, variant: 8 }
+  - image: r.io/app:ltsc2019
+    platform: { architecture: amd64, os: windows, osversion: 10.0.17763.1 }
+  - image: r.io/app:future
+    platform: { architecture: amd64, os: windows, os.version: 10.10, os.features: [win32k] }
+`);
+    expect(spec.tags).toEqual(["1.10", "2"]);
+    expect(spec.manifests.map((m) => m.platform)).toEqual([
+      { os: "linux", architecture: "386" },
+      { os: "linux", architecture: "arm64", variant: "8" },
+      { os: "windows", architecture: "amd64", "os.version": "10.0.17763.1" },
+      { os: "windows", architecture: "amd64", "os.version": "10.10", "os.features": ["win32k"] },
+    ]);
+    expect(() =>
+      parseManifestSpec(
+        "image: r/a:1\nmanifests:\n  - image: r/a:x\n    platform: {os: windows, architecture: amd64, osversion: a, os.version: b}\n",
+      )
+    )
+      .toThrow(/both "osversion" and "os.version"/);
+  });
+
+  test("Windows entries that differ only in os.version are not duplicates", () => {
+    const spec = parseManifestSpec(`
+image: r.io/node:1.0
+manifests:
+  - { image: r.io/node:1.0-linux, platform: { os: linux, architecture: amd64 } }
+  - { image: r.io/node-windows:1.0-1809, platform: { os: windows, architecture: amd64, osversion: 10.0.17763.4252 } }
+  - { image: r.io/node-windows:1.0-ltsc2022, platform: { os: windows, architecture: amd64, osversion: 10.0.20348.1726 } }
+`);
+    expect(spec.manifests.length).toBe(3);
+  });
+
   test("a list without a tag gets latest; a component platform is optional", () => {
     const spec = parseManifestSpec("image: reg.io/app\nmanifests:\n  - image: reg.io/app:amd64\n");
     expect(spec.image).toBe("reg.io/app:latest");
@@ -95,6 +135,28 @@ describe("manifestSpecFromArgs", () => {
     ]);
     expect(spec.manifests[1].platform).toEqual({ os: "linux", architecture: "arm", variant: "v7" });
     expect(spec.tags).toEqual(["latest", "stable"]);
+  });
+
+  test("ferry's placeholders too, {repo} and {tag} from --target; VARIANT as written, {variant} by the one rule", () => {
+    const spec = manifestSpecFromArgs({
+      platforms: ["linux/arm64/v8,linux/arm/v7,linux/amd64"],
+      template: "{repo}:{tag}-{arch}{variant}",
+      target: "r.io/app:1.0",
+    });
+    expect(spec.manifests.map((m) => m.image)).toEqual([
+      "r.io/app:1.0-arm64",
+      "r.io/app:1.0-armv7",
+      "r.io/app:1.0-amd64",
+    ]);
+    const mt = manifestSpecFromArgs({
+      platforms: ["linux/arm64/v8"],
+      template: "r.io/app:1.0-ARCHVARIANT",
+      target: "r.io/app:1.0",
+    });
+    expect(mt.manifests[0].image).toBe("r.io/app:1.0-arm64v8"); // manifest-tool's strings.Replace of VARIANT
+    expect(() => manifestSpecFromArgs({ platforms: ["linux/amd64"], template: "a:{cpu}", target: "a:1" })).toThrow(
+      /Cannot use --template "a:\{cpu\}": unknown placeholder \{cpu\}/,
+    );
   });
 
   test("bad platforms and templates are usage errors", () => {
