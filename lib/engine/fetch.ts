@@ -56,5 +56,6 @@ export async function platformOfImage(
   if (!config.os || !config.architecture) return undefined;
   const p: Platform = { os: config.os, architecture: config.architecture };
   if (config.variant) p.variant = config.variant;
+  if (config["os.version"]) p["os.version"] = config["os.version"];
   return p;
 }
