@@ -3,7 +3,8 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { TAR_BLOCK, tarHeader, tarPadding } from "./tar_header.ts";
+import { TAR_BLOCK } from "./header.ts";
+import { tarHeader, tarPadding } from "./write.ts";
 
 test("GNU tar reads entries ferry's headers describe, long names included", () => {
   const dir = mkdtempSync(join(tmpdir(), "ferry-tarheader-"));
