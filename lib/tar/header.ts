@@ -242,7 +242,17 @@ export function encodeHeader(fields: TarHeaderFields): Uint8Array {
   const padded = Math.ceil(records.byteLength / TAR_BLOCK) * TAR_BLOCK;
   const out = new Uint8Array(TAR_BLOCK + padded + TAR_BLOCK);
   const { devmajor, devminor } = fields;
-  out.set(block({ name: "PaxHeaders/entry", prefix: "", typeflag: "x", mode: 0o644, size: records.byteLength, devmajor, devminor }));
+  out.set(
+    block({
+      name: "PaxHeaders/entry",
+      prefix: "",
+      typeflag: "x",
+      mode: 0o644,
+      size: records.byteLength,
+      devmajor,
+      devminor,
+    }),
+  );
   out.set(records, TAR_BLOCK);
   out.set(main, TAR_BLOCK + padded);
   return out;
