@@ -125,17 +125,17 @@ export class TarExtensions {
     const out = { ...header };
     out.name = pax.path ?? this.#longName ?? header.name;
     out.linkname = pax.linkpath ?? this.#longLink ?? header.linkname;
-    const numeric = (key: string, fallback: number): number => {
+    const numeric = (key: string, fallback: number, negative = false): number => {
       if (pax[key] === undefined) return fallback;
       const value = Number(pax[key]);
-      if (!Number.isFinite(value) || value < 0) throw bad(`corrupt pax record (${key}=${pax[key]})`);
+      if (!Number.isFinite(value) || (value < 0 && !negative)) throw bad(`corrupt pax record (${key}=${pax[key]})`);
       return value;
     };
     out.size = numeric("size", header.size);
     if (!Number.isSafeInteger(out.size)) throw bad("corrupt tar header (size)");
     out.uid = numeric("uid", header.uid);
     out.gid = numeric("gid", header.gid);
-    out.mtime = Math.floor(numeric("mtime", header.mtime));
+    out.mtime = Math.floor(numeric("mtime", header.mtime, true)); // pax times may be fractional or before 1970
     this.#pax = {};
     this.#longName = this.#longLink = undefined;
     return out;
