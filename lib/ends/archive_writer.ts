@@ -14,7 +14,7 @@ import { splitDigest } from "../oci/digest.ts";
 import { isAttestation, parseManifest } from "../oci/manifest.ts";
 import { isManifest, MediaType } from "../oci/media_types.ts";
 import { gzipStream } from "../stream/gzip.ts";
-import { TAR_BLOCK, tarHeader, tarPadding, writeTarEntry } from "../tar/tar_header.ts";
+import { tarEnd, tarHeader, tarPadding, writeTarEntry } from "../tar/write.ts";
 import { readLimited } from "../stream/read_limited.ts";
 import { verifyBytes } from "../stream/verify.ts";
 import type { StoreOptions, WritableStore } from "./store.ts";
@@ -182,7 +182,7 @@ export class ArchiveWriter implements WritableStore {
       await this.#writeEntry(out, "repositories", json(repositories));
       await this.#writeEntry(out, "index.json", json(this.#ociIndex()));
       await this.#writeEntry(out, "oci-layout", json({ imageLayoutVersion: "1.0.0" }));
-      await this.#write(out, new Uint8Array(2 * TAR_BLOCK)); // end-of-archive marker
+      await this.#write(out, tarEnd()); // end-of-archive marker
       await out.close().catch((err) => {
         throw this.#fileError("write", err);
       });

@@ -22,7 +22,7 @@ import { isManifest, MediaType } from "../oci/media_types.ts";
 import { formatPlatform, matchPlatform } from "../oci/platform.ts";
 import { env, fetchUnix } from "../runtime.ts";
 import { readLimited } from "../stream/read_limited.ts";
-import { TAR_BLOCK, tarHeader, tarPadding, writeTarEntry } from "../tar/tar_header.ts";
+import { tarEnd, tarHeader, tarPadding, writeTarEntry } from "../tar/write.ts";
 import { verifyBytes } from "../stream/verify.ts";
 import type { StoreOptions, WritableStore } from "./store.ts";
 
@@ -142,7 +142,7 @@ export class DockerEngineStore implements WritableStore {
       const items = this.#items();
       const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
       await this.#entry("manifest.json", json(items));
-      await this.#write(new Uint8Array(2 * TAR_BLOCK));
+      await this.#write(tarEnd());
       this.#ending = true;
       await Promise.race([this.#writer!.close(), this.#failure]);
       const response = await this.#response!;

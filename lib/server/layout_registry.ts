@@ -25,12 +25,12 @@ import {
 } from "./backend.ts";
 import { entryName, FERRY_REPOSITORY, REF_NAME } from "./entry_name.ts";
 import { httpError } from "./responses.ts";
-import type { TarEntry } from "./tar_index.ts";
+import type { TarRange } from "../tar/index.ts";
 
 /** Where a layout is: a directory, or an uncompressed tar indexed by {@link indexTar}. */
 export type LayoutSource =
   | { kind: "dir"; path: string; defaultRepo: string }
-  | { kind: "tar"; path: string; defaultRepo: string; entries: Map<string, TarEntry> };
+  | { kind: "tar"; path: string; defaultRepo: string; entries: Map<string, TarRange> };
 
 /** Options of {@link LayoutRegistry.open}. */
 export interface LayoutRegistryOptions {

@@ -15,7 +15,7 @@ import { htpasswdAuthenticator } from "../server/basic_auth.ts";
 import { registryHandler, type RequestLogEntry } from "../server/handler.ts";
 import { LayoutRegistry, type LayoutSource } from "../server/layout_registry.ts";
 import { isRepositoryName } from "../server/routes.ts";
-import { indexTar } from "../server/tar_index.ts";
+import { indexTar } from "../tar/index.ts";
 
 /**
  * Options of {@link serve}.
@@ -223,7 +223,7 @@ async function openArchive(
     }
     options.onEvent?.({ type: "spooled", path, bytes: (await stat(tar)).size });
   }
-  const entries = await indexTar(tar);
+  const entries = await indexTar(tar, { policy: "archive", ref: path });
   if (!entries.has("index.json")) {
     throw new FormatError(
       `Cannot serve ${path}: not an OCI archive (no index.json; was it written by docker save before 25.0?)`,

@@ -10,9 +10,9 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { abortErrorOf, FileError, UsageError } from "../../errors.ts";
 import { MediaType } from "../../oci/media_types.ts";
-import { tarEntryHeader, tarPadding } from "../../testing/tar_layer.ts";
 import { createTempWriter, readFileStream } from "../../stream/files.ts";
 import { gzipStream } from "../../stream/gzip.ts";
+import { tarEnd, tarEntryHeader, tarPadding } from "../../tar/write.ts";
 
 /** One entry of a new layer. */
 export interface LayerEntry {
@@ -215,5 +215,5 @@ async function* chunks(entries: LayerEntry[], mtime: number, signal?: AbortSigna
     const pad = tarPadding(size);
     if (pad.byteLength > 0) yield pad;
   }
-  yield new Uint8Array(1024); // end-of-archive marker
+  yield tarEnd();
 }

@@ -12,9 +12,9 @@ import type { Descriptor } from "../../oci/descriptor.ts";
 import { MediaType } from "../../oci/media_types.ts";
 import { gunzipStream } from "../../stream/gzip.ts";
 import { verifyStream } from "../../stream/verify.ts";
+import { readTar } from "../../tar/read.ts";
 import type { ReadableStore } from "../../ends/store.ts";
 import { PathPattern } from "./glob.ts";
-import { readTar } from "./tar_reader.ts";
 
 /** One file, directory or symlink of a tree. */
 export interface FsEntry {
@@ -70,13 +70,16 @@ export class FileTree {
     let stream = (await layer.store.fetch(layer.desc, { signal: options.signal }))
       .pipeThrough(verifyStream(layer.desc, layer.store.ref));
     if (gzipped) stream = stream.pipeThrough(gunzipStream());
-    await this.applyTar(stream, options.spoolDir);
+    await this.applyTar(stream, options.spoolDir, layer.desc.digest);
   }
 
-  /** Applies one (uncompressed) tar stream on top of the tree: a layer, or an archive ADD extracts. */
-  async applyTar(stream: ReadableStream<Uint8Array>, spoolDir?: string): Promise<void> {
+  /**
+   * Applies one (uncompressed) tar stream on top of the tree: a layer, or an archive ADD extracts. `ref` names
+   * it in errors (`Cannot read layer <ref>: …`).
+   */
+  async applyTar(stream: ReadableStream<Uint8Array>, spoolDir?: string, ref?: string): Promise<void> {
     const fromLower = new Set(this.entries.keys());
-    await readTar(stream, async (h, body) => {
+    await readTar(stream, { policy: "layer", ref }, async ({ header: h, body }) => {
       const dir = posix.dirname(h.name);
       const base = posix.basename(h.name);
       if (base === ".wh..wh..opq") {
@@ -89,18 +92,13 @@ export class FileTree {
         return;
       }
       if (h.name === "") return;
-      if (h.type === "1") {
-        const target = this.entries.get(h.linkname.replace(/^\/+/, ""));
+      if (h.kind === "hardlink") {
+        // The target is an entry before it (in this layer or a lower one); a link to nothing is dropped.
+        const target = this.entries.get(h.linkname);
         if (target) this.set(h.name, { ...target });
         return;
       }
-      const kind = h.type === "5"
-        ? "dir"
-        : h.type === "2"
-        ? "symlink"
-        : h.type === "0" || h.type === "7" || h.type === "\0"
-        ? "file"
-        : undefined;
+      const kind = h.kind === "dir" || h.kind === "symlink" || h.kind === "file" ? h.kind : undefined;
       if (!kind) return; // devices and fifos are never copied
       const entry: FsEntry = { type: kind, mode: h.mode, uid: h.uid, gid: h.gid, size: kind === "file" ? h.size : 0 };
       if (kind === "symlink") entry.linkname = h.linkname;

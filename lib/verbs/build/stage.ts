@@ -335,7 +335,7 @@ export class StageRunner {
     const tree = new FileTree();
     let stream = readFileStream(archive);
     if (await isGzip(archive)) stream = stream.pipeThrough(gunzipStream());
-    await tree.applyTar(stream, this.options.workDir);
+    await tree.applyTar(stream, this.options.workDir, archive);
     for (const [path, entry] of [...tree.entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       put(posix.join(dest, path), entry);
     }
