@@ -97,6 +97,26 @@ describe("ferry mirror", () => {
     expect(strict.code).toBe(3);
   }, 60_000);
 
+  test("without --keep-going: the failure's exit code, the rest reported skipped, --json prints its summary too", async () => {
+    const args = ["mirror", "-d", `${dst.host}/strict`, "--parallel", "1", `${src.host}/apps/nope:1.0`, `${src.host}/apps/one:1.0`, ...creds];
+    const text = await ferry(args);
+    expect(text.code).toBe(3);
+    expect(text.stderr).toBe(`ferry: ${src.host}/apps/nope:1.0: Cannot find manifest 1.0\n`);
+    expect(text.stdout).toContain(`failed   ${src.host}/apps/nope:1.0: Cannot find manifest 1.0`);
+    expect(text.stdout).toContain(`skipped  ${src.host}/apps/one:1.0 → ${dst.host}/strict/apps/one:1.0  not attempted`);
+    expect(text.stdout).not.toContain(`${src.host}/apps/one:1.0: Cannot find manifest`);
+    expect(text.stdout).toContain(`0 copied, 0 already present, 1 failed (${src.host}/apps/nope:1.0), 1 skipped`);
+    const json = await ferry([...args, "--json"]);
+    expect(json.code).toBe(3);
+    const summary = JSON.parse(json.stdout);
+    expect(summary).toMatchObject({ copied: 0, present: 0, failed: 1, skipped: 1 });
+    expect(summary.images).toMatchObject([
+      { source: `${src.host}/apps/nope:1.0`, status: "failed", error: "Cannot find manifest 1.0" },
+      { source: `${src.host}/apps/one:1.0`, status: "skipped" },
+    ]);
+    expect(summary.images[1].error).toBeUndefined();
+  }, 60_000);
+
   test("-c mirror.yaml; unknown keys and bad flags are usage errors", async () => {
     const good = join(tmp, "mirror.yaml");
     await writeFile(good, `target: ${dst.host}/yaml\nconcurrency: 2\nsources:\n  - repository: ${src.host}/apps/two\n    tags: { allow: ['^2'] }\n    platforms: [linux/arm64]\n`);

@@ -178,6 +178,43 @@ describe("ferry mirror through faults", () => {
     await expect(mirror({ ...spec, target: `${dst.host}/partial2` }, { destination: dest })).rejects.toThrow("Cannot");
   }, 60_000);
 
+  test("without keepGoing: the first failure is the error; the images it stopped are skipped, not failed with it", async () => {
+    // A source that never answers, so its image is in flight when the missing one fails.
+    const hanging: (() => void)[] = [];
+    const silent: Server = await serve((req) =>
+      new Promise<Response>((resolve) => {
+        const answer = () => resolve(new Response("stopped", { status: 503 }));
+        hanging.push(answer);
+        req.signal.addEventListener("abort", answer, { once: true });
+      })
+    );
+    stops.push(async () => {
+      for (const answer of hanging) answer();
+      await silent.stop();
+    });
+    const seen: MirrorEvent[] = [];
+    const err = await mirror({
+      target: `${dst.host}/strict`,
+      concurrency: 2,
+      sources: [{ image: `${silent.host}/slow/app:1.0` }, { image: `${src.host}/nope:1.0` }, { image: `${src.host}/gamma:2.0` }],
+    }, { destination: dest, onEvent: (e) => (e.type === "image" ? seen.push(e) : undefined) }).catch((e) => e);
+    expect(err.message).toBe("Cannot find manifest 1.0");
+    expect(err.exitCode).toBe(3);
+    const images = seen.flatMap((e) => (e.type === "image" ? [e.image] : []));
+    const byName = Object.fromEntries(images.map((i) => [i.source.replace(/^[^/]+\//, ""), i]));
+    expect(Object.keys(byName).sort()).toEqual(["gamma:2.0", "nope:1.0", "slow/app:1.0"]);
+    expect(byName["nope:1.0"]).toMatchObject({ status: "failed", error: "Cannot find manifest 1.0" });
+    // In flight when it failed, and never started: neither failed, neither carries the other image's error.
+    expect(byName["slow/app:1.0"]).toMatchObject({ status: "skipped", target: `${dst.host}/strict/slow/app:1.0` });
+    expect(byName["gamma:2.0"]).toMatchObject({ status: "skipped", target: `${dst.host}/strict/gamma:2.0` });
+    expect(byName["slow/app:1.0"].error).toBeUndefined();
+    expect(byName["gamma:2.0"].error).toBeUndefined();
+    // Nothing was tagged for them.
+    expect((await run("skopeo", ["inspect", "--raw", "--tls-verify=false", "--creds", `${USER}:${PASS}`, `docker://${dst.host}/strict/gamma:2.0`], {
+      allowFailure: true,
+    })).code).not.toBe(0);
+  }, 60_000);
+
   test("RateLimit-Remaining is reported, and requests slow down near zero", async () => {
     // A registry announcing a shrinking budget (as Docker Hub does) in front of the real one.
     let remaining = 12;

@@ -5,7 +5,7 @@
  * @module
  */
 import { readFile } from "node:fs/promises";
-import { FileError, PartialError, UsageError } from "../../errors.ts";
+import { FileError, UsageError } from "../../errors.ts";
 import {
   mirror,
   type MirrorEvent,
@@ -112,7 +112,8 @@ export const mirrorCommand: Command = {
         onEvent,
       });
     } catch (err) {
-      if (err instanceof PartialError) report(summarizeMirror(spec.target, images, dryRun), json, io);
+      // The summary of what was done (with --json, the same document as on success), then the error.
+      if (!(err instanceof UsageError)) report(summarizeMirror(spec.target, images, dryRun), json, io);
       throw err;
     }
     report(result, json, io);
@@ -170,6 +171,9 @@ function imageLine(image: MirrorImageResult): string {
       return `planned  ${image.source} → ${image.target}${digest}  ${image.manifestRequests} manifest requests`;
     case "failed":
       return `failed   ${image.source}: ${image.error}`;
+    case "skipped":
+      return `skipped  ${image.source}${image.target ? ` → ${image.target}` : ""}  not attempted: ` +
+        "an image failed first (--keep-going mirrors the others)";
   }
 }
 
@@ -183,15 +187,16 @@ function report(result: MirrorResult, json: boolean, io: CommandIo): void {
       result.images.filter((i) => i.status === "failed").map((i) => i.source).join(", ")
     })`
     : ", 0 failed";
+  const skipped = result.skipped > 0 ? `, ${result.skipped} skipped (not attempted)` : "";
   if (result.dryRun) {
     io.print(
-      `Plan for ${result.target}: ${result.planned} to copy, ${result.present} already present${failed}; ` +
+      `Plan for ${result.target}: ${result.planned} to copy, ${result.present} already present${failed}${skipped}; ` +
         `the copy will make ${result.manifestRequests} manifest requests to the sources`,
     );
     return;
   }
   io.print(
-    `Mirrored to ${result.target}: ${result.copied} copied, ${result.present} already present${failed}; ` +
+    `Mirrored to ${result.target}: ${result.copied} copied, ${result.present} already present${failed}${skipped}; ` +
       `${formatBytes(result.bytes)} transferred, ${result.manifestRequests} manifest requests to the sources`,
   );
 }
