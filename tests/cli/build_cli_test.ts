@@ -88,6 +88,7 @@ describe("ferry build refusals", () => {
       stderr: /line 3 .*VERSION: set --build-arg VERSION/,
     },
     { name: "--split without --push", files: { Dockerfile: "FROM scratch\n" }, args: ["--split"], code: 2, stderr: /--split tags what --push pushes/ },
+    { name: "a wildcard platform", files: { Dockerfile: "FROM scratch\n" }, args: ["--platform", "linux/*"], code: 2, stderr: /platform "linux\/\*": a wildcard \(\*\) is only for filters/ },
     { name: "--push without -t", files: { Dockerfile: "FROM scratch\n" }, args: ["--push"], code: 2, stderr: /name the image with -t REF/ },
     { name: "a bad SOURCE_DATE_EPOCH", files: { Dockerfile: "FROM scratch\n" }, env: { SOURCE_DATE_EPOCH: "yesterday" }, code: 2, stderr: /SOURCE_DATE_EPOCH "yesterday"/ },
     { name: "no Dockerfile", files: { "a.txt": "a" }, code: 3, stderr: /Cannot read .*Dockerfile: no such file/ },

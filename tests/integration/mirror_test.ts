@@ -124,6 +124,26 @@ describe("ferry mirror between real registries (target with basic auth)", () => 
     // A filtered index is not the source's: its digest needs the source index (one GET), never the platform manifests.
     expect(sp.requests.map((r) => r.method).sort()).toEqual(["GET", "GET", "HEAD", "HEAD"]);
   }, 60_000);
+
+  test("wildcard platforms: linux/* keeps every Linux image and no Windows one; */amd64 every OS's amd64", async () => {
+    await pushSampleImage(`${src.host}/mixed:1.0`, { seed: 7, platforms: ["windows/amd64", "linux/amd64", "linux/arm/v7"] });
+    const result = await mirror({
+      target: `${dst.host}/wild`,
+      platforms: ["linux/*"],
+      sources: [{ image: `${src.host}/mixed:1.0` }, { image: `${src.host}/mixed:1.0`, target: "amd64/mixed", platforms: ["*/amd64"] }],
+    }, { destination: dest });
+    expect(result.images.map((i) => i.platforms)).toEqual([["linux/amd64", "linux/arm/v7"], ["windows/amd64", "linux/amd64"]]);
+    const platformsAt = async (ref: string) =>
+      JSON.parse(await targetRaw(ref)).manifests.map((m: { platform: { os: string; architecture: string } }) =>
+        `${m.platform.os}/${m.platform.architecture}`
+      );
+    expect(await platformsAt(`${dst.host}/wild/mixed:1.0`)).toEqual(["linux/amd64", "linux/arm"]);
+    expect(await platformsAt(`${dst.host}/wild/amd64/mixed:1.0`)).toEqual(["windows/amd64", "linux/amd64"]);
+    // A wildcard that matches nothing is the same error as an exact platform the image lacks.
+    await expect(mirror({ target: `${dst.host}/wild`, platforms: ["darwin/*"], sources: [{ image: `${src.host}/mixed:1.0` }] }, {
+      destination: dest,
+    })).rejects.toThrow("Cannot find platform darwin/* in the index; it has windows/amd64, linux/amd64, linux/arm/v7");
+  }, 60_000);
 });
 
 describe("ferry mirror through faults", () => {

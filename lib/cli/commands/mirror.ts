@@ -22,7 +22,7 @@ import { formatBytes } from "../output.ts";
 /** `ferry mirror`. */
 export const mirrorCommand: Command = {
   name: "mirror",
-  usage: "ferry mirror -d PREFIX [--all-tags] [--platform P]... IMAGE...  |  ferry mirror -c mirror.yaml",
+  usage: "ferry mirror -d PREFIX [--all-tags] [--platform P]... [--os OS] IMAGE...  |  ferry mirror -c mirror.yaml",
   summary: "Mirror many images, all platforms, into a registry under a prefix; reruns copy only what changed",
   flags: {
     dest: {
@@ -44,7 +44,13 @@ export const mirrorCommand: Command = {
       type: "string",
       multiple: true,
       value: "OS/ARCH[/VARIANT]",
-      description: "Mirror only these platforms; default all",
+      description: "Mirror only these platforms (* for any part: linux/*, */arm64); default all",
+    },
+    os: {
+      type: "string",
+      multiple: true,
+      value: "OS",
+      description: "Mirror only the images of this OS, e.g. linux (short for --platform 'OS/*')",
     },
     "dry-run": { type: "boolean", description: "Print the plan and the manifest requests it needs; write nothing" },
     "keep-going": { type: "boolean", description: "Finish the other images when one fails (exit 9 if any did)" },
@@ -123,7 +129,7 @@ export const mirrorCommand: Command = {
 async function specOf(args: ParsedArgs): Promise<MirrorSpec> {
   const dest = typeof args.values.dest === "string" ? args.values.dest : undefined;
   const configFile = typeof args.values.config === "string" ? args.values.config : undefined;
-  const platforms = listFlag(args, "platform");
+  const platforms = platformsOf(args);
   if (!configFile) {
     if (!dest) {
       throw new UsageError(
@@ -158,6 +164,24 @@ async function specOf(args: ParsedArgs): Promise<MirrorSpec> {
     ...(platforms ? { platforms } : {}),
     sources: [...spec.sources, ...extra],
   }, configFile);
+}
+
+/** `--platform` values, or `--os OS` as `OS/*`. */
+function platformsOf(args: ParsedArgs): string[] | undefined {
+  const platforms = listFlag(args, "platform");
+  const oses = listFlag(args, "os")?.flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean);
+  if (!oses) return platforms;
+  if (platforms) {
+    throw new UsageError(
+      `Cannot mirror: give --os or --platform, not both (--os ${oses[0]} is --platform '${oses[0]}/*')`,
+    );
+  }
+  for (const os of oses) {
+    if (os.includes("/") || os === "*") {
+      throw new UsageError(`Cannot use --os "${os}": expected an OS like linux or windows (--platform takes OS/ARCH)`);
+    }
+  }
+  return oses.map((os) => `${os}/*`);
 }
 
 function imageLine(image: MirrorImageResult): string {
