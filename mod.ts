@@ -111,7 +111,13 @@ export type { RateLimitInfo, RegistryEvent } from "./lib/remote/rate_limit.ts";
 
 // References, platforms, locations, content
 export { formatReference, type FormatReferenceOptions, parseReference, type Reference } from "./lib/ref/reference.ts";
-export { formatPlatform, matchPlatform, parsePlatform, platformLabel } from "./lib/oci/platform.ts";
+export {
+  formatPlatform,
+  matchPlatform,
+  parsePlatform,
+  type ParsePlatformOptions,
+  platformLabel,
+} from "./lib/oci/platform.ts";
 export { formatLocation, type Location, parseLocation } from "./lib/ref/location.ts";
 export type { Descriptor, Platform } from "./lib/oci/descriptor.ts";
 export { MediaType } from "./lib/oci/media_types.ts";

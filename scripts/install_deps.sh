@@ -6,10 +6,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x node_modules/.bin/bun ] || [ ! -x node_modules/.bin/deno ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# node_modules matches the lock when npm's record of what it installed (node_modules/.package-lock.json) has every
+# package of package-lock.json at its version (optional ones are per platform). Compared by content, not by mtime:
+# a fresh clone or worktree has a newer lock file than a node_modules that already matches it.
+installed_matches_lock() {
+  [ -x node_modules/.bin/bun ] && [ -x node_modules/.bin/deno ] && [ -f node_modules/.package-lock.json ] || return 1
+  node -e '
+    const want = require("./package-lock.json").packages, have = require("./node_modules/.package-lock.json").packages;
+    const stale = Object.entries(want).filter(([path, p]) => path && !p.optional && have[path]?.version !== p.version);
+    process.exit(stale.length ? 1 : 0);
+  '
+}
+if ! installed_matches_lock; then
   echo "ferry: installing npm packages" >&2
-  # npm ci rejects this lock file (npm 11 and the platform packages of deno); install honours it.
-  npm install --no-audit --no-fund --loglevel=error >&2
+  # npm ci installs exactly package-lock.json (it records every platform's bun/deno/typescript package) and never
+  # rewrites it.
+  npm ci --no-audit --no-fund --loglevel=error >&2
 fi
 
 need=()

@@ -21,6 +21,8 @@ export interface CommandIo {
   signal: AbortSignal;
   /** A line to stdout. */
   print(text: string): void;
+  /** Exact bytes to stdout, nothing added (`inspect --raw`). */
+  write(data: Uint8Array): void;
   /** A line to stderr. */
   warn(text: string): void;
   /** Progress renderer for copy events (a no-op off a TTY or with --json/--quiet). */

@@ -163,6 +163,7 @@ export async function main(argv: string[]): Promise<number> {
     await command.run(args, {
       signal: controller.signal,
       print: (t) => out.print(t),
+      write: (data) => out.write(data),
       warn: (t) => out.warn(t),
       progress: (label) => out.board?.lane(label),
       fileProgress: (label, done, total) => out.board?.set(label, done, total),

@@ -99,6 +99,12 @@ export class Output {
     process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
   }
 
+  /** Exact bytes to stdout, no newline added. */
+  write(data: Uint8Array) {
+    this.board?.end();
+    process.stdout.write(data);
+  }
+
   /** A line to stderr. */
   warn(text: string) {
     this.board?.end();

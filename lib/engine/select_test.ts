@@ -83,6 +83,19 @@ describe("selectPlatforms", () => {
     expect(() => selectPlatforms(index, want("unknown/unknown"))).toThrow(NotFoundError);
   });
 
+  test("wildcards select by OS or architecture, attestations still excluded", () => {
+    const win: Descriptor = {
+      ...entry("amd64"),
+      digest: digestOf("win"),
+      platform: { os: "windows", architecture: "amd64" },
+    };
+    const mixed: Index = { schemaVersion: 2, manifests: [win, amd64, armv7, attAmd64] };
+    expect(selectPlatforms(mixed, want("linux/*"))).toEqual([amd64, armv7]);
+    expect(selectPlatforms(mixed, want("*/amd64"))).toEqual([win, amd64]);
+    expect(selectPlatforms(mixed, want("*/*"))).toEqual([win, amd64, armv7]);
+    expect(() => selectPlatforms(mixed, want("darwin/*"))).toThrow("Cannot find platform darwin/* in the index");
+  });
+
   test("an index with only attestations says so", () => {
     expect(() => selectPlatforms({ schemaVersion: 2, manifests: [attAmd64] }, want("amd64"))).toThrow(
       "it has no platform images",

@@ -36,18 +36,37 @@ const ALIASES: Record<string, [string, string?]> = {
 
 const COMPONENT_RE = /^[a-z0-9_.-]+$/;
 
+/** The wildcard a platform filter may have as its OS, architecture or variant (`linux/*`: every Linux image). */
+export const ANY = "*";
+
+/**
+ * Options of {@link parsePlatform} and {@link parsePlatformList}.
+ *
+ * @example
+ * ```ts
+ * const filter: ParsePlatformOptions = { wildcards: true };
+ * matchPlatform(parsePlatform("*\/arm64", filter), { os: "windows", architecture: "arm64" }); // true
+ * ```
+ */
+export interface ParsePlatformOptions {
+  /** Accept `*` as the OS, architecture or variant (`linux/*`): a filter, for {@link matchPlatform}. */
+  wildcards?: boolean;
+}
+
 /**
  * Parses `os/arch[/variant]` or a bare Linux alias (`amd64`, `arm64`, `armv7`, `aarch64`, `x86_64`,
  * `armhf`, `i386`, …) into a normalised {@link Platform}. `linux/arm` keeps no variant, so it matches every
- * ARM variant; `windows-amd64` (a {@link platformLabel}) parses too. Throws a {@link UsageError} otherwise.
+ * ARM variant; `windows-amd64` (a {@link platformLabel}) parses too. With `wildcards`, any part may be `*`
+ * (`linux/*`: every Linux image). Throws a {@link UsageError} otherwise.
  *
  * @example
  * ```ts
  * parsePlatform("linux/arm/v7"); // { os: "linux", architecture: "arm", variant: "v7" }
  * parsePlatform("aarch64"); // { os: "linux", architecture: "arm64" }
+ * parsePlatform("linux/*", { wildcards: true }); // { os: "linux", architecture: "*" }
  * ```
  */
-export function parsePlatform(text: string): Platform {
+export function parsePlatform(text: string, options: ParsePlatformOptions = {}): Platform {
   const fail = (reason: string) => new UsageError(`Cannot parse platform "${text}": ${reason}`);
   const lower = text.trim().toLowerCase();
   if (lower === "") throw fail("empty platform");
@@ -60,6 +79,10 @@ export function parsePlatform(text: string): Platform {
   if (parts.length > 3) throw fail("expected OS/ARCH[/VARIANT], got more than three parts");
   for (const part of parts) {
     if (part === "") throw fail("expected OS/ARCH[/VARIANT], got an empty part");
+    if (part === ANY) {
+      if (!options.wildcards) throw fail("a wildcard (*) is only for filters, this needs an exact platform");
+      continue;
+    }
     if (!COMPONENT_RE.test(part)) throw fail(`invalid characters in "${part}"`);
   }
   return normalizePlatform({ os: parts[0], architecture: parts[1], variant: parts[2] });
@@ -204,20 +227,21 @@ export function platformLabel(platform: Platform): string {
 /**
  * Whether an index entry's platform `have` satisfies the wanted platform `want`: same OS and architecture
  * after normalisation; a wanted variant must equal `have`'s (arm64's missing variant counts as v8, amd64's
- * as v1); a want without a variant matches every variant.
+ * as v1); a want without a variant matches every variant; a `*` part of `want` matches anything there.
  *
  * @example
  * ```ts
  * matchPlatform(parsePlatform("linux/arm"), { os: "linux", architecture: "arm", variant: "v6" }); // true
  * matchPlatform(parsePlatform("arm64"), { os: "linux", architecture: "arm64", variant: "v8" }); // true
+ * matchPlatform(parsePlatform("linux/*", { wildcards: true }), { os: "windows", architecture: "amd64" }); // false
  * ```
  */
 export function matchPlatform(want: Platform, have: Platform | undefined): boolean {
   if (!have) return false;
   const w = normalizePlatform(want);
   const h = normalizePlatform(have);
-  if (w.os !== h.os || w.architecture !== h.architecture) return false;
-  if (w.variant === undefined) return true;
+  if ((w.os !== ANY && w.os !== h.os) || (w.architecture !== ANY && w.architecture !== h.architecture)) return false;
+  if (w.variant === undefined || w.variant === ANY) return true;
   return canonicalVariant(w.architecture, w.variant) === canonicalVariant(h.architecture, h.variant);
 }
 
@@ -231,15 +255,21 @@ function canonicalVariant(architecture: string, variant: string | undefined): st
 
 /**
  * Parses repeatable `--platform` flag values, each a comma list, into distinct platforms (first
- * occurrence order), or `"all"` when nothing or `all` is given. Throws a {@link UsageError} for a bad entry.
+ * occurrence order), or `"all"` when nothing or `all` is given. A filter, so `*` may stand for the OS,
+ * architecture or variant (`linux/*`, or `*` before `/arm64`) unless `wildcards` is false. Throws a {@link UsageError}
+ * for a bad entry.
  *
  * @example
  * ```ts
  * parsePlatformList(["linux/amd64,arm64", "amd64"]); // [{ os: "linux", architecture: "amd64" }, { os: "linux", architecture: "arm64" }]
+ * parsePlatformList(["linux/*"]); // [{ os: "linux", architecture: "*" }]: every Linux image
  * parsePlatformList(undefined); // "all"
  * ```
  */
-export function parsePlatformList(values: string[] | undefined): Platform[] | "all" {
+export function parsePlatformList(
+  values: string[] | undefined,
+  options: ParsePlatformOptions = {},
+): Platform[] | "all" {
   if (!values || values.length === 0) return "all";
   const out = new Map<string, Platform>();
   let all = false;
@@ -251,7 +281,7 @@ export function parsePlatformList(values: string[] | undefined): Platform[] | "a
         all = true;
         continue;
       }
-      const p = parsePlatform(item);
+      const p = parsePlatform(item, { wildcards: options.wildcards ?? true });
       const key = `${p.os}/${p.architecture}/${canonicalVariant(p.architecture, p.variant) ?? ""}`;
       if (!out.has(key)) out.set(key, p);
     }

@@ -179,3 +179,47 @@ describe("parsePlatformList", () => {
     expect(() => parsePlatformList(["linux/amd64,linux/"])).toThrow(`Cannot parse platform "linux/"`);
   });
 });
+
+describe("wildcards in platform filters", () => {
+  test("parsePlatformList takes * as the OS, architecture or variant", () => {
+    expect(parsePlatformList(["linux/*"])).toEqual([{ os: "linux", architecture: "*" }]);
+    expect(parsePlatformList(["*/arm64", "linux/arm/*"])).toEqual([
+      { os: "*", architecture: "arm64" },
+      linux("arm", "*"),
+    ]);
+    expect(parsePlatformList(["linux/*,linux/*"])).toEqual([{ os: "linux", architecture: "*" }]);
+  });
+
+  test("parsePlatform takes no wildcard unless asked (a build, a FROM --platform need an exact one)", () => {
+    expect(() => parsePlatform("linux/*")).toThrow(
+      `Cannot parse platform "linux/*": a wildcard (*) is only for filters`,
+    );
+    expect(parsePlatform("linux/*", { wildcards: true })).toEqual({ os: "linux", architecture: "*" });
+    expect(() => parsePlatformList(["linux/*"], { wildcards: false })).toThrow(UsageError);
+  });
+
+  test("* only as a whole part", () => {
+    expect(() => parsePlatformList(["linux/arm*"])).toThrow(`invalid characters in "arm*"`);
+    expect(() => parsePlatformList(["*"])).toThrow(UsageError);
+  });
+
+  const cases: [string, Platform | undefined, boolean][] = [
+    ["linux/*", linux("amd64"), true],
+    ["linux/*", linux("arm", "v7"), true],
+    ["linux/*", { os: "windows", architecture: "amd64", "os.version": "10.0.20348.2227" }, false],
+    ["linux/*", { os: "unknown", architecture: "unknown" }, false],
+    ["linux/*", undefined, false],
+    ["*/arm64", linux("arm64", "v8"), true],
+    ["*/arm64", { os: "windows", architecture: "arm64" }, true],
+    ["*/arm64", linux("amd64"), false],
+    ["*/*", { os: "freebsd", architecture: "riscv64" }, true],
+    ["linux/arm/*", linux("arm", "v6"), true],
+    ["linux/*/v7", linux("arm", "v7"), true],
+    ["linux/*/v7", linux("arm", "v6"), false],
+  ];
+  for (const [want, have, expected] of cases) {
+    test(`${want} vs ${have ? formatPlatform(have) : "none"}`, () => {
+      expect(matchPlatform(parsePlatform(want, { wildcards: true }), have)).toBe(expected);
+    });
+  }
+});

@@ -88,6 +88,7 @@ describe("ferry build refusals", () => {
       stderr: /line 3 .*VERSION: set --build-arg VERSION/,
     },
     { name: "--split without --push", files: { Dockerfile: "FROM scratch\n" }, args: ["--split"], code: 2, stderr: /--split tags what --push pushes/ },
+    { name: "a wildcard platform", files: { Dockerfile: "FROM scratch\n" }, args: ["--platform", "linux/*"], code: 2, stderr: /platform "linux\/\*": a wildcard \(\*\) is only for filters/ },
     { name: "--push without -t", files: { Dockerfile: "FROM scratch\n" }, args: ["--push"], code: 2, stderr: /name the image with -t REF/ },
     { name: "a bad SOURCE_DATE_EPOCH", files: { Dockerfile: "FROM scratch\n" }, env: { SOURCE_DATE_EPOCH: "yesterday" }, code: 2, stderr: /SOURCE_DATE_EPOCH "yesterday"/ },
     { name: "no Dockerfile", files: { "a.txt": "a" }, code: 3, stderr: /Cannot read .*Dockerfile: no such file/ },
@@ -95,13 +96,36 @@ describe("ferry build refusals", () => {
   for (const row of table) {
     test(row.name, async () => {
       const dir = context(row.files);
-      const run = await runCli(["build", "--platform", "amd64", ...(row.args ?? []), dir], { env: row.env });
+      // -o: a build with nothing to write is refused before it starts (its own test below).
+      const run = await runCli(["build", "--platform", "amd64", "-o", join(work, "unwritten"), ...(row.args ?? []), dir], {
+        env: row.env,
+      });
       expect(run.stderr).toMatch(row.stderr);
       expect(run.stderr.trim().split("\n")).toHaveLength(1);
       expect(run.code).toBe(row.code);
       expect(run.stdout).toBe("");
     }, 30_000);
   }
+});
+
+describe("ferry build with nothing to write", () => {
+  test("-t REF without --push or -o is refused before building (no base image is fetched), exit 2", async () => {
+    // The base is on a port nothing listens on: building would fail with a connection error instead.
+    const dir = context({ Dockerfile: "FROM 127.0.0.1:9/base:1\nCOPY a /a\n", a: "a" });
+    const tagged = await runCli(["build", "-t", "127.0.0.1:5000/app:1", dir]);
+    expect(tagged.stderr).toBe(
+      "ferry: Cannot build: nothing to write; add --push to push 127.0.0.1:5000/app:1, or -o DIR to write files " +
+        "(docker-load tarballs, or --format oci / oci-archive)\n",
+    );
+    expect(tagged.code).toBe(2);
+    expect(tagged.stdout).toBe("");
+    const bare = await runCli(["build", "--json", dir]);
+    expect(bare.stderr).toBe(
+      "ferry: Cannot build: nothing to write; add -t REF --push to push it, or -o DIR to write files " +
+        "(docker-load tarballs, or --format oci / oci-archive)\n",
+    );
+    expect(bare.code).toBe(2);
+  }, 30_000);
 });
 
 describe("ferry build outputs", () => {
@@ -122,7 +146,7 @@ describe("ferry build outputs", () => {
     expect(oci.code).toBe(0);
     expect(oci.stdout).toContain(`Built ${result.digest} (2 platforms)`);
     expect(existsSync(join(work, "layout-out", "index.json"))).toBe(true);
-    const epoch = await runCli(["build", "--json", dir], { env: { SOURCE_DATE_EPOCH: "1700000000" } });
+    const epoch = await runCli(["build", "--json", "-o", join(work, "epoch-out"), dir], { env: { SOURCE_DATE_EPOCH: "1700000000" } });
     expect(JSON.parse(epoch.stdout).digest).not.toBe(result.digest);
   }, 60_000);
 });

@@ -150,4 +150,17 @@ describe("ferry CLI: working commands", () => {
     expect(inspected.code).toBe(0);
     expect(JSON.parse(inspected.stdout).digest).toBe(result.digest);
   }, 60_000);
+
+  test("inspect --raw prints the exact manifest bytes: `ferry inspect --raw REF | sha256sum` is the digest", async () => {
+    const ref = `${registry.host}/sample/app:1.0`;
+    const index = JSON.parse((await runCli(["inspect", "--json", ref])).stdout);
+    const child = index.manifests[0].digest;
+    for (const [target, digest] of [[ref, index.digest], [`${registry.host}/sample/app@${child}`, child]]) {
+      // Through a real pipe into sha256sum, as a script would.
+      const bin = process.env.FERRY_BIN;
+      const ferry = bin ? [bin] : [process.execPath, join(import.meta.dir, "../../cli.ts")];
+      const piped = await run("sh", ["-c", '"$@" | sha256sum', "sh", ...ferry, "inspect", "--raw", target]);
+      expect(piped.stdout.split(" ")[0]).toBe(digest.replace("sha256:", ""));
+    }
+  }, 60_000);
 });

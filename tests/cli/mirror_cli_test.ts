@@ -24,6 +24,7 @@ beforeAll(async () => {
   await pushSampleImage(`${src.host}/apps/one:1.0`, { seed: 11 });
   await pushSampleImage(`${src.host}/apps/two:1.0`, { seed: 12 });
   await pushSampleImage(`${src.host}/apps/two:2.0`, { seed: 13 });
+  await pushSampleImage(`${src.host}/apps/mixed:1.0`, { seed: 14, platforms: ["linux/amd64", "windows/amd64", "linux/arm64/v8"] });
 }, 60_000);
 afterAll(async () => {
   await Promise.all([src?.stop(), dst?.stop()]);
@@ -95,6 +96,51 @@ describe("ferry mirror", () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ present: 1, failed: 1 });
     const strict = await ferry(["mirror", "-d", `${dst.host}/kg`, `${src.host}/apps/nope:1.0`, ...creds]);
     expect(strict.code).toBe(3);
+  }, 60_000);
+
+  test("without --keep-going: the failure's exit code, the rest reported skipped, --json prints its summary too", async () => {
+    const args = ["mirror", "-d", `${dst.host}/strict`, "--parallel", "1", `${src.host}/apps/nope:1.0`, `${src.host}/apps/one:1.0`, ...creds];
+    const text = await ferry(args);
+    expect(text.code).toBe(3);
+    expect(text.stderr).toBe(`ferry: ${src.host}/apps/nope:1.0: Cannot find manifest 1.0\n`);
+    expect(text.stdout).toContain(`failed   ${src.host}/apps/nope:1.0: Cannot find manifest 1.0`);
+    expect(text.stdout).toContain(`skipped  ${src.host}/apps/one:1.0 → ${dst.host}/strict/apps/one:1.0  not attempted`);
+    expect(text.stdout).not.toContain(`${src.host}/apps/one:1.0: Cannot find manifest`);
+    expect(text.stdout).toContain(`0 copied, 0 already present, 1 failed (${src.host}/apps/nope:1.0), 1 skipped`);
+    const json = await ferry([...args, "--json"]);
+    expect(json.code).toBe(3);
+    const summary = JSON.parse(json.stdout);
+    expect(summary).toMatchObject({ copied: 0, present: 0, failed: 1, skipped: 1 });
+    expect(summary.images).toMatchObject([
+      { source: `${src.host}/apps/nope:1.0`, status: "failed", error: "Cannot find manifest 1.0" },
+      { source: `${src.host}/apps/one:1.0`, status: "skipped" },
+    ]);
+    expect(summary.images[1].error).toBeUndefined();
+  }, 60_000);
+
+  test("--os linux, --platform 'linux/*' and platforms: [linux/*] in mirror.yaml keep only the Linux images", async () => {
+    const image = `${src.host}/apps/mixed:1.0`;
+    const byOs = await ferry(["mirror", "-d", `${dst.host}/os`, "--os", "linux", image, ...creds, "--json"]);
+    expect(byOs.stderr).toBe("");
+    expect(byOs.code).toBe(0);
+    const first = JSON.parse(byOs.stdout).images[0];
+    expect(first).toMatchObject({ status: "copied", platforms: ["linux/amd64", "linux/arm64/v8"] });
+    // The same filter spelled as a wildcard, on the command line and in the file: the same index, already there.
+    const byWildcard = await ferry(["mirror", "-d", `${dst.host}/os`, "--platform", "linux/*", image, ...creds, "--json"]);
+    expect(JSON.parse(byWildcard.stdout).images[0]).toMatchObject({ status: "present", digest: first.digest });
+    const yaml = join(tmp, "os.yaml");
+    await writeFile(yaml, `target: ${dst.host}/os\nplatforms: [linux/*]\nsources:\n  - image: ${image}\n`);
+    const byFile = await ferry(["mirror", "-c", yaml, ...creds, "--json"]);
+    expect(JSON.parse(byFile.stdout).images[0]).toMatchObject({ status: "present", digest: first.digest });
+    // Any OS, one architecture.
+    const arm = await ferry(["mirror", "-d", `${dst.host}/arch`, "--platform", "*/amd64", image, ...creds, "--json"]);
+    expect(JSON.parse(arm.stdout).images[0].platforms).toEqual(["linux/amd64", "windows/amd64"]);
+    const both = await ferry(["mirror", "-d", `${dst.host}/os`, "--os", "linux", "--platform", "arm64", image]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain("--os linux is --platform 'linux/*'");
+    const notOs = await ferry(["mirror", "-d", `${dst.host}/os`, "--os", "linux/amd64", image]);
+    expect(notOs.code).toBe(2);
+    expect(notOs.stderr).toContain(`Cannot use --os "linux/amd64": expected an OS like linux or windows`);
   }, 60_000);
 
   test("-c mirror.yaml; unknown keys and bad flags are usage errors", async () => {

@@ -124,6 +124,26 @@ describe("ferry mirror between real registries (target with basic auth)", () => 
     // A filtered index is not the source's: its digest needs the source index (one GET), never the platform manifests.
     expect(sp.requests.map((r) => r.method).sort()).toEqual(["GET", "GET", "HEAD", "HEAD"]);
   }, 60_000);
+
+  test("wildcard platforms: linux/* keeps every Linux image and no Windows one; */amd64 every OS's amd64", async () => {
+    await pushSampleImage(`${src.host}/mixed:1.0`, { seed: 7, platforms: ["windows/amd64", "linux/amd64", "linux/arm/v7"] });
+    const result = await mirror({
+      target: `${dst.host}/wild`,
+      platforms: ["linux/*"],
+      sources: [{ image: `${src.host}/mixed:1.0` }, { image: `${src.host}/mixed:1.0`, target: "amd64/mixed", platforms: ["*/amd64"] }],
+    }, { destination: dest });
+    expect(result.images.map((i) => i.platforms)).toEqual([["linux/amd64", "linux/arm/v7"], ["windows/amd64", "linux/amd64"]]);
+    const platformsAt = async (ref: string) =>
+      JSON.parse(await targetRaw(ref)).manifests.map((m: { platform: { os: string; architecture: string } }) =>
+        `${m.platform.os}/${m.platform.architecture}`
+      );
+    expect(await platformsAt(`${dst.host}/wild/mixed:1.0`)).toEqual(["linux/amd64", "linux/arm"]);
+    expect(await platformsAt(`${dst.host}/wild/amd64/mixed:1.0`)).toEqual(["windows/amd64", "linux/amd64"]);
+    // A wildcard that matches nothing is the same error as an exact platform the image lacks.
+    await expect(mirror({ target: `${dst.host}/wild`, platforms: ["darwin/*"], sources: [{ image: `${src.host}/mixed:1.0` }] }, {
+      destination: dest,
+    })).rejects.toThrow("Cannot find platform darwin/* in the index; it has windows/amd64, linux/amd64, linux/arm/v7");
+  }, 60_000);
 });
 
 describe("ferry mirror through faults", () => {
@@ -176,6 +196,43 @@ describe("ferry mirror through faults", () => {
     for (const name of Object.keys(roots)) expect(JSON.parse(await targetRaw(`${dst.host}/partial/${name}`)).manifests.length).toBeGreaterThan(0);
     // Without --keep-going the first failure is the error.
     await expect(mirror({ ...spec, target: `${dst.host}/partial2` }, { destination: dest })).rejects.toThrow("Cannot");
+  }, 60_000);
+
+  test("without keepGoing: the first failure is the error; the images it stopped are skipped, not failed with it", async () => {
+    // A source that never answers, so its image is in flight when the missing one fails.
+    const hanging: (() => void)[] = [];
+    const silent: Server = await serve((req) =>
+      new Promise<Response>((resolve) => {
+        const answer = () => resolve(new Response("stopped", { status: 503 }));
+        hanging.push(answer);
+        req.signal.addEventListener("abort", answer, { once: true });
+      })
+    );
+    stops.push(async () => {
+      for (const answer of hanging) answer();
+      await silent.stop();
+    });
+    const seen: MirrorEvent[] = [];
+    const err = await mirror({
+      target: `${dst.host}/strict`,
+      concurrency: 2,
+      sources: [{ image: `${silent.host}/slow/app:1.0` }, { image: `${src.host}/nope:1.0` }, { image: `${src.host}/gamma:2.0` }],
+    }, { destination: dest, onEvent: (e) => (e.type === "image" ? seen.push(e) : undefined) }).catch((e) => e);
+    expect(err.message).toBe("Cannot find manifest 1.0");
+    expect(err.exitCode).toBe(3);
+    const images = seen.flatMap((e) => (e.type === "image" ? [e.image] : []));
+    const byName = Object.fromEntries(images.map((i) => [i.source.replace(/^[^/]+\//, ""), i]));
+    expect(Object.keys(byName).sort()).toEqual(["gamma:2.0", "nope:1.0", "slow/app:1.0"]);
+    expect(byName["nope:1.0"]).toMatchObject({ status: "failed", error: "Cannot find manifest 1.0" });
+    // In flight when it failed, and never started: neither failed, neither carries the other image's error.
+    expect(byName["slow/app:1.0"]).toMatchObject({ status: "skipped", target: `${dst.host}/strict/slow/app:1.0` });
+    expect(byName["gamma:2.0"]).toMatchObject({ status: "skipped", target: `${dst.host}/strict/gamma:2.0` });
+    expect(byName["slow/app:1.0"].error).toBeUndefined();
+    expect(byName["gamma:2.0"].error).toBeUndefined();
+    // Nothing was tagged for them.
+    expect((await run("skopeo", ["inspect", "--raw", "--tls-verify=false", "--creds", `${USER}:${PASS}`, `docker://${dst.host}/strict/gamma:2.0`], {
+      allowFailure: true,
+    })).code).not.toBe(0);
   }, 60_000);
 
   test("RateLimit-Remaining is reported, and requests slow down near zero", async () => {

@@ -66,13 +66,23 @@ export const buildCommand: Command = {
     if (format !== undefined && typeof args.values.output !== "string") {
       throw new UsageError("Cannot use --format without -o DIR: name where the files go");
     }
+    const tags = listFlag(args, "tag");
+    const output = typeof args.values.output === "string" ? args.values.output : undefined;
+    if (args.values.push !== true && output === undefined && args.values.split !== true) {
+      // Like docker buildx's "No output specified", but refused: nothing built would be kept.
+      const push = tags && tags.length > 0 ? `--push to push ${tags.join(", ")}` : "-t REF --push to push it";
+      throw new UsageError(
+        `Cannot build: nothing to write; add ${push}, or -o DIR to write files ` +
+          "(docker-load tarballs, or --format oci / oci-archive)",
+      );
+    }
     const result = await build(args.positionals[0], {
       file: typeof args.values.file === "string" ? args.values.file : undefined,
       platforms: listFlag(args, "platform"),
-      tags: listFlag(args, "tag"),
+      tags,
       push: args.values.push === true,
       split: args.values.split === true,
-      output: typeof args.values.output === "string" ? args.values.output : undefined,
+      output,
       format,
       buildArgs,
       target: typeof args.values.target === "string" ? args.values.target : undefined,

@@ -14,7 +14,10 @@ export const inspectCommand: Command = {
   usage: "ferry inspect [--raw] [--json] REF",
   summary: "Show an image's digest and platforms (like docker manifest inspect, daemonless)",
   flags: {
-    raw: { type: "boolean", description: "Print the exact manifest or index bytes" },
+    raw: {
+      type: "boolean",
+      description: "Print the exact manifest or index bytes, nothing added (sha256sum of them is the digest)",
+    },
     json: { type: "boolean", description: "Print the result as one JSON document on stdout" },
     ...readFlags,
   },
@@ -22,7 +25,7 @@ export const inspectCommand: Command = {
     if (args.positionals.length !== 1) throw new UsageError(`Cannot inspect: expected one REF\nusage: ${this.usage}`);
     const result = await inspect(args.positionals[0], { registry: registryOptionsOf(args), signal: io.signal });
     if (args.values.raw) {
-      io.print(new TextDecoder().decode(result.raw));
+      io.write(result.raw);
       return;
     }
     const { raw: _raw, ...rest } = result;

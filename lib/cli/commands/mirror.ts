@@ -5,7 +5,7 @@
  * @module
  */
 import { readFile } from "node:fs/promises";
-import { FileError, PartialError, UsageError } from "../../errors.ts";
+import { FileError, UsageError } from "../../errors.ts";
 import {
   mirror,
   type MirrorEvent,
@@ -22,7 +22,7 @@ import { formatBytes } from "../output.ts";
 /** `ferry mirror`. */
 export const mirrorCommand: Command = {
   name: "mirror",
-  usage: "ferry mirror -d PREFIX [--all-tags] [--platform P]... IMAGE...  |  ferry mirror -c mirror.yaml",
+  usage: "ferry mirror -d PREFIX [--all-tags] [--platform P]... [--os OS] IMAGE...  |  ferry mirror -c mirror.yaml",
   summary: "Mirror many images, all platforms, into a registry under a prefix; reruns copy only what changed",
   flags: {
     dest: {
@@ -44,7 +44,13 @@ export const mirrorCommand: Command = {
       type: "string",
       multiple: true,
       value: "OS/ARCH[/VARIANT]",
-      description: "Mirror only these platforms; default all",
+      description: "Mirror only these platforms (* for any part: linux/*, */arm64); default all",
+    },
+    os: {
+      type: "string",
+      multiple: true,
+      value: "OS",
+      description: "Mirror only the images of this OS, e.g. linux (short for --platform 'OS/*')",
     },
     "dry-run": { type: "boolean", description: "Print the plan and the manifest requests it needs; write nothing" },
     "keep-going": { type: "boolean", description: "Finish the other images when one fails (exit 9 if any did)" },
@@ -112,7 +118,8 @@ export const mirrorCommand: Command = {
         onEvent,
       });
     } catch (err) {
-      if (err instanceof PartialError) report(summarizeMirror(spec.target, images, dryRun), json, io);
+      // The summary of what was done (with --json, the same document as on success), then the error.
+      if (!(err instanceof UsageError)) report(summarizeMirror(spec.target, images, dryRun), json, io);
       throw err;
     }
     report(result, json, io);
@@ -122,7 +129,7 @@ export const mirrorCommand: Command = {
 async function specOf(args: ParsedArgs): Promise<MirrorSpec> {
   const dest = typeof args.values.dest === "string" ? args.values.dest : undefined;
   const configFile = typeof args.values.config === "string" ? args.values.config : undefined;
-  const platforms = listFlag(args, "platform");
+  const platforms = platformsOf(args);
   if (!configFile) {
     if (!dest) {
       throw new UsageError(
@@ -159,6 +166,24 @@ async function specOf(args: ParsedArgs): Promise<MirrorSpec> {
   }, configFile);
 }
 
+/** `--platform` values, or `--os OS` as `OS/*`. */
+function platformsOf(args: ParsedArgs): string[] | undefined {
+  const platforms = listFlag(args, "platform");
+  const oses = listFlag(args, "os")?.flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean);
+  if (!oses) return platforms;
+  if (platforms) {
+    throw new UsageError(
+      `Cannot mirror: give --os or --platform, not both (--os ${oses[0]} is --platform '${oses[0]}/*')`,
+    );
+  }
+  for (const os of oses) {
+    if (os.includes("/") || os === "*") {
+      throw new UsageError(`Cannot use --os "${os}": expected an OS like linux or windows (--platform takes OS/ARCH)`);
+    }
+  }
+  return oses.map((os) => `${os}/*`);
+}
+
 function imageLine(image: MirrorImageResult): string {
   const digest = image.digest ? `  ${image.digest.slice(0, 19)}…` : "";
   switch (image.status) {
@@ -170,6 +195,9 @@ function imageLine(image: MirrorImageResult): string {
       return `planned  ${image.source} → ${image.target}${digest}  ${image.manifestRequests} manifest requests`;
     case "failed":
       return `failed   ${image.source}: ${image.error}`;
+    case "skipped":
+      return `skipped  ${image.source}${image.target ? ` → ${image.target}` : ""}  not attempted: ` +
+        "an image failed first (--keep-going mirrors the others)";
   }
 }
 
@@ -183,15 +211,16 @@ function report(result: MirrorResult, json: boolean, io: CommandIo): void {
       result.images.filter((i) => i.status === "failed").map((i) => i.source).join(", ")
     })`
     : ", 0 failed";
+  const skipped = result.skipped > 0 ? `, ${result.skipped} skipped (not attempted)` : "";
   if (result.dryRun) {
     io.print(
-      `Plan for ${result.target}: ${result.planned} to copy, ${result.present} already present${failed}; ` +
+      `Plan for ${result.target}: ${result.planned} to copy, ${result.present} already present${failed}${skipped}; ` +
         `the copy will make ${result.manifestRequests} manifest requests to the sources`,
     );
     return;
   }
   io.print(
-    `Mirrored to ${result.target}: ${result.copied} copied, ${result.present} already present${failed}; ` +
+    `Mirrored to ${result.target}: ${result.copied} copied, ${result.present} already present${failed}${skipped}; ` +
       `${formatBytes(result.bytes)} transferred, ${result.manifestRequests} manifest requests to the sources`,
   );
 }

@@ -220,10 +220,11 @@ function parseTag(tag: string): Reference {
 }
 
 function platformsOf(dockerfile: Dockerfile, given: string[] | undefined): Platform[] {
+  const exact = { wildcards: false };
   const list = given && given.length > 0
-    ? parsePlatformList(given)
+    ? parsePlatformList(given, exact)
     : dockerfile.archs
-    ? parsePlatformList(dockerfile.archs.length > 0 ? [dockerfile.archs.join(",")] : undefined)
+    ? parsePlatformList(dockerfile.archs.length > 0 ? [dockerfile.archs.join(",")] : undefined, exact)
     : [hostPlatform()];
   if (list === "all") {
     throw new UsageError("Cannot build for all platforms: name them with --platform (e.g. linux/amd64,linux/arm64)");

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { abortErrorOf, FerryError, NotFoundError, PartialError } from "../../errors.ts";
+import { AbortError, abortErrorOf, FerryError, NotFoundError, PartialError } from "../../errors.ts";
 import { type CopyEvent, copyGraph } from "../../engine/copy_graph.ts";
 import { type FetchedManifest, fetchManifest, platformOfImage } from "../../engine/fetch.ts";
 import { filterIndex, selectPlatforms } from "../../engine/select.ts";
@@ -45,7 +45,10 @@ export interface MirrorOptions {
   concurrency?: number;
   /** Blobs transferred at once per image (default: the spec's, else 6). */
   jobs?: number;
-  /** Go on after an image fails; a {@link PartialError} listing the failures is thrown at the end. */
+  /**
+   * Go on after an image fails; a {@link PartialError} listing the failures is thrown at the end. Without it the
+   * first failure is thrown, and the images it stopped (in flight or not started) are reported `skipped`.
+   */
   keepGoing?: boolean;
   /** Only plan: HEAD both ends, fetch the root of what would be copied, write nothing. */
   dryRun?: boolean;
@@ -69,8 +72,11 @@ export interface MirrorImageResult {
   source: string;
   /** Where it goes, e.g. `registry.example.com/mirror/library/alpine:3.19`. */
   target: string;
-  /** `planned` only in a dry run: it would be copied. */
-  status: "copied" | "present" | "planned" | "failed";
+  /**
+   * `planned` only in a dry run: it would be copied. `skipped`: not attempted, or stopped before its tag was
+   * written, because another image failed first (without `keepGoing`); it has no `error` of its own.
+   */
+  status: "copied" | "present" | "planned" | "failed" | "skipped";
   /** Digest of the root written (or that would be). */
   digest?: string;
   /** Platforms of the root, when it was fetched (it is not for an image already present). */
@@ -113,6 +119,8 @@ export interface MirrorResult {
   planned: number;
   /** Images that failed. */
   failed: number;
+  /** Images not attempted (or stopped untagged) because another failed first, without `keepGoing`. */
+  skipped: number;
   /** Bytes streamed. */
   bytes: number;
   /** Manifest GETs to the sources (the requests Docker Hub counts as pulls). */
@@ -189,6 +197,10 @@ export async function mirror(spec: MirrorSpec, options: MirrorOptions = {}): Pro
 
   const images: MirrorImageResult[] = [];
   let firstError: unknown;
+  /** Whether `err` is only the run being stopped by an earlier image's failure (not a failure of its own). */
+  const stoppedByFirstError = (err: unknown) =>
+    firstError !== undefined && !outer?.aborted &&
+    (err === firstError || err instanceof AbortError || (err instanceof Error && err.name === "AbortError"));
   const record = (index: number, image: MirrorImageResult, err?: unknown) => {
     images[index] = image;
     emit({ type: "image", image });
@@ -200,19 +212,24 @@ export async function mirror(spec: MirrorSpec, options: MirrorOptions = {}): Pro
   try {
     const items = await expand(spec, sourceOptions, signal, (name, err) => {
       const at = images.length;
-      record(at, failedImage(name, "", err), err);
+      if (stoppedByFirstError(err)) record(at, skippedImage(name, ""));
+      else record(at, failedImage(name, "", err), err);
     });
     const offset = images.length;
     const limit = new Limiter(options.concurrency ?? spec.concurrency ?? 3);
     await Promise.all(items.map((item, i) =>
       limit.run(async () => {
-        if (signal.aborted) return;
         const source = formatReference(item.source, { short: true });
         const target = formatReference(item.target);
+        if (signal.aborted) {
+          if (stoppedByFirstError(firstError)) record(offset + i, skippedImage(source, target));
+          return;
+        }
         try {
           record(offset + i, await mirrorOne(item, source, target));
         } catch (err) {
-          record(offset + i, failedImage(source, target, err), err);
+          if (stoppedByFirstError(err)) record(offset + i, skippedImage(source, target));
+          else record(offset + i, failedImage(source, target, err), err);
         }
       })
     ));
@@ -337,6 +354,7 @@ export function summarizeMirror(target: string, images: MirrorImageResult[], dry
     present: count("present"),
     planned: count("planned"),
     failed: count("failed"),
+    skipped: count("skipped"),
     bytes: images.reduce((n, i) => n + i.bytes, 0),
     manifestRequests: images.reduce((n, i) => n + i.manifestRequests, 0),
   };
@@ -381,6 +399,10 @@ async function expand(
   }));
   for (const list of lists) items.push(...list);
   return items;
+}
+
+function skippedImage(source: string, target: string): MirrorImageResult {
+  return { source, target, status: "skipped", copied: 0, skipped: 0, mounted: 0, bytes: 0, manifestRequests: 0 };
 }
 
 function failedImage(source: string, target: string, err: unknown): MirrorImageResult {

@@ -45,3 +45,12 @@ test("an aborted signal stops before starting", async () => {
     "Interrupted",
   );
 });
+
+test("summarizeMirror counts the images another's failure stopped as skipped, not failed", () => {
+  const result = summarizeMirror(
+    "r.io/m",
+    [image("failed"), image("skipped"), image("skipped"), image("copied", 3)],
+    false,
+  );
+  expect(result).toMatchObject({ copied: 1, failed: 1, skipped: 2, bytes: 3 });
+});
