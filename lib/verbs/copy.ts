@@ -41,6 +41,13 @@ export interface CopyOptions {
   signal?: AbortSignal;
   /** Called for every blob and manifest skipped, mounted, started, copied, and as bytes stream. */
   onEvent?: (event: CopyEvent) => void;
+  /**
+   * Copy non-distributable ("foreign") layers too, which the source must then hold (crane's
+   * `--allow-nondistributable-artifacts`). By default they are left out, as skopeo, crane and docker do:
+   * the manifest names them and clients fetch them from its `urls`; a docker-archive or the Docker engine,
+   * which need every layer, refuse such an image instead.
+   */
+  allowNondistributable?: boolean;
 }
 
 /**
@@ -73,6 +80,22 @@ export interface CopyImageResult {
   mounted: number;
   /** Bytes streamed. */
   bytes: number;
+  /** Non-distributable (foreign) layers left out: named by the manifests copied, fetched from their `urls`. */
+  skippedForeignLayers: Descriptor[];
+}
+
+/**
+ * How copyGraph treats foreign layers for a destination: copied when allowed, else left out, except
+ * where every layer must be in the destination (a docker-load file, the Docker engine): refused.
+ */
+export function foreignLayersMode(
+  allowNondistributable: boolean | undefined,
+  destination: Location["kind"] | "docker-load",
+): "skip" | "copy" | "refuse" {
+  if (allowNondistributable) return "copy";
+  return destination === "docker-archive" || destination === "docker-daemon" || destination === "docker-load"
+    ? "refuse"
+    : "skip";
 }
 
 /** A source resolved and narrowed to the chosen platforms. */
@@ -217,6 +240,7 @@ async function copySelected(
       concurrency: options.concurrency,
       signal: options.signal,
       onEvent: options.onEvent,
+      foreignLayers: foreignLayersMode(options.allowNondistributable, dstLocation.kind),
     });
     if (options.signal?.aborted) throw new AbortError();
     if (tag !== undefined) await dstStore.tag(root, tag, { signal: options.signal });
@@ -234,6 +258,7 @@ async function copySelected(
       skipped: result.skipped,
       mounted: result.mounted,
       bytes: result.bytes,
+      skippedForeignLayers: result.skippedForeignLayers,
     };
   } catch (err) {
     await dstStore.abort().catch(() => {});

@@ -6,8 +6,8 @@
 import { UsageError } from "../../errors.ts";
 import { type ExportFormat, exportImage } from "../../verbs/export/export.ts";
 import type { Command, CommandIo, ParsedArgs } from "../command.ts";
-import { intFlag, listFlag, readFlags, registryOptionsOf } from "../flags.ts";
-import { formatBytes } from "../output.ts";
+import { intFlag, listFlag, nondistributableFlags, readFlags, registryOptionsOf } from "../flags.ts";
+import { formatBytes, reportCopy } from "../output.ts";
 import type { ExportEvent } from "../../verbs/export/to_files.ts";
 
 /** `ferry export`. */
@@ -49,6 +49,7 @@ export const exportCommand: Command = {
       value: "DST",
       description: "Also push the image (same platforms) to this registry reference, reading each blob once",
     },
+    ...nondistributableFlags,
     ...readFlags,
     creds: { ...readFlags.creds, description: "Credentials for the source registry" },
     "dest-creds": { type: "string", value: "USER:PASS", description: "Credentials for the --push registry" },
@@ -80,7 +81,8 @@ export const exportCommand: Command = {
         : {}),
       signal: io.signal,
       onEvent: exportProgress(io),
-      onCopyEvent: format === "oci" ? io.progress("oci") : undefined,
+      onCopyEvent: reportCopy(format === "oci" ? io.progress("oci") : undefined, io.warn),
+      allowNondistributable: args.values["allow-nondistributable-artifacts"] === true,
     });
     print(result, args, io);
   },

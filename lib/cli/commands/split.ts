@@ -6,7 +6,8 @@
 import { UsageError } from "../../errors.ts";
 import { DEFAULT_TAG_TEMPLATE, split } from "../../verbs/split.ts";
 import type { Command } from "../command.ts";
-import { intFlag, listFlag, registryOptionsOf, transferFlags } from "../flags.ts";
+import { intFlag, listFlag, nondistributableFlags, registryOptionsOf, transferFlags } from "../flags.ts";
+import { reportCopy } from "../output.ts";
 
 /** `ferry split`. */
 export const splitCommand: Command = {
@@ -26,6 +27,7 @@ export const splitCommand: Command = {
       description: `Tag per platform from {tag} {os} {arch} {variant} {label} (default '${DEFAULT_TAG_TEMPLATE}')`,
     },
     "with-index": { type: "boolean", description: "Also tag DST's tag with the multi-arch index" },
+    ...nondistributableFlags,
     ...transferFlags,
     json: { type: "boolean", description: "Print the tags and digests as one JSON document on stdout" },
   },
@@ -40,7 +42,8 @@ export const splitCommand: Command = {
       source: registryOptionsOf(args, "src"),
       destination: registryOptionsOf(args, "dest"),
       signal: io.signal,
-      onEvent: io.progress("split"),
+      onEvent: reportCopy(io.progress("split"), io.warn),
+      allowNondistributable: args.values["allow-nondistributable-artifacts"] === true,
     });
     if (args.values.json) {
       io.print(JSON.stringify(result, null, 2));
