@@ -124,7 +124,8 @@ describe("copyGraph", () => {
       const skipped = await copyGraph(sample.store, new MemoryStore(), sample.root);
       expect(skipped.skippedForeignLayers).toEqual([foreign]);
 
-      const err = await copyGraph(sample.store, new MemoryStore(), sample.root, { foreignLayers: "copy" }).catch((e) => e);
+      const copying = copyGraph(sample.store, new MemoryStore(), sample.root, { foreignLayers: "copy" });
+      const err = await copying.catch((e) => e);
       expect(err).toBeInstanceOf(NotFoundError);
       expect(err.message).toContain(`Cannot find foreign layer ${foreign.digest} in memory:sample/app`);
 

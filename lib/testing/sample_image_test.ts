@@ -118,10 +118,12 @@ describe("buildSampleImage", () => {
   });
 
   test("foreignLayers adds windows/amd64 whose base layer is foreign, with urls, and not in the store", () => {
-    for (const [mediaType, layerType] of [
-      ["docker", MediaType.DockerForeignLayerGzip],
-      ["oci", MediaType.OciLayerNondistributableGzip],
-    ] as const) {
+    for (
+      const [mediaType, layerType] of [
+        ["docker", MediaType.DockerForeignLayerGzip],
+        ["oci", MediaType.OciLayerNondistributableGzip],
+      ] as const
+    ) {
       const sample = buildSampleImage({ mediaType, foreignLayers: true });
       expect(sample.manifests.map((m) => m.platform?.os)).toEqual(["linux", "linux", "linux", "windows"]);
       const windows = sample.manifests[3];
