@@ -204,6 +204,7 @@ function singleImage(selected: SelectedSource, destination: "docker-archive" | "
 export async function copy(src: string, dst: string, options: CopyOptions = {}): Promise<CopyImageResult> {
   const srcLocation = parseLocation(src);
   const dstLocation = parseLocation(dst);
+  requireTagForDigest(src, srcLocation, dst, dstLocation, options.platforms === undefined);
   const selected = await selectSource(srcLocation, options.platforms, {
     registry: options.source,
     signal: options.signal,
@@ -213,6 +214,32 @@ export async function copy(src: string, dst: string, options: CopyOptions = {}):
   } finally {
     await selected.dispose();
   }
+}
+
+/**
+ * A source named by digest alone has no tag to give the destination: rather than write `:latest`
+ * (clobbering whatever `latest` was), a registry or OCI destination must name its tag, or a digest.
+ */
+function requireTagForDigest(
+  src: string,
+  srcLocation: Location,
+  dst: string,
+  dstLocation: Location,
+  whole: boolean,
+): void {
+  const byDigest = srcLocation.kind === "registry" && srcLocation.reference.digest !== undefined &&
+    srcLocation.reference.tag === undefined;
+  if (!byDigest) return;
+  const untagged = dstLocation.kind === "registry"
+    ? dstLocation.reference.tag === undefined && dstLocation.reference.digest === undefined
+    : (dstLocation.kind === "oci" || dstLocation.kind === "oci-archive") && dstLocation.tag === undefined;
+  if (!untagged) return;
+  const untaggedForm = dstLocation.kind === "registry" && whole
+    ? `, or ${dst}@${srcLocation.reference.digest} to push it untagged`
+    : "";
+  throw new UsageError(
+    `Cannot copy ${src} to ${dst}: the destination needs a tag when the source is a digest (write ${dst}:TAG${untaggedForm})`,
+  );
 }
 
 async function copySelected(
