@@ -17,6 +17,14 @@ export const transferFlags: Record<string, FlagSpec> = {
   jobs: { type: "string", short: "j", value: "N", description: "Blobs transferred at once (default 6)" },
 };
 
+/** crane's flag to copy non-distributable (foreign) layers instead of leaving them out. */
+export const nondistributableFlags: Record<string, FlagSpec> = {
+  "allow-nondistributable-artifacts": {
+    type: "boolean",
+    description: "Also copy foreign (non-distributable) layers, e.g. Windows base layers; the source must have them",
+  },
+};
+
 /** Flags for commands that read one registry. */
 export const readFlags: Record<string, FlagSpec> = {
   creds: { type: "string", value: "USER:PASS", description: "Credentials for the registry" },

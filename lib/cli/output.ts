@@ -5,6 +5,7 @@
  */
 import process from "node:process";
 import type { CopyEvent } from "../engine/copy_graph.ts";
+import type { Descriptor } from "../oci/descriptor.ts";
 
 /** `1536` → `1.5 KiB`. */
 export function formatBytes(n: number): string {
@@ -16,6 +17,26 @@ export function formatBytes(n: number): string {
     i++;
   }
   return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** skopeo's and crane's line for a non-distributable layer left out of a copy. */
+export function foreignLayerLine(desc: Descriptor): string {
+  return `Skipping foreign layer ${desc.digest} (${desc.mediaType})`;
+}
+
+/** A copy's onEvent for the CLI: the progress board's (if any), plus one stderr line per foreign layer left out. */
+export function reportCopy(
+  progress: ((event: CopyEvent) => void) | undefined,
+  warn: (text: string) => void,
+): (event: CopyEvent) => void {
+  const told = new Set<string>();
+  return (event) => {
+    if (event.type === "foreign" && !told.has(event.desc.digest)) {
+      told.add(event.desc.digest);
+      warn(foreignLayerLine(event.desc));
+    }
+    progress?.(event);
+  };
 }
 
 interface Lane {

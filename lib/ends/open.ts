@@ -11,6 +11,7 @@ import type { RegistryOptions } from "../remote/client.ts";
 import { ArchiveStore } from "./archive_reader.ts";
 import { ArchiveWriter } from "./archive_writer.ts";
 import { DockerEngineStore } from "./docker_engine.ts";
+import { refuseLocalName } from "./local_name.ts";
 import { OciLayoutStore } from "./oci_layout.ts";
 import { openRegistryStore } from "./registry.ts";
 import type { ReadableStore, WritableStore } from "./store.ts";
@@ -53,7 +54,8 @@ export interface OpenedSource {
 }
 
 /**
- * Opens a location to read from.
+ * Opens a location to read from. A plain reference that names an existing file or directory here
+ * (`out/image-amd64.tar.gz`) is a {@link UsageError} naming the location form to write.
  *
  * @example
  * ```ts
@@ -64,6 +66,7 @@ export interface OpenedSource {
 export async function openSource(location: Location, options: OpenOptions = {}): Promise<OpenedSource> {
   switch (location.kind) {
     case "registry": {
+      await refuseLocalName(location);
       const ref = location.reference;
       return {
         store: openRegistryStore(ref, options.registry),
@@ -137,6 +140,7 @@ export async function openDestination(
 ): Promise<OpenedDestination> {
   switch (location.kind) {
     case "registry": {
+      await refuseLocalName(location);
       const ref = location.reference;
       return {
         store: openRegistryStore(ref, options.registry),

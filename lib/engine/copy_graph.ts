@@ -4,10 +4,10 @@
  *
  * @module
  */
-import { abortErrorOf } from "../errors.ts";
+import { abortErrorOf, NotFoundError, UnsupportedError } from "../errors.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { childrenOf, parseManifest } from "../oci/manifest.ts";
-import { isManifest } from "../oci/media_types.ts";
+import { isManifest, isNondistributable } from "../oci/media_types.ts";
 import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
 import { verifyBytes, verifyStream } from "../stream/verify.ts";
 import type { ReadableStore, StoreOptions, WritableStore } from "../ends/store.ts";
@@ -17,7 +17,8 @@ import { Limiter } from "../stream/limiter.ts";
 export const DEFAULT_CONCURRENCY = 6;
 
 /**
- * What copyGraph reports along the way (oras-style hooks; the library never prints).
+ * What copyGraph reports along the way (oras-style hooks; the library never prints). `foreign` is a
+ * non-distributable layer left out (see {@link CopyGraphOptions.foreignLayers}).
  *
  * @example
  * ```ts
@@ -29,6 +30,7 @@ export const DEFAULT_CONCURRENCY = 6;
  */
 export type CopyEvent =
   | { type: "skipped"; desc: Descriptor }
+  | { type: "foreign"; desc: Descriptor }
   | { type: "mounted"; desc: Descriptor }
   | { type: "start"; desc: Descriptor }
   | { type: "progress"; desc: Descriptor; bytes: number }
@@ -49,6 +51,15 @@ export interface CopyGraphOptions extends StoreOptions {
   concurrency?: number;
   /** Called for every skipped, mounted and copied descriptor, and as bytes stream. */
   onEvent?: (event: CopyEvent) => void;
+  /**
+   * What to do with non-distributable ("foreign") layers, e.g. Windows base layers: `skip` (default, as
+   * skopeo, crane and docker do) copies the manifest naming them but not their blobs, which clients fetch
+   * from the descriptor's `urls`; `copy` copies them like any blob (crane's
+   * `--allow-nondistributable-artifacts`), so the source must have the bytes; `refuse` throws an
+   * {@link UnsupportedError} naming the first one, for a destination that must hold every layer (a
+   * docker-load tarball, the Docker engine).
+   */
+  foreignLayers?: "skip" | "copy" | "refuse";
 }
 
 /**
@@ -72,6 +83,8 @@ export interface CopyResult {
   mounted: number;
   /** Blob bytes streamed from source to destination. */
   bytes: number;
+  /** Non-distributable layers left out (each digest once), with `foreignLayers: "skip"`. */
+  skippedForeignLayers: Descriptor[];
 }
 
 /**
@@ -112,7 +125,8 @@ export async function copyGraph(
   const limit = new Limiter(
     Math.max(1, Math.min(options.concurrency ?? DEFAULT_CONCURRENCY, dst.maxConcurrentPushes ?? Infinity)),
   );
-  const result: CopyResult = { root, copied: 0, skipped: 0, mounted: 0, bytes: 0 };
+  const result: CopyResult = { root, copied: 0, skipped: 0, mounted: 0, bytes: 0, skippedForeignLayers: [] };
+  const foreignLayers = options.foreignLayers ?? "skip";
   const visits = new Map<string, Promise<void>>();
   const mountFrom = src.origin && dst.mount && dst.origin?.registry === src.origin.registry &&
       dst.origin.repository !== src.origin.repository
@@ -122,7 +136,11 @@ export async function copyGraph(
   function visit(desc: Descriptor): Promise<void> {
     let visiting = visits.get(desc.digest);
     if (!visiting) {
-      visiting = isManifest(desc.mediaType) ? copyManifest(desc) : copyBlob(desc);
+      visiting = isManifest(desc.mediaType)
+        ? copyManifest(desc)
+        : isNondistributable(desc.mediaType) && foreignLayers !== "copy"
+        ? leaveOut(desc)
+        : copyBlob(desc);
       visiting.catch(fail);
       visits.set(desc.digest, visiting);
     }
@@ -143,6 +161,22 @@ export async function copyGraph(
     emit({ type: "copied", desc });
   }
 
+  // Neither end is asked about it: the manifest names it, and clients fetch it from its urls.
+  function leaveOut(desc: Descriptor): Promise<void> {
+    if (foreignLayers === "refuse") {
+      return Promise.reject(
+        new UnsupportedError(
+          `Cannot write foreign layer ${desc.digest} (${desc.mediaType}) to ${dst.ref}: the destination needs every layer; ` +
+            `add --allow-nondistributable-artifacts if the source has its bytes`,
+          { ref: dst.ref },
+        ),
+      );
+    }
+    result.skippedForeignLayers.push(desc);
+    emit({ type: "foreign", desc });
+    return Promise.resolve();
+  }
+
   function copyBlob(desc: Descriptor): Promise<void> {
     return limit.run(async () => {
       if (signal.aborted) throw signal.reason;
@@ -157,7 +191,7 @@ export async function copyGraph(
         return;
       }
       emit({ type: "start", desc });
-      const body = (await src.fetch(desc, { signal })).pipeThrough(verifyStream(desc, src.ref))
+      const body = (await fetchBlob(desc)).pipeThrough(verifyStream(desc, src.ref))
         .pipeThrough(countBytes(desc, emit));
       try {
         await dst.push(desc, body, { signal });
@@ -170,6 +204,19 @@ export async function copyGraph(
       result.bytes += desc.size;
       emit({ type: "copied", desc });
     });
+  }
+
+  async function fetchBlob(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
+    try {
+      return await src.fetch(desc, { signal });
+    } catch (err) {
+      if (!(err instanceof NotFoundError) || !isNondistributable(desc.mediaType)) throw err;
+      throw new NotFoundError(
+        `Cannot find foreign layer ${desc.digest} in ${src.ref}: the source does not have its bytes (clients ` +
+          `fetch it from its urls); copy without --allow-nondistributable-artifacts to leave it out`,
+        { ref: src.ref, cause: err },
+      );
+    }
   }
 
   try {

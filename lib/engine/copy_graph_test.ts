@@ -1,9 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { DigestMismatchError } from "../errors.ts";
+import { DigestMismatchError, NotFoundError, UnsupportedError } from "../errors.ts";
 import { MediaType } from "../oci/media_types.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { MemoryStore } from "../ends/memory.ts";
-import { copyGraph } from "./copy_graph.ts";
+import { buildSampleImage } from "../testing/sample_image.ts";
+import { type CopyEvent, copyGraph } from "./copy_graph.ts";
 
 const enc = new TextEncoder();
 const json = (v: unknown) => enc.encode(JSON.stringify(v));
@@ -70,5 +71,82 @@ describe("copyGraph", () => {
     const controller = new AbortController();
     controller.abort();
     await expect(copyGraph(src, new MemoryStore(), root, { signal: controller.signal })).rejects.toThrow("Interrupted");
+  });
+
+  describe("non-distributable (foreign) layers", () => {
+    const FOREIGN_TYPES = [
+      MediaType.DockerForeignLayerGzip,
+      MediaType.OciLayerNondistributable,
+      MediaType.OciLayerNondistributableGzip,
+      MediaType.OciLayerNondistributableZstd,
+    ];
+
+    /** An image whose first layer is of `mediaType`, with urls, its blob absent from `src`. */
+    function foreignImage(src: MemoryStore, mediaType: string): { root: Descriptor; foreign: Descriptor } {
+      const bytes = enc.encode(`windows base layer as ${mediaType}`);
+      const foreign = { ...src.put(bytes, mediaType), urls: ["https://mcr.microsoft.com/v2/windows/blobs/x"] };
+      src.blobs.delete(foreign.digest);
+      const config = src.put(json({ architecture: "amd64", os: "windows" }), MediaType.OciConfig);
+      const own = src.put(enc.encode("own layer"), MediaType.OciLayerGzip);
+      const root = src.put(
+        json({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers: [foreign, own] }),
+        MediaType.OciManifest,
+      );
+      return { root, foreign };
+    }
+
+    for (const mediaType of FOREIGN_TYPES) {
+      test(`${mediaType}: the manifest is copied, the blob is not (nor asked about), and it is reported`, async () => {
+        const src = new MemoryStore();
+        const { root, foreign } = foreignImage(src, mediaType);
+        const dst = new MemoryStore();
+        const asked: string[] = [];
+        const exists = dst.exists.bind(dst);
+        dst.exists = (desc: Descriptor) => {
+          asked.push(desc.digest);
+          return exists(desc);
+        };
+        const events: CopyEvent[] = [];
+        const result = await copyGraph(src, dst, root, { onEvent: (e) => events.push(e) });
+        expect(result.skippedForeignLayers).toEqual([foreign]);
+        expect(events.filter((e) => e.type === "foreign")).toEqual([{ type: "foreign", desc: foreign }]);
+        expect(result.copied).toBe(3); // config, own layer, manifest
+        expect(dst.get(root.digest)).toEqual(src.get(root.digest));
+        expect(dst.get(foreign.digest)).toBeUndefined();
+        expect(asked).not.toContain(foreign.digest);
+      });
+    }
+
+    test('the sample\'s windows/amd64 image copies (each foreign digest reported once); "copy" needs the bytes', async () => {
+      const sample = buildSampleImage({ foreignLayers: true, mediaType: "docker" });
+      const [{ desc: foreign, bytes }] = sample.foreignLayers;
+      expect(foreign.mediaType).toBe(MediaType.DockerForeignLayerGzip);
+      const skipped = await copyGraph(sample.store, new MemoryStore(), sample.root);
+      expect(skipped.skippedForeignLayers).toEqual([foreign]);
+
+      const copying = copyGraph(sample.store, new MemoryStore(), sample.root, { foreignLayers: "copy" });
+      const err = await copying.catch((e) => e);
+      expect(err).toBeInstanceOf(NotFoundError);
+      expect(err.message).toContain(`Cannot find foreign layer ${foreign.digest} in memory:sample/app`);
+
+      sample.store.blobs.set(foreign.digest, { desc: foreign, bytes });
+      const dst = new MemoryStore();
+      const copied = await copyGraph(sample.store, dst, sample.root, { foreignLayers: "copy" });
+      expect(copied.skippedForeignLayers).toEqual([]);
+      expect(dst.get(foreign.digest)).toEqual(bytes);
+    });
+
+    test('"refuse" (a destination needing every layer) fails naming the layer and the flag', async () => {
+      const src = new MemoryStore();
+      const { root, foreign } = foreignImage(src, MediaType.DockerForeignLayerGzip);
+      const dst = new MemoryStore("memory:dst");
+      const err = await copyGraph(src, dst, root, { foreignLayers: "refuse" }).catch((e) => e);
+      expect(err).toBeInstanceOf(UnsupportedError);
+      expect(err.message).toBe(
+        `Cannot write foreign layer ${foreign.digest} (${foreign.mediaType}) to memory:dst: the destination needs ` +
+          "every layer; add --allow-nondistributable-artifacts if the source has its bytes",
+      );
+      expect(await dst.exists(root)).toBe(false);
+    });
   });
 });

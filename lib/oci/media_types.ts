@@ -20,6 +20,9 @@ export const MediaType = {
   OciLayer: "application/vnd.oci.image.layer.v1.tar",
   OciLayerGzip: "application/vnd.oci.image.layer.v1.tar+gzip",
   OciLayerZstd: "application/vnd.oci.image.layer.v1.tar+zstd",
+  OciLayerNondistributable: "application/vnd.oci.image.layer.nondistributable.v1.tar",
+  OciLayerNondistributableGzip: "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+  OciLayerNondistributableZstd: "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
   OciEmpty: "application/vnd.oci.empty.v1+json",
   DockerManifestList: "application/vnd.docker.distribution.manifest.list.v2+json",
   DockerManifest: "application/vnd.docker.distribution.manifest.v2+json",
@@ -56,4 +59,26 @@ export function isManifest(mediaType: string | undefined): boolean {
 /** Whether `mediaType` is Docker's schema 1, which ferry does not support. */
 export function isSchema1(mediaType: string | undefined): boolean {
   return mediaType === MediaType.DockerManifestV1 || mediaType === MediaType.DockerManifestV1Signed;
+}
+
+const NONDISTRIBUTABLE = new Set<string>([
+  MediaType.DockerForeignLayerGzip,
+  MediaType.OciLayerNondistributable,
+  MediaType.OciLayerNondistributableGzip,
+  MediaType.OciLayerNondistributableZstd,
+]);
+
+/**
+ * Whether `mediaType` is a non-distributable ("foreign") layer: Docker's foreign layer or the OCI
+ * `nondistributable` layer types, as Windows base layers are. Registries, skopeo and crane do not copy
+ * such blobs by default: the manifest names them, and clients fetch them from the descriptor's `urls`.
+ *
+ * @example
+ * ```ts
+ * isNondistributable(MediaType.DockerForeignLayerGzip); // true
+ * isNondistributable(MediaType.OciLayerGzip); // false
+ * ```
+ */
+export function isNondistributable(mediaType: string | undefined): boolean {
+  return mediaType !== undefined && NONDISTRIBUTABLE.has(mediaType);
 }

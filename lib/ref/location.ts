@@ -76,7 +76,28 @@ export function parseLocation(text: string): Location {
   if (transport !== undefined && (OTHER_TRANSPORTS.has(transport) || rest.startsWith("//"))) {
     throw fail(`transport "${transport}:" is not supported; use ${SUPPORTED}`);
   }
-  return { kind: "registry", reference: parseReference(text) };
+  const plain: Location = { kind: "registry", reference: parseReference(text) };
+  typed.set(plain, text);
+  return plain;
+}
+
+// The text of each plain reference parseLocation returned (no docker:// prefix), kept beside the
+// location rather than in it, so a Location stays plain data.
+const typed = new WeakMap<Location, string>();
+
+/**
+ * The text a registry location was parsed from when it was written as a plain reference (no
+ * `docker://`): `out/image-amd64.tar.gz` could also be a relative path, which opening the location
+ * checks (`lib/ends/local_name.ts`). Undefined for every other location, and for copies of one.
+ *
+ * @example
+ * ```ts
+ * plainReferenceText(parseLocation("out/app.tar")); // "out/app.tar"
+ * plainReferenceText(parseLocation("docker://out/app.tar")); // undefined
+ * ```
+ */
+export function plainReferenceText(location: Location): string | undefined {
+  return typed.get(location);
 }
 
 function isLocalPath(text: string): boolean {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { UsageError } from "../errors.ts";
-import { formatLocation, type Location, parseLocation } from "./location.ts";
+import { formatLocation, type Location, parseLocation, plainReferenceText } from "./location.ts";
 
 const D = `sha256:${"c".repeat(64)}`;
 
@@ -137,5 +137,17 @@ describe("formatLocation", () => {
       expect(formatLocation(loc, { short: true })).toBe(short);
       expect(parseLocation(short)).toEqual(loc);
     }
+  });
+});
+
+describe("plainReferenceText", () => {
+  test("the text of a plain reference (which might be a relative path), and nothing for explicit forms", () => {
+    expect(plainReferenceText(parseLocation("out/image-amd64.tar.gz"))).toBe("out/image-amd64.tar.gz");
+    expect(plainReferenceText(parseLocation("out"))).toBe("out");
+    for (const text of ["docker://out", "oci:out", "./out", "oci-archive:x.tar", "docker-archive:x.tar"]) {
+      expect(plainReferenceText(parseLocation(text))).toBeUndefined();
+    }
+    // The location stays plain data: the text is kept beside it.
+    expect(parseLocation("out")).toEqual(parseLocation("docker://out"));
   });
 });

@@ -47,6 +47,12 @@ export interface SampleOptions {
    * which deflate cannot shrink anyway (100 MiB builds in ~0.6 s instead of ~3 s), else 6.
    */
   gzipLevel?: number;
+  /**
+   * Adds a `windows/amd64` image (after `platforms`) whose base layer is non-distributable, as on
+   * Docker Hub's `hello-world`: Docker's foreign layer type (or, for OCI, `nondistributable.v1.tar+gzip`)
+   * with `urls`, its blob not in the store (its bytes are in {@link SampleImage.foreignLayers}).
+   */
+  foreignLayers?: boolean;
 }
 
 /**
@@ -69,6 +75,8 @@ export interface SampleImage {
   attestations: Descriptor[];
   /** The tag the index has in `store`. */
   tag: "1.0";
+  /** With `foreignLayers`: each non-distributable layer and its bytes, which `store` does not hold. */
+  foreignLayers: { desc: Descriptor; bytes: Uint8Array }[];
 }
 
 const CREATED = "1970-01-01T00:00:00Z";
@@ -163,11 +171,60 @@ export function buildSampleImage(options: SampleOptions = {}): SampleImage {
     return { ...store.put(json(manifest), types.manifest), platform };
   });
 
+  const foreignLayers: SampleImage["foreignLayers"] = [];
+  if (options.foreignLayers) {
+    if (platforms.includes(WINDOWS)) throw new UsageError(`Cannot build sample image: foreignLayers adds ${WINDOWS}`);
+    manifests.push(windowsImage(store, types, seed, foreignLayers, options.cmd));
+  }
   const attestations = options.attestations ? manifests.map((m) => attestationFor(store, m)) : [];
   const index = { schemaVersion: 2, mediaType: types.index, manifests: [...manifests, ...attestations] };
   const root = store.put(json(index), types.index);
   store.tags.set("1.0", root);
-  return { store, root, manifests, attestations, tag: "1.0" };
+  return { store, root, manifests, attestations, tag: "1.0", foreignLayers };
+}
+
+const WINDOWS = "windows/amd64";
+
+/** The `windows/amd64` image of `foreignLayers`: a foreign base layer (left out of `store`) and a layer of its own. */
+function windowsImage(
+  store: MemoryStore,
+  types: { manifest: string; config: string; layer: string },
+  seed: number,
+  foreignLayers: SampleImage["foreignLayers"],
+  cmd: string[] | undefined,
+): Descriptor & { platform: Platform } {
+  const docker = types.manifest === MediaType.DockerManifest;
+  const base = buildLayer([{ path: "Files/ferry-windows-base.txt", content: "ferry sample: foreign base layer\n" }]);
+  const [, hex] = base.digest.split(":");
+  const foreign: Descriptor = {
+    mediaType: docker ? MediaType.DockerForeignLayerGzip : MediaType.OciLayerNondistributableGzip,
+    digest: base.digest,
+    size: base.gz.byteLength,
+    urls: [`https://mcr.microsoft.com/v2/windows/nanoserver/blobs/sha256:${hex}`],
+  };
+  foreignLayers.push({ desc: foreign, bytes: base.gz });
+  const own = buildLayer([
+    { path: "Files/platform.txt", content: `${WINDOWS}\n` },
+    { path: "Files/random.bin", content: seededBytes(1024, seed + 1000) },
+  ]);
+  const platform: Platform = { architecture: "amd64", os: "windows", "os.version": "10.0.20348.2340" };
+  const config = {
+    ...platform,
+    created: CREATED,
+    config: { Cmd: cmd ?? ["cmd", "/C", "type C:\\platform.txt"] },
+    rootfs: { type: "layers", diff_ids: [base.diffId, own.diffId] },
+    history: [
+      { created: CREATED, created_by: "ferry sample: foreign base layer" },
+      { created: CREATED, created_by: `ferry sample: ${WINDOWS} layer` },
+    ],
+  };
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: types.manifest,
+    config: store.put(json(config), types.config),
+    layers: [foreign, putLayer(store, own, types.layer)],
+  };
+  return { ...store.put(json(manifest), types.manifest), platform };
 }
 
 /** A buildx-style attestation manifest (an in-toto statement) for the image manifest `subject`. */

@@ -114,5 +114,31 @@ describe("buildSampleImage", () => {
     expect(() => buildSampleImage({ platforms: ["linux/amd64", "linux/amd64"] })).toThrow("duplicate platform");
     expect(() => buildSampleImage({ mediaType: "docker", attestations: true })).toThrow('need mediaType "oci"');
     expect(() => buildSampleImage({ files: { "linux/s390x": {} } })).toThrow('unknown platform "linux/s390x"');
+    expect(() => buildSampleImage({ platforms: ["windows/amd64"], foreignLayers: true })).toThrow("adds windows/amd64");
+  });
+
+  test("foreignLayers adds windows/amd64 whose base layer is foreign, with urls, and not in the store", () => {
+    for (
+      const [mediaType, layerType] of [
+        ["docker", MediaType.DockerForeignLayerGzip],
+        ["oci", MediaType.OciLayerNondistributableGzip],
+      ] as const
+    ) {
+      const sample = buildSampleImage({ mediaType, foreignLayers: true });
+      expect(sample.manifests.map((m) => m.platform?.os)).toEqual(["linux", "linux", "linux", "windows"]);
+      const windows = sample.manifests[3];
+      expect(windows.platform).toEqual({ os: "windows", architecture: "amd64", "os.version": "10.0.20348.2340" });
+      const manifest = manifestOf(sample.store, windows);
+      const [foreign, own] = manifest.layers;
+      expect(foreign.mediaType).toBe(layerType);
+      expect(foreign.urls?.[0]).toStartWith("https://");
+      expect(sample.store.get(foreign.digest)).toBeUndefined();
+      expect(sample.store.get(own.digest)).toBeDefined();
+      expect(sample.foreignLayers).toEqual([{ desc: foreign, bytes: expect.any(Uint8Array) }]);
+      expect(digestOf(sample.foreignLayers[0].bytes)).toBe(foreign.digest);
+      const config = parseJson<ImageConfig>(sample.store.get(manifest.config.digest)!, "config");
+      expect(config.os).toBe("windows");
+    }
+    expect(buildSampleImage().foreignLayers).toEqual([]);
   });
 });

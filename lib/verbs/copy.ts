@@ -41,6 +41,13 @@ export interface CopyOptions {
   signal?: AbortSignal;
   /** Called for every blob and manifest skipped, mounted, started, copied, and as bytes stream. */
   onEvent?: (event: CopyEvent) => void;
+  /**
+   * Copy non-distributable ("foreign") layers too, which the source must then hold (crane's
+   * `--allow-nondistributable-artifacts`). By default they are left out, as skopeo, crane and docker do:
+   * the manifest names them and clients fetch them from its `urls`; a docker-archive or the Docker engine,
+   * which need every layer, refuse such an image instead.
+   */
+  allowNondistributable?: boolean;
 }
 
 /**
@@ -73,6 +80,22 @@ export interface CopyImageResult {
   mounted: number;
   /** Bytes streamed. */
   bytes: number;
+  /** Non-distributable (foreign) layers left out: named by the manifests copied, fetched from their `urls`. */
+  skippedForeignLayers: Descriptor[];
+}
+
+/**
+ * How copyGraph treats foreign layers for a destination: copied when allowed, else left out, except
+ * where every layer must be in the destination (a docker-load file, the Docker engine): refused.
+ */
+export function foreignLayersMode(
+  allowNondistributable: boolean | undefined,
+  destination: Location["kind"] | "docker-load",
+): "skip" | "copy" | "refuse" {
+  if (allowNondistributable) return "copy";
+  return destination === "docker-archive" || destination === "docker-daemon" || destination === "docker-load"
+    ? "refuse"
+    : "skip";
 }
 
 /** A source resolved and narrowed to the chosen platforms. */
@@ -181,6 +204,7 @@ function singleImage(selected: SelectedSource, destination: "docker-archive" | "
 export async function copy(src: string, dst: string, options: CopyOptions = {}): Promise<CopyImageResult> {
   const srcLocation = parseLocation(src);
   const dstLocation = parseLocation(dst);
+  requireTagForDigest(src, srcLocation, dst, dstLocation, options.platforms === undefined);
   const selected = await selectSource(srcLocation, options.platforms, {
     registry: options.source,
     signal: options.signal,
@@ -190,6 +214,32 @@ export async function copy(src: string, dst: string, options: CopyOptions = {}):
   } finally {
     await selected.dispose();
   }
+}
+
+/**
+ * A source named by digest alone has no tag to give the destination: rather than write `:latest`
+ * (clobbering whatever `latest` was), a registry or OCI destination must name its tag, or a digest.
+ */
+function requireTagForDigest(
+  src: string,
+  srcLocation: Location,
+  dst: string,
+  dstLocation: Location,
+  whole: boolean,
+): void {
+  const byDigest = srcLocation.kind === "registry" && srcLocation.reference.digest !== undefined &&
+    srcLocation.reference.tag === undefined;
+  if (!byDigest) return;
+  const untagged = dstLocation.kind === "registry"
+    ? dstLocation.reference.tag === undefined && dstLocation.reference.digest === undefined
+    : (dstLocation.kind === "oci" || dstLocation.kind === "oci-archive") && dstLocation.tag === undefined;
+  if (!untagged) return;
+  const untaggedForm = dstLocation.kind === "registry" && whole
+    ? `, or ${dst}@${srcLocation.reference.digest} to push it untagged`
+    : "";
+  throw new UsageError(
+    `Cannot copy ${src} to ${dst}: the destination needs a tag when the source is a digest (write ${dst}:TAG${untaggedForm})`,
+  );
 }
 
 async function copySelected(
@@ -217,6 +267,7 @@ async function copySelected(
       concurrency: options.concurrency,
       signal: options.signal,
       onEvent: options.onEvent,
+      foreignLayers: foreignLayersMode(options.allowNondistributable, dstLocation.kind),
     });
     if (options.signal?.aborted) throw new AbortError();
     if (tag !== undefined) await dstStore.tag(root, tag, { signal: options.signal });
@@ -234,6 +285,7 @@ async function copySelected(
       skipped: result.skipped,
       mounted: result.mounted,
       bytes: result.bytes,
+      skippedForeignLayers: result.skippedForeignLayers,
     };
   } catch (err) {
     await dstStore.abort().catch(() => {});

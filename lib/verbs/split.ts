@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { AbortError, UsageError } from "../errors.ts";
+import { AbortError, FerryError, PartialError, UsageError } from "../errors.ts";
 import { type CopyEvent, copyGraph } from "../engine/copy_graph.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { formatLocation, parseLocation } from "../ref/location.ts";
@@ -13,7 +13,7 @@ import { isValidTag } from "../ref/reference.ts";
 import { DEFAULT_SPLIT_TAG, parseTagTemplate } from "../ref/tag_template.ts";
 import type { RegistryOptions } from "../remote/client.ts";
 import { openDestination } from "../ends/open.ts";
-import { selectSource } from "./copy.ts";
+import { foreignLayersMode, selectSource } from "./copy.ts";
 import { bare } from "./manifest/component.ts";
 
 /**
@@ -45,6 +45,8 @@ export interface SplitOptions {
   signal?: AbortSignal;
   /** Called for every blob and manifest skipped, mounted, started, copied, and as bytes stream. */
   onEvent?: (event: CopyEvent) => void;
+  /** Copy non-distributable (foreign) layers too, which the source must hold (crane's `--allow-nondistributable-artifacts`). */
+  allowNondistributable?: boolean;
 }
 
 /**
@@ -85,6 +87,8 @@ export interface SplitResult {
   tags: SplitTag[];
   /** The multi-arch tag, with `withIndex`. */
   index?: { tag: string; digest: string; filtered: boolean };
+  /** Non-distributable (foreign) layers left out: named by the manifests copied, fetched from their `urls`. */
+  skippedForeignLayers: Descriptor[];
 }
 
 /**
@@ -141,22 +145,43 @@ export async function split(src: string, dst: string, options: SplitOptions = {}
       throw new UsageError(`Cannot split ${src}: tag "${base}" is both a platform tag and the index tag`);
     }
     const store = opened.store;
-    const copyOptions = { concurrency: options.concurrency, signal: options.signal, onEvent: options.onEvent };
+    const copyOptions = {
+      concurrency: options.concurrency,
+      signal: options.signal,
+      onEvent: options.onEvent,
+      foreignLayers: foreignLayersMode(options.allowNondistributable, dstLocation.kind),
+    };
     try {
-      const tags: SplitTag[] = [];
-      for (const p of planned) {
-        const desc: Descriptor = bare(p.desc);
-        await copyGraph(selected.store, store, desc, copyOptions);
-        if (options.signal?.aborted) throw new AbortError();
-        await store.tag(desc, p.tag, { signal: options.signal });
-        tags.push({ tag: p.tag, digest: desc.digest, platform: formatPlatform(p.platform) });
+      // Everything is copied before the first tag is written, so a failed copy leaves no tag behind.
+      const skippedForeignLayers = new Map<string, Descriptor>();
+      const roots: [Descriptor, string][] = planned.map((p) => [bare(p.desc), p.tag]);
+      if (options.withIndex) roots.push([selected.root, base]);
+      for (const [desc] of roots) {
+        const copied = await copyGraph(selected.store, store, desc, copyOptions);
+        for (const d of copied.skippedForeignLayers) skippedForeignLayers.set(d.digest, d);
       }
-      let index: SplitResult["index"];
-      if (options.withIndex) {
-        await copyGraph(selected.store, store, selected.root, copyOptions);
-        await store.tag(selected.root, base, { signal: options.signal });
-        index = { tag: base, digest: selected.root.digest, filtered: selected.filtered };
+      if (options.signal?.aborted) throw new AbortError();
+      const written: string[] = [];
+      for (const [desc, tag] of roots) {
+        try {
+          await store.tag(desc, tag, { signal: options.signal });
+        } catch (err) {
+          if (written.length === 0 || !(err instanceof FerryError)) throw err;
+          throw new PartialError(
+            `Cannot split ${src}: tagging ${tag} failed after writing ${written.join(", ")}: ${err.message}`,
+            [{ ref: tag, error: err.message }],
+          );
+        }
+        written.push(tag);
       }
+      const tags: SplitTag[] = planned.map((p) => ({
+        tag: p.tag,
+        digest: p.desc.digest,
+        platform: formatPlatform(p.platform),
+      }));
+      const index: SplitResult["index"] = options.withIndex
+        ? { tag: base, digest: selected.root.digest, filtered: selected.filtered }
+        : undefined;
       await store.close();
       return {
         source: formatLocation(srcLocation),
@@ -164,6 +189,7 @@ export async function split(src: string, dst: string, options: SplitOptions = {}
         digest: selected.root.digest,
         tags,
         ...(index ? { index } : {}),
+        skippedForeignLayers: [...skippedForeignLayers.values()],
       };
     } catch (err) {
       await store.abort().catch(() => {});

@@ -14,11 +14,18 @@ export interface CliRun {
 }
 
 /** `ferry ARGS...` → exit code, stdout, stderr. */
-export function runCli(args: string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliRun> {
+export function runCli(
+  args: string[],
+  options: { env?: Record<string, string>; timeoutMs?: number; cwd?: string } = {},
+): Promise<CliRun> {
   const bin = process.env.FERRY_BIN;
   const [cmd, argv] = bin ? [bin, args] : [process.execPath, [join(root, "cli.ts"), ...args]];
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd, argv, {
+      cwd: options.cwd,
+      env: { ...process.env, ...options.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));

@@ -27,6 +27,12 @@ export interface StartRegistryOptions {
   htpasswd?: { username: string; password: string };
   /** Send relative `Location` headers (`http.relativeurls`), as registries behind proxies do. */
   relativeUrls?: boolean;
+  /**
+   * Accept manifests whose layers name `urls` matching these regular expressions
+   * (`validation.manifests.urls.allow`), as Docker Hub does for Windows' foreign layers;
+   * the registry refuses such manifests otherwise.
+   */
+  allowUrls?: string[];
 }
 
 /** A free TCP port on 127.0.0.1 (bound to port 0, read, closed). */
@@ -68,7 +74,12 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
   await writeFile(
     config,
     `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\n  delete:\n    enabled: true\n` +
-      `http:\n  addr: ${host}\n${options.relativeUrls ? "  relativeurls: true\n" : ""}${auth}`,
+      `http:\n  addr: ${host}\n${options.relativeUrls ? "  relativeurls: true\n" : ""}${auth}` +
+      (options.allowUrls
+        ? `validation:\n  manifests:\n    urls:\n      allow:\n${
+          options.allowUrls.map((re) => `        - ${JSON.stringify(re)}\n`).join("")
+        }`
+        : ""),
   );
   const log = await open(join(dir, "registry.log"), "w"); // a pipe nobody reads would block the registry
   const child = spawn(BINARY, ["serve", config], { stdio: ["ignore", log.fd, log.fd] });

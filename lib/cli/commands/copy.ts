@@ -6,8 +6,8 @@
 import { UsageError } from "../../errors.ts";
 import { copy } from "../../verbs/copy.ts";
 import type { Command } from "../command.ts";
-import { intFlag, listFlag, registryOptionsOf, transferFlags } from "../flags.ts";
-import { formatBytes } from "../output.ts";
+import { intFlag, listFlag, nondistributableFlags, registryOptionsOf, transferFlags } from "../flags.ts";
+import { formatBytes, reportCopy } from "../output.ts";
 
 /** `ferry copy`. */
 export const copyCommand: Command = {
@@ -22,6 +22,7 @@ export const copyCommand: Command = {
       value: "OS/ARCH[/VARIANT]",
       description: "Copy only these platforms (comma lists too: amd64,arm64,armv7 …); default all",
     },
+    ...nondistributableFlags,
     ...transferFlags,
     json: { type: "boolean", description: "Print the result as one JSON document on stdout" },
   },
@@ -34,7 +35,8 @@ export const copyCommand: Command = {
       source: registryOptionsOf(args, "src"),
       destination: registryOptionsOf(args, "dest"),
       signal: io.signal,
-      onEvent: io.progress("copy"),
+      onEvent: reportCopy(io.progress("copy"), io.warn),
+      allowNondistributable: args.values["allow-nondistributable-artifacts"] === true,
     });
     if (args.values.json) {
       io.print(JSON.stringify(result, null, 2));
@@ -46,7 +48,9 @@ export const copyCommand: Command = {
     io.print(
       `  ${result.copied} copied, ${result.skipped} already present, ${result.mounted} mounted, ${
         formatBytes(result.bytes)
-      } transferred`,
+      } transferred${
+        result.skippedForeignLayers.length ? `, ${result.skippedForeignLayers.length} foreign layers left out` : ""
+      }`,
     );
   },
 };

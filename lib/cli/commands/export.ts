@@ -6,8 +6,8 @@
 import { UsageError } from "../../errors.ts";
 import { type ExportFormat, exportImage } from "../../verbs/export/export.ts";
 import type { Command, CommandIo, ParsedArgs } from "../command.ts";
-import { intFlag, listFlag, readFlags, registryOptionsOf } from "../flags.ts";
-import { formatBytes } from "../output.ts";
+import { intFlag, listFlag, nondistributableFlags, readFlags, registryOptionsOf } from "../flags.ts";
+import { formatBytes, reportCopy } from "../output.ts";
 import type { ExportEvent } from "../../verbs/export/to_files.ts";
 
 /** `ferry export`. */
@@ -20,7 +20,8 @@ export const exportCommand: Command = {
       type: "string",
       short: "o",
       value: "PATH",
-      description: "Output directory (default .); for --format oci-archive, the archive file (.tar or .tar.gz)",
+      description:
+        "Output directory (default .); for --format oci-archive, the archive file (.tar or .tar.gz; such a name alone implies it)",
     },
     platform: {
       type: "string",
@@ -50,6 +51,7 @@ export const exportCommand: Command = {
       value: "DST",
       description: "Also push the image (same platforms) to this registry reference, reading each blob once",
     },
+    ...nondistributableFlags,
     ...readFlags,
     creds: { ...readFlags.creds, description: "Credentials for the source registry" },
     "dest-creds": { type: "string", value: "USER:PASS", description: "Credentials for the --push registry" },
@@ -57,11 +59,8 @@ export const exportCommand: Command = {
   },
   async run(args, io) {
     if (args.positionals.length !== 1) throw new UsageError(`Cannot export: expected one SRC\nusage: ${this.usage}`);
-    const format = (args.values.format ?? "docker") as ExportFormat;
-    if (!["docker", "oci", "oci-archive"].includes(format)) {
-      throw new UsageError(`Cannot export as "${format}": --format takes docker, oci or oci-archive`);
-    }
     const output = typeof args.values.output === "string" ? args.values.output : undefined;
+    const format = formatOf(args.values.format, output, io);
     if (format === "oci" && !output) {
       throw new UsageError("Cannot export as oci: name the layout directory with -o DIR");
     }
@@ -81,11 +80,38 @@ export const exportCommand: Command = {
         : {}),
       signal: io.signal,
       onEvent: exportProgress(io),
-      onCopyEvent: format === "oci" ? io.progress("oci") : undefined,
+      onCopyEvent: reportCopy(format === "oci" ? io.progress("oci") : undefined, io.warn),
+      allowNondistributable: args.values["allow-nondistributable-artifacts"] === true,
     });
     print(result, args, io);
   },
 };
+
+const ARCHIVE_NAME = /\.(tar|tar\.gz|tgz)$/i;
+
+/**
+ * The format asked for, or, with none, the one `-o` implies: a name ending in .tar, .tar.gz or .tgz is
+ * one archive file (oci-archive; said on stderr), never a directory of that name.
+ */
+function formatOf(value: unknown, output: string | undefined, io: CommandIo): ExportFormat {
+  if (value === undefined) {
+    if (output === undefined || !ARCHIVE_NAME.test(output)) return "docker";
+    io.warn(`Writing one OCI archive to ${output} (as --format oci-archive; -o names a file)`);
+    return "oci-archive";
+  }
+  const format = value as ExportFormat;
+  if (!["docker", "oci", "oci-archive"].includes(format)) {
+    throw new UsageError(`Cannot export as "${format}": --format takes docker, oci or oci-archive`);
+  }
+  if (format !== "oci-archive" && output !== undefined && ARCHIVE_NAME.test(output)) {
+    throw new UsageError(
+      `Cannot export as ${format} to -o ${output}: --format ${format} writes ${
+        format === "docker" ? "one image-<arch>.tar.gz per platform into a directory" : "a layout directory"
+      }; name a directory, or use --format oci-archive for one archive file`,
+    );
+  }
+  return format;
+}
 
 function dirOf(path: string): string {
   const i = path.lastIndexOf("/");

@@ -16,8 +16,8 @@ import {
 import { type MirrorSpec, parseMirrorSpec, specFromImages, validateMirrorSpec } from "../../verbs/mirror/spec.ts";
 import type { CommandIo, ParsedArgs } from "../command.ts";
 import type { Command } from "../command.ts";
-import { intFlag, listFlag, registryOptionsOf, transferFlags } from "../flags.ts";
-import { formatBytes } from "../output.ts";
+import { intFlag, listFlag, nondistributableFlags, registryOptionsOf, transferFlags } from "../flags.ts";
+import { foreignLayerLine, formatBytes } from "../output.ts";
 
 /** `ferry mirror`. */
 export const mirrorCommand: Command = {
@@ -55,6 +55,7 @@ export const mirrorCommand: Command = {
     "dry-run": { type: "boolean", description: "Print the plan and the manifest requests it needs; write nothing" },
     "keep-going": { type: "boolean", description: "Finish the other images when one fails (exit 9 if any did)" },
     parallel: { type: "string", value: "N", description: "Images mirrored at once (default 3)" },
+    ...nondistributableFlags,
     ...transferFlags,
     json: { type: "boolean", description: "Print the summary as one JSON document on stdout" },
   },
@@ -75,6 +76,7 @@ export const mirrorCommand: Command = {
           if (!json) io.print(imageLine(event.image));
           break;
         case "copy": {
+          if (event.event.type === "foreign") io.warn(`${event.source}: ${foreignLayerLine(event.event.desc)}`);
           if (!lanes.has(event.source)) lanes.set(event.source, io.progress(event.source));
           lanes.get(event.source)?.(event.event);
           break;
@@ -116,6 +118,7 @@ export const mirrorCommand: Command = {
         dryRun,
         signal: io.signal,
         onEvent,
+        allowNondistributable: args.values["allow-nondistributable-artifacts"] === true,
       });
     } catch (err) {
       // The summary of what was done (with --json, the same document as on success), then the error.

@@ -7,7 +7,8 @@ import { UsageError } from "../../errors.ts";
 import { DEFAULT_SPLIT_TAG } from "../../ref/tag_template.ts";
 import { split } from "../../verbs/split.ts";
 import type { Command } from "../command.ts";
-import { intFlag, listFlag, registryOptionsOf, transferFlags } from "../flags.ts";
+import { intFlag, listFlag, nondistributableFlags, registryOptionsOf, transferFlags } from "../flags.ts";
+import { reportCopy } from "../output.ts";
 
 /** `ferry split`. */
 export const splitCommand: Command = {
@@ -28,6 +29,7 @@ export const splitCommand: Command = {
         `Tag per platform from {tag} {label} {os} {arch} {variant} {osversion} (default '${DEFAULT_SPLIT_TAG}')`,
     },
     "with-index": { type: "boolean", description: "Also tag DST's tag with the multi-arch index" },
+    ...nondistributableFlags,
     ...transferFlags,
     json: { type: "boolean", description: "Print the tags and digests as one JSON document on stdout" },
   },
@@ -42,7 +44,8 @@ export const splitCommand: Command = {
       source: registryOptionsOf(args, "src"),
       destination: registryOptionsOf(args, "dest"),
       signal: io.signal,
-      onEvent: io.progress("split"),
+      onEvent: reportCopy(io.progress("split"), io.warn),
+      allowNondistributable: args.values["allow-nondistributable-artifacts"] === true,
     });
     if (args.values.json) {
       io.print(JSON.stringify(result, null, 2));

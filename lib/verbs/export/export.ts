@@ -69,8 +69,15 @@ export interface ExportImageOptions {
   signal?: AbortSignal;
   /** Per-file progress (docker, oci-archive). */
   onEvent?: (event: ExportEvent) => void;
-  /** Per-blob progress (oci layout). */
+  /** Per-blob progress (oci layout), and every format's foreign layers left out (`type: "foreign"`). */
   onCopyEvent?: (event: CopyEvent) => void;
+  /**
+   * Copy non-distributable (foreign) layers too, which the source must hold (crane's
+   * `--allow-nondistributable-artifacts`). Without it `oci` and `oci-archive` keep the manifests naming
+   * them and leave their blobs out, as skopeo does, and `docker` refuses a platform that has them: a
+   * docker-load file needs every layer.
+   */
+  allowNondistributable?: boolean;
 }
 
 /**
@@ -97,6 +104,8 @@ export interface ExportImageResult {
   layout?: string;
   /** With `pushTo`: where the image went and its root digest. */
   pushed?: { reference: string; digest: string };
+  /** Non-distributable (foreign) layers left out: named by the manifests written, fetched from their `urls`. */
+  skippedForeignLayers: Descriptor[];
 }
 
 /**
@@ -128,6 +137,7 @@ export async function exportImage(
       source: options.registry,
       signal: options.signal,
       onEvent: options.onCopyEvent,
+      allowNondistributable: options.allowNondistributable,
     });
     const result: ExportImageResult = {
       source: copied.source,
@@ -136,6 +146,7 @@ export async function exportImage(
       platforms: copied.platforms,
       files: [],
       layout: dir,
+      skippedForeignLayers: copied.skippedForeignLayers,
     };
     if (target) {
       // The layout now holds every blob: push from it, so the source is still read once.
@@ -154,7 +165,7 @@ export async function exportImage(
     const push = target
       ? await openDestination(target, selected.tag ?? "latest", { registry: options.pushRegistry })
       : undefined;
-    const { files, pushed } = await exportFromStore(selected.store, selected.root, dir, {
+    const { files, pushed, skippedForeignLayers } = await exportFromStore(selected.store, selected.root, dir, {
       format,
       repository: selected.repository,
       tag: selected.tag ?? "latest",
@@ -166,6 +177,8 @@ export async function exportImage(
         : undefined,
       signal: options.signal,
       onEvent: options.onEvent,
+      allowNondistributable: options.allowNondistributable,
+      onForeignLayer: (desc) => options.onCopyEvent?.({ type: "foreign", desc }),
       ...(push ? { push: { store: push.store, tag: push.tag } } : {}),
     });
     return {
@@ -177,6 +190,7 @@ export async function exportImage(
       ...(pushed && target
         ? { pushed: { reference: pushedReference(target, pushed.tag), digest: pushed.digest } }
         : {}),
+      skippedForeignLayers,
     };
   } finally {
     await selected.dispose();
@@ -220,6 +234,8 @@ async function pushFrom(
     await copyGraph(src, dst, root, {
       concurrency: options.concurrency,
       signal: options.signal,
+      // The layout holds the foreign layers only if they were copied into it.
+      foreignLayers: options.allowNondistributable ? "copy" : "skip",
       onEvent: options.onCopyEvent,
     });
     if (options.signal?.aborted) throw new AbortError();

@@ -7,7 +7,7 @@
 import { Limiter } from "../../stream/limiter.ts";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { abortErrorOf, FileError, NotFoundError } from "../../errors.ts";
+import { abortErrorOf, FileError, NotFoundError, UnsupportedError } from "../../errors.ts";
 import { type CopyEvent, copyGraph } from "../../engine/copy_graph.ts";
 import { filterIndex, listPlatforms, selectPlatforms } from "../../engine/select.ts";
 import type { Descriptor, Platform } from "../../oci/descriptor.ts";
@@ -19,7 +19,7 @@ import {
   type ParsedManifest,
   parseJson,
 } from "../../oci/manifest.ts";
-import { isManifest } from "../../oci/media_types.ts";
+import { isManifest, isNondistributable } from "../../oci/media_types.ts";
 import { formatPlatform, matchPlatform, platformLabel } from "../../oci/platform.ts";
 import { ArchiveWriter, SOURCE_INDEX_ANNOTATION } from "../../ends/archive_writer.ts";
 import { SpoolingStore } from "../../ends/spooling.ts";
@@ -74,6 +74,14 @@ export interface ExportOptions {
    * of the push removes the files; a failure of a file leaves the push untagged.
    */
   push?: { store: WritableStore; tag?: string };
+  /**
+   * Copy non-distributable (foreign) layers too, which `src` must hold. Without it an OCI archive (and
+   * the push) keeps the manifests naming them and leaves their blobs out, as skopeo does, while a platform
+   * with foreign layers cannot become a docker-load file (it needs every layer): an {@link UnsupportedError}.
+   */
+  allowNondistributable?: boolean;
+  /** Called once for each non-distributable layer left out, with the label of the file (or `push`) it is left out of. */
+  onForeignLayer?: (desc: Descriptor, label: string) => void;
 }
 
 /**
@@ -134,6 +142,8 @@ export interface ExportResult {
   files: ExportedFile[];
   /** With `push`: the root pushed (and its tag). */
   pushed?: { digest: string; tag?: string };
+  /** Non-distributable (foreign) layers left out (of the OCI archive, of the push), each digest once. */
+  skippedForeignLayers: Descriptor[];
 }
 
 interface Target {
@@ -178,6 +188,12 @@ export async function exportImage(
   const onAbort = () => fail(abortErrorOf(options.signal!));
   options.signal?.addEventListener("abort", onAbort, { once: true });
   const push = options.push;
+  const skippedForeignLayers = new Map<string, Descriptor>();
+  const onForeign = (label: string, desc: Descriptor) => {
+    if (skippedForeignLayers.has(desc.digest)) return;
+    skippedForeignLayers.set(desc.digest, desc);
+    options.onForeignLayer?.(desc, label);
+  };
   // When pushing, every blob has two readers (its file and the push): spool them all, so each is read once.
   const spool = new SpoolingStore(src, () =>
     mkdtemp(join(dir, ".ferry-tmp-")).catch((err) => {
@@ -196,12 +212,12 @@ export async function exportImage(
     // orders took the same time (median 4.4 s vs 4.3 s after them; 2.3 s without a push): it is CPU-bound there.
     // Over a real network the upload overlaps the download, which only the concurrent order can do.
     const pushing = push
-      ? pushGraph(spool, push.store, options.filteredRoot ?? root, options, controller.signal).catch(fail)
+      ? pushGraph(spool, push.store, options.filteredRoot ?? root, options, controller.signal, onForeign).catch(fail)
       : undefined;
     const fileLimit = new Limiter(FILES_AT_ONCE);
     const results = await Promise.allSettled(
       jobs.map((job) =>
-        fileLimit.run(() => runJob(spool, job, options, controller.signal)).catch((err) => {
+        fileLimit.run(() => runJob(spool, job, options, controller.signal, onForeign)).catch((err) => {
           fail(err);
           throw err;
         })
@@ -228,6 +244,7 @@ export async function exportImage(
     return {
       files: results.map((r) => (r as PromiseFulfilledResult<Done>).value.file),
       ...(push ? { pushed: { digest: (options.filteredRoot ?? root).digest, tag: push.tag } } : {}),
+      skippedForeignLayers: [...skippedForeignLayers.values()],
     };
   } catch (err) {
     throw firstError ?? err;
@@ -244,16 +261,19 @@ async function pushGraph(
   root: Descriptor,
   options: ExportOptions,
   signal: AbortSignal,
+  onForeign: (label: string, desc: Descriptor) => void,
 ): Promise<void> {
   const emit = options.onEvent ?? (() => {});
-  const total = await graphSize(spool, root, signal);
+  const total = await graphSize(spool, root, signal, options.allowNondistributable === true);
   const seen = new Map<string, number>();
   let bytes = 0;
   emit({ type: "start", label: "push", path: dst.ref, total });
   await copyGraph(spool, dst, root, {
     concurrency: options.concurrency,
     signal,
+    foreignLayers: options.allowNondistributable ? "copy" : "skip",
     onEvent: (e) => {
+      if (e.type === "foreign") return onForeign("push", e.desc);
       const size = e.type === "progress"
         ? e.bytes
         : e.type === "copied" || e.type === "skipped" || e.type === "mounted"
@@ -269,10 +289,15 @@ async function pushGraph(
 }
 
 /** Bytes in the graph of `root`, each digest once (manifests are read through the spool's cache). */
-async function graphSize(spool: SpoolingStore, root: Descriptor, signal: AbortSignal): Promise<number> {
+async function graphSize(
+  spool: SpoolingStore,
+  root: Descriptor,
+  signal: AbortSignal,
+  withForeign: boolean,
+): Promise<number> {
   const sizes = new Map<string, number>();
   const walk = async (desc: Descriptor): Promise<void> => {
-    if (sizes.has(desc.digest)) return;
+    if (sizes.has(desc.digest) || (!withForeign && isNondistributable(desc.mediaType))) return;
     sizes.set(desc.digest, desc.size);
     if (isManifest(desc.mediaType)) await Promise.all(childrenOf(await spool.manifest(desc, signal)).map(walk));
   };
@@ -296,25 +321,34 @@ interface Done {
   discard(): Promise<void>;
 }
 
-async function runJob(spool: SpoolingStore, job: Job, options: ExportOptions, signal: AbortSignal): Promise<Done> {
+async function runJob(
+  spool: SpoolingStore,
+  job: Job,
+  options: ExportOptions,
+  signal: AbortSignal,
+  onForeign: (label: string, desc: Descriptor) => void,
+): Promise<Done> {
   const emit = options.onEvent ?? (() => {});
   const seen = new Map<string, number>();
   let bytes = 0;
   emit({ type: "start", label: job.label, path: job.writer.path, total: job.total });
+  // A docker-load file's platforms were checked for foreign layers up front (dockerJobs): none is left out.
+  const foreignLayers = options.allowNondistributable ? "copy" : job.platform ? "refuse" : "skip";
   const onEvent = (e: CopyEvent) => {
+    if (e.type === "foreign") return onForeign(job.label, e.desc);
     if (e.type !== "progress") return;
     bytes += e.bytes - (seen.get(e.desc.digest) ?? 0);
     seen.set(e.desc.digest, e.bytes);
     emit({ type: "progress", label: job.label, bytes, total: job.total });
   };
   try {
-    await copyGraph(spool, job.writer, job.root, { concurrency: options.concurrency, signal, onEvent });
+    await copyGraph(spool, job.writer, job.root, { concurrency: options.concurrency, signal, onEvent, foreignLayers });
     if (job.carry) {
       // After the image: its attestations (whole graphs), then the index itself, all unlisted.
       const { index, bytes, extras } = job.carry;
       job.writer.carry(index.digest, ...extras.map((d) => d.digest));
       for (const extra of extras) {
-        await copyGraph(spool, job.writer, extra, { concurrency: options.concurrency, signal, onEvent });
+        await copyGraph(spool, job.writer, extra, { concurrency: options.concurrency, signal, onEvent, foreignLayers });
       }
       await job.writer.push(index, streamOf(bytes), { signal });
       job.writer.annotate(job.root, { [SOURCE_INDEX_ANNOTATION]: index.digest });
@@ -396,6 +430,17 @@ async function dockerJobs(
       ? `${base}-${desc.digest.slice(desc.digest.indexOf(":") + 1, desc.digest.indexOf(":") + 13)}`
       : base;
     const layers = parsed.manifest.layers;
+    const foreign = layers.filter((l) => isNondistributable(l.mediaType));
+    if (foreign.length > 0 && !options.allowNondistributable) {
+      // `docker save` writes the foreign layers the engine has; without their bytes no loadable file can be made.
+      throw new UnsupportedError(
+        `Cannot export ${formatPlatform(platform)} as a docker-load file: it needs every layer, and ${
+          foreign.map((l) => `${l.digest} (${l.mediaType})`).join(", ")
+        } ${foreign.length > 1 ? "are foreign layers" : "is a foreign layer"}; leave the platform out with ` +
+          `--platform, use --format oci, or add --allow-nondistributable-artifacts if the source has the bytes`,
+        { ref: spool.ref },
+      );
+    }
     spool.share([parsed.manifest.config, ...layers]);
     const extras = extrasOf.get(desc.digest) ?? [];
     let extraSize = 0;

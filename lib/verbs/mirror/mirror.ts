@@ -56,6 +56,8 @@ export interface MirrorOptions {
   signal?: AbortSignal;
   /** Each image's outcome, copy progress, rate limits and retries. */
   onEvent?: (event: MirrorEvent) => void;
+  /** Copy non-distributable (foreign) layers too, which the sources must hold (crane's `--allow-nondistributable-artifacts`). */
+  allowNondistributable?: boolean;
 }
 
 /**
@@ -93,6 +95,8 @@ export interface MirrorImageResult {
   manifestRequests: number;
   /** The failure, one line (never a credential). */
   error?: string;
+  /** Copied: the non-distributable (foreign) layers left out, which clients fetch from their `urls`. */
+  skippedForeignLayers?: Descriptor[];
 }
 
 /**
@@ -295,6 +299,7 @@ export async function mirror(spec: MirrorSpec, options: MirrorOptions = {}): Pro
       concurrency: options.jobs ?? spec.jobs,
       signal,
       onEvent: (event) => emit({ type: "copy", source, event }),
+      foreignLayers: options.allowNondistributable ? "copy" : "skip",
     });
     if (item.target.tag !== undefined) await dstStore.tag(root, item.target.tag, { signal });
     return {
@@ -307,6 +312,7 @@ export async function mirror(spec: MirrorSpec, options: MirrorOptions = {}): Pro
       mounted: copied.mounted,
       bytes: copied.bytes,
       manifestRequests: src.manifestRequests,
+      skippedForeignLayers: copied.skippedForeignLayers,
     };
   }
 
