@@ -101,10 +101,10 @@ export { MemoryStore } from "./lib/ends/memory.ts";
 export {
   type ExportedFile,
   type ExportEvent,
-  exportImage as exportFromStore,
+  exportFromStore,
   type ExportOptions,
   type ExportResult,
-} from "./lib/verbs/export/to_files.ts";
+} from "./lib/engine/platform_files.ts";
 export { RegistryClient, type RegistryOptions, type SendOptions } from "./lib/remote/client.ts";
 export type { RetryPolicy } from "./lib/remote/retry.ts";
 export type { RateLimitInfo, RegistryEvent } from "./lib/remote/rate_limit.ts";

@@ -4,7 +4,7 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildSampleImage } from "../testing/sample_image.ts";
-import { exportImage as exportFromStore } from "../verbs/export/to_files.ts";
+import { exportFromStore } from "../engine/platform_files.ts";
 import { exportImage } from "../verbs/export/export.ts";
 import { UsageError } from "../errors.ts";
 import type { Platform } from "../oci/descriptor.ts";

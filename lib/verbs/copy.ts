@@ -5,8 +5,7 @@
  */
 import { AbortError, NotFoundError, UsageError } from "../errors.ts";
 import { type CopyEvent, copyGraph } from "../engine/copy_graph.ts";
-import { fetchManifest, platformOfImage } from "../engine/fetch.ts";
-import { filterIndex, selectPlatforms } from "../engine/select.ts";
+import { foreignLayersMode, type SelectedSource, selectSource } from "../engine/source.ts";
 import type { Descriptor, Platform } from "../oci/descriptor.ts";
 import { isAttestation } from "../oci/manifest.ts";
 import { formatLocation, type Location, parseLocation } from "../ref/location.ts";
@@ -82,97 +81,6 @@ export interface CopyImageResult {
   bytes: number;
   /** Non-distributable (foreign) layers left out: named by the manifests copied, fetched from their `urls`. */
   skippedForeignLayers: Descriptor[];
-}
-
-/**
- * How copyGraph treats foreign layers for a destination: copied when allowed, else left out, except
- * where every layer must be in the destination (a docker-load file, the Docker engine): refused.
- */
-export function foreignLayersMode(
-  allowNondistributable: boolean | undefined,
-  destination: Location["kind"] | "docker-load",
-): "skip" | "copy" | "refuse" {
-  if (allowNondistributable) return "copy";
-  return destination === "docker-archive" || destination === "docker-daemon" || destination === "docker-load"
-    ? "refuse"
-    : "skip";
-}
-
-/** A source resolved and narrowed to the chosen platforms. */
-export interface SelectedSource {
-  store: ReadableStore;
-  root: Descriptor;
-  filtered: boolean;
-  platforms: { desc: Descriptor; platform: Platform }[];
-  repository: string;
-  tag?: string;
-  /** Releases what opening the source took (an archive's spool directory); call once, when done. */
-  dispose(): Promise<void>;
-}
-
-/**
- * Resolves `location` and narrows it to `platforms`: the whole index (digest kept), a new index of the
- * chosen entries, or a single-platform image checked against the filter.
- */
-export async function selectSource(
-  location: Location,
-  platforms: string[] | undefined,
-  options: { registry?: RegistryOptions; signal?: AbortSignal } = {},
-): Promise<SelectedSource> {
-  const want = parsePlatformList(platforms);
-  const opened = await openSource(location, { registry: options.registry });
-  const dispose = () => opened.dispose?.() ?? Promise.resolve();
-  try {
-    return { ...await narrow(opened, want, options.signal), dispose };
-  } catch (err) {
-    await dispose().catch(() => {});
-    throw err;
-  }
-}
-
-async function narrow(
-  opened: OpenedSource,
-  want: Platform[] | "all",
-  signal?: AbortSignal,
-): Promise<Omit<SelectedSource, "dispose">> {
-  const root = await opened.store.resolve(opened.target, { signal });
-  const top = await fetchManifest(opened.store, root, { signal });
-  const base = { repository: opened.repository, tag: opened.tag };
-  if (top.parsed.kind === "manifest") {
-    const platform = await platformOfImage(opened.store, top, { signal });
-    if (want !== "all" && !(platform && want.some((w) => matchPlatform(w, platform)))) {
-      throw new NotFoundError(
-        `Cannot find platform ${want.map(formatPlatform).join(", ")}: the image is ${
-          platform ? formatPlatform(platform) : "of unknown platform"
-        } only`,
-        { ref: opened.store.ref },
-      );
-    }
-    return {
-      ...base,
-      store: opened.store,
-      root,
-      filtered: false,
-      platforms: platform ? [{ desc: root, platform }] : [],
-    };
-  }
-  const index = top.parsed.index;
-  const chosen = selectPlatforms(index, want);
-  const entries = chosen.map((desc) => ({ desc, platform: desc.platform! }));
-  if (want === "all") return { ...base, store: opened.store, root, filtered: false, platforms: entries };
-  const narrowed = filterIndex(top.bytes, index, chosen);
-  if (narrowed.desc.digest === root.digest) {
-    return { ...base, store: opened.store, root, filtered: false, platforms: entries };
-  }
-  const extra = new MemoryStore();
-  extra.put(narrowed.bytes, narrowed.desc.mediaType);
-  return {
-    ...base,
-    store: new OverlayStore(opened.store, extra),
-    root: narrowed.desc,
-    filtered: true,
-    platforms: entries,
-  };
 }
 
 /**

@@ -13,7 +13,7 @@ import { isValidTag } from "../ref/reference.ts";
 import { DEFAULT_SPLIT_TAG, parseTagTemplate } from "../ref/tag_template.ts";
 import type { RegistryOptions } from "../remote/client.ts";
 import { openDestination } from "../ends/open.ts";
-import { foreignLayersMode, selectSource } from "./copy.ts";
+import { foreignLayersMode, selectSource } from "../engine/source.ts";
 import { bare } from "./manifest/component.ts";
 
 /**

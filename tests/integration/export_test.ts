@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { exportImage, type ExportResult } from "../../lib/verbs/export/to_files.ts";
+import { exportFromStore as exportImage, type ExportResult } from "../../lib/engine/platform_files.ts";
 import type { Descriptor } from "../../lib/oci/descriptor.ts";
 import { platformLabel } from "../../lib/oci/platform.ts";
 import { parseReference } from "../../lib/ref/reference.ts";

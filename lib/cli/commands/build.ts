@@ -5,7 +5,7 @@
  */
 import { UsageError } from "../../errors.ts";
 import { build, type BuildOutputFormat } from "../../verbs/build/build.ts";
-import type { ExportEvent } from "../../verbs/export/to_files.ts";
+import type { ExportEvent } from "../../engine/platform_files.ts";
 import { env } from "../../runtime.ts";
 import type { Command, CommandIo } from "../command.ts";
 import { intFlag, listFlag, readFlags, registryOptionsOf } from "../flags.ts";

@@ -8,7 +8,7 @@ import { type ExportFormat, exportImage } from "../../verbs/export/export.ts";
 import type { Command, CommandIo, ParsedArgs } from "../command.ts";
 import { intFlag, listFlag, nondistributableFlags, readFlags, registryOptionsOf } from "../flags.ts";
 import { formatBytes, reportCopy } from "../output.ts";
-import type { ExportEvent } from "../../verbs/export/to_files.ts";
+import type { ExportEvent } from "../../engine/platform_files.ts";
 
 /** `ferry export`. */
 export const exportCommand: Command = {

@@ -27,7 +27,7 @@ import { BuildStore } from "./build_store.ts";
 import { BuildContext } from "./context.ts";
 import { type Dockerfile, parseDockerfile } from "./dockerfile.ts";
 import { type BuiltStage, StageRunner } from "./stage.ts";
-import { type ExportEvent, exportImage } from "../export/to_files.ts";
+import { type ExportEvent, exportFromStore } from "../../engine/platform_files.ts";
 import { parseTagTemplate } from "../../ref/tag_template.ts";
 
 /**
@@ -317,7 +317,7 @@ async function writeOutput(
     result.files.push(resolve(output));
     return;
   }
-  const { files } = await exportImage(store, root, output, {
+  const { files } = await exportFromStore(store, root, output, {
     format: format === "oci-archive" ? "oci-archive" : "docker",
     repository,
     tag: name,

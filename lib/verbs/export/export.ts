@@ -16,7 +16,7 @@ import { openDestination } from "../../ends/open.ts";
 import type { Descriptor } from "../../oci/descriptor.ts";
 import type { WritableStore } from "../../ends/store.ts";
 import { copy, selectSource } from "../copy.ts";
-import { type ExportedFile, type ExportEvent, exportImage as exportFromStore } from "./to_files.ts";
+import { type ExportedFile, type ExportEvent, exportFromStore } from "../../engine/platform_files.ts";
 import { DEFAULT_EXPORT_REPO_TAG, parseTagTemplate } from "../../ref/tag_template.ts";
 
 /**

@@ -14,7 +14,7 @@ import { buildSampleImage } from "../../testing/sample_image.ts";
 import { ArchiveWriter } from "../../ends/archive_writer.ts";
 import { streamOf } from "../../stream/read_limited.ts";
 import { OciLayoutStore } from "../../ends/oci_layout.ts";
-import { exportImage } from "../export/to_files.ts";
+import { exportFromStore as exportImage } from "../../engine/platform_files.ts";
 import { importImage } from "./import.ts";
 import { tarFile } from "../../../tests/helpers/crafted_tar.ts";
 

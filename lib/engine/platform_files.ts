@@ -1,16 +1,16 @@
 /**
- * Export: one gzipped docker-load tarball per platform (`image-<label>.tar.gz`), or the whole index
+ * Export from a store (the engine half of `ferry export` and `ferry build -o`): one gzipped docker-load tarball per platform (`image-<label>.tar.gz`), or the whole index
  * as one OCI archive, each a copyGraph into an {@link ArchiveWriter}.
  *
  * @module
  */
-import { Limiter } from "../../stream/limiter.ts";
+import { Limiter } from "../stream/limiter.ts";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { abortErrorOf, FileError, NotFoundError, UnsupportedError } from "../../errors.ts";
-import { type CopyEvent, copyGraph } from "../../engine/copy_graph.ts";
-import { filterIndex, listPlatforms, selectPlatforms } from "../../engine/select.ts";
-import type { Descriptor, Platform } from "../../oci/descriptor.ts";
+import { abortErrorOf, FileError, NotFoundError, UnsupportedError } from "../errors.ts";
+import { type CopyEvent, copyGraph } from "./copy_graph.ts";
+import { filterIndex, listPlatforms, selectPlatforms } from "./select.ts";
+import type { Descriptor, Platform } from "../oci/descriptor.ts";
 import {
   childrenOf,
   type ImageConfig,
@@ -18,16 +18,16 @@ import {
   isAttestation,
   type ParsedManifest,
   parseJson,
-} from "../../oci/manifest.ts";
-import { isManifest, isNondistributable } from "../../oci/media_types.ts";
-import { formatPlatform, matchPlatform, platformLabel } from "../../oci/platform.ts";
-import { ArchiveWriter, SOURCE_INDEX_ANNOTATION } from "../../ends/archive_writer.ts";
-import { SpoolingStore } from "../../ends/spooling.ts";
-import type { ReadableStore, WritableStore } from "../../ends/store.ts";
-import { fileErrorOf } from "../../stream/files.ts";
-import { streamOf } from "../../stream/read_limited.ts";
-import { DEFAULT_GZIP_LEVEL, GZIP_LEVEL_FOR_UNCOMPRESSED } from "../../stream/gzip.ts";
-import { DEFAULT_EXPORT_REPO_TAG, parseTagTemplate } from "../../ref/tag_template.ts";
+} from "../oci/manifest.ts";
+import { isManifest, isNondistributable } from "../oci/media_types.ts";
+import { formatPlatform, matchPlatform, platformLabel } from "../oci/platform.ts";
+import { ArchiveWriter, SOURCE_INDEX_ANNOTATION } from "../ends/archive_writer.ts";
+import { SpoolingStore } from "../ends/spooling.ts";
+import type { ReadableStore, WritableStore } from "../ends/store.ts";
+import { fileErrorOf } from "../stream/files.ts";
+import { streamOf } from "../stream/read_limited.ts";
+import { DEFAULT_GZIP_LEVEL, GZIP_LEVEL_FOR_UNCOMPRESSED } from "../stream/gzip.ts";
+import { DEFAULT_EXPORT_REPO_TAG, parseTagTemplate } from "../ref/tag_template.ts";
 
 /**
  * How many files are written at once. Measured on 2 cores, 6 platforms (100 MiB, a shared 64 MiB base): 6 at
@@ -36,7 +36,7 @@ import { DEFAULT_EXPORT_REPO_TAG, parseTagTemplate } from "../../ref/tag_templat
 const FILES_AT_ONCE = 3;
 
 /**
- * Options of {@link exportImage}.
+ * Options of {@link exportFromStore}.
  *
  * @example
  * ```ts
@@ -101,7 +101,7 @@ export type ExportEvent =
   | { type: "done"; label: string; path: string; size: number };
 
 /**
- * One file written by {@link exportImage}.
+ * One file written by {@link exportFromStore}.
  *
  * @example
  * ```ts
@@ -128,7 +128,7 @@ export interface ExportedFile {
 }
 
 /**
- * What {@link exportImage} wrote.
+ * What {@link exportFromStore} wrote.
  *
  * @example
  * ```ts
@@ -164,12 +164,11 @@ interface Target {
  * ```ts
  * const { store: src } = buildSampleImage();
  * const root = await src.resolve("1.0");
- * // mod.ts exports this function as exportFromStore (exportImage there is the string verb)
  * const { files } = await exportFromStore(src, root, "out", { repository: "app", tag: "1.0" });
  * // files: [{ path: "out/image-amd64.tar.gz", platform: "linux/amd64", size, sha256, manifest }, …]
  * ```
  */
-export async function exportImage(
+export async function exportFromStore(
   src: ReadableStore,
   root: Descriptor,
   dir: string,
