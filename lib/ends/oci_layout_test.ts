@@ -10,7 +10,8 @@ import { copyGraph } from "../engine/copy_graph.ts";
 import { readLimited, streamOf } from "../stream/read_limited.ts";
 import { isTempName } from "../stream/files.ts";
 import { MemoryStore } from "./memory.ts";
-import { OciLayoutStore, REF_NAME } from "./oci_layout.ts";
+import { REF_NAME } from "../oci/annotations.ts";
+import { OciLayoutStore } from "./oci_layout.ts";
 
 const enc = new TextEncoder();
 const json = (v: unknown) => enc.encode(JSON.stringify(v));
