@@ -249,7 +249,7 @@ async function openInput(
   });
   if (info.isDirectory()) {
     const store = await OciLayoutStore.open(path);
-    const index = JSON.parse(await readFile(join(path, "index.json"), "utf8")) as { manifests: Descriptor[] };
+    const index = { manifests: store.entries() };
     return {
       store,
       carried: await carriedInLayout(path, index.manifests),
