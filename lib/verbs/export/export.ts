@@ -12,6 +12,7 @@ import { formatPlatform } from "../../oci/platform.ts";
 import { formatReference } from "../../ref/reference.ts";
 import type { RegistryOptions } from "../../remote/client.ts";
 import { OciLayoutStore } from "../../ends/oci_layout.ts";
+import { CONTAINERD_NAME, containerdName } from "../../oci/annotations.ts";
 import { openDestination } from "../../ends/open.ts";
 import type { Descriptor } from "../../oci/descriptor.ts";
 import type { WritableStore } from "../../ends/store.ts";
@@ -139,6 +140,7 @@ export async function exportImage(
       onEvent: options.onCopyEvent,
       allowNondistributable: options.allowNondistributable,
     });
+    await recordName(dir, location);
     const result: ExportImageResult = {
       source: copied.source,
       format,
@@ -195,6 +197,20 @@ export async function exportImage(
   } finally {
     await selected.dispose();
   }
+}
+
+/**
+ * Records the image's full name beside its tag in the layout's index.json, as the docker and oci-archive
+ * formats do (`io.containerd.image.name`), so `ferry serve` of any export form serves the same `repo:tag`.
+ */
+async function recordName(dir: string, location: Location): Promise<void> {
+  if (location.kind !== "registry" || location.reference.tag === undefined) return;
+  const { registry, repository, tag } = location.reference;
+  const layout = await OciLayoutStore.open(dir);
+  layout.annotate(tag, {
+    [CONTAINERD_NAME]: containerdName(`${formatReference({ registry, repository }, { short: true })}:${tag}`),
+  });
+  await layout.close();
 }
 
 /** `--push DST` must name a registry. */

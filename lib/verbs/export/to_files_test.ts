@@ -12,7 +12,7 @@ import { MemoryStore } from "../../ends/memory.ts";
 import type { ReadableStore, StoreOptions } from "../../ends/store.ts";
 import { filterIndex } from "../../engine/select.ts";
 import type { Index } from "../../oci/manifest.ts";
-import { SOURCE_INDEX_ANNOTATION } from "../../ends/archive_writer.ts";
+import { SOURCE_INDEX as SOURCE_INDEX_ANNOTATION } from "../../oci/annotations.ts";
 import { type ExportEvent, exportImage } from "./to_files.ts";
 
 const root = mkdtempSync(join(tmpdir(), "ferry-export-"));
