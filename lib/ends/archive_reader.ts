@@ -17,7 +17,7 @@ import { isIndex, MediaType } from "../oci/media_types.ts";
 import { fileErrorOf } from "../stream/files.ts";
 import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
 import { type ArchiveEntry, blobDigest, entryStream, scanArchive } from "./archive_scan.ts";
-import { SOURCE_INDEX_ANNOTATION } from "./archive_writer.ts";
+import { entryNames, SOURCE_INDEX as SOURCE_INDEX_ANNOTATION } from "../oci/annotations.ts";
 import type { ReadableStore, StoreOptions } from "./store.ts";
 
 /** A root the archive names: an index.json entry or a manifest.json image. */
@@ -38,8 +38,6 @@ export interface ArchiveStoreOptions {
   known?: Map<string, ArchiveEntry>;
   signal?: AbortSignal;
 }
-
-const OCI_NAME_KEYS = ["io.containerd.image.name", "org.opencontainers.image.ref.name"];
 
 /**
  * A read-only store over one archive file. Every entry is hashed while the archive is scanned, so
@@ -156,7 +154,7 @@ export class ArchiveStore implements ReadableStore {
         ) {
           throw bad("index.json has a malformed descriptor");
         }
-        const names = OCI_NAME_KEYS.map((k) => d.annotations?.[k]).filter((n): n is string => !!n);
+        const names = entryNames(d);
         const desc: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
         if (d.platform) desc.platform = d.platform;
         if (!this.#blobs.has(d.digest)) throw bad(`index.json names ${d.digest}, which is not in the archive`);

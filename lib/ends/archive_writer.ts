@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import { AbortError, FerryError, FileError, NotFoundError } from "../errors.ts";
+import { CONTAINERD_NAME, containerdName, REF_NAME } from "../oci/annotations.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { splitDigest } from "../oci/digest.ts";
 import { isAttestation, parseManifest } from "../oci/manifest.ts";
@@ -55,17 +56,6 @@ interface PushedManifest {
   children: Descriptor[];
   names: string[];
 }
-
-/**
- * The index.json annotation ferry puts on the image entry of a per-platform export file cut from an
- * index: the digest (`sha256:<hex>`) of that index. The index's exact bytes are in the file as
- * `blobs/sha256/<hex>`, together with the attestation manifests (and their blobs) of this platform,
- * all written but listed in neither index.json nor manifest.json, so `docker load` and containerd see
- * one image as before, while the files of one export together hold every child of the index and
- * `ferry import` can push it back byte for byte (its digest kept). Reverse-DNS key, as the OCI
- * image spec asks of annotations outside its own namespace.
- */
-export const SOURCE_INDEX_ANNOTATION = "dev.ferry.source-index";
 
 const IMAGE_CONFIGS = new Set<string>([MediaType.OciConfig, MediaType.DockerConfig]);
 const LAYER_TYPE = /^application\/vnd\.(oci\.image\.layer\.|docker\.image\.rootfs\.)/;
@@ -158,7 +148,7 @@ export class ArchiveWriter implements WritableStore {
    * Marks manifests (by digest) as carried: when pushed they are written as blobs like any other,
    * but listed in neither manifest.json nor index.json, and an index among them lends no platforms
    * to the entries of the manifests it lists. Call before pushing them. Used for the source index
-   * and the attestations a per-platform export carries ({@link SOURCE_INDEX_ANNOTATION}).
+   * and the attestations a per-platform export carries (`SOURCE_INDEX` in annotations.ts).
    */
   carry(...digests: string[]): void {
     for (const d of digests) this.#carried.add(d);
@@ -261,8 +251,8 @@ export class ArchiveWriter implements WritableStore {
         // image's name verbatim, so it must be the normalised form `docker image ls` resolves to.
         const annotations = {
           ...extra,
-          "io.containerd.image.name": normalizeName(name),
-          "org.opencontainers.image.ref.name": splitName(name)[1],
+          [CONTAINERD_NAME]: containerdName(name),
+          [REF_NAME]: splitName(name)[1],
         };
         manifests.push({ ...base, annotations });
       }
@@ -387,12 +377,4 @@ function splitName(name: string): [repo: string, tag: string] {
   const colon = name.lastIndexOf(":");
   if (colon > name.lastIndexOf("/")) return [name.slice(0, colon), name.slice(colon + 1)];
   return [name, "latest"];
-}
-
-/** `app:1` → `docker.io/library/app:1`, `me/app:1` → `docker.io/me/app:1`; names with a registry unchanged. */
-function normalizeName(name: string): string {
-  const slash = name.indexOf("/");
-  const first = slash < 0 ? "" : name.slice(0, slash);
-  if (first.includes(".") || first.includes(":") || first === "localhost") return name;
-  return `docker.io/${slash < 0 ? "library/" : ""}${name}`;
 }

@@ -10,7 +10,8 @@ import { buildSampleImage } from "../testing/sample_image.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { MemoryStore } from "./memory.ts";
 import { streamOf } from "../stream/read_limited.ts";
-import { ArchiveWriter, SOURCE_INDEX_ANNOTATION } from "./archive_writer.ts";
+import { ArchiveWriter } from "./archive_writer.ts";
+import { SOURCE_INDEX as SOURCE_INDEX_ANNOTATION } from "../oci/annotations.ts";
 
 const root = mkdtempSync(join(tmpdir(), "ferry-archive-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

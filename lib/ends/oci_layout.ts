@@ -1,23 +1,30 @@
 /**
- * An OCI image layout directory as a {@link ContentStore}
- * (https://github.com/opencontainers/image-spec/blob/main/image-layout.md).
+ * An OCI image layout as a {@link ContentStore}
+ * (https://github.com/opencontainers/image-spec/blob/main/image-layout.md): a directory (read/write), or an
+ * uncompressed tar read in place (an OCI archive, e.g. for `ferry serve`). The only reader, writer and
+ * matcher of index.json in ferry; the files underneath go through {@link LayoutFiles}.
  *
  * @module
  */
-import { mkdir, readFile, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, rm, stat } from "node:fs/promises";
 import { AbortError, abortErrorOf, FileError, FormatError, NotFoundError, UsageError } from "../errors.ts";
+import { type EntryName, entryName, FERRY_REPOSITORY, isNamed, REF_NAME } from "../oci/annotations.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { isDigest, splitDigest } from "../oci/digest.ts";
 import { MediaType } from "../oci/media_types.ts";
-import { createTempWriter, fileErrorOf, readFileStream, type TempWriter, writeFileAtomic } from "../stream/files.ts";
+import { fileErrorOf, type TempWriter } from "../stream/files.ts";
 import { MAX_MANIFEST_BYTES, readLimited } from "../stream/read_limited.ts";
+import {
+  dirFiles,
+  type FileRange,
+  type LayoutFiles,
+  type LayoutFileWriter,
+  readSmall,
+  streamRange,
+  tarFiles,
+} from "./layout_files.ts";
 import type { ContentStore, StoreOptions } from "./store.ts";
 
-/** The annotation the image spec uses for a tag in index.json. */
-export const REF_NAME = "org.opencontainers.image.ref.name";
-/** Other tools' annotations for an image's name: containerd/buildkit and older crane. */
-const NAME_ANNOTATIONS = [REF_NAME, "io.containerd.image.name", "dev.ggcr.image.name"];
 const LAYOUT_VERSION = "1.0.0";
 /**
  * Characters the spec allows in ref.name (`A-Za-z0-9` and `-._:@/+`). Its stricter grammar (no doubled
@@ -31,6 +38,35 @@ export interface OciLayoutOptions {
   create?: boolean;
 }
 
+/**
+ * How a layout's index.json entries are named as repositories (see {@link entryName}).
+ *
+ * @example
+ * ```ts
+ * const naming: LayoutNaming = { defaultRepo: "app" }; // bare tags are app:<tag>
+ * ```
+ */
+export interface LayoutNaming {
+  /** The repository of entries whose annotations name none (a file's or directory's name). */
+  defaultRepo: string;
+  /** Every entry in this repository, whatever its annotations (`--repo`). */
+  forced?: string;
+}
+
+/**
+ * An index.json entry with the repository and tag it is named.
+ *
+ * @example
+ * ```ts
+ * const layout = await OciLayoutStore.open("out");
+ * const named: NamedEntry[] = layout.named({ defaultRepo: "out" });
+ * ```
+ */
+export interface NamedEntry extends EntryName {
+  /** The entry as index.json has it (annotations and platform included). */
+  entry: Descriptor;
+}
+
 interface IndexJson {
   schemaVersion: 2;
   mediaType?: string;
@@ -38,7 +74,10 @@ interface IndexJson {
   [key: string]: unknown;
 }
 
-type IndexEdit = { kind: "tag"; tag: string; entry: Descriptor } | { kind: "root"; entry: Descriptor };
+type IndexEdit =
+  | { kind: "tag"; tag: string; entry: Descriptor }
+  | { kind: "root"; entry: Descriptor }
+  | { kind: "annotate"; tag: string; annotations: Record<string, string> };
 
 /**
  * A {@link ContentStore} over an OCI image layout directory. Blobs stream into temp files in
@@ -60,10 +99,18 @@ type IndexEdit = { kind: "tag"; tag: string; entry: Descriptor } | { kind: "root
  * ```
  */
 export class OciLayoutStore implements ContentStore {
-  /** `oci:<dir>`, as in messages. */
+  /** `oci:<dir>` (or `oci-archive:<file>`), as in messages. */
   readonly ref: string;
+  /** The directory or tar file. */
+  readonly path: string;
   readonly #dir: string;
+  readonly #files: LayoutFiles;
   #index: IndexJson;
+  /** index.json's stamp when last read or written: a change means another writer was here. */
+  #stamp: string | undefined;
+  #generation = 0;
+  /** Edits of index.json run one at a time. */
+  #lock: Promise<unknown> = Promise.resolve();
   readonly #edits: IndexEdit[] = [];
   readonly #writers = new Set<TempWriter>();
   /** Aborted by abort(), so pushes still streaming stop instead of hanging on their bodies. */
@@ -73,12 +120,39 @@ export class OciLayoutStore implements ContentStore {
   readonly #isNew: boolean;
   #closed = false;
 
-  private constructor(dir: string, index: IndexJson | undefined, createdDir: boolean) {
-    this.#dir = dir;
-    this.ref = `oci:${dir}`;
-    this.#index = index ?? emptyIndex();
-    this.#isNew = index === undefined;
+  private constructor(files: LayoutFiles, ref: string, read: ReadIndex | undefined, createdDir: boolean) {
+    this.#files = files;
+    this.#dir = files.path;
+    this.path = files.path;
+    this.ref = ref;
+    this.#index = read?.index ?? emptyIndex();
+    this.#stamp = read?.stamp;
+    this.#isNew = read === undefined;
     this.#createdDir = createdDir;
+  }
+
+  /**
+   * Opens an uncompressed tar holding an OCI layout (an OCI archive, or ferry's docker-format export, which is
+   * both) to read in place, each file a byte range of the tar. `name` is what messages call it (a spooled tar's `.tar.gz`).
+   * Read-only: writes throw a UsageError.
+   *
+   * @example
+   * ```ts
+   * const archive = await OciLayoutStore.openArchive("app.oci.tar");
+   * const root = await archive.resolve("1.0");
+   * ```
+   */
+  static async openArchive(tar: string, name = tar): Promise<OciLayoutStore> {
+    const files = await tarFiles(tar, name);
+    const ref = `oci-archive:${name}`;
+    const read = await readIndex(files, ref, true);
+    if (!read) {
+      throw new FormatError(
+        `Cannot read ${name}: not an OCI archive (no index.json; was it written by docker save before 25.0?)`,
+        { ref: name },
+      );
+    }
+    return new OciLayoutStore(files, ref, read, false);
   }
 
   /**
@@ -97,13 +171,12 @@ export class OciLayoutStore implements ContentStore {
         throw fileErrorOf(err, "create", dir);
       }
       createdDir = !existed;
-      const index = await readIndex(dir, ref, true);
-      return new OciLayoutStore(dir, index, createdDir);
+      const files = dirFiles(dir);
+      return new OciLayoutStore(files, ref, await readIndex(files, ref, true), createdDir);
     }
-    const layoutBytes = await readFile(join(dir, "oci-layout"), "utf8").catch((err) => {
-      if (err?.code !== "ENOENT") throw fileErrorOf(err, "read", join(dir, "oci-layout"));
-      return undefined;
-    });
+    const files = dirFiles(dir);
+    const layout = await readSmall(files, "oci-layout");
+    const layoutBytes = layout && new TextDecoder().decode(layout);
     if (layoutBytes === undefined) {
       const isDir = await stat(dir).then((s) => s.isDirectory(), () => false);
       if (!isDir) throw new NotFoundError(`Cannot open ${dir}: no such directory`, { ref });
@@ -114,13 +187,58 @@ export class OciLayoutStore implements ContentStore {
       version = JSON.parse(layoutBytes).imageLayoutVersion;
     } catch { /* reported below */ }
     if (typeof version !== "string") throw new FormatError(`Cannot open ${dir}: malformed oci-layout file`, { ref });
-    const index = await readIndex(dir, ref, false);
-    return new OciLayoutStore(dir, index!, false);
+    return new OciLayoutStore(files, ref, await readIndex(files, ref, false), false);
   }
 
   /** The tags in index.json (including this session's, not yet written), in order. */
   listTags(): string[] {
     return this.#entries().flatMap((e) => (e.annotations?.[REF_NAME] ? [e.annotations[REF_NAME]] : []));
+  }
+
+  /** index.json's entries as last read (with this session's tags, not yet written). */
+  entries(): Descriptor[] {
+    return this.#entries();
+  }
+
+  /** Each entry with the repository and tag it is named (see {@link entryName}). */
+  named(naming: LayoutNaming): NamedEntry[] {
+    return this.#entries().map((entry) => ({ entry, ...entryName(entry, naming.defaultRepo, naming.forced) }));
+  }
+
+  /** Whether the layout can be written (a directory; a tar is read in place). */
+  get writable(): boolean {
+    return this.#files.writer !== undefined;
+  }
+
+  /** Goes up whenever the entries change: re-read ({@link refresh}) or written by this store. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /**
+   * Re-reads index.json if another writer (e.g. `ferry copy` into a served layout) changed it since this store
+   * last read or wrote it; true when it did. A tar never changes.
+   */
+  async refresh(): Promise<boolean> {
+    if (!this.#files.writer) return false;
+    await this.#lock;
+    const range = await this.#files.locate("index.json");
+    if (range?.stamp === this.#stamp) return false;
+    const read = await readIndex(this.#files, this.ref, true);
+    this.#index = read?.index ?? emptyIndex();
+    this.#stamp = read?.stamp;
+    this.#generation++;
+    return true;
+  }
+
+  /** Where a blob's bytes are (a file, or a range of the tar); undefined when the layout lacks it. */
+  async locate(digest: string): Promise<FileRange | undefined> {
+    return isDigest(digest) ? await this.#files.locate(blobName(digest)) : undefined;
+  }
+
+  /** The size of the blob `digest`, or undefined when the layout lacks it. */
+  async blobSize(digest: string): Promise<number | undefined> {
+    return (await this.locate(digest))?.size;
   }
 
   /**
@@ -132,7 +250,7 @@ export class OciLayoutStore implements ContentStore {
     if (isDigest(reference)) {
       const entry = entries.find((e) => e.digest === reference);
       if (entry) return await this.#rootOf(entry, options);
-      const size = await this.#blobSize(reference);
+      const size = await this.blobSize(reference);
       if (size === undefined) throw new NotFoundError(`Cannot find ${reference} in ${this.#dir}`, { ref: this.ref });
       return await this.#rootOf({ mediaType: "", digest: reference, size }, options);
     }
@@ -154,16 +272,14 @@ export class OciLayoutStore implements ContentStore {
 
   /** Streams `blobs/<alg>/<hex>`. */
   async fetch(desc: Descriptor, _options?: StoreOptions): Promise<ReadableStream<Uint8Array>> {
-    const path = this.#blobPath(desc.digest);
-    if ((await this.#blobSize(desc.digest)) === undefined) {
-      throw new NotFoundError(`Cannot find blob ${desc.digest} in ${this.#dir}`, { ref: this.ref });
-    }
-    return readFileStream(path);
+    const range = await this.locate(desc.digest);
+    if (!range) throw new NotFoundError(`Cannot find blob ${desc.digest} in ${this.#dir}`, { ref: this.ref });
+    return streamRange(range);
   }
 
   /** Whether `blobs/<alg>/<hex>` exists with the descriptor's size. */
   async exists(desc: Descriptor, _options?: StoreOptions): Promise<boolean> {
-    return (await this.#blobSize(desc.digest)) === desc.size;
+    return (await this.blobSize(desc.digest)) === desc.size;
   }
 
   /**
@@ -172,19 +288,13 @@ export class OciLayoutStore implements ContentStore {
    * A blob already present is left alone; concurrent pushes of one digest each rename identical bytes.
    */
   async push(desc: Descriptor, body: ReadableStream<Uint8Array>, options: StoreOptions = {}): Promise<void> {
-    this.#checkOpen();
-    const path = this.#blobPath(desc.digest);
+    const files = this.#checkOpen();
+    const path = files.pathOf(blobName(desc.digest));
     if (await this.exists(desc)) {
       await body.cancel().catch(() => {});
       return;
     }
-    try {
-      await mkdir(join(path, ".."), { recursive: true });
-    } catch (err) {
-      await body.cancel().catch(() => {});
-      throw fileErrorOf(err, "write", path);
-    }
-    const writer = await createTempWriter(path).catch(async (err) => {
+    const writer = await files.createTemp(blobName(desc.digest)).catch(async (err) => {
       await body.cancel().catch(() => {});
       throw err;
     });
@@ -238,6 +348,15 @@ export class OciLayoutStore implements ContentStore {
   }
 
   /**
+   * Adds `annotations` to the entry tagged `tag` (on close), e.g. the image's full name as
+   * `io.containerd.image.name` beside its ref.name, as every ferry export records it.
+   */
+  annotate(tag: string, annotations: Record<string, string>): void {
+    this.#checkOpen();
+    this.#edits.push({ kind: "annotate", tag, annotations });
+  }
+
+  /**
    * Writes `oci-layout`, then `index.json` (atomically, last). Entries written meanwhile by others are
    * re-read and kept; only this session's tags replace theirs. Writes nothing if nothing was tagged.
    */
@@ -245,14 +364,98 @@ export class OciLayoutStore implements ContentStore {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#edits.length === 0 && !this.#isNew) return;
-    await mkdir(join(this.#dir, "blobs"), { recursive: true }).catch((err) => {
-      throw fileErrorOf(err, "write", join(this.#dir, "blobs"));
+    if (!this.#files.writer) return;
+    const edits = this.#edits.splice(0);
+    await this.#updateIndex((manifests) => applyEdits(manifests, edits));
+  }
+
+  /**
+   * Points `repository:tag` (or, with no tag, an untagged entry of `repository`) at `desc` in index.json now,
+   * as a registry push does; `desc` must be stored. Replaced: the entry with that name, and untagged entries of
+   * the repository for `desc` itself or for `replaces` (the children of a pushed index). A tag outside
+   * `naming.defaultRepo` is written as `repository:tag` in ref.name; an untagged entry gets
+   * {@link FERRY_REPOSITORY}.
+   */
+  async putNamed(
+    naming: LayoutNaming,
+    repository: string,
+    desc: Descriptor,
+    tag: string | undefined,
+    replaces: ReadonlySet<string> = new Set(),
+  ): Promise<void> {
+    this.#checkOpen();
+    await this.#updateIndex((manifests) => {
+      const name = (e: Descriptor) => entryName(e, naming.defaultRepo, naming.forced);
+      const mine = (e: Descriptor) => name(e).repository === repository;
+      const out = manifests.filter((e) =>
+        !(mine(e) && name(e).tag === undefined && (e.digest === desc.digest || replaces.has(e.digest))) &&
+        !(mine(e) && tag !== undefined && name(e).tag === tag)
+      );
+      const named = naming.forced === undefined && repository !== naming.defaultRepo;
+      const entry = tag !== undefined
+        ? entryOf(desc, { [REF_NAME]: named ? `${repository}:${tag}` : tag })
+        : entryOf(desc, named ? { [FERRY_REPOSITORY]: repository } : undefined);
+      if (tag !== undefined || !out.some((e) => mine(e) && e.digest === desc.digest)) out.push(entry);
+      return out;
     });
-    const current = (await readIndex(this.#dir, this.ref, true)) ?? this.#index;
-    this.#index = { ...current, manifests: applyEdits(current.manifests, this.#edits) };
-    this.#edits.length = 0;
-    await writeFileAtomic(join(this.#dir, "oci-layout"), `${JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION })}\n`);
-    await writeFileAtomic(join(this.#dir, "index.json"), `${JSON.stringify(this.#index, null, 2)}\n`);
+  }
+
+  /** Removes the entries of `repository` named `reference` (a tag, or a digest: every entry of it) now. */
+  async deleteNamed(naming: LayoutNaming, repository: string, reference: string): Promise<number> {
+    this.#checkOpen();
+    let removed = 0;
+    await this.#updateIndex((manifests) => {
+      const out = manifests.filter((e) => {
+        const name = entryName(e, naming.defaultRepo, naming.forced);
+        return !(name.repository === repository &&
+          (isDigest(reference) ? e.digest === reference : name.tag === reference));
+      });
+      removed = manifests.length - out.length;
+      return out;
+    });
+    return removed;
+  }
+
+  /** Stores small verified bytes (a manifest) as blob `desc`, unless it is there already. */
+  async putBlob(desc: Descriptor, bytes: Uint8Array): Promise<void> {
+    const files = this.#checkOpen();
+    if ((await this.blobSize(desc.digest)) === bytes.byteLength) return;
+    await files.writeAtomic(blobName(desc.digest), bytes);
+  }
+
+  /**
+   * Moves a verified file (on the layout's file system, e.g. under {@link OciLayoutStore.path}) in as blob
+   * `digest`. Concurrent adoptions of one digest each rename identical bytes: the last one wins, harmlessly.
+   */
+  async adoptBlob(tempPath: string, digest: string): Promise<void> {
+    await this.#checkOpen().moveIn(tempPath, blobName(digest));
+  }
+
+  /** Removes blob `digest` (callers check that nothing refers to it). */
+  async removeBlob(digest: string): Promise<void> {
+    await this.#checkOpen().remove(blobName(digest));
+  }
+
+  /**
+   * Edits index.json, one edit at a time: re-read (entries others wrote meanwhile are kept), edited, and
+   * written atomically after oci-layout.
+   */
+  #updateIndex(edit: (manifests: Descriptor[]) => Descriptor[]): Promise<void> {
+    const files = this.#files.writer!;
+    const run = this.#lock.then(async () => {
+      const current = (await readIndex(this.#files, this.ref, true))?.index ?? this.#index;
+      const index = { ...current, manifests: edit(current.manifests) };
+      await mkdir(files.pathOf("blobs"), { recursive: true }).catch((err) => {
+        throw fileErrorOf(err, "write", files.pathOf("blobs"));
+      });
+      await files.writeAtomic("oci-layout", `${JSON.stringify({ imageLayoutVersion: LAYOUT_VERSION })}\n`);
+      await files.writeAtomic("index.json", `${JSON.stringify(index, null, 2)}\n`);
+      this.#index = index;
+      this.#stamp = (await this.#files.locate("index.json"))?.stamp;
+      this.#generation++;
+    });
+    this.#lock = run.catch(() => {});
+    return run;
   }
 
   /**
@@ -275,31 +478,17 @@ export class OciLayoutStore implements ContentStore {
     return applyEdits(this.#index.manifests, this.#edits);
   }
 
-  #checkOpen(): void {
+  #checkOpen(): LayoutFileWriter {
     if (this.#closed) throw new UsageError(`Cannot write to ${this.#dir}: the store is closed`, { ref: this.ref });
+    if (!this.#files.writer) {
+      throw new UsageError(`Cannot write to ${this.#dir}: an archive is read in place, read-only`, { ref: this.ref });
+    }
+    return this.#files.writer;
   }
 
   async #checkPushed(desc: Descriptor): Promise<void> {
     if (!(await this.exists(desc))) {
       throw new NotFoundError(`Cannot tag ${desc.digest} in ${this.#dir}: it was not pushed`, { ref: this.ref });
-    }
-  }
-
-  #blobPath(digest: string): string {
-    const [algorithm, hex] = splitDigest(digest);
-    return join(this.#dir, "blobs", algorithm, hex);
-  }
-
-  async #blobSize(digest: string): Promise<number | undefined> {
-    const path = this.#blobPath(digest);
-    try {
-      const s = await stat(path);
-      return s.isFile() ? s.size : undefined;
-    } catch (err) {
-      if ((err as { code?: string }).code === "ENOENT" || (err as { code?: string }).code === "ENOTDIR") {
-        return undefined;
-      }
-      throw fileErrorOf(err, "read", path);
     }
   }
 
@@ -328,19 +517,26 @@ function emptyIndex(): IndexJson {
   return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
 }
 
+interface ReadIndex {
+  index: IndexJson;
+  stamp: string;
+}
+
+/** The layout path of blob `digest`: `blobs/<alg>/<hex>`. */
+function blobName(digest: string): string {
+  const [algorithm, hex] = splitDigest(digest);
+  return `blobs/${algorithm}/${hex}`;
+}
+
 /** Reads and checks index.json; undefined if it is missing and `optional`. */
-async function readIndex(dir: string, ref: string, optional: boolean): Promise<IndexJson | undefined> {
-  const path = join(dir, "index.json");
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    if ((err as { code?: string }).code === "ENOENT") {
-      if (optional) return undefined;
-      throw new FormatError(`Cannot open ${dir}: not an OCI layout (no index.json)`, { ref });
-    }
-    throw fileErrorOf(err, "read", path);
+async function readIndex(files: LayoutFiles, ref: string, optional: boolean): Promise<ReadIndex | undefined> {
+  const range = await files.locate("index.json");
+  const path = `${files.path}/index.json`;
+  if (!range) {
+    if (optional) return undefined;
+    throw new FormatError(`Cannot open ${files.path}: not an OCI layout (no index.json)`, { ref });
   }
+  const text = new TextDecoder().decode(await readLimited(streamRange(range)));
   let index: IndexJson;
   try {
     index = JSON.parse(text);
@@ -350,7 +546,7 @@ async function readIndex(dir: string, ref: string, optional: boolean): Promise<I
   const ok = index && typeof index === "object" && Array.isArray(index.manifests) &&
     index.manifests.every((m) => m && typeof m.digest === "string" && isDigest(m.digest) && typeof m.size === "number");
   if (!ok) throw new FormatError(`Cannot parse ${path}: not an image index with valid descriptors`, { ref });
-  return index;
+  return { index, stamp: range.stamp };
 }
 
 /** The index.json entry for `desc`: its identity and platform, with only the given annotations. */
@@ -366,6 +562,12 @@ function entryOf(desc: Descriptor, annotations?: Record<string, string>): Descri
 function applyEdits(manifests: Descriptor[], edits: IndexEdit[]): Descriptor[] {
   let out = [...manifests];
   for (const edit of edits) {
+    if (edit.kind === "annotate") {
+      out = out.map((e) =>
+        e.annotations?.[REF_NAME] === edit.tag ? { ...e, annotations: { ...e.annotations, ...edit.annotations } } : e
+      );
+      continue;
+    }
     if (edit.kind === "root") {
       if (!out.some((e) => e.digest === edit.entry.digest && !e.annotations?.[REF_NAME])) out.push(edit.entry);
       continue;
@@ -378,19 +580,10 @@ function applyEdits(manifests: Descriptor[], edits: IndexEdit[]): Descriptor[] {
 }
 
 /**
- * Entries whose name annotation is `tag`: exactly (skopeo, ferry), else as the tag of a full
- * `name:tag` (crane --annotate-ref, containerd's io.containerd.image.name), else the full name.
+ * Entries whose name annotation is `tag`: ref.name exactly (skopeo, ferry), else any name annotation exactly
+ * or as the tag of a full `name:tag` (crane --annotate-ref, containerd's io.containerd.image.name).
  */
 function matchTag(entries: Descriptor[], tag: string): Descriptor[] {
-  const exact = entries.filter((e) => e.annotations?.[REF_NAME] === tag);
-  if (exact.length > 0) return exact;
-  return entries.filter((e) =>
-    NAME_ANNOTATIONS.some((key) => {
-      const name = e.annotations?.[key];
-      if (!name) return false;
-      if (name === tag) return true;
-      const colon = name.lastIndexOf(":");
-      return colon > name.lastIndexOf("/") && name.slice(colon + 1) === tag;
-    })
-  );
+  const exact = entries.filter((e) => isNamed(e, tag, true));
+  return exact.length > 0 ? exact : entries.filter((e) => isNamed(e, tag));
 }

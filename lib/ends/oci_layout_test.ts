@@ -1,16 +1,18 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { skopeoCopy } from "../../tests/helpers/tools.ts";
-import { FormatError, NotFoundError, UsageError } from "../errors.ts";
+import { FileError, FormatError, NotFoundError, UsageError } from "../errors.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { MediaType } from "../oci/media_types.ts";
 import { copyGraph } from "../engine/copy_graph.ts";
 import { readLimited, streamOf } from "../stream/read_limited.ts";
 import { isTempName } from "../stream/files.ts";
 import { MemoryStore } from "./memory.ts";
-import { OciLayoutStore, REF_NAME } from "./oci_layout.ts";
+import { CONTAINERD_NAME, FERRY_REPOSITORY, REF_NAME } from "../oci/annotations.ts";
+import { ArchiveWriter } from "./archive_writer.ts";
+import { OciLayoutStore } from "./oci_layout.ts";
 
 const enc = new TextEncoder();
 const json = (v: unknown) => enc.encode(JSON.stringify(v));
@@ -274,4 +276,88 @@ describe("OciLayoutStore", () => {
     await copyGraph(store, back, root);
     expect([...back.blobs.keys()].sort()).toEqual([...src.blobs.keys()].sort());
   }, 30_000);
+
+  test("openArchive reads an uncompressed tar in place; it is read-only", async () => {
+    const src = new MemoryStore();
+    const a = image(src, "tar");
+    const tar = join(root, `archive-${n++}.tar`);
+    const writer = new ArchiveWriter(tar);
+    await copyGraph(src, writer, a);
+    await writer.tag(a, "team/app:1.0");
+    await writer.close();
+    const store = await OciLayoutStore.openArchive(tar, "shown.tar");
+    expect(store.ref).toBe("oci-archive:shown.tar");
+    expect(store.writable).toBe(false);
+    expect((await store.resolve("1.0")).digest).toBe(a.digest);
+    expect(await readLimited(await store.fetch(a))).toEqual(src.get(a.digest)!);
+    const range = (await store.locate(a.digest))!;
+    expect(range.path).toBe(tar);
+    expect(range.size).toBe(a.size);
+    expect(store.named({ defaultRepo: "shown" }).map(({ repository, tag }) => ({ repository, tag }))).toEqual([
+      { repository: "team/app", tag: "1.0" },
+    ]);
+    await expect(store.push(a, streamOf(src.get(a.digest)!))).rejects.toThrow(UsageError);
+    expect(await store.refresh()).toBe(false);
+    await expect(OciLayoutStore.openArchive(join(root, "missing.tar"))).rejects.toThrow(NotFoundError);
+  });
+
+  test("refresh re-reads index.json another writer changed; named edits write it at once", async () => {
+    const dir = fresh();
+    const src = new MemoryStore();
+    const a = image(src, "a");
+    const b = image(src, "b");
+    const first = await OciLayoutStore.open(dir, { create: true });
+    await copyGraph(src, first, a);
+    await copyGraph(src, first, b);
+    await first.tag(a, "1.0");
+    await first.close();
+    const served = await OciLayoutStore.open(dir);
+    expect(await served.refresh()).toBe(false);
+    const other = await OciLayoutStore.open(dir);
+    await other.tag(b, "2.0");
+    other.annotate("2.0", { [CONTAINERD_NAME]: "docker.io/team/app:2.0" });
+    await other.close();
+    const generation = served.generation;
+    expect(await served.refresh()).toBe(true);
+    expect(served.generation).toBeGreaterThan(generation);
+    expect(served.named({ defaultRepo: "dir" }).map(({ repository, tag }) => `${repository}:${tag}`)).toEqual([
+      "dir:1.0",
+      "team/app:2.0",
+    ]);
+    // Registry-style edits: a push by tag in another repository, one by digest, a delete.
+    const naming = { defaultRepo: "dir" };
+    await served.putNamed(naming, "mirror/x", a, "v1");
+    await served.putNamed(naming, "mirror/x", b, undefined);
+    expect((await readIndex(dir)).manifests.slice(2).map((e: Descriptor) => e.annotations)).toEqual([
+      { [REF_NAME]: "mirror/x:v1" },
+      { [FERRY_REPOSITORY]: "mirror/x" },
+    ]);
+    expect(await served.refresh()).toBe(false); // its own write
+    expect(await served.deleteNamed(naming, "mirror/x", b.digest)).toBe(1);
+    expect(await served.deleteNamed(naming, "mirror/x", "nope")).toBe(0);
+    expect(served.named(naming).map(({ repository, tag }) => `${repository}:${tag}`)).toEqual([
+      "dir:1.0",
+      "team/app:2.0",
+      "mirror/x:v1",
+    ]);
+  });
+
+  test("a blob that is a symlink out of the layout is refused; one inside is read", async () => {
+    const dir = fresh();
+    const src = new MemoryStore();
+    const a = image(src, "a");
+    const dst = await OciLayoutStore.open(dir, { create: true });
+    await copyGraph(src, dst, a);
+    await dst.close();
+    const outside = src.put(enc.encode("outside the layout"), "application/octet-stream");
+    await writeFile(join(root, "outside"), src.get(outside.digest)!);
+    await symlink(join(root, "outside"), join(dir, "blobs", "sha256", outside.digest.slice(7)));
+    const inside = src.put(enc.encode("inside the layout"), "application/octet-stream");
+    await writeFile(join(dir, "inside"), src.get(inside.digest)!);
+    await symlink(join("..", "..", "inside"), join(dir, "blobs", "sha256", inside.digest.slice(7)));
+    const store = await OciLayoutStore.open(dir);
+    await expect(store.fetch(outside)).rejects.toThrow(FileError);
+    await expect(store.exists(outside)).rejects.toThrow(/symlink to outside the layout/);
+    expect(await readLimited(await store.fetch(inside))).toEqual(src.get(inside.digest)!);
+  });
 });

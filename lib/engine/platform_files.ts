@@ -1,5 +1,6 @@
 /**
- * Export from a store (the engine half of `ferry export` and `ferry build -o`): one gzipped docker-load tarball per platform (`image-<label>.tar.gz`), or the whole index
+ * Export from a store, the engine half of `ferry export` and `ferry build -o`: one gzipped docker-load tarball per
+ * platform (`image-<label>.tar.gz`), or the whole index
  * as one OCI archive, each a copyGraph into an {@link ArchiveWriter}.
  *
  * @module
@@ -21,7 +22,8 @@ import {
 } from "../oci/manifest.ts";
 import { isManifest, isNondistributable } from "../oci/media_types.ts";
 import { formatPlatform, matchPlatform, platformLabel } from "../oci/platform.ts";
-import { ArchiveWriter, SOURCE_INDEX_ANNOTATION } from "../ends/archive_writer.ts";
+import { ArchiveWriter } from "../ends/archive_writer.ts";
+import { containerdName, REFERENCE_DIGEST, SOURCE_INDEX, SOURCE_INDEX_NAME } from "../oci/annotations.ts";
 import { SpoolingStore } from "../ends/spooling.ts";
 import type { ReadableStore, WritableStore } from "../ends/store.ts";
 import { fileErrorOf } from "../stream/files.ts";
@@ -350,7 +352,10 @@ async function runJob(
         await copyGraph(spool, job.writer, extra, { concurrency: options.concurrency, signal, onEvent, foreignLayers });
       }
       await job.writer.push(index, streamOf(bytes), { signal });
-      job.writer.annotate(job.root, { [SOURCE_INDEX_ANNOTATION]: index.digest });
+      job.writer.annotate(job.root, {
+        [SOURCE_INDEX]: index.digest,
+        [SOURCE_INDEX_NAME]: containerdName(`${options.repository}:${options.tag}`),
+      });
     }
     for (const [desc, name] of job.tags) await job.writer.tag(desc, name);
     await job.writer.close();
@@ -460,9 +465,6 @@ async function dockerJobs(
   }
   return jobs;
 }
-
-/** The annotation buildx puts on an attestation manifest, naming the image it describes. */
-const REFERENCE_DIGEST = "vnd.docker.reference.digest";
 
 /** Bytes in the graph of `desc` (an extra carried in one file), its blobs marked as read once more. */
 async function sizeShared(spool: SpoolingStore, desc: Descriptor, signal: AbortSignal): Promise<number> {

@@ -12,7 +12,7 @@ import { MemoryStore } from "../ends/memory.ts";
 import type { ReadableStore, StoreOptions } from "../ends/store.ts";
 import { filterIndex } from "./select.ts";
 import type { Index } from "../oci/manifest.ts";
-import { SOURCE_INDEX_ANNOTATION } from "../ends/archive_writer.ts";
+import { SOURCE_INDEX as SOURCE_INDEX_ANNOTATION } from "../oci/annotations.ts";
 import { type ExportEvent, exportFromStore as exportImage } from "./platform_files.ts";
 
 const root = mkdtempSync(join(tmpdir(), "ferry-export-"));

@@ -10,9 +10,7 @@ import { type SerializedIndex, serializeIndex } from "../oci/index_edit.ts";
 import { type Index, isAttestation } from "../oci/manifest.ts";
 import { MediaType } from "../oci/media_types.ts";
 import { formatPlatform, matchPlatform } from "../oci/platform.ts";
-
-/** The annotation buildx puts on an attestation manifest, naming the image it describes. */
-const REFERENCE_DIGEST = "vnd.docker.reference.digest";
+import { REFERENCE_DIGEST } from "../oci/annotations.ts";
 
 /** The image entries of an index, in index order: every entry except attestations. */
 export function listPlatforms(index: Index): Descriptor[] {

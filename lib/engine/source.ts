@@ -105,4 +105,3 @@ async function narrow(
     platforms: entries,
   };
 }
-

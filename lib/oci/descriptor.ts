@@ -73,3 +73,16 @@ export function shortDigest(digest: string): string {
   const i = digest.indexOf(":");
   return i < 0 ? digest : digest.slice(0, i + 13);
 }
+
+/**
+ * The descriptor with only media type, digest and size: what an index entry is before platform and
+ * annotations are added, and what two descriptors of the same content share.
+ *
+ * @example
+ * ```ts
+ * bare(index.manifests[0]); // { mediaType, digest, size }: no platform, no annotations
+ * ```
+ */
+export function bare(desc: Descriptor): Descriptor {
+  return { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
+}

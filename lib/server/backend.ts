@@ -26,6 +26,8 @@ export interface BlobSource {
   file?: { path: string; offset: number };
   /** Streams `[start, end)` (end exclusive). */
   open(start: number, end: number): Promise<ReadableStream<Uint8Array>>;
+  /** The whole blob, verified, for a small one held in a file: lets the server send it sized, from memory. */
+  read?(): Promise<Uint8Array>;
 }
 
 /**
@@ -72,7 +74,7 @@ export interface RegistryBackend {
 }
 
 /**
- * The write side of a registry (see layout_registry.ts).
+ * The write side of a registry (see layouts.ts).
  *
  * @example
  * ```ts

@@ -64,7 +64,7 @@ export interface RegistryHandlerOptions {
 const READ = "GET, HEAD";
 
 /**
- * A registry handler over `source`: a {@link RegistryBackend} (see layout_registry.ts), or a map of
+ * A registry handler over `source`: a {@link RegistryBackend} (see layouts.ts), or a map of
  * stores served read-only (keyed by repository name, e.g. `sample/app`). Errors use the spec's error JSON.
  *
  * @example
@@ -241,6 +241,8 @@ async function blobResponse(backend: RegistryBackend, name: string, digest: stri
   // and Deno's legacy req.signal fires (with a warning) even after a successful response.
   const body = blob.file
     ? fileBody(blob.file.path, blob.file.offset + start, blob.file.offset + end)
+    : blob.read
+    ? (await blob.read()).slice(start, end)
     : await blob.open(start, end);
   return new Response(body, { status, headers });
 }

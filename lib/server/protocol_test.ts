@@ -14,7 +14,8 @@ import { MediaType } from "../oci/media_types.ts";
 import { serve, type Server } from "../runtime.ts";
 import { basicAuthenticator } from "./basic_auth.ts";
 import { registryHandler, type RequestLogEntry } from "./handler.ts";
-import { LayoutRegistry } from "./layout_registry.ts";
+import { OciLayoutStore } from "../ends/oci_layout.ts";
+import { layoutBackend } from "./layouts.ts";
 
 let dir: string;
 let server: Server;
@@ -34,7 +35,8 @@ const UNKNOWN = `sha256:${"0".repeat(64)}`;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "ferry-protocol-"));
-  const backend = await LayoutRegistry.open([{ kind: "dir", path: dir, defaultRepo: "default" }], { writable: true });
+  const store = await OciLayoutStore.open(dir, { create: true });
+  const backend = layoutBackend([{ store, defaultRepo: "default" }], { writable: true });
   server = await serve(registryHandler(backend, { maxBlobBytes: 1_000_000, onRequest: (e) => log.push(e) }));
   base = `http://${server.host}`;
 });
@@ -432,7 +434,7 @@ describe("content management", () => {
 describe("basic auth", () => {
   test("401 UNAUTHORIZED with a Basic challenge without credentials; 200 with them; wrong password 401", async () => {
     const users = new Map([["ferry", bcrypt.hashSync("s3cret", 4)]]);
-    const backend = await LayoutRegistry.open([{ kind: "dir", path: dir, defaultRepo: "default" }]);
+    const backend = layoutBackend([{ store: await OciLayoutStore.open(dir), defaultRepo: "default" }]);
     const secured = await serve(registryHandler(backend, { authenticate: basicAuthenticator(users) }));
     try {
       const url = `http://${secured.host}/v2/proto/a/tags/list`;

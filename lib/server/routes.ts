@@ -47,19 +47,4 @@ export function parseRoute(pathname: string): Route {
   return { kind: "unknown" };
 }
 
-// The distribution spec's grammar: path components of lowercase alphanumerics joined by
-// ".", "_", "__" or runs of "-"; tags are at most 128 characters.
-const NAME_RE = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
-const TAG_RE = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
-/** distribution's limit on the repository name (it counts the host too; we only see the path). */
-const MAX_NAME_LENGTH = 255;
-
-/** Whether `name` is a valid repository name (`sample/app`). */
-export function isRepositoryName(name: string): boolean {
-  return name.length <= MAX_NAME_LENGTH && NAME_RE.test(name);
-}
-
-/** Whether `tag` is a valid tag (`1.0`, `latest`). */
-export function isTag(tag: string): boolean {
-  return TAG_RE.test(tag);
-}
+export { isRepositoryName, isTag } from "../oci/annotations.ts";

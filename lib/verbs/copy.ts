@@ -3,20 +3,18 @@
  *
  * @module
  */
-import { AbortError, NotFoundError, UsageError } from "../errors.ts";
-import { type CopyEvent, copyGraph } from "../engine/copy_graph.ts";
+import { UsageError } from "../errors.ts";
+import type { CopyEvent } from "../engine/copy_graph.ts";
+import { transfer } from "../engine/transfer.ts";
 import { foreignLayersMode, type SelectedSource, selectSource } from "../engine/source.ts";
-import type { Descriptor, Platform } from "../oci/descriptor.ts";
+import type { Descriptor } from "../oci/descriptor.ts";
 import { isAttestation } from "../oci/manifest.ts";
 import { formatLocation, type Location, parseLocation } from "../ref/location.ts";
-import { formatPlatform, matchPlatform, parsePlatformList } from "../oci/platform.ts";
+import { formatPlatform, matchPlatform } from "../oci/platform.ts";
 import { formatReference } from "../ref/reference.ts";
 import type { RegistryOptions } from "../remote/client.ts";
-import { MemoryStore } from "../ends/memory.ts";
-import { openDestination, type OpenedSource, openSource } from "../ends/open.ts";
+import { openDestination } from "../ends/open.ts";
 import { hostPlatform } from "../ends/docker_engine.ts";
-import { OverlayStore } from "../ends/overlay.ts";
-import type { ReadableStore } from "../ends/store.ts";
 
 /**
  * Options of {@link copy}.
@@ -170,33 +168,26 @@ async function copySelected(
       ? formatReference({ ...named, digest: undefined, tag: named.tag ?? "latest" }, { short: true })
       : `${selected.repository}:${tag ?? selected.tag ?? "latest"}`;
   }
-  try {
-    const result = await copyGraph(selected.store, dstStore, root, {
-      concurrency: options.concurrency,
-      signal: options.signal,
-      onEvent: options.onEvent,
-      foreignLayers: foreignLayersMode(options.allowNondistributable, dstLocation.kind),
-    });
-    if (options.signal?.aborted) throw new AbortError();
-    if (tag !== undefined) await dstStore.tag(root, tag, { signal: options.signal });
-    await dstStore.close();
-    return {
-      source: formatLocation(srcLocation),
-      destination: formatLocation(dstLocation),
-      digest: root.digest,
-      mediaType: root.mediaType,
-      filtered: selected.filtered,
-      platforms: selected.platforms.filter((p) => root === selected.root || p.desc === root).map((p) =>
-        formatPlatform(p.platform)
-      ),
-      copied: result.copied,
-      skipped: result.skipped,
-      mounted: result.mounted,
-      bytes: result.bytes,
-      skippedForeignLayers: result.skippedForeignLayers,
-    };
-  } catch (err) {
-    await dstStore.abort().catch(() => {});
-    throw err;
-  }
+  const result = await transfer(selected.store, dstStore, root, {
+    tags: tag === undefined ? [] : [tag],
+    concurrency: options.concurrency,
+    signal: options.signal,
+    onEvent: options.onEvent,
+    foreignLayers: foreignLayersMode(options.allowNondistributable, dstLocation.kind),
+  });
+  return {
+    source: formatLocation(srcLocation),
+    destination: formatLocation(dstLocation),
+    digest: root.digest,
+    mediaType: root.mediaType,
+    filtered: selected.filtered,
+    platforms: selected.platforms.filter((p) => root === selected.root || p.desc === root).map((p) =>
+      formatPlatform(p.platform)
+    ),
+    copied: result.copied,
+    skipped: result.skipped,
+    mounted: result.mounted,
+    bytes: result.bytes,
+    skippedForeignLayers: result.skippedForeignLayers,
+  };
 }

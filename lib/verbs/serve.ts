@@ -13,9 +13,9 @@ import { createTempWriter, fileErrorOf, readFileStream } from "../stream/files.t
 import { gunzipStream } from "../stream/gzip.ts";
 import { htpasswdAuthenticator } from "../server/basic_auth.ts";
 import { registryHandler, type RequestLogEntry } from "../server/handler.ts";
-import { LayoutRegistry, type LayoutSource } from "../server/layout_registry.ts";
-import { isRepositoryName } from "../server/routes.ts";
-import { indexTar } from "../tar/index.ts";
+import { OciLayoutStore } from "../ends/oci_layout.ts";
+import { isRepositoryName } from "../oci/annotations.ts";
+import { layoutBackend, type ServedLayout } from "../server/layouts.ts";
 
 /**
  * Options of {@link serve}.
@@ -113,12 +113,12 @@ export async function serve(paths: string[], options: ServeImagesOptions = {}): 
   let spoolDir: string | undefined;
   const spool = async () => (spoolDir ??= await mkdtemp(join(tmpdir(), "ferry-serve-")));
   try {
-    const sources: LayoutSource[] = [];
+    const sources: ServedLayout[] = [];
     for (const path of paths) sources.push(...await openPath(path, options, spool));
     if (options.writable && sources.length !== 1) {
       throw new UsageError("Cannot serve --writable: give exactly one OCI layout directory");
     }
-    const backend = await LayoutRegistry.open(sources, { repo: options.repo, writable: options.writable });
+    const backend = layoutBackend(sources, { repo: options.repo, writable: options.writable });
     const authenticate = options.htpasswd ? await htpasswdAuthenticator(options.htpasswd) : undefined;
     const tls = options.tlsCert
       ? { cert: await readText(options.tlsCert), key: await readText(options.tlsKey!) }
@@ -168,7 +168,7 @@ async function openPath(
   path: string,
   options: ServeImagesOptions,
   spool: () => Promise<string>,
-): Promise<LayoutSource[]> {
+): Promise<ServedLayout[]> {
   const info = await stat(path).catch((err) => {
     if (options.writable && err?.code === "ENOENT") return undefined;
     throw fileErrorOf(err, "open", path);
@@ -178,12 +178,12 @@ async function openPath(
     await mkdir(path, { recursive: true }).catch((err) => {
       throw fileErrorOf(err, "create", path);
     });
-    return [{ kind: "dir", path, defaultRepo }];
+    return [{ store: await OciLayoutStore.open(path, { create: true }), defaultRepo }];
   }
   if (info.isDirectory()) {
     const names = await readdir(path);
     if (names.includes("index.json") || names.includes("oci-layout") || options.writable) {
-      return [{ kind: "dir", path, defaultRepo }];
+      return [{ store: await OciLayoutStore.open(path, { create: options.writable }), defaultRepo }];
     }
     const archives = names.filter((n) => /\.(tar|tar\.gz|tgz)$/.test(n)).sort();
     if (archives.length === 0) {
@@ -191,7 +191,7 @@ async function openPath(
         ref: path,
       });
     }
-    const out: LayoutSource[] = [];
+    const out: ServedLayout[] = [];
     for (const name of archives) out.push(await openArchive(join(path, name), spool, options));
     return out;
   }
@@ -203,7 +203,7 @@ async function openArchive(
   path: string,
   spool: () => Promise<string>,
   options: ServeImagesOptions,
-): Promise<LayoutSource> {
+): Promise<ServedLayout> {
   const defaultRepo = repoNameOf(path);
   let tar = path;
   if (await isGzip(path)) {
@@ -223,14 +223,7 @@ async function openArchive(
     }
     options.onEvent?.({ type: "spooled", path, bytes: (await stat(tar)).size });
   }
-  const entries = await indexTar(tar, { policy: "archive", ref: path });
-  if (!entries.has("index.json")) {
-    throw new FormatError(
-      `Cannot serve ${path}: not an OCI archive (no index.json; was it written by docker save before 25.0?)`,
-      { ref: path },
-    );
-  }
-  return { kind: "tar", path: tar, defaultRepo, entries };
+  return { store: await OciLayoutStore.openArchive(tar, path), defaultRepo };
 }
 
 async function isGzip(path: string): Promise<boolean> {

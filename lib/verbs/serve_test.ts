@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UsageError } from "../errors.ts";
@@ -8,6 +8,7 @@ import { copyGraph } from "../engine/copy_graph.ts";
 import { digestOf } from "../oci/digest.ts";
 import { buildSampleImage } from "../testing/sample_image.ts";
 import { ArchiveWriter } from "../ends/archive_writer.ts";
+import { OciLayoutStore } from "../ends/oci_layout.ts";
 import { parseAddress, repoNameOf, serve, type ServeEvent } from "./serve.ts";
 
 const sample = buildSampleImage({ platforms: ["linux/amd64", "linux/arm64/v8"] });
@@ -80,6 +81,51 @@ describe("serve", () => {
       await registry.stop();
     }
     await expect(serve([join(dir, "exports", "image-arm64.tar")], { writable: true })).rejects.toThrow(UsageError);
+  });
+
+  test("never serves through a symlink out of the layout; small blobs and manifests are verified", async () => {
+    const layout = join(dir, "linked");
+    const store = await OciLayoutStore.open(layout, { create: true });
+    await copyGraph(sample.store, store, sample.root);
+    await store.tag(sample.root, "1.0");
+    await store.close();
+    // A blob that is a symlink to a file outside, whose digest it even has, and one to /etc/shadow.
+    const secret = new TextEncoder().encode("root:$6$not-a-real-hash:19000:0:99999:7:::\n");
+    writeFileSync(join(dir, "shadow"), secret);
+    symlinkSync(join(dir, "shadow"), join(layout, "blobs", "sha256", digestOf(secret).slice(7)));
+    symlinkSync("/etc/shadow", join(layout, "blobs", "sha256", "e".repeat(64)));
+    // Inside the layout, a symlink is fine (layouts deduplicated with links).
+    const config = JSON.parse(new TextDecoder().decode(sample.store.get(sample.manifests[0].digest))).config;
+    const linkedInside = new TextEncoder().encode("a blob linked inside the layout");
+    writeFileSync(join(layout, "inside"), linkedInside);
+    symlinkSync(join("..", "..", "inside"), join(layout, "blobs", "sha256", digestOf(linkedInside).slice(7)));
+    const registry = await serve([layout], { address: "127.0.0.1:0" });
+    try {
+      for (const digest of [digestOf(secret), `sha256:${"e".repeat(64)}`]) {
+        for (const method of ["GET", "HEAD"]) {
+          const res = await fetch(`${registry.url}/v2/linked/blobs/${digest}`, { method });
+          expect(res.status).toBe(500);
+          const body = await res.text();
+          expect(body).not.toContain("root:");
+          if (method === "GET") expect(JSON.parse(body).errors[0].message).toContain("symlink to outside the layout");
+        }
+      }
+      const inside = await fetch(`${registry.url}/v2/linked/blobs/${digestOf(linkedInside)}`);
+      expect(new Uint8Array(await inside.arrayBuffer())).toEqual(linkedInside);
+      // Bytes that do not match their digest are never served: a config (small blob) and a manifest.
+      const configPath = join(layout, "blobs", "sha256", config.digest.slice(7));
+      writeFileSync(configPath, readFileSync(configPath).map((b, i) => (i === 0 ? b ^ 1 : b)));
+      const badConfig = await fetch(`${registry.url}/v2/linked/blobs/${config.digest}`);
+      expect(badConfig.status).toBe(500);
+      await badConfig.body?.cancel();
+      const manifestPath = join(layout, "blobs", "sha256", sample.manifests[1].digest.slice(7));
+      writeFileSync(manifestPath, readFileSync(manifestPath).map((b, i) => (i === 0 ? b ^ 1 : b)));
+      const badManifest = await fetch(`${registry.url}/v2/linked/manifests/${sample.manifests[1].digest}`);
+      expect(badManifest.status).not.toBe(200);
+      await badManifest.body?.cancel();
+    } finally {
+      await registry.stop();
+    }
   });
 
   test("HTTPS with --tls-cert/--tls-key", async () => {

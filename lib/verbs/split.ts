@@ -6,6 +6,7 @@
  */
 import { AbortError, FerryError, PartialError, UsageError } from "../errors.ts";
 import { type CopyEvent, copyGraph } from "../engine/copy_graph.ts";
+import { commit } from "../engine/transfer.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { formatLocation, parseLocation } from "../ref/location.ts";
 import { formatPlatform } from "../oci/platform.ts";
@@ -14,7 +15,7 @@ import { DEFAULT_SPLIT_TAG, parseTagTemplate } from "../ref/tag_template.ts";
 import type { RegistryOptions } from "../remote/client.ts";
 import { openDestination } from "../ends/open.ts";
 import { foreignLayersMode, selectSource } from "../engine/source.ts";
-import { bare } from "./manifest/component.ts";
+import { bare } from "../oci/descriptor.ts";
 
 /**
  * Options of {@link split}.
@@ -151,7 +152,7 @@ export async function split(src: string, dst: string, options: SplitOptions = {}
       onEvent: options.onEvent,
       foreignLayers: foreignLayersMode(options.allowNondistributable, dstLocation.kind),
     };
-    try {
+    return await commit(store, options.signal, async () => {
       // Everything is copied before the first tag is written, so a failed copy leaves no tag behind.
       const skippedForeignLayers = new Map<string, Descriptor>();
       const roots: [Descriptor, string][] = planned.map((p) => [bare(p.desc), p.tag]);
@@ -182,7 +183,6 @@ export async function split(src: string, dst: string, options: SplitOptions = {}
       const index: SplitResult["index"] = options.withIndex
         ? { tag: base, digest: selected.root.digest, filtered: selected.filtered }
         : undefined;
-      await store.close();
       return {
         source: formatLocation(srcLocation),
         destination: formatLocation(dstLocation),
@@ -191,10 +191,7 @@ export async function split(src: string, dst: string, options: SplitOptions = {}
         ...(index ? { index } : {}),
         skippedForeignLayers: [...skippedForeignLayers.values()],
       };
-    } catch (err) {
-      await store.abort().catch(() => {});
-      throw err;
-    }
+    });
   } finally {
     await selected.dispose();
   }

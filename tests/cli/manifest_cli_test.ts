@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { copyGraph } from "../../lib/engine/copy_graph.ts";
 import { digestOf } from "../../lib/oci/digest.ts";
-import { bare } from "../../lib/verbs/manifest/component.ts";
+import { bare } from "../../lib/oci/descriptor.ts";
 import { parseReference } from "../../lib/ref/reference.ts";
 import { buildSampleImage } from "../../lib/testing/sample_image.ts";
 import { openRegistryStore } from "../../lib/ends/registry.ts";

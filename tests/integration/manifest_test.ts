@@ -14,7 +14,7 @@ import { digestOf } from "../../lib/oci/digest.ts";
 import { buildIndex } from "../../lib/oci/index_edit.ts";
 import { streamOf } from "../../lib/stream/read_limited.ts";
 import { MediaType } from "../../lib/oci/media_types.ts";
-import { bare } from "../../lib/verbs/manifest/component.ts";
+import { bare } from "../../lib/oci/descriptor.ts";
 import { loadDraft } from "../../lib/verbs/manifest/draft.ts";
 import { inspectManifestList } from "../../lib/verbs/manifest/inspect.ts";
 import {

@@ -1,7 +1,8 @@
 /**
  * End to end: `ferry serve` on an OCI archive as ferry export writes it, and on a writable layout. The real
  * Docker engine pulls from it and runs the amd64 image, skopeo copies every platform out with digests intact,
- * `docker push` into --writable works and the layout it leaves is one skopeo reads.
+ * `docker push` into --writable works and the layout it leaves is one skopeo reads. Every form `ferry export`
+ * writes (docker-format files, an OCI layout, an OCI archive) is served under the name it was exported as.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -9,10 +10,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { copyGraph } from "../../lib/engine/copy_graph.ts";
 import { type RunningRegistry, serve, type ServeEvent } from "../../lib/verbs/serve.ts";
-import { buildSampleImage } from "../../lib/testing/sample_image.ts";
+import { buildSampleImage, type SampleImage } from "../../lib/testing/sample_image.ts";
 import { ArchiveWriter } from "../../lib/ends/archive_writer.ts";
+import { type ExportFormat, exportImage } from "../../lib/verbs/export/export.ts";
 import { startDocker, type TestDocker } from "../helpers/docker.ts";
-import { run, skopeoCopy, skopeoInspectRaw } from "../helpers/tools.ts";
+import { startRegistry, type TestRegistry } from "../helpers/registry.ts";
+import { pushSampleImage } from "../helpers/sample.ts";
+import { run, skopeoCopy, skopeoInspect, skopeoInspectRaw } from "../helpers/tools.ts";
 
 const busybox = new Uint8Array(readFileSync("/bin/busybox")); // Debian busybox-static (amd64), never checked in
 const sample = buildSampleImage({
@@ -109,4 +113,60 @@ describe("ferry serve --writable", () => {
     expect(mirrored.map((m: { digest: string }) => m.digest)).toEqual([sample.root.digest]);
     await run("skopeo", ["inspect", "--raw", `oci:${join(work, "pushed")}:mirror/app:1.0`]);
   }, 120_000);
+});
+
+describe("ferry serve of each ferry export form: served as exported (repository and tag from the annotations)", () => {
+  let registry: TestRegistry;
+  let pushed: SampleImage;
+  const forms: { format: ExportFormat; path: () => string; tags: string[] }[] = [
+    { format: "docker", path: () => join(work, "form-docker"), tags: ["1.0", "1.0-amd64", "1.0-arm64"] },
+    { format: "oci", path: () => join(work, "form-oci"), tags: ["1.0"] },
+    { format: "oci-archive", path: () => join(work, "form-oci-archive", "image.tar"), tags: ["1.0", "1.0-amd64", "1.0-arm64"] },
+  ];
+
+  beforeAll(async () => {
+    registry = await startRegistry();
+    const ref = `${registry.host}/team/app:1.0`;
+    pushed = await pushSampleImage(ref, { platforms: ["linux/amd64", "linux/arm64/v8"], attestations: true });
+    for (const form of forms) {
+      const dir = form.format === "oci-archive" ? join(work, "form-oci-archive") : form.path();
+      await exportImage(ref, dir, { format: form.format });
+    }
+  }, 60_000);
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  for (const form of forms) {
+    test(`--format ${form.format}: team/app with its tags; skopeo inspects and copies --all, digests intact`, async () => {
+      const registry = await serve([form.path()], { address: "127.0.0.1:0" });
+      try {
+        expect(registry.repositories).toEqual([{ name: "team/app", tags: form.tags }]);
+        const index = new TextDecoder().decode(pushed.store.get(pushed.root.digest));
+        expect(await skopeoInspectRaw(`docker://${registry.host}/team/app:1.0`)).toBe(index);
+        const out = join(work, `copied-${form.format}`);
+        await skopeoCopy(`docker://${registry.host}/team/app:1.0`, `oci:${out}:1.0`, ["--all", "--preserve-digests"]);
+        expect(JSON.parse(readFileSync(join(out, "index.json"), "utf8")).manifests[0].digest).toBe(pushed.root.digest);
+        for (const m of [...pushed.manifests, ...pushed.attestations]) {
+          expect(readFileSync(join(out, "blobs", "sha256", m.digest.slice(7))).equals(pushed.store.get(m.digest)!)).toBe(true);
+        }
+        if (form.tags.includes("1.0-arm64")) {
+          const arm = await skopeoInspect(`docker://${registry.host}/team/app:1.0-arm64`);
+          expect(arm.Digest).toBe(pushed.manifests[1].digest);
+        }
+      } finally {
+        await registry.stop();
+      }
+    }, 120_000);
+  }
+
+  test("docker pulls the multi-arch image from a directory of image-*.tar.gz by its exported name", async () => {
+    const registry = await serve([join(work, "form-docker")], { address: "127.0.0.1:0" });
+    try {
+      const pulled = await engine.docker(["pull", `${registry.host}/team/app:1.0`], { timeoutMs: 120_000 });
+      expect(pulled.stdout).toContain(`Digest: ${pushed.root.digest}`);
+    } finally {
+      await registry.stop();
+    }
+  }, 180_000);
 });

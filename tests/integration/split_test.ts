@@ -14,7 +14,7 @@ import { buildIndex } from "../../lib/oci/index_edit.ts";
 import { streamOf } from "../../lib/stream/read_limited.ts";
 import { parseReference } from "../../lib/ref/reference.ts";
 import { buildSampleImage } from "../../lib/testing/sample_image.ts";
-import { bare } from "../../lib/verbs/manifest/component.ts";
+import { bare } from "../../lib/oci/descriptor.ts";
 import { createManifestList, pushManifestList } from "../../lib/verbs/manifest/list.ts";
 import { split } from "../../lib/verbs/split.ts";
 import { startDocker, type TestDocker } from "../helpers/docker.ts";

@@ -1,10 +1,10 @@
 /**
- * `ferry demo`: argument handling only; the work is `demo()` in lib/verbs/demo.ts.
+ * `ferry demo`: argument handling only; the work is `demo()` in lib/verbs/export/demo.ts.
  *
  * @module
  */
 import { UsageError } from "../../errors.ts";
-import { demo } from "../../verbs/demo.ts";
+import { demo } from "../../verbs/export/demo.ts";
 import type { Command } from "../command.ts";
 import { formatBytes } from "../output.ts";
 
@@ -29,14 +29,12 @@ export const demoCommand: Command = {
     const result = await demo({
       output: dir,
       signal: io.signal,
-      onServing(ref, info) {
+      onServing(ref, entries) {
         io.print(`ferry's embedded registry serves the sample image at ${ref}:`);
-        for (const m of info.manifests) {
-          io.print(
-            `  ${(m.platform ?? "").padEnd(18)} ${m.digest}${m.attestation ? "  (attestation: not exported)" : ""}`,
-          );
+        for (const m of entries) {
+          io.print(`  ${m.platform.padEnd(18)} ${m.digest}${m.attestation ? "  (attestation: not exported)" : ""}`);
         }
-        io.print(`\n$ ferry export ${ref} -o ${dir} --tag 'sample/app:{tag}-{label}'`);
+        io.print(`\n$ ferry export ${ref} -o ${dir} --name sample/app`);
       },
     });
     for (const f of result.export.files) {

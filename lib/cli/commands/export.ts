@@ -40,6 +40,12 @@ export const exportCommand: Command = {
       description:
         "RepoTags of each file; {repo} {tag} {label} {os} {arch} {variant} {osversion} (default {repo}:{tag}-{label})",
     },
+    name: {
+      type: "string",
+      value: "REPOSITORY",
+      description:
+        "Name the image REPOSITORY in the files ({repo} in RepoTags, the carried index); default the source's",
+    },
     "compression-level": {
       type: "string",
       value: "0-9",
@@ -71,6 +77,7 @@ export const exportCommand: Command = {
       format,
       platforms: listFlag(args, "platform"),
       tagTemplate: typeof args.values.tag === "string" ? args.values.tag : undefined,
+      repository: typeof args.values.name === "string" ? args.values.name : undefined,
       gzipLevel: level ?? (archive?.match(/\.(tgz|gz)$/) ? 0 : undefined),
       output: archive,
       concurrency: intFlag(args, "jobs", 1, 64),

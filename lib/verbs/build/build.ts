@@ -10,7 +10,8 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { AbortError, UsageError } from "../../errors.ts";
-import { type CopyEvent, copyGraph } from "../../engine/copy_graph.ts";
+import type { CopyEvent } from "../../engine/copy_graph.ts";
+import { transfer } from "../../engine/transfer.ts";
 import type { Descriptor, Platform } from "../../oci/descriptor.ts";
 import { buildIndex } from "../../oci/index_edit.ts";
 import { MediaType } from "../../oci/media_types.ts";
@@ -267,24 +268,21 @@ async function pushTag(
 ): Promise<void> {
   const dst = openRegistryStore(ref, options.registry);
   const tag = ref.tag ?? "latest";
-  const copyOptions = { concurrency: options.concurrency, signal: options.signal, onEvent: options.onEvent };
-  try {
-    await copyGraph(store, dst, root, copyOptions);
-    if (options.signal?.aborted) throw new AbortError();
-    await dst.tag(root, tag, { signal: options.signal });
-    result.pushed.push(formatReference({ ...ref, tag }));
-    if (options.split) {
+  await transfer(store, dst, root, {
+    tags: [tag],
+    concurrency: options.concurrency,
+    signal: options.signal,
+    onEvent: options.onEvent,
+    async beforeClose() {
+      result.pushed.push(formatReference({ ...ref, tag }));
+      if (!options.split) return;
       for (const [i, image] of images.entries()) {
         const perArch = parseTagTemplate("{tag}-{label}", { flag: "--split" }).expand(image.platform, { tag });
         await dst.tag(image.desc, perArch, { signal: options.signal });
         result.images[i].tags.push(formatReference({ ...ref, tag: perArch }));
       }
-    }
-    await dst.close();
-  } catch (err) {
-    await dst.abort().catch(() => {});
-    throw err;
-  }
+    },
+  });
 }
 
 async function writeOutput(
@@ -302,18 +300,12 @@ async function writeOutput(
   const name = tag?.tag ?? "latest";
   if (format === "oci") {
     const layout = await OciLayoutStore.open(output, { create: true });
-    try {
-      await copyGraph(store, layout, root, {
-        concurrency: options.concurrency,
-        signal: options.signal,
-        onEvent: options.onEvent,
-      });
-      await layout.tag(root, name);
-      await layout.close();
-    } catch (err) {
-      await layout.abort().catch(() => {});
-      throw err;
-    }
+    await transfer(store, layout, root, {
+      tags: [name],
+      concurrency: options.concurrency,
+      signal: options.signal,
+      onEvent: options.onEvent,
+    });
     result.files.push(resolve(output));
     return;
   }

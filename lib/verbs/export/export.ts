@@ -5,17 +5,19 @@
  * @module
  */
 import { join } from "node:path";
-import { AbortError, UsageError } from "../../errors.ts";
-import { type CopyEvent, copyGraph } from "../../engine/copy_graph.ts";
+import { UsageError } from "../../errors.ts";
+import type { CopyEvent, CopyResult } from "../../engine/copy_graph.ts";
 import { formatLocation, type Location, parseLocation } from "../../ref/location.ts";
 import { formatPlatform } from "../../oci/platform.ts";
-import { formatReference } from "../../ref/reference.ts";
+import { formatReference, parseReference } from "../../ref/reference.ts";
 import type { RegistryOptions } from "../../remote/client.ts";
 import { OciLayoutStore } from "../../ends/oci_layout.ts";
+import { CONTAINERD_NAME, containerdName } from "../../oci/annotations.ts";
 import { openDestination } from "../../ends/open.ts";
 import type { Descriptor } from "../../oci/descriptor.ts";
 import type { WritableStore } from "../../ends/store.ts";
-import { copy, selectSource } from "../copy.ts";
+import { foreignLayersMode, selectSource } from "../../engine/source.ts";
+import { transfer } from "../../engine/transfer.ts";
 import { type ExportedFile, type ExportEvent, exportFromStore } from "../../engine/platform_files.ts";
 import { DEFAULT_EXPORT_REPO_TAG, parseTagTemplate } from "../../ref/tag_template.ts";
 
@@ -50,6 +52,11 @@ export interface ExportImageOptions {
   format?: ExportFormat;
   /** RepoTags per platform; placeholders {repo} {tag} {label} {os} {arch} {variant} {osversion}; default `{repo}:{tag}-{label}`. */
   tagTemplate?: string;
+  /**
+   * The repository the files name the image under (`{repo}` in RepoTags, and the carried index's name);
+   * default the source's (`registry.example.com/team/app`).
+   */
+  repository?: string;
   /** gzip level 0-9 of the files (default 0: the layers inside are already compressed). */
   gzipLevel?: number;
   /** oci-archive: the archive file (default `DIR/image.tar`; a `.tar.gz` name gzips it). */
@@ -128,22 +135,33 @@ export async function exportImage(
     throw new UsageError(`Cannot export as "${format}": use docker, oci or oci-archive`);
   }
   parseTagTemplate(options.tagTemplate ?? DEFAULT_EXPORT_REPO_TAG, { flag: "--tag" }); // before the source is read
+  if (options.repository !== undefined) checkRepository(options.repository);
   const location = parseLocation(src);
   const target = options.pushTo === undefined ? undefined : pushTarget(options.pushTo);
   if (format === "oci") {
-    const copied = await copy(src, `oci:${dir}`, {
-      platforms: options.platforms,
-      concurrency: options.concurrency,
-      source: options.registry,
+    const selected = await selectSource(location, options.platforms, {
+      registry: options.registry,
       signal: options.signal,
-      onEvent: options.onCopyEvent,
-      allowNondistributable: options.allowNondistributable,
     });
+    let copied: CopyResult;
+    try {
+      const opened = await openDestination(parseLocation(`oci:${dir}`), selected.tag);
+      copied = await transfer(selected.store, opened.store, selected.root, {
+        tags: opened.tag === undefined ? [] : [opened.tag],
+        concurrency: options.concurrency,
+        signal: options.signal,
+        onEvent: options.onCopyEvent,
+        foreignLayers: foreignLayersMode(options.allowNondistributable, "oci"),
+      });
+    } finally {
+      await selected.dispose();
+    }
+    await recordName(dir, location);
     const result: ExportImageResult = {
-      source: copied.source,
+      source: formatLocation(location),
       format,
-      digest: copied.digest,
-      platforms: copied.platforms,
+      digest: copied.root.digest,
+      platforms: selected.platforms.map((p) => formatPlatform(p.platform)),
       files: [],
       layout: dir,
       skippedForeignLayers: copied.skippedForeignLayers,
@@ -151,7 +169,7 @@ export async function exportImage(
     if (target) {
       // The layout now holds every blob: push from it, so the source is still read once.
       const layout = await OciLayoutStore.open(dir);
-      const root = await layout.resolve(copied.digest, { signal: options.signal });
+      const root = await layout.resolve(copied.root.digest, { signal: options.signal });
       const opened = await openDestination(target, undefined, { registry: options.pushRegistry });
       result.pushed = await pushFrom(layout, opened.store, root, opened.tag ?? tagOf(location), target, options);
     }
@@ -167,7 +185,7 @@ export async function exportImage(
       : undefined;
     const { files, pushed, skippedForeignLayers } = await exportFromStore(selected.store, selected.root, dir, {
       format,
-      repository: selected.repository,
+      repository: options.repository ?? selected.repository,
       tag: selected.tag ?? "latest",
       tagTemplate: options.tagTemplate,
       gzipLevel: options.gzipLevel,
@@ -194,6 +212,36 @@ export async function exportImage(
     };
   } finally {
     await selected.dispose();
+  }
+}
+
+/**
+ * Records the image's full name beside its tag in the layout's index.json, as the docker and oci-archive
+ * formats do (`io.containerd.image.name`), so `ferry serve` of any export form serves the same `repo:tag`.
+ */
+async function recordName(dir: string, location: Location): Promise<void> {
+  if (location.kind !== "registry" || location.reference.tag === undefined) return;
+  const { registry, repository, tag } = location.reference;
+  const layout = await OciLayoutStore.open(dir);
+  layout.annotate(tag, {
+    [CONTAINERD_NAME]: containerdName(`${formatReference({ registry, repository }, { short: true })}:${tag}`),
+  });
+  await layout.close();
+}
+
+/** `--name` must be a repository a docker reference can carry (`team/app`, `registry.example.com/team/app`). */
+function checkRepository(name: string): void {
+  let ok = false;
+  try {
+    const ref = parseReference(name);
+    ok = ref.tag === undefined && ref.digest === undefined;
+  } catch {
+    ok = false;
+  }
+  if (!ok) {
+    throw new UsageError(
+      `Cannot export as "${name}": --name takes a repository (team/app or registry.example.com/team/app), no tag or digest`,
+    );
   }
 }
 
@@ -230,20 +278,13 @@ async function pushFrom(
   target: Location,
   options: ExportImageOptions,
 ): Promise<{ reference: string; digest: string }> {
-  try {
-    await copyGraph(src, dst, root, {
-      concurrency: options.concurrency,
-      signal: options.signal,
-      // The layout holds the foreign layers only if they were copied into it.
-      foreignLayers: options.allowNondistributable ? "copy" : "skip",
-      onEvent: options.onCopyEvent,
-    });
-    if (options.signal?.aborted) throw new AbortError();
-    if (tag !== undefined) await dst.tag(root, tag, { signal: options.signal });
-    await dst.close();
-  } catch (err) {
-    await dst.abort().catch(() => {});
-    throw err;
-  }
+  await transfer(src, dst, root, {
+    tags: tag === undefined ? [] : [tag],
+    concurrency: options.concurrency,
+    signal: options.signal,
+    // The layout holds the foreign layers only if they were copied into it.
+    foreignLayers: options.allowNondistributable ? "copy" : "skip",
+    onEvent: options.onCopyEvent,
+  });
   return { reference: pushedReference(target, tag), digest: root.digest };
 }

@@ -23,7 +23,7 @@ import { formatReference } from "../../ref/reference.ts";
 import type { RegistryOptions } from "../../remote/client.ts";
 import { ArchiveStore } from "../../ends/archive_reader.ts";
 import type { ArchiveEntry } from "../../ends/archive_scan.ts";
-import { SOURCE_INDEX_ANNOTATION } from "../../ends/archive_writer.ts";
+import { entryNames, SOURCE_INDEX as SOURCE_INDEX_ANNOTATION } from "../../oci/annotations.ts";
 import { DockerEngineStore, hostPlatform } from "../../ends/docker_engine.ts";
 import { MemoryStore } from "../../ends/memory.ts";
 import { OciLayoutStore } from "../../ends/oci_layout.ts";
@@ -249,15 +249,13 @@ async function openInput(
   });
   if (info.isDirectory()) {
     const store = await OciLayoutStore.open(path);
-    const index = JSON.parse(await readFile(join(path, "index.json"), "utf8")) as { manifests: Descriptor[] };
+    const index = { manifests: store.entries() };
     return {
       store,
       carried: await carriedInLayout(path, index.manifests),
       roots: index.manifests.map((d) => ({
         desc: { mediaType: d.mediaType, digest: d.digest, size: d.size },
-        names: ["io.containerd.image.name", "org.opencontainers.image.ref.name"].flatMap((k) =>
-          d.annotations?.[k] ?? []
-        ),
+        names: entryNames(d),
       })),
     };
   }

@@ -8,7 +8,7 @@
 import { UsageError } from "../../errors.ts";
 import { fetchConfig, fetchManifest } from "../../engine/fetch.ts";
 import { listPlatforms } from "../../engine/select.ts";
-import type { Descriptor, Platform } from "../../oci/descriptor.ts";
+import { bare, type Descriptor, type Platform } from "../../oci/descriptor.ts";
 import { formatPlatform, formatPlatformAll, matchPlatform, normalizePlatform } from "../../oci/platform.ts";
 import { formatReference, parseReference, type Reference, referenceTarget } from "../../ref/reference.ts";
 import type { RegistryOptions } from "../../remote/client.ts";
@@ -99,11 +99,6 @@ export async function resolveComponent(
     entries.push(entry(name, bare(child), platform, config));
   }
   return { entries, notes };
-}
-
-/** A descriptor without platform and annotations: what a store fetches and copies. */
-export function bare(desc: Descriptor): Descriptor {
-  return { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
 }
 
 /** The platform an image config declares (os, architecture, variant, os.version, os.features), if it names one. */

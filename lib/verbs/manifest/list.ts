@@ -18,7 +18,8 @@ import { formatReference, type Reference, withTag } from "../../ref/reference.ts
 import type { RegistryOptions } from "../../remote/client.ts";
 import { streamOf } from "../../stream/read_limited.ts";
 import { openRegistryStore, type RegistryStore } from "../../ends/registry.ts";
-import { bare, parseImageReference, resolveComponent } from "./component.ts";
+import { bare } from "../../oci/descriptor.ts";
+import { parseImageReference, resolveComponent } from "./component.ts";
 import { type DraftEntry, type DraftOptions, loadDraft, removeDraft, saveDraft } from "./draft.ts";
 import type { ManifestSpec } from "./spec.ts";
 import { checkSpelling, type LintOptions, lintPlatforms, platformKey } from "./platform_lint.ts";

@@ -5,13 +5,13 @@
  *
  * @module
  */
-import { serve } from "../runtime.ts";
-import { registryHandler } from "../server/handler.ts";
-import { buildSampleImage } from "../testing/sample_image.ts";
-import { hostPlatform } from "../ends/docker_engine.ts";
-import { parsePlatform, platformLabel } from "../oci/platform.ts";
-import { exportImage, type ExportImageResult } from "./export/export.ts";
-import { inspect, type InspectResult } from "./inspect.ts";
+import { serve } from "../../runtime.ts";
+import { registryHandler } from "../../server/handler.ts";
+import { buildSampleImage } from "../../testing/sample_image.ts";
+import { hostPlatform } from "../../ends/docker_engine.ts";
+import type { Descriptor } from "../../oci/descriptor.ts";
+import { formatPlatform, parsePlatform, platformLabel } from "../../oci/platform.ts";
+import { exportImage, type ExportImageResult } from "./export.ts";
 
 /** The repository the demo image is exported as: `docker load` names it `sample/app:1.0-<arch>`. */
 export const DEMO_REPOSITORY = "sample/app";
@@ -28,9 +28,24 @@ export const DEMO_REPOSITORY = "sample/app";
 export interface DemoOptions {
   /** Where the files go (default `ferry-demo`). */
   output?: string;
-  /** Called once the embedded registry serves the sample, with its reference and what inspect sees there. */
-  onServing?: (ref: string, info: InspectResult) => void;
+  /** Called once the embedded registry serves the sample, with its reference and the index's entries. */
+  onServing?: (ref: string, entries: DemoEntry[]) => void;
   signal?: AbortSignal;
+}
+
+/**
+ * One entry of the sample's index, as the demo lists it.
+ *
+ * @example
+ * ```ts
+ * const entry: DemoEntry = { platform: "linux/amd64", digest: "sha256:…", attestation: false };
+ * ```
+ */
+export interface DemoEntry {
+  platform: string;
+  digest: string;
+  /** A buildx-style attestation manifest (`unknown/unknown`): not exported to docker-load files. */
+  attestation: boolean;
 }
 
 /**
@@ -69,10 +84,18 @@ export async function demo(options: DemoOptions = {}): Promise<DemoResult> {
   const server = await serve(registryHandler(new Map([[DEMO_REPOSITORY, sample.store]])));
   try {
     const ref = `${server.host}/${DEMO_REPOSITORY}:${sample.tag}`;
-    options.onServing?.(ref, await inspect(ref, { signal: options.signal }));
+    const entry = (desc: Descriptor, attestation: boolean): DemoEntry => ({
+      platform: desc.platform ? formatPlatform(desc.platform) : "",
+      digest: desc.digest,
+      attestation,
+    });
+    options.onServing?.(ref, [
+      ...sample.manifests.map((m) => entry(m, false)),
+      ...sample.attestations.map((m) => entry(m, true)),
+    ]);
     const exported = await exportImage(ref, dir, {
       signal: options.signal,
-      tagTemplate: `${DEMO_REPOSITORY}:{tag}-{label}`,
+      repository: DEMO_REPOSITORY,
     });
     const label = platformLabel(hostPlatform());
     const hostFile = exported.files.find((f) => f.platform && platformLabel(parsePlatform(f.platform)) === label)?.path;

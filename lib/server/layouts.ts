@@ -1,0 +1,275 @@
+/**
+ * What `ferry serve` serves: OCI layouts ({@link OciLayoutStore}s over directories, and over tars read in place)
+ * as repositories through {@link storeBackend}. Every layout's blobs form one pool; repositories and tags come
+ * from index.json (see {@link entryName}), and a ferry per-platform export's carried index (see
+ * {@link SOURCE_INDEX}) is served too, under the name it was exported as. With `writable`, pushes and deletes
+ * go into the one layout directory through OciLayoutStore's index.json edits, one at a time.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { FormatError, NotFoundError } from "../errors.ts";
+import { type FileRange, streamRange } from "../ends/layout_files.ts";
+import type { LayoutNaming, OciLayoutStore } from "../ends/oci_layout.ts";
+import type { ReadableStore } from "../ends/store.ts";
+import { CONTAINERD_NAME, entryName, SOURCE_INDEX, SOURCE_INDEX_NAME } from "../oci/annotations.ts";
+import type { Descriptor } from "../oci/descriptor.ts";
+import { isDigest } from "../oci/digest.ts";
+import { isIndex } from "../oci/media_types.ts";
+import { MAX_MANIFEST_BYTES, readLimited } from "../stream/read_limited.ts";
+import { verifyBytes } from "../stream/verify.ts";
+import { type ManifestDocument, reachableManifests, type RegistryBackend, type RegistryWriter } from "./backend.ts";
+import { httpError } from "./responses.ts";
+import { type ServedRepository, storeBackend } from "./store_backend.ts";
+
+/**
+ * One layout to serve and the repository its unnamed entries get.
+ *
+ * @example
+ * ```ts
+ * const layout: ServedLayout = { store: await OciLayoutStore.open("out"), defaultRepo: "out" };
+ * ```
+ */
+export interface ServedLayout {
+  store: OciLayoutStore;
+  /** The repository of entries whose annotations name none (the file's or directory's name). */
+  defaultRepo: string;
+}
+
+/**
+ * Options of {@link layoutBackend}.
+ *
+ * @example
+ * ```ts
+ * const options: LayoutBackendOptions = { writable: true, repo: "team/app" };
+ * ```
+ */
+export interface LayoutBackendOptions {
+  /** Serve every image under this repository, whatever its entry names. */
+  repo?: string;
+  /** Accept pushes and deletes (one directory layout only). */
+  writable?: boolean;
+}
+
+/**
+ * A backend over layouts, which can also list what it serves.
+ *
+ * @example
+ * ```ts
+ * const backend: LayoutBackend = layoutBackend([{ store: await OciLayoutStore.open("out"), defaultRepo: "out" }]);
+ * console.log(await backend.repositories()); // Map { "team/app" => ["1.0"] }
+ * ```
+ */
+export interface LayoutBackend extends RegistryBackend {
+  /** Every repository with its tags (both sorted). */
+  repositories(): Promise<Map<string, string[]>>;
+}
+
+interface Repository extends ServedRepository {
+  tagged: Map<string, Descriptor>;
+  all: Descriptor[];
+}
+
+/**
+ * Serves `layouts` as one registry. index.json is re-read when it changed on disk (another writer, e.g.
+ * `ferry copy` into a served layout), so what is served is always what the files say.
+ *
+ * @example
+ * ```ts
+ * const backend = layoutBackend([{ store: await OciLayoutStore.open("out", { create: true }), defaultRepo: "out" }], {
+ *   writable: true,
+ * });
+ * const server = await serve(registryHandler(backend));
+ * ```
+ */
+export function layoutBackend(layouts: ServedLayout[], options: LayoutBackendOptions = {}): LayoutBackend {
+  const stores = layouts.map((l) => l.store);
+  const pool = new LayoutPool(stores);
+  let state: { key: string; repos: Promise<Map<string, Repository>> } | undefined;
+
+  const fresh = async (): Promise<Map<string, Repository>> => {
+    await Promise.all(stores.map((s) => s.refresh()));
+    const key = stores.map((s) => s.generation).join(",");
+    if (state?.key !== key) state = { key, repos: build(layouts, pool, options.repo) };
+    return await state.repos;
+  };
+
+  let writer: RegistryWriter | undefined;
+  if (options.writable) {
+    if (layouts.length !== 1 || !layouts[0].store.writable) {
+      throw new FormatError("Cannot serve writable: --writable takes exactly one OCI layout directory");
+    }
+    writer = layoutWriter(layouts[0], { defaultRepo: layouts[0].defaultRepo, forced: options.repo }, pool, fresh);
+  }
+  const backend = storeBackend(fresh, { blobs: pool, writer });
+  return {
+    ...backend,
+    async repositories() {
+      const repos = await fresh();
+      return new Map(
+        [...repos].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, r]) => [name, [...r.tagged.keys()].sort()]),
+      );
+    },
+  };
+}
+
+/** The repositories the layouts name: index.json entries first (first tag wins), then carried indexes. */
+async function build(layouts: ServedLayout[], pool: LayoutPool, forced?: string): Promise<Map<string, Repository>> {
+  const repos = new Map<string, Repository>();
+  const add = (repository: string, tag: string | undefined, desc: Descriptor) => {
+    let repo = repos.get(repository);
+    if (!repo) {
+      const tagged = new Map<string, Descriptor>();
+      const all: Descriptor[] = [];
+      repo = {
+        store: pool,
+        tagged,
+        all,
+        tags: () => [...tagged.keys()],
+        resolveTag: (t) => tagged.get(t),
+        roots: () => all,
+      };
+      repos.set(repository, repo);
+    }
+    if (!repo.all.some((r) => r.digest === desc.digest)) repo.all.push(desc);
+    if (tag !== undefined && !repo.tagged.has(tag)) repo.tagged.set(tag, desc);
+  };
+  const carried: { digest: string; name?: string; repository: string }[] = [];
+  for (const { store, defaultRepo } of layouts) {
+    for (const { entry, repository, tag } of store.named({ defaultRepo, forced })) {
+      add(repository, tag, entry);
+      const digest = entry.annotations?.[SOURCE_INDEX];
+      if (digest && isDigest(digest) && !carried.some((c) => c.digest === digest)) {
+        carried.push({ digest, name: entry.annotations?.[SOURCE_INDEX_NAME], repository });
+      }
+    }
+  }
+  for (const c of carried) {
+    const index = await completeIndex(pool, c.digest);
+    if (!index) continue; // some platform's file is not served: its per-platform tags still are
+    // Named as exported; an older export without the name: by digest, in the repository of its images.
+    const named = c.name
+      ? entryName({ ...index, annotations: { [CONTAINERD_NAME]: c.name } }, c.repository, forced)
+      : undefined;
+    add(named?.repository ?? c.repository, named?.tag, index);
+  }
+  return repos;
+}
+
+/** The descriptor of the index blob `digest` when the pool holds it and every manifest it lists. */
+async function completeIndex(pool: LayoutPool, digest: string): Promise<Descriptor | undefined> {
+  const range = await pool.locate(digest);
+  if (!range || range.size > MAX_MANIFEST_BYTES) return undefined;
+  let doc: ManifestDocument;
+  try {
+    const bytes = await readLimited(streamRange(range), MAX_MANIFEST_BYTES);
+    verifyBytes({ mediaType: "", digest, size: range.size }, bytes);
+    doc = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return undefined;
+  }
+  if (!doc || !Array.isArray(doc.manifests) || !isIndex(doc.mediaType ?? "application/vnd.oci.image.index.v1+json")) {
+    return undefined;
+  }
+  for (const child of doc.manifests) {
+    if (!child || !isDigest(child.digest) || (await pool.locate(child.digest))?.size !== child.size) return undefined;
+  }
+  return { mediaType: doc.mediaType ?? "application/vnd.oci.image.index.v1+json", digest, size: range.size };
+}
+
+/** Pushes and deletes into one layout directory, as OciLayoutStore-level operations. */
+function layoutWriter(
+  layout: ServedLayout,
+  naming: LayoutNaming,
+  pool: LayoutPool,
+  fresh: () => Promise<Map<string, Repository>>,
+): RegistryWriter {
+  const store = layout.store;
+  const reach = async (repo: Repository | undefined) =>
+    await reachableManifests(repo?.all ?? [], (d) => pool.small(d).catch(() => undefined));
+  return {
+    uploadDir: join(store.path, ".ferry-uploads"),
+    blobSize: (digest) => store.blobSize(digest),
+    commitBlob: (tempPath, digest) => store.adoptBlob(tempPath, digest),
+    async putManifest(name, desc, bytes, tag) {
+      await store.putBlob(desc, bytes);
+      const children = new Set<string>(
+        isIndex(desc.mediaType)
+          ? (JSON.parse(new TextDecoder().decode(bytes)).manifests as Descriptor[]).map((m) => m.digest)
+          : [],
+      );
+      await store.putNamed(naming, name, desc, tag, children);
+    },
+    async deleteManifest(name, reference) {
+      if ((await store.deleteNamed(naming, name, reference)) > 0) return;
+      if (isDigest(reference) && (await reach((await fresh()).get(name))).has(reference)) {
+        throw httpError(
+          405,
+          "UNSUPPORTED",
+          `Cannot delete ${reference} from ${name}: an index there refers to it; delete the index`,
+          { Allow: "GET, HEAD, PUT" },
+        );
+      }
+      throw new NotFoundError(`Cannot find manifest ${reference} in ${name}`);
+    },
+    async deleteBlob(name, digest) {
+      if ((await store.blobSize(digest)) === undefined) {
+        throw new NotFoundError(`Cannot find blob ${digest} in ${name}`);
+      }
+      for (const [repository, repo] of await fresh()) {
+        for (const m of (await reach(repo)).values()) {
+          const refs = [m.desc, m.doc.config, ...(m.doc.layers ?? []), ...(m.doc.manifests ?? [])];
+          if (refs.some((d) => d?.digest === digest)) {
+            throw httpError(
+              403,
+              "DENIED",
+              `Cannot delete blob ${digest}: manifest ${m.desc.digest} in ${repository} uses it`,
+            );
+          }
+        }
+      }
+      await store.removeBlob(digest);
+    },
+  };
+}
+
+/** Every served layout's blobs as one read-only store: a digest is read from the first layout holding it. */
+class LayoutPool implements ReadableStore {
+  readonly ref: string;
+  constructor(readonly stores: OciLayoutStore[]) {
+    this.ref = stores.map((s) => s.ref).join(", ");
+  }
+
+  /** Where a blob's bytes are (for sized responses). */
+  async locate(digest: string): Promise<FileRange | undefined> {
+    for (const store of this.stores) {
+      const range = await store.locate(digest);
+      if (range) return range;
+    }
+    return undefined;
+  }
+
+  /** A digest only: media types are read from the bytes (see storeBackend). */
+  async resolve(reference: string): Promise<Descriptor> {
+    const range = isDigest(reference) ? await this.locate(reference) : undefined;
+    if (!range) throw new NotFoundError(`Cannot find ${reference} in ${this.ref}`, { ref: this.ref });
+    return { mediaType: "", digest: reference, size: range.size };
+  }
+
+  async fetch(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
+    const range = await this.locate(desc.digest);
+    if (!range) throw new NotFoundError(`Cannot find blob ${desc.digest} in ${this.ref}`, { ref: this.ref });
+    return streamRange(range);
+  }
+
+  async exists(desc: Descriptor): Promise<boolean> {
+    return (await this.locate(desc.digest))?.size === desc.size;
+  }
+
+  /** A manifest's bytes, or undefined when absent or too large to be one. */
+  async small(desc: Descriptor): Promise<Uint8Array | undefined> {
+    if (!isDigest(desc.digest) || desc.size > MAX_MANIFEST_BYTES) return undefined;
+    const range = await this.locate(desc.digest);
+    return range ? await readLimited(streamRange(range), MAX_MANIFEST_BYTES) : undefined;
+  }
+}
