@@ -8,16 +8,12 @@
  */
 import { createHash } from "node:crypto";
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
-import { AbortError, FerryError, FileError, NotFoundError } from "../errors.ts";
+import { AbortError, FerryError, FileError } from "../errors.ts";
 import { CONTAINERD_NAME, containerdName, REF_NAME } from "../oci/annotations.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
-import { splitDigest } from "../oci/digest.ts";
-import { isAttestation, parseManifest } from "../oci/manifest.ts";
-import { isManifest, MediaType } from "../oci/media_types.ts";
+import { MediaType } from "../oci/media_types.ts";
 import { gzipStream } from "../stream/gzip.ts";
-import { tarEnd, tarHeader, tarPadding, writeTarEntry } from "../tar/write.ts";
-import { readLimited } from "../stream/read_limited.ts";
-import { verifyBytes } from "../stream/verify.ts";
+import { ImageTar, repositoriesOf, splitName } from "./image_tar.ts";
 import type { StoreOptions, WritableStore } from "./store.ts";
 
 /** Options of {@link ArchiveWriter}. */
@@ -48,18 +44,6 @@ export interface ArchiveFile {
   sha256: string;
 }
 
-interface PushedManifest {
-  desc: Descriptor;
-  kind: "index" | "manifest";
-  config?: Descriptor;
-  layers?: Descriptor[];
-  children: Descriptor[];
-  names: string[];
-}
-
-const IMAGE_CONFIGS = new Set<string>([MediaType.OciConfig, MediaType.DockerConfig]);
-const LAYER_TYPE = /^application\/vnd\.(oci\.image\.layer\.|docker\.image\.rootfs\.)/;
-
 /**
  * A {@link WritableStore} writing one tar to `path + ".part"`, renamed to `path` by `close()`.
  * Blobs are streamed as `blobs/<alg>/<hex>` entries, never buffered (manifests, being small, are
@@ -81,12 +65,7 @@ export class ArchiveWriter implements WritableStore {
   readonly ref: string;
   readonly #part: string;
   readonly #gzipLevel: number | false;
-  readonly #written = new Set<string>();
-  readonly #manifests = new Map<string, PushedManifest>();
-  /** Index entries of the manifests pushed indexes point at: platforms, attestation markers. */
-  readonly #entries = new Map<string, Descriptor>();
-  /** Manifests written but listed nowhere (see {@link ArchiveWriter.carry}). */
-  readonly #carried = new Set<string>();
+  readonly #tar: ImageTar;
   /** Extra annotations on the index.json entries of a manifest. */
   readonly #annotations = new Map<string, Record<string, string>>();
   #opening?: Promise<WritableStreamDefaultWriter<Uint8Array>>;
@@ -101,33 +80,22 @@ export class ArchiveWriter implements WritableStore {
     this.ref = path;
     this.#part = `${path}.part`;
     this.#gzipLevel = options.gzipLevel ?? false;
+    this.#tar = new ImageTar(async (chunk) => this.#write(await this.#open(), chunk), path);
   }
 
   exists(desc: Descriptor): Promise<boolean> {
-    return Promise.resolve(this.#written.has(desc.digest));
+    return Promise.resolve(this.#tar.has(desc));
   }
 
   async push(desc: Descriptor, body: ReadableStream<Uint8Array>, options: StoreOptions = {}): Promise<void> {
-    if (this.#failed !== undefined || this.#closed || this.#written.has(desc.digest)) {
+    if (this.#failed !== undefined || this.#closed || this.#tar.has(desc)) {
       await body.cancel().catch(() => {});
       if (this.#failed !== undefined) throw this.#failed;
       if (this.#closed) throw new FileError(`Cannot write ${this.path}: already closed`, { ref: this.path });
       return;
     }
     try {
-      const out = await this.#open();
-      if (isManifest(desc.mediaType)) {
-        const bytes = await readLimited(body);
-        verifyBytes(desc, bytes, this.ref);
-        if (!this.#carried.has(desc.digest)) this.#remember(desc, bytes);
-        await this.#writeEntry(out, blobPath(desc.digest), bytes);
-      } else {
-        await writeTarEntry(blobPath(desc.digest), desc.size, body, (chunk) => this.#write(out, chunk), {
-          signal: options.signal,
-          ref: this.ref,
-        });
-      }
-      this.#written.add(desc.digest);
+      await this.#tar.push(desc, body, options.signal);
     } catch (err) {
       // Part of an entry may be in the tar already: the file cannot be finished any more.
       this.#failed ??= err;
@@ -136,12 +104,12 @@ export class ArchiveWriter implements WritableStore {
   }
 
   tag(desc: Descriptor, name: string): Promise<void> {
-    const pushed = this.#manifests.get(desc.digest);
-    if (!pushed) {
-      return Promise.reject(new NotFoundError(`Cannot tag ${desc.digest} as ${name}: not written`, { ref: this.ref }));
+    try {
+      this.#tar.tag(desc, name);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
     }
-    if (!pushed.names.includes(name)) pushed.names.push(name);
-    return Promise.resolve();
   }
 
   /**
@@ -151,7 +119,7 @@ export class ArchiveWriter implements WritableStore {
    * and the attestations a per-platform export carries (`SOURCE_INDEX` in annotations.ts).
    */
   carry(...digests: string[]): void {
-    for (const d of digests) this.#carried.add(d);
+    this.#tar.carry(...digests);
   }
 
   /** Adds `annotations` to the index.json entries of the manifest `desc` (written or still to come). */
@@ -164,15 +132,15 @@ export class ArchiveWriter implements WritableStore {
     if (this.#failed !== undefined) throw this.#failed;
     if (this.#closed) throw new FileError(`Cannot close ${this.path}: already closed`, { ref: this.path });
     this.#closed = true;
-    const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
     try {
       const out = await this.#open();
-      const { items, repositories } = this.#dockerManifest();
-      await this.#writeEntry(out, "manifest.json", json(items));
-      await this.#writeEntry(out, "repositories", json(repositories));
-      await this.#writeEntry(out, "index.json", json(this.#ociIndex()));
-      await this.#writeEntry(out, "oci-layout", json({ imageLayoutVersion: "1.0.0" }));
-      await this.#write(out, tarEnd()); // end-of-archive marker
+      const items = this.#tar.dockerManifest();
+      await this.#tar.end([
+        ["manifest.json", items],
+        ["repositories", repositoriesOf(items)],
+        ["index.json", this.#ociIndex()],
+        ["oci-layout", { imageLayoutVersion: "1.0.0" }],
+      ]);
       await out.close().catch((err) => {
         throw this.#fileError("write", err);
       });
@@ -204,43 +172,14 @@ export class ArchiveWriter implements WritableStore {
     await rm(this.#part, { force: true }).catch(() => {});
   }
 
-  #remember(desc: Descriptor, bytes: Uint8Array): void {
-    const parsed = parseManifest(bytes, desc.mediaType);
-    const plain: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
-    if (parsed.kind === "index") {
-      for (const child of parsed.index.manifests) this.#entries.set(child.digest, child);
-      this.#manifests.set(desc.digest, { desc: plain, kind: "index", children: parsed.index.manifests, names: [] });
-    } else {
-      const { config, layers } = parsed.manifest;
-      this.#manifests.set(desc.digest, { desc: plain, kind: "manifest", config, layers, children: [], names: [] });
-    }
-  }
-
-  #dockerManifest(): { items: unknown[]; repositories: Record<string, Record<string, string>> } {
-    const items: unknown[] = [];
-    const repositories: Record<string, Record<string, string>> = {};
-    for (const m of this.#manifests.values()) {
-      if (!isImage(m, this.#entries.get(m.desc.digest))) continue; // attestations, artifacts
-      items.push({
-        Config: blobPath(m.config!.digest),
-        RepoTags: m.names,
-        Layers: m.layers!.map((l) => blobPath(l.digest)),
-      });
-      const top = m.layers!.at(-1);
-      for (const name of m.names) {
-        const [repo, tag] = splitName(name);
-        if (top) (repositories[repo] ??= {})[tag] = splitDigest(top.digest)[1];
-      }
-    }
-    return { items, repositories };
-  }
-
   #ociIndex(): unknown {
     const referenced = new Set<string>();
-    for (const m of this.#manifests.values()) for (const c of m.children) referenced.add(c.digest);
+    for (const m of this.#tar.manifests.values()) {
+      if (m.kind === "index") { for (const c of m.children) referenced.add(c.digest); }
+    }
     const manifests: Descriptor[] = [];
-    for (const m of this.#manifests.values()) {
-      const platform = this.#entries.get(m.desc.digest)?.platform;
+    for (const m of this.#tar.manifests.values()) {
+      const platform = this.#tar.entries.get(m.desc.digest)?.platform;
       const extra = this.#annotations.get(m.desc.digest);
       const base: Descriptor = platform ? { ...m.desc, platform } : m.desc;
       if (m.names.length === 0 && !referenced.has(m.desc.digest)) {
@@ -274,12 +213,6 @@ export class ArchiveWriter implements WritableStore {
       return gzip.writable.getWriter();
     })();
     return this.#opening;
-  }
-
-  async #writeEntry(out: WritableStreamDefaultWriter<Uint8Array>, name: string, bytes: Uint8Array): Promise<void> {
-    await this.#write(out, tarHeader(name, bytes.byteLength));
-    await this.#write(out, bytes);
-    await this.#write(out, tarPadding(bytes.byteLength));
   }
 
   async #write(out: WritableStreamDefaultWriter<Uint8Array>, chunk: Uint8Array): Promise<void> {
@@ -354,27 +287,4 @@ class FileSink {
       offset += bytesWritten;
     }
   }
-}
-
-/**
- * Whether `docker load` should see `m` as an image: an image config, layers that are tar layers,
- * and not marked as an attestation by its index entry (buildx gives those an OCI config too).
- */
-function isImage(m: PushedManifest, entry: Descriptor | undefined): boolean {
-  if (m.kind !== "manifest" || !IMAGE_CONFIGS.has(m.config!.mediaType)) return false;
-  if (entry && isAttestation(entry)) return false;
-  return m.layers!.every((l) => LAYER_TYPE.test(l.mediaType));
-}
-
-/** `blobs/<alg>/<hex>`, the path of a blob in an OCI layout (and in docker save since 25.0). */
-function blobPath(digest: string): string {
-  const [alg, hex] = splitDigest(digest);
-  return `blobs/${alg}/${hex}`;
-}
-
-/** Splits `registry/repo:tag` at the tag's colon (the last one after the last slash). */
-function splitName(name: string): [repo: string, tag: string] {
-  const colon = name.lastIndexOf(":");
-  if (colon > name.lastIndexOf("/")) return [name.slice(0, colon), name.slice(colon + 1)];
-  return [name, "latest"];
 }

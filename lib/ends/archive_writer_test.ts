@@ -184,3 +184,27 @@ describe("ArchiveWriter", () => {
     expect(existsSync(`${path}.part`)).toBe(false);
   });
 });
+
+describe("ArchiveWriter and foreign layers", () => {
+  test("an image whose foreign layer was left out is kept in index.json but not listed for docker load", async () => {
+    const foreign = buildSampleImage({ platforms: ["linux/amd64"], foreignLayers: true });
+    const path = join(fresh(), "app.oci.tar");
+    const writer = new ArchiveWriter(path);
+    await copyGraph(foreign.store, writer, foreign.root, { foreignLayers: "skip" });
+    await writer.tag(foreign.root, "app:1.0");
+    await writer.close();
+    const windows = foreign.manifests.find((m) => m.platform?.os === "windows")!;
+    const items: { Config: string }[] = JSON.parse(
+      execFileSync("tar", ["-xOf", path, "manifest.json"], { encoding: "utf8" }),
+    );
+    const configs = items.map((i) => i.Config);
+    expect(configs).toHaveLength(foreign.manifests.length - 1);
+    expect(configs).not.toContain(`blobs/sha256/${manifestOf2(foreign.store, windows).config.digest.slice(7)}`);
+    const index = JSON.parse(execFileSync("tar", ["-xOf", path, "index.json"], { encoding: "utf8" }));
+    expect(index.manifests.map((m: Descriptor) => m.digest)).toEqual([foreign.root.digest]);
+  });
+});
+
+function manifestOf2(store: MemoryStore, desc: Descriptor): { config: Descriptor } {
+  return JSON.parse(new TextDecoder().decode(store.get(desc.digest)!));
+}

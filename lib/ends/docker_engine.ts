@@ -6,24 +6,10 @@
  * @module
  */
 import process from "node:process";
-import {
-  AbortError,
-  FerryError,
-  FileError,
-  NetworkError,
-  NotFoundError,
-  RegistryError,
-  UsageError,
-} from "../errors.ts";
+import { AbortError, FerryError, FileError, NetworkError, RegistryError, UsageError } from "../errors.ts";
 import type { Descriptor, Platform } from "../oci/descriptor.ts";
-import { splitDigest } from "../oci/digest.ts";
-import { isAttestation, parseManifest } from "../oci/manifest.ts";
-import { isManifest, MediaType } from "../oci/media_types.ts";
-import { formatPlatform, matchPlatform } from "../oci/platform.ts";
 import { env, fetchUnix } from "../runtime.ts";
-import { readLimited } from "../stream/read_limited.ts";
-import { tarEnd, tarHeader, tarPadding, writeTarEntry } from "../tar/write.ts";
-import { verifyBytes } from "../stream/verify.ts";
+import { ImageTar } from "./image_tar.ts";
 import type { StoreOptions, WritableStore } from "./store.ts";
 
 /** Options of {@link DockerEngineStore}. */
@@ -41,13 +27,6 @@ export function hostPlatform(): Platform {
     string
   >)[process.arch];
   return { os: "linux", architecture: arch ?? process.arch };
-}
-
-interface Remembered {
-  desc: Descriptor;
-  config?: Descriptor;
-  layers?: Descriptor[];
-  children?: Descriptor[];
 }
 
 /**
@@ -72,9 +51,7 @@ export class DockerEngineStore implements WritableStore {
   readonly loaded: string[] = [];
   readonly #host: string;
   readonly #platform: Platform;
-  readonly #written = new Set<string>();
-  readonly #manifests = new Map<string, Remembered>();
-  readonly #names = new Map<string, string[]>();
+  readonly #tar = new ImageTar((chunk) => this.#write(chunk), "docker-daemon:");
   readonly #aborter = new AbortController();
   #writer?: WritableStreamDefaultWriter<Uint8Array>;
   #response?: Promise<Response>;
@@ -88,50 +65,33 @@ export class DockerEngineStore implements WritableStore {
   }
 
   exists(desc: Descriptor): Promise<boolean> {
-    return Promise.resolve(this.#written.has(desc.digest));
+    return Promise.resolve(this.#tar.has(desc));
   }
 
   async push(desc: Descriptor, body: ReadableStream<Uint8Array>, options: StoreOptions = {}): Promise<void> {
-    if (this.#closed || this.#written.has(desc.digest)) {
+    if (this.#closed || this.#tar.has(desc)) {
       await body.cancel().catch(() => {});
       if (this.#closed) {
         throw new UsageError("Cannot load into the Docker engine: the store is closed", { ref: this.ref });
       }
       return;
     }
-    if (isManifest(desc.mediaType)) {
-      const bytes = await readLimited(body);
-      verifyBytes(desc, bytes, this.ref);
-      const parsed = parseManifest(bytes, desc.mediaType);
-      this.#manifests.set(
-        desc.digest,
-        parsed.kind === "index"
-          ? { desc, children: parsed.index.manifests }
-          : { desc, config: parsed.manifest.config, layers: parsed.manifest.layers },
-      );
-      await this.#entry(blobPath(desc.digest), bytes);
-    } else {
-      try {
-        await writeTarEntry(blobPath(desc.digest), desc.size, body, (chunk) => this.#write(chunk), {
-          signal: options.signal,
-          ref: this.ref,
-        });
-      } catch (err) {
-        await this.abort();
-        throw err;
-      }
+    try {
+      await this.#tar.push(desc, body, options.signal);
+    } catch (err) {
+      // Part of an entry may be in the request already: the engine must not load what was sent.
+      await this.abort();
+      throw err;
     }
-    this.#written.add(desc.digest);
   }
 
   tag(desc: Descriptor, name: string): Promise<void> {
-    if (!this.#manifests.has(desc.digest)) {
-      return Promise.reject(new NotFoundError(`Cannot tag ${desc.digest} as ${name}: not pushed`, { ref: this.ref }));
+    try {
+      this.#tar.tag(desc, name);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
     }
-    const names = this.#names.get(desc.digest) ?? [];
-    if (!names.includes(name)) names.push(name);
-    this.#names.set(desc.digest, names);
-    return Promise.resolve();
   }
 
   /** Appends manifest.json, ends the tar and waits for the engine to load it. */
@@ -139,10 +99,7 @@ export class DockerEngineStore implements WritableStore {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      const items = this.#items();
-      const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
-      await this.#entry("manifest.json", json(items));
-      await this.#write(tarEnd());
+      await this.#tar.end([["manifest.json", this.#tar.dockerManifest({ platform: this.#platform })]]);
       this.#ending = true;
       await Promise.race([this.#writer!.close(), this.#failure]);
       const response = await this.#response!;
@@ -176,41 +133,6 @@ export class DockerEngineStore implements WritableStore {
     // Not awaited: a write stuck on a request that already failed would keep abort() from settling.
     this.#writer?.abort(new AbortError()).catch(() => {});
     await this.#response?.catch(() => {});
-  }
-
-  /** One manifest.json item per tagged image; a tagged index contributes its child for the chosen platform. */
-  #items(): unknown[] {
-    const byImage = new Map<string, string[]>();
-    for (const [digest, names] of this.#names) {
-      const m = this.#manifests.get(digest)!;
-      let image = m;
-      if (m.children) {
-        const children = m.children.filter((c) => !isAttestation(c) && this.#manifests.get(c.digest)?.config);
-        const chosen = children.filter((c) => matchPlatform(this.#platform, c.platform));
-        if (chosen.length !== 1) {
-          const have = children.map((c) => (c.platform ? formatPlatform(c.platform) : c.digest)).join(", ");
-          throw new UsageError(
-            `Cannot load an index into the Docker engine: ${chosen.length === 0 ? "no" : "several"} ${
-              formatPlatform(this.#platform)
-            } images in it (it has ${have || "none"}); choose one with --platform`,
-            { ref: this.ref },
-          );
-        }
-        image = this.#manifests.get(chosen[0].digest)!;
-      }
-      byImage.set(image.desc.digest, [...(byImage.get(image.desc.digest) ?? []), ...names]);
-    }
-    for (const m of this.#manifests.values()) {
-      const referenced = [...this.#manifests.values()].some((p) => p.children?.some((c) => c.digest === m.desc.digest));
-      if (m.config && !byImage.has(m.desc.digest) && !referenced) byImage.set(m.desc.digest, []);
-    }
-    return [...byImage].map(([digest, names]) => {
-      const m = this.#manifests.get(digest)!;
-      if (m.config!.mediaType !== MediaType.OciConfig && m.config!.mediaType !== MediaType.DockerConfig) {
-        throw new UsageError(`Cannot load ${digest} into the Docker engine: not a container image`, { ref: this.ref });
-      }
-      return { Config: blobPath(m.config!.digest), RepoTags: names, Layers: m.layers!.map((l) => blobPath(l.digest)) };
-    });
   }
 
   #start(): WritableStreamDefaultWriter<Uint8Array> {
@@ -254,12 +176,6 @@ export class DockerEngineStore implements WritableStore {
     return this.#writer;
   }
 
-  async #entry(name: string, bytes: Uint8Array): Promise<void> {
-    await this.#write(tarHeader(name, bytes.byteLength));
-    await this.#write(bytes);
-    await this.#write(tarPadding(bytes.byteLength));
-  }
-
   async #write(chunk: Uint8Array): Promise<void> {
     if (chunk.byteLength === 0) return;
     const writer = this.#start();
@@ -273,9 +189,4 @@ export class DockerEngineStore implements WritableStore {
       });
     }
   }
-}
-
-function blobPath(digest: string): string {
-  const [alg, hex] = splitDigest(digest);
-  return `blobs/${alg}/${hex}`;
 }
