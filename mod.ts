@@ -95,7 +95,9 @@ export {
   openSource,
 } from "./lib/ends/open.ts";
 export { openRegistryStore, RegistryStore } from "./lib/ends/registry.ts";
-export { OciLayoutStore } from "./lib/ends/oci_layout.ts";
+export { type LayoutNaming, type NamedEntry, OciLayoutStore } from "./lib/ends/oci_layout.ts";
+export type { FileRange } from "./lib/ends/layout_files.ts";
+export type { EntryName } from "./lib/oci/annotations.ts";
 export { type ArchiveFile, ArchiveWriter } from "./lib/ends/archive_writer.ts";
 export { MemoryStore } from "./lib/ends/memory.ts";
 export {

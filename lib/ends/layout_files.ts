@@ -12,10 +12,21 @@ import { indexTar } from "../tar/index.ts";
 import { createTempWriter, fileErrorOf, readFileStream, type TempWriter, writeFileAtomic } from "../stream/files.ts";
 import { readLimited } from "../stream/read_limited.ts";
 
-/** Where a layout file's bytes are: bytes `[offset, offset + size)` of the file at `path`. */
+/**
+ * Where a layout file's bytes are: bytes `[offset, offset + size)` of the file at `path`.
+ *
+ * @example
+ * ```ts
+ * const layout = await OciLayoutStore.open("out");
+ * const range: FileRange | undefined = await layout.locate("sha256:…"); // { path, offset, size, stamp }
+ * ```
+ */
 export interface FileRange {
+  /** The file holding the bytes (the layout's own file, or the tar it is read from). */
   path: string;
+  /** Where the bytes start in `path`. */
   offset: number;
+  /** How many bytes. */
   size: number;
   /** Changes when the file does (a directory's file: inode, size, mtime); constant inside a tar. */
   stamp: string;
