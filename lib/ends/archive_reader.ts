@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { isGzip } from "../stream/gzip.ts";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -275,7 +276,7 @@ async function carriedIndex(
 
 /** The media type a layer's first bytes say: gzip, zstd, else an uncompressed tar. */
 function layerType(magic: Uint8Array): string {
-  if (magic[0] === 0x1f && magic[1] === 0x8b) return MediaType.OciLayerGzip;
+  if (isGzip(magic)) return MediaType.OciLayerGzip;
   if (magic[0] === 0x28 && magic[1] === 0xb5 && magic[2] === 0x2f && magic[3] === 0xfd) return MediaType.OciLayerZstd;
   return MediaType.OciLayer;
 }

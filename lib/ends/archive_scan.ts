@@ -10,7 +10,7 @@ import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
 import { FerryError } from "../errors.ts";
 import { fileErrorOf, readFileStream } from "../stream/files.ts";
-import { gunzipStream } from "../stream/gzip.ts";
+import { gunzipStream, isGzip } from "../stream/gzip.ts";
 import { tarError } from "../tar/policy.ts";
 import { readTar } from "../tar/read.ts";
 
@@ -43,8 +43,6 @@ export interface ScanOptions {
   signal?: AbortSignal;
 }
 
-const GZIP_MAGIC = [0x1f, 0x8b];
-
 /**
  * Scans the archive at `path` (gzip detected by its magic bytes) and returns its entries by name.
  * Throws a {@link FormatError} (message `Cannot read archive <path>: …`) for absolute or `..` names,
@@ -61,7 +59,7 @@ const GZIP_MAGIC = [0x1f, 0x8b];
 export async function scanArchive(path: string, options: ScanOptions = {}): Promise<Map<string, ArchiveEntry>> {
   const bad = (reason: string) => tarError("archive", path, reason);
   const head = await readHead(path);
-  const gzipped = head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1];
+  const gzipped = isGzip(head);
   const dir = gzipped ? await options.spoolDir?.() : undefined;
   if (gzipped && !dir) throw bad("a gzipped archive needs a spool directory");
   // One archive is scanned at a time: 1 MiB reads (2.5 s for six export files against 3.0 s at 256 KiB).

@@ -8,7 +8,7 @@
 import { open, stat } from "node:fs/promises";
 import { UsageError } from "../errors.ts";
 import { type Location, plainReferenceText } from "../ref/location.ts";
-import { gunzipStream } from "../stream/gzip.ts";
+import { gunzipStream, isGzip } from "../stream/gzip.ts";
 import { readFileStream } from "../stream/files.ts";
 
 /** Most bytes of a gzipped tar read (decompressed) while looking for its index.json or manifest.json. */
@@ -60,7 +60,7 @@ async function sniffArchive(path: string): Promise<"oci-archive" | "docker-archi
     try {
       const magic = new Uint8Array(2);
       await fh.read(magic, 0, 2, 0);
-      if (magic[0] === 0x1f && magic[1] === 0x8b) {
+      if (isGzip(magic)) {
         await fh.close().catch(() => {});
         await tarNamesOfStream(readFileStream(path).pipeThrough(gunzipStream()), names);
       } else {

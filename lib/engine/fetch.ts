@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { platformOfConfig } from "../oci/platform.ts";
 import type { Descriptor, Platform } from "../oci/descriptor.ts";
 import { type ImageConfig, type ParsedManifest, parseJson, parseManifest } from "../oci/manifest.ts";
 import { MAX_MANIFEST_BYTES, readLimited } from "../stream/read_limited.ts";
@@ -53,9 +54,5 @@ export async function platformOfImage(
 ): Promise<Platform | undefined> {
   if (manifest.parsed.kind !== "manifest") return undefined;
   const config = await fetchConfig(store, manifest.parsed.manifest.config, options);
-  if (!config.os || !config.architecture) return undefined;
-  const p: Platform = { os: config.os, architecture: config.architecture };
-  if (config.variant) p.variant = config.variant;
-  if (config["os.version"]) p["os.version"] = config["os.version"];
-  return p;
+  return platformOfConfig(config);
 }

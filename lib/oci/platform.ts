@@ -288,3 +288,34 @@ export function parsePlatformList(
   }
   return all ? "all" : [...out.values()];
 }
+
+/**
+ * The platform an image config declares (os, architecture, variant, os.version, os.features), or undefined
+ * when it names no os and architecture (an artifact's empty config, a malformed one). The one reading of a
+ * config's platform: copy, export, import, manifest lists and build all use it.
+ *
+ * @example
+ * ```ts
+ * platformOfConfig({ os: "linux", architecture: "arm", variant: "v7" }); // { os: "linux", architecture: "arm", variant: "v7" }
+ * platformOfConfig({}); // undefined
+ * ```
+ */
+export function platformOfConfig(config: object): Platform | undefined {
+  const fields = config as Record<string, unknown>;
+  const text = (
+    key: string,
+  ) => (typeof fields[key] === "string" && fields[key] !== "" ? fields[key] as string : undefined);
+  const os = text("os");
+  const architecture = text("architecture");
+  if (!os || !architecture) return undefined;
+  const platform: Platform = { os, architecture };
+  const variant = text("variant");
+  if (variant) platform.variant = variant;
+  const osVersion = text("os.version");
+  if (osVersion) platform["os.version"] = osVersion;
+  const features = fields["os.features"];
+  if (Array.isArray(features) && features.length > 0 && features.every((f) => typeof f === "string")) {
+    platform["os.features"] = features as string[];
+  }
+  return platform;
+}

@@ -8,6 +8,7 @@ import {
   parsePlatform,
   parsePlatformList,
   platformLabel,
+  platformOfConfig,
 } from "./platform.ts";
 
 const linux = (architecture: string, variant?: string): Platform =>
@@ -222,4 +223,26 @@ describe("wildcards in platform filters", () => {
       expect(matchPlatform(parsePlatform(want, { wildcards: true }), have)).toBe(expected);
     });
   }
+});
+
+describe("platformOfConfig", () => {
+  test("reads os, architecture, variant, os.version and os.features; undefined without os and architecture", () => {
+    expect(platformOfConfig({ os: "linux", architecture: "arm", variant: "v7", created: "x" })).toEqual({
+      os: "linux",
+      architecture: "arm",
+      variant: "v7",
+    });
+    expect(
+      platformOfConfig({
+        os: "windows",
+        architecture: "amd64",
+        "os.version": "10.0.17763.1",
+        "os.features": ["win32k"],
+      }),
+    )
+      .toEqual({ os: "windows", architecture: "amd64", "os.version": "10.0.17763.1", "os.features": ["win32k"] });
+    expect(platformOfConfig({})).toBeUndefined();
+    expect(platformOfConfig({ os: "linux" })).toBeUndefined();
+    expect(platformOfConfig({ os: 1, architecture: ["amd64"] })).toBeUndefined();
+  });
 });

@@ -9,6 +9,8 @@
  */
 import { constants, crc32, createGunzip, createGzip } from "node:zlib";
 import type { Transform } from "node:stream";
+import { open } from "node:fs/promises";
+import { fileErrorOf } from "./files.ts";
 
 // Measured by scripts/bench/gzip_levels.ts on 100 MiB of random (incompressible, like the gzip layers
 // inside an export) data, 2 shared cores, output/input ratio and MB/s:
@@ -107,7 +109,7 @@ function storedGzipStream(): TransformStream<Uint8Array, Uint8Array> {
   };
   return new TransformStream<Uint8Array, Uint8Array>({
     start(controller) {
-      controller.enqueue(new Uint8Array([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 4, GZIP_OS_UNIX]));
+      controller.enqueue(new Uint8Array([...GZIP_MAGIC, 8, 0, 0, 0, 0, 0, 4, GZIP_OS_UNIX]));
     },
     transform(chunk, controller) {
       checkChunk(chunk);
@@ -230,4 +232,41 @@ function zlibTransform(z: Transform, options: ZlibTransformOptions = {}): Transf
     },
   };
   return new TransformStream<Uint8Array, Uint8Array>(transformer);
+}
+
+/** gzip's two magic bytes, the one way ferry tells a gzip stream from anything else. */
+const GZIP_MAGIC = [0x1f, 0x8b] as const;
+
+/**
+ * Whether `head` (the first bytes of a file or blob) starts a gzip stream.
+ *
+ * @example
+ * ```ts
+ * isGzip(new Uint8Array([0x1f, 0x8b, 8])); // true
+ * ```
+ */
+export function isGzip(head: Uint8Array): boolean {
+  return head.byteLength >= 2 && head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1];
+}
+
+/**
+ * Whether the file at `path` is gzipped (its first two bytes); a {@link FileError} when it cannot be read.
+ *
+ * @example
+ * ```ts
+ * const stream = (await isGzipFile(path)) ? readFileStream(path).pipeThrough(gunzipStream()) : readFileStream(path);
+ * ```
+ */
+export async function isGzipFile(path: string): Promise<boolean> {
+  let fh;
+  try {
+    fh = await open(path, "r");
+    const head = new Uint8Array(2);
+    const { bytesRead } = await fh.read(head, 0, 2, 0);
+    return isGzip(head.subarray(0, bytesRead));
+  } catch (err) {
+    throw fileErrorOf(err, "read", path);
+  } finally {
+    await fh?.close().catch(() => {});
+  }
 }

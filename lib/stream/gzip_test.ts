@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
-import { DEFAULT_GZIP_LEVEL, gunzipStream, gzipStream } from "./gzip.ts";
+import { DEFAULT_GZIP_LEVEL, gunzipStream, gzipStream, isGzip, isGzipFile } from "./gzip.ts";
 
 async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
@@ -234,4 +234,27 @@ console.log(JSON.stringify(result));
     // runtime's zlib build, which need not agree: Bun's and Deno's level 1 differ.)
     expect(result.hashes[0][0]).toBe(sha256(await collect(chunkedBy(input, [65_536]).pipeThrough(gzipStream(0)))));
   }, 120_000);
+});
+
+describe("isGzip and isGzipFile", () => {
+  test("tell gzip from anything else by the magic bytes", async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const { tmpdir } = await import("node:os");
+    expect(isGzip(new Uint8Array([0x1f, 0x8b, 8]))).toBe(true);
+    expect(isGzip(new Uint8Array([0x1f]))).toBe(false);
+    expect(isGzip(new TextEncoder().encode("ustar"))).toBe(false);
+    const dir = mkdtempSync(join(tmpdir(), "ferry-gz-"));
+    try {
+      writeFileSync(join(dir, "a.gz"), new Uint8Array([0x1f, 0x8b, 8, 0]));
+      writeFileSync(join(dir, "b.tar"), "plain");
+      writeFileSync(join(dir, "empty"), "");
+      expect(await isGzipFile(join(dir, "a.gz"))).toBe(true);
+      expect(await isGzipFile(join(dir, "b.tar"))).toBe(false);
+      expect(await isGzipFile(join(dir, "empty"))).toBe(false);
+      await expect(isGzipFile(join(dir, "missing"))).rejects.toThrow(/Cannot read/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

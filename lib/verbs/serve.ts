@@ -4,13 +4,13 @@
  *
  * @module
  */
-import { mkdir, mkdtemp, open, readdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { FileError, FormatError, UsageError } from "../errors.ts";
 import { serve as listen, type Server } from "../runtime.ts";
 import { createTempWriter, fileErrorOf, readFileStream } from "../stream/files.ts";
-import { gunzipStream } from "../stream/gzip.ts";
+import { gunzipStream, isGzipFile } from "../stream/gzip.ts";
 import { htpasswdAuthenticator } from "../server/basic_auth.ts";
 import { registryHandler, type RequestLogEntry } from "../server/handler.ts";
 import { OciLayoutStore } from "../ends/oci_layout.ts";
@@ -206,7 +206,7 @@ async function openArchive(
 ): Promise<ServedLayout> {
   const defaultRepo = repoNameOf(path);
   let tar = path;
-  if (await isGzip(path)) {
+  if (await isGzipFile(path)) {
     options.onEvent?.({
       type: "spooling",
       path,
@@ -224,19 +224,6 @@ async function openArchive(
     options.onEvent?.({ type: "spooled", path, bytes: (await stat(tar)).size });
   }
   return { store: await OciLayoutStore.openArchive(tar, path), defaultRepo };
-}
-
-async function isGzip(path: string): Promise<boolean> {
-  const fh = await open(path, "r").catch((err) => {
-    throw fileErrorOf(err, "open", path);
-  });
-  try {
-    const head = new Uint8Array(2);
-    await fh.read(head, 0, 2, 0);
-    return head[0] === 0x1f && head[1] === 0x8b;
-  } finally {
-    await fh.close();
-  }
 }
 
 /** A repository name from a path: `out/app.oci.tar.gz` → `app`; `image` when nothing valid is left. */

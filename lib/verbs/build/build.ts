@@ -6,10 +6,11 @@
  *
  * @module
  */
+import { platformOfConfig } from "../../oci/platform.ts";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { AbortError, UsageError } from "../../errors.ts";
+import { AbortError, FormatError, UsageError } from "../../errors.ts";
 import type { CopyEvent } from "../../engine/copy_graph.ts";
 import { transfer } from "../../engine/transfer.ts";
 import type { Descriptor, Platform } from "../../oci/descriptor.ts";
@@ -252,9 +253,8 @@ function assemble(store: BuildStore, stage: BuiltStage, epoch: number): { desc: 
   const config = store.put(stage.config.toBytes(epoch), MediaType.OciConfig);
   const manifest = { schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers };
   const desc = store.put(new TextEncoder().encode(JSON.stringify(manifest)), MediaType.OciManifest);
-  const doc = stage.config.doc;
-  const platform: Platform = { os: String(doc.os), architecture: String(doc.architecture) };
-  if (doc.variant) platform.variant = String(doc.variant);
+  const platform = platformOfConfig(stage.config.doc);
+  if (!platform) throw new FormatError(`Cannot build ${desc.digest}: its config names no os/architecture`);
   return { desc, platform };
 }
 

@@ -12,7 +12,7 @@ import { FerryError, FileError, FormatError, NotFoundError, UnsupportedError, Us
 import type { Descriptor, Platform } from "../../oci/descriptor.ts";
 import { formatPlatform, normalizePlatform, parsePlatform } from "../../oci/platform.ts";
 import { readFileStream } from "../../stream/files.ts";
-import { gunzipStream } from "../../stream/gzip.ts";
+import { gunzipStream, isGzipFile } from "../../stream/gzip.ts";
 import type { ReadableStore } from "../../ends/store.ts";
 import type { BaseImage, BaseImages } from "./base_image.ts";
 import type { BuildContext } from "./context.ts";
@@ -334,7 +334,7 @@ export class StageRunner {
   async #extract(archive: string, dest: string, put: (path: string, e: FsEntry) => void): Promise<void> {
     const tree = new FileTree();
     let stream = readFileStream(archive);
-    if (await isGzip(archive)) stream = stream.pipeThrough(gunzipStream());
+    if (await isGzipFile(archive)) stream = stream.pipeThrough(gunzipStream());
     await tree.applyTar(stream, this.options.workDir, archive);
     for (const [path, entry] of [...tree.entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
       put(posix.join(dest, path), entry);
@@ -382,15 +382,10 @@ async function head(path: string, n: number): Promise<Uint8Array> {
   }
 }
 
-async function isGzip(path: string): Promise<boolean> {
-  const b = await head(path, 2);
-  return b[0] === 0x1f && b[1] === 0x8b;
-}
-
 /** Whether a file is a tar archive, plain or gzipped (what ADD extracts). */
 async function isTar(path: string): Promise<boolean> {
   let bytes: Uint8Array;
-  if (await isGzip(path)) {
+  if (await isGzipFile(path)) {
     const reader = readFileStream(path).pipeThrough(gunzipStream()).getReader();
     const chunks: Uint8Array[] = [];
     let total = 0;

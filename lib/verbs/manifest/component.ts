@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { platformOfConfig } from "../../oci/platform.ts";
 import { UsageError } from "../../errors.ts";
 import { fetchConfig, fetchManifest } from "../../engine/fetch.ts";
 import { listPlatforms } from "../../engine/select.ts";
@@ -107,13 +108,7 @@ export async function configPlatform(
   config: Descriptor,
   opts: { signal?: AbortSignal },
 ): Promise<Platform | undefined> {
-  const c = await fetchConfig(store, config, opts);
-  if (!c.os || !c.architecture) return undefined;
-  const p: Platform = { os: c.os, architecture: c.architecture };
-  if (c.variant) p.variant = c.variant;
-  if (c["os.version"]) p["os.version"] = c["os.version"];
-  if (c["os.features"]?.length) p["os.features"] = c["os.features"];
-  return p;
+  return platformOfConfig(await fetchConfig(store, config, opts));
 }
 
 function entry(

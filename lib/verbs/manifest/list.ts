@@ -8,6 +8,7 @@
  */
 import { NotFoundError, UsageError } from "../../errors.ts";
 import { type CopyEvent, copyGraph } from "../../engine/copy_graph.ts";
+import { commit } from "../../engine/transfer.ts";
 import { fetchManifest } from "../../engine/fetch.ts";
 import type { Descriptor, Platform } from "../../oci/descriptor.ts";
 import { annotateEntry, buildIndex, type SerializedIndex, setPlatform } from "../../oci/index_edit.ts";
@@ -460,20 +461,23 @@ async function pushEntries(
     if (!home) foreign.push({ store, entry });
   }
   const totals = { copied: 0, mounted: 0, skipped: 0, bytes: 0 };
-  for (const { store, entry } of foreign) {
-    const r = await copyGraph(store, dst, bare(entry.descriptor), {
-      ...opts,
-      concurrency: options.concurrency,
-      onEvent: options.onEvent,
-    });
-    totals.copied += r.copied;
-    totals.mounted += r.mounted;
-    totals.skipped += r.skipped;
-    totals.bytes += r.bytes;
-  }
-  await dst.push(index.desc, streamOf(index.bytes), opts);
   const tags = [...new Set([target.tag ?? "latest", ...options.tags])];
-  for (const tag of tags) await dst.tag(index.desc, tag, opts);
+  // One commit: the components from other repositories, the list, its tags; close() on success, abort() on failure.
+  await commit(dst, options.signal, async () => {
+    for (const { store, entry } of foreign) {
+      const r = await copyGraph(store, dst, bare(entry.descriptor), {
+        ...opts,
+        concurrency: options.concurrency,
+        onEvent: options.onEvent,
+      });
+      totals.copied += r.copied;
+      totals.mounted += r.mounted;
+      totals.skipped += r.skipped;
+      totals.bytes += r.bytes;
+    }
+    await dst.push(index.desc, streamOf(index.bytes), opts);
+    for (const tag of tags) await dst.tag(index.desc, tag, opts);
+  });
   return {
     list: name,
     digest: index.desc.digest,
