@@ -4,7 +4,9 @@
  *
  * @module
  */
+import { request as httpRequest } from "node:http";
 import process from "node:process";
+import { Readable } from "node:stream";
 import { readFileStream } from "./stream/files.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -138,6 +140,60 @@ export function fetchUnix(socketPath: string, url: string, init: RequestInit = {
     return fetch(url, { ...init, client } as RequestInit);
   }
   throw new Error("talking to the Docker engine needs Bun or Deno");
+}
+
+/**
+ * A fetch over a local socket through `node:http`'s `socketPath`, which reaches a Windows named pipe
+ * (`\\.\pipe\docker_engine`, the Docker engine's `npipe://` endpoint) as well as a unix socket, under Bun, Deno
+ * and Node alike. Streams a ReadableStream request body with back-pressure; `init.signal` aborts the request.
+ *
+ * @example
+ * ```ts
+ * const res = await fetchLocalSocket("\\\\.\\pipe\\docker_engine", "http://docker/_ping");
+ * ```
+ */
+export function fetchLocalSocket(socketPath: string, url: string, init: RequestInit = {}): Promise<Response> {
+  const target = new URL(url);
+  const headers: Record<string, string> = { host: target.host };
+  new Headers(init.headers).forEach((value, key) => (headers[key] = value));
+  const method = init.method ?? "GET";
+  const signal = init.signal ?? undefined;
+  return new Promise<Response>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const req = httpRequest({ socketPath, method, path: target.pathname + target.search, headers }, (res) => {
+      const responseHeaders = new Headers();
+      for (const [key, value] of Object.entries(res.headers)) {
+        for (const v of value === undefined ? [] : [value].flat()) responseHeaders.append(key, v);
+      }
+      const status = res.statusCode ?? 0;
+      const empty = method === "HEAD" || status === 204 || status === 304;
+      if (empty) res.resume();
+      const body = empty ? null : Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>;
+      resolve(new Response(body, { status, statusText: res.statusMessage, headers: responseHeaders }));
+    });
+    const onAbort = () => req.destroy(signal!.reason instanceof Error ? signal!.reason : new Error("aborted"));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    req.once("close", () => signal?.removeEventListener("abort", onAbort));
+    req.once("error", reject);
+    const body = init.body;
+    if (body instanceof ReadableStream) {
+      void (async () => {
+        const reader = (body as ReadableStream<Uint8Array>).getReader();
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            if (!req.write(value)) await new Promise<void>((r) => req.once("drain", () => r()));
+          }
+          req.end();
+        } catch (err) {
+          req.destroy(err instanceof Error ? err : new Error(String(err)));
+        }
+      })();
+    } else if (typeof body === "string" || body instanceof Uint8Array) req.end(body);
+    else if (body == null) req.end();
+    else req.destroy(new TypeError("fetchLocalSocket: body must be a ReadableStream, a string or a Uint8Array"));
+  });
 }
 
 /**

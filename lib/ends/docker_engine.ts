@@ -8,13 +8,17 @@
 import process from "node:process";
 import { AbortError, FerryError, FileError, NetworkError, RegistryError, UsageError } from "../errors.ts";
 import type { Descriptor, Platform } from "../oci/descriptor.ts";
-import { env, fetchUnix } from "../runtime.ts";
+import { env, fetchLocalSocket, fetchUnix } from "../runtime.ts";
+import { defaultDockerHost, parseDockerHost } from "./docker_host.ts";
 import { ImageTar } from "./image_tar.ts";
 import type { StoreOptions, WritableStore } from "./store.ts";
 
 /** Options of {@link DockerEngineStore}. */
 export interface DockerEngineOptions {
-  /** A `DOCKER_HOST` value (`unix:///path/docker.sock`, `tcp://host:port`); default `$DOCKER_HOST`, else the default socket. */
+  /**
+   * A `DOCKER_HOST` value (`unix:///path/docker.sock`, `npipe:////./pipe/docker_engine`, `tcp://host:port`);
+   * default `$DOCKER_HOST`, else the platform's default (the named pipe on Windows, /var/run/docker.sock elsewhere).
+   */
   host?: string;
   /** The platform chosen from an index that is tagged; default the host's (`linux/<arch>`). */
   platform?: Platform;
@@ -60,7 +64,7 @@ export class DockerEngineStore implements WritableStore {
   #ending = false;
 
   constructor(options: DockerEngineOptions = {}) {
-    this.#host = options.host ?? env("DOCKER_HOST") ?? "unix:///var/run/docker.sock";
+    this.#host = options.host ?? env("DOCKER_HOST") ?? defaultDockerHost(process.platform);
     this.#platform = options.platform ?? hostPlatform();
   }
 
@@ -147,13 +151,13 @@ export class DockerEngineStore implements WritableStore {
       signal: this.#aborter.signal,
     } as RequestInit;
     const host = this.#host;
-    const request = host.startsWith("unix://")
-      ? fetchUnix(host.slice("unix://".length), "http://docker/images/load?quiet=1", init)
-      : host.startsWith("tcp://") || host.startsWith("http://")
-      ? fetch(`http://${host.replace(/^[a-z]+:\/\//, "")}/images/load?quiet=1`, init)
-      : Promise.reject(
-        new UsageError(`Cannot reach the Docker engine at "${host}": DOCKER_HOST must be unix:// or tcp://`),
-      );
+    const request = Promise.resolve().then(() => {
+      const endpoint = parseDockerHost(host);
+      const path = "/images/load?quiet=1";
+      if (endpoint.kind === "unix") return fetchUnix(endpoint.path, `http://docker${path}`, init);
+      if (endpoint.kind === "npipe") return fetchLocalSocket(endpoint.path, `http://docker${path}`, init);
+      return fetch(`${endpoint.url}${path}`, init);
+    });
     this.#response = request.catch((err) => {
       if (err instanceof FerryError) throw err;
       if (this.#aborter.signal.aborted) throw new AbortError();

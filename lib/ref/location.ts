@@ -122,9 +122,14 @@ function layout(kind: "oci" | "oci-archive", rest: string, fail: (reason: string
   return tag === undefined ? { kind, path } : { kind, path, tag };
 }
 
-/** Splits `PATH[:REST]` at the first colon, as skopeo does; paths with colons cannot be named. */
+/**
+ * Splits `PATH[:REST]` at the first colon, as skopeo does; paths with colons cannot be named. A Windows drive
+ * letter (`C:\out`, `C:/out`) is part of the path, as containers/image reads it on Windows: no tag or reference
+ * starts with a slash or backslash, so `X:\` and `X:/` are never a one-letter path and a tag.
+ */
 function splitPath(text: string, fail: (reason: string) => UsageError): [string, string | undefined] {
-  const colon = text.indexOf(":");
+  const drive = /^[A-Za-z]:[\\/]/.test(text) ? 2 : 0;
+  const colon = text.indexOf(":", drive);
   const path = colon < 0 ? text : text.slice(0, colon);
   const rest = colon < 0 ? undefined : text.slice(colon + 1);
   if (path === "") throw fail("empty path");

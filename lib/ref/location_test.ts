@@ -121,6 +121,44 @@ describe("parseLocation", () => {
   });
 });
 
+describe("parseLocation: Windows drive-letter paths", () => {
+  // [input, parsed]; each formats back to its input. The drive letter's colon is part of the path (as
+  // containers/image reads it on Windows); the next colon starts the tag or reference.
+  const cases: [string, Location][] = [
+    ["oci:C:\\out", { kind: "oci", path: "C:\\out" }],
+    ["oci:C:\\out:1.0", { kind: "oci", path: "C:\\out", tag: "1.0" }],
+    ["oci:c:/images/layout:v2", { kind: "oci", path: "c:/images/layout", tag: "v2" }],
+    ["oci:D:\\l:docker.io/library/alpine:3.19", { kind: "oci", path: "D:\\l", tag: "docker.io/library/alpine:3.19" }],
+    ["oci-archive:C:\\x\\app.oci.tar", { kind: "oci-archive", path: "C:\\x\\app.oci.tar" }],
+    ["oci-archive:C:\\x\\app.tar:v1", { kind: "oci-archive", path: "C:\\x\\app.tar", tag: "v1" }],
+    ["oci-archive:E:/out.tar.gz:1", { kind: "oci-archive", path: "E:/out.tar.gz", tag: "1" }],
+    ["docker-archive:C:\\img.tar", { kind: "docker-archive", path: "C:\\img.tar" }],
+    ["docker-archive:C:\\Users\\me\\img.tar.gz:localhost:5000/app:1", {
+      kind: "docker-archive",
+      path: "C:\\Users\\me\\img.tar.gz",
+      reference: { registry: "localhost:5000", repository: "app", tag: "1" },
+    }],
+    // UNC paths have no drive colon: the first colon is the tag's, as before.
+    ["oci:\\\\server\\share\\layout:1.0", { kind: "oci", path: "\\\\server\\share\\layout", tag: "1.0" }],
+  ];
+  for (const [text, want] of cases) {
+    test(text, () => {
+      const loc = parseLocation(text);
+      expect(loc).toEqual(want);
+      expect(parseLocation(formatLocation(loc))).toEqual(want);
+      expect(formatLocation(loc, { short: true }).replace("docker.io/library/", "")).toBe(
+        text.replace("docker.io/library/", ""),
+      );
+    });
+  }
+
+  test("a one-letter path is still a path and a tag where no slash follows the colon", () => {
+    expect(parseLocation("oci:c:1.0")).toEqual({ kind: "oci", path: "c", tag: "1.0" });
+    expect(() => parseLocation("oci:C:")).toThrow('empty tag after ":"');
+    expect(() => parseLocation("oci:C:\\out:")).toThrow('empty tag after ":"');
+  });
+});
+
 describe("formatLocation", () => {
   test("short registry references stay parseable", () => {
     const cases: [string, string][] = [

@@ -6,7 +6,8 @@
  */
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import bcrypt from "bcryptjs";
+// deno-lint-ignore no-sloppy-imports -- a .js with its .d.ts beside it, which deno lint takes for sloppy
+import bcrypt from "../vendor/bcryptjs.js";
 import { FormatError } from "../errors.ts";
 import { fileErrorOf } from "../stream/files.ts";
 

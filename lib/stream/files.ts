@@ -12,8 +12,9 @@
  * @module
  */
 import { randomBytes } from "node:crypto";
-import { type FileHandle, open, rename, unlink } from "node:fs/promises";
+import { type FileHandle, lstat, open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import process from "node:process";
 import { FerryError, FileError, NotFoundError } from "../errors.ts";
 
 /** Largest chunk a file stream yields. */
@@ -175,7 +176,7 @@ export async function createTempWriter(finalPath: string): Promise<TempWriter> {
       try {
         await box.handle.sync();
         await closeHandle();
-        await rename(tempPath, finalPath);
+        await replaceFile(tempPath, finalPath);
       } catch (err) {
         await closeHandle();
         await unlink(tempPath).catch(() => {});
@@ -207,6 +208,55 @@ export async function writeFileAtomic(path: string, bytes: Uint8Array | string):
   } catch (err) {
     await writer.discard();
     throw err;
+  }
+}
+
+/** Options of {@link replaceFile}. */
+export interface ReplaceFileOptions {
+  /** Behave as on this platform (default `process.platform`); the Windows handling applies to `"win32"`. */
+  platform?: string;
+  /** The rename to use (default `node:fs/promises` rename). */
+  rename?: (from: string, to: string) => Promise<void>;
+  /** Waits between Windows retries, in ms (default 10, 20, 50, 100, 200, 400, 800: about 1.6 s in all). */
+  retryDelaysMs?: number[];
+}
+
+/** Codes with which a Windows rename fails while another process holds the file, or the target exists. */
+const WINDOWS_RETRY = new Set(["EPERM", "EACCES", "EBUSY", "EEXIST"]);
+
+/**
+ * Renames `from` to `to`, replacing a file already at `to`. On POSIX that is one atomic rename. On Windows a rename
+ * over an existing file fails with EPERM, EACCES or EBUSY while another process (a virus scanner, the search
+ * indexer, a reader) has either file open, and with EEXIST where the runtime does not ask to replace: there it
+ * retries for about 1.6 s, then, if the target still exists as a file, removes it and renames once more (readers
+ * may then briefly see no file, never a partial one). Errors are the rename's own `node:fs` errors.
+ *
+ * @example
+ * ```ts
+ * await replaceFile("out/.index.json.1a2b3c4d5e6f.part", "out/index.json");
+ * ```
+ */
+export async function replaceFile(from: string, to: string, options: ReplaceFileOptions = {}): Promise<void> {
+  const move = options.rename ?? rename;
+  if ((options.platform ?? process.platform) !== "win32") return await move(from, to);
+  const delays = options.retryDelaysMs ?? [10, 20, 50, 100, 200, 400, 800];
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await move(from, to);
+    } catch (err) {
+      const code = (err as { code?: unknown } | undefined)?.code;
+      if (typeof code !== "string" || !WINDOWS_RETRY.has(code)) throw err;
+      if (attempt < delays.length) {
+        await new Promise((resolve) => setTimeout(resolve, delays[attempt]));
+        continue;
+      }
+      const target = await lstat(to).catch(() => undefined);
+      if (!target?.isFile()) throw err;
+      await unlink(to).catch(() => {
+        throw err;
+      });
+      return await move(from, to);
+    }
   }
 }
 

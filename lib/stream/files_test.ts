@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FileError, NotFoundError } from "../errors.ts";
 import { readLimited, streamOf } from "./read_limited.ts";
-import { createTempWriter, fileErrorOf, isTempName, readFileStream, writeFileAtomic } from "./files.ts";
+import { createTempWriter, fileErrorOf, isTempName, readFileStream, replaceFile, writeFileAtomic } from "./files.ts";
 
 let dir: string;
 beforeAll(async () => {
@@ -146,5 +147,82 @@ describe("fileErrorOf", () => {
     expect(fileErrorOf(Object.assign(new Error(), { code: "ENOENT" }), "read", "/x")).toBeInstanceOf(NotFoundError);
     const abort = new DOMException("stop", "AbortError");
     expect(fileErrorOf(abort, "write", "/x")).toBe(abort);
+  });
+});
+
+describe("replaceFile", () => {
+  const codeError = (code: string) => Object.assign(new Error(`${code}: rename`), { code });
+  /** A rename that will not replace an existing file, as MoveFileEx without MOVEFILE_REPLACE_EXISTING. */
+  const noReplace = async (from: string, to: string) => {
+    if (existsSync(to)) throw codeError("EEXIST");
+    await rename(from, to);
+  };
+  async function pair(name: string): Promise<[string, string]> {
+    const [from, to] = [join(dir, `${name}.new`), join(dir, name)];
+    await writeFile(from, "new");
+    await writeFile(to, "old");
+    return [from, to];
+  }
+
+  test("replaces an existing file (POSIX: one rename)", async () => {
+    const [from, to] = await pair("posix");
+    await replaceFile(from, to);
+    expect(await readFile(to, "utf8")).toBe("new");
+    expect(existsSync(from)).toBe(false);
+  });
+
+  test("Windows: retries while the target is held (EPERM, EBUSY), then renames over it", async () => {
+    const [from, to] = await pair("held");
+    const failures = ["EPERM", "EBUSY", "EACCES"];
+    const calls: string[] = [];
+    await replaceFile(from, to, {
+      platform: "win32",
+      retryDelaysMs: [1, 1, 1, 1],
+      rename: async (a, b) => {
+        const code = failures.shift();
+        calls.push(code ?? "ok");
+        if (code) throw codeError(code);
+        await rename(a, b);
+      },
+    });
+    expect(calls).toEqual(["EPERM", "EBUSY", "EACCES", "ok"]);
+    expect(await readFile(to, "utf8")).toBe("new");
+  });
+
+  test("Windows: a rename that refuses an existing target (EEXIST) ends by removing the target", async () => {
+    const [from, to] = await pair("exists");
+    await replaceFile(from, to, { platform: "win32", retryDelaysMs: [1, 1], rename: noReplace });
+    expect(await readFile(to, "utf8")).toBe("new");
+    expect(existsSync(from)).toBe(false);
+    // and without a target there is nothing to wait for
+    await writeFile(from, "newer");
+    await rm(to);
+    await replaceFile(from, to, { platform: "win32", retryDelaysMs: [1], rename: noReplace });
+    expect(await readFile(to, "utf8")).toBe("newer");
+  });
+
+  test("Windows: other errors are thrown at once; a directory in the way is never removed", async () => {
+    let calls = 0;
+    const enoent = replaceFile(join(dir, "missing"), join(dir, "x"), {
+      platform: "win32",
+      retryDelaysMs: [1, 1],
+      rename: (a, b) => (calls++, rename(a, b)),
+    });
+    await expect(enoent).rejects.toMatchObject({ code: "ENOENT" });
+    expect(calls).toBe(1);
+    const from = join(dir, "dir-target.new");
+    const to = join(dir, "dir-target");
+    await writeFile(from, "new");
+    await mkdir(to);
+    await expect(replaceFile(from, to, { platform: "win32", retryDelaysMs: [1], rename: noReplace })).rejects
+      .toMatchObject({ code: "EEXIST" });
+    expect(existsSync(to) && existsSync(from)).toBe(true);
+  });
+
+  test("createTempWriter commits over an existing file", async () => {
+    const path = join(dir, "commit-over.json");
+    await writeFile(path, "old");
+    await writeFileAtomic(path, "new");
+    expect(await readFile(path, "utf8")).toBe("new");
   });
 });

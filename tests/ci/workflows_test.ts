@@ -18,10 +18,18 @@ interface Step {
   uses?: string;
   run?: string;
 }
+interface Job {
+  "runs-on": string;
+  "timeout-minutes"?: number;
+  needs?: string | string[];
+  strategy?: unknown;
+  steps: Step[];
+}
 interface Workflow {
   name: string;
   on: Record<string, unknown>;
-  jobs: Record<string, { "runs-on": string; "timeout-minutes"?: number; steps: Step[] }>;
+  permissions?: Record<string, string>;
+  jobs: Record<string, Job>;
 }
 
 function load(file: string): Workflow {
@@ -99,19 +107,66 @@ test("test.yml runs npm test on pushes and pull requests within 10 minutes", () 
   expect(job.steps.some((s) => /\bnpm test\b/.test(s.run ?? ""))).toBe(true);
 });
 
-test("release.yml, on a version tag: installs, tests, builds every target, attaches binaries and SHA256SUMS", () => {
+test("release.yml, on a version tag: tests, builds every target, runs each binary on its own OS, attests, releases", () => {
   const workflow = load("release.yml");
   expect((workflow.on.push as { tags: string[] }).tags).toEqual(["v*.*.*"]);
-  const runs = Object.values(workflow.jobs)[0].steps.map((s) => s.run ?? "");
-  const order = [/install_deps\.sh/, /\bnpm test\b/, /\bnpm run build\b/, /\bgh release create\b/].map((re) =>
-    runs.findIndex((r) => re.test(r))
+  const jobs = workflow.jobs as Record<string, Job>;
+  expect(Object.keys(jobs)).toEqual(["test", "build", "smoke", "release"]);
+  const runs = (id: string) => jobs[id].steps.map((s) => s.run ?? "");
+  const uses = (id: string) => jobs[id].steps.map((s) => s.uses ?? "");
+
+  // test: the whole suite, before anything is built.
+  expect(runs("test").findIndex((r) => /install_deps\.sh/.test(r))).toBeLessThan(
+    runs("test").findIndex((r) => /\bnpm test\b/.test(r)),
   );
-  expect(order.every((i) => i >= 0)).toBe(true);
-  expect([...order].sort((a, b) => a - b)).toEqual(order);
-  const upload = runs[order[3]];
+  expect(jobs.build.needs).toBe("test");
+  expect(jobs.smoke.needs).toBe("build");
+  expect(jobs.release.needs).toBe("smoke");
+
+  // build: every target of scripts/build.ts, ferry.js and SHA256SUMS, handed on as one artifact.
   const build = readFileSync(join(root, "scripts/build.ts"), "utf8");
   const targets = JSON.parse(build.match(/const targets = (\[[^\]]*\])/)![1]) as string[];
-  expect(targets.length).toBe(5);
-  for (const t of targets) expect(upload).toContain(`dist/ferry-${t}${t.startsWith("windows") ? ".exe" : ""}`);
-  expect(upload).toContain("dist/SHA256SUMS");
+  expect(targets.sort()).toEqual([
+    "darwin-arm64",
+    "darwin-x64",
+    "linux-arm64",
+    "linux-arm64-musl",
+    "linux-x64",
+    "linux-x64-baseline",
+    "linux-x64-musl",
+    "windows-x64",
+  ]);
+  const assets = targets.map((t) => `ferry-${t}${t.startsWith("windows") ? ".exe" : ""}`);
+  expect(runs("build").some((r) => /\bnpm run build\b/.test(r))).toBe(true);
+  expect(runs("build").some((r) => r.includes(`test "$(wc -l < SHA256SUMS)" = ${targets.length + 1}`))).toBe(true);
+  expect(uses("build")).toContain("actions/upload-artifact@v4");
+
+  // smoke: each binary once, on a runner of its OS (Linux arm64 and musl in a container of that platform).
+  const matrix = (jobs.smoke.strategy as { matrix: { include: Record<string, string>[] } }).matrix.include;
+  expect(matrix.map((m) => m.asset).sort()).toEqual([...assets].sort());
+  for (const m of matrix) {
+    const os = m.asset.split("-")[1];
+    const runner = { linux: /^ubuntu-/, darwin: /^macos-/, windows: /^windows-/ }[os]!;
+    expect(m.runner, m.asset).toMatch(runner);
+    if (/^ferry-linux-(arm64|x64-musl)/.test(m.asset)) {
+      expect(m.platform, m.asset).toBe(m.asset.includes("arm64") ? "linux/arm64" : "linux/amd64");
+      expect(m.container, m.asset).toMatch(m.asset.includes("musl") ? /^alpine:/ : /^debian:/);
+    } else expect(m.container, m.asset).toBeUndefined();
+  }
+  expect(matrix.filter((m) => m.docker === "docker").map((m) => m.asset).sort()).toEqual([
+    "ferry-linux-x64",
+    "ferry-linux-x64-baseline",
+  ]);
+  expect(runs("smoke").filter((r) => r.includes("sh scripts/smoke.sh")).length).toBe(2);
+  expect(uses("smoke")).toContain("docker/setup-qemu-action@v3");
+
+  // release: checksums checked, provenance attested, every asset attached.
+  const release = jobs.release as Job & { permissions: Record<string, string> };
+  expect(release.permissions).toEqual({ contents: "write", "id-token": "write", attestations: "write" });
+  expect(workflow.permissions).toEqual({ contents: "read" });
+  expect(uses("release")).toContain("actions/attest-build-provenance@v2");
+  const upload = runs("release").find((r) => /\bgh release create\b/.test(r))!;
+  for (const asset of [...assets, "ferry.js", "ferry.js.sha256", "SHA256SUMS"]) {
+    expect(upload).toContain(`dist/${asset} `.trimEnd());
+  }
 });

@@ -1,11 +1,14 @@
 /**
  * examples/*.ts run as a user runs them: `deno run -A examples/X.ts HOST …` against the real CNCF registry seeded
  * with the sample image; skopeo reads back what they wrote. The same examples, bundled for Node by
- * `bun build --target=node`, run under Node too.
+ * `bun build --target=node`, run under Node too. And the README's library examples run as written, from a directory
+ * outside the checkout (which they import as ./ferry/mod.ts), under Deno, Bun and Node; only registry.example.com
+ * is pointed at the test registry.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { pushSampleImage } from "../helpers/sample.ts";
@@ -96,3 +99,65 @@ for (const [runtime, runExample] of [["deno", denoRun], ["node", nodeRun]] as co
     }, 120_000);
   });
 }
+
+/** The ```ts blocks of README.md's "## Library" section. */
+function readmeLibraryExamples(): string[] {
+  const readme = readFileSync(join(root, "README.md"), "utf8");
+  const start = readme.indexOf("\n## Library\n");
+  const end = readme.indexOf("\n## ", start + 1);
+  expect(start).toBeGreaterThan(0);
+  return [...readme.slice(start, end).matchAll(/^```ts\n([\s\S]*?)^```$/gm)].map((m) => m[1]);
+}
+
+describe("README library examples, run as written from a directory outside the checkout", () => {
+  const examples = readmeLibraryExamples();
+
+  test("there are two, both importing ./ferry/mod.ts", () => {
+    expect(examples.length).toBe(2);
+    for (const code of examples) expect(code).toContain('from "./ferry/mod.ts";');
+  });
+
+  /** Writes example `i` into a fresh directory beside a `ferry` link to the checkout; returns the directory. */
+  async function place(runtime: string, i: number): Promise<string> {
+    const dir = join(tmp, `readme-${runtime}-${i}`);
+    await mkdir(dir, { recursive: true });
+    await symlink(root, join(dir, "ferry"));
+    await writeFile(join(dir, "example.ts"), examples[i].replaceAll("registry.example.com", registry.host));
+    return dir;
+  }
+
+  const runners: [string, (dir: string) => Promise<{ stdout: string; stderr: string }>][] = [
+    ["deno", (dir) => run(deno, ["run", "-A", "example.ts"], { cwd: dir, timeoutMs: 120_000 })],
+    ["bun", (dir) => run(bun, ["example.ts"], { cwd: dir, timeoutMs: 120_000 })],
+    ["node", async (dir) => {
+      await run(bun, ["build", "--target=node", "example.ts", "--outfile", "example.mjs"], { cwd: dir });
+      return run("node", ["example.mjs"], { cwd: dir, timeoutMs: 120_000 });
+    }],
+  ];
+
+  for (const [runtime, runIn] of runners) {
+    test(`${runtime}: the export example writes the amd64 and arm64 files it prints`, async () => {
+      await pushSampleImage(`${registry.host}/team/app:1.0`);
+      const dir = await place(runtime, 0);
+      const { stdout, stderr } = await runIn(dir);
+      expect(stderr).not.toContain("ferry:"); // no formatted error
+      const lines = stdout.trim().split("\n").sort();
+      expect(lines.map((l) => l.split(" ").slice(0, 2).join(" "))).toEqual([
+        "out/image-amd64.tar.gz linux/amd64",
+        "out/image-arm64.tar.gz linux/arm64/v8",
+      ]);
+      for (const line of lines) {
+        const [file, , sha256] = line.split(" ");
+        expect(sha256).toMatch(/^sha256:[0-9a-f]{64}$/);
+        expect((await readFile(join(dir, file))).byteLength).toBeGreaterThan(0);
+      }
+    }, 180_000);
+
+    test(`${runtime}: the copyGraph example writes an OCI layout that skopeo reads`, async () => {
+      const dir = await place(runtime, 1);
+      await runIn(dir);
+      const index = JSON.parse(await skopeoInspectRaw(`oci:${join(dir, "sample-layout")}:1.0`));
+      expect(index.manifests.map(platformOf).sort()).toEqual(["amd64", "arm64v8", "armv7"]);
+    }, 180_000);
+  }
+});

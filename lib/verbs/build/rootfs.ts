@@ -182,7 +182,7 @@ async function spool(body: AsyncIterable<Uint8Array>, path: string): Promise<voi
   const out = createWriteStream(path);
   try {
     for await (const chunk of body) {
-      if (!out.write(chunk)) await new Promise((r) => out.once("drain", r));
+      if (!out.write(chunk)) await new Promise<void>((r) => out.once("drain", () => r()));
     }
   } finally {
     await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { isScalar, parseDocument, visit } from "yaml";
+// deno-lint-ignore no-sloppy-imports -- a .js with its .d.ts beside it, which deno lint takes for sloppy
+import { isScalar, parseDocument, visit } from "../../vendor/yaml.js";
 import { UsageError } from "../../errors.ts";
 import type { Platform } from "../../oci/descriptor.ts";
 import { formatPlatform } from "../../oci/platform.ts";

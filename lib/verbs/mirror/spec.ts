@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { parse as parseYaml } from "yaml";
+// deno-lint-ignore no-sloppy-imports -- a .js with its .d.ts beside it, which deno lint takes for sloppy
+import { parse as parseYaml } from "../../vendor/yaml.js";
 import { UsageError } from "../../errors.ts";
 import { parsePlatformList } from "../../oci/platform.ts";
 import { parseReference, type Reference } from "../../ref/reference.ts";
