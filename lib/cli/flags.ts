@@ -10,11 +10,15 @@ import type { FlagSpec, ParsedArgs } from "./command.ts";
 export const transferFlags: Record<string, FlagSpec> = {
   "src-creds": { type: "string", value: "USER:PASS", description: "Credentials for the source registry" },
   "dest-creds": { type: "string", value: "USER:PASS", description: "Credentials for the destination registry" },
-  "plain-http": { type: "boolean", description: "Use plain HTTP for registries (always on for loopback hosts)" },
-  insecure: { type: "boolean", description: "Skip TLS certificate verification" },
+  "plain-http": {
+    type: "boolean",
+    description: "Use plain HTTP for registries (else HTTPS first; loopback hosts fall back to HTTP)",
+  },
+  insecure: { type: "boolean", description: "Skip TLS certificate verification (as --tls-verify=false)" },
   authfile: { type: "string", value: "PATH", description: "Docker config.json to read credentials from" },
   retries: { type: "string", value: "N", description: "Retries for failed registry requests (default 3)" },
   jobs: { type: "string", short: "j", value: "N", description: "Blobs transferred at once (default 6)" },
+  ...tlsFlags("both"),
 };
 
 /** Flags for commands that read one registry. */
@@ -24,7 +28,62 @@ export const readFlags: Record<string, FlagSpec> = {
   insecure: transferFlags.insecure,
   authfile: transferFlags.authfile,
   retries: transferFlags.retries,
+  ...tlsFlags("one"),
 };
+
+// --- TLS flags (issue #15): skopeo's names; --src-/--dest- variants where an end has its own. ---
+
+/** `--tls-verify[=false]` and `--cert-dir DIR`, and for two ends also their `--src-`/`--dest-` forms. */
+export function tlsFlags(ends: "one" | "both"): Record<string, FlagSpec> {
+  const flags: Record<string, FlagSpec> = {
+    "tls-verify": {
+      type: "boolean",
+      description: "Verify TLS certificates (the default; --tls-verify=false skips it, as --insecure does)",
+    },
+    "cert-dir": {
+      type: "string",
+      value: "DIR",
+      description: "CA certificates (*.crt) and client.cert/client.key for TLS (default: the registry's certs.d " +
+        "directory: ~/.docker/certs.d/HOST:PORT, /etc/docker/certs.d, /etc/containers/certs.d)",
+    },
+  };
+  if (ends === "one") return flags;
+  for (const end of ["src", "dest"]) {
+    const which = end === "src" ? "the source" : "the destination";
+    flags[`${end}-tls-verify`] = { type: "boolean", description: `--tls-verify for ${which} only` };
+    flags[`${end}-cert-dir`] = { type: "string", value: "DIR", description: `--cert-dir for ${which} only` };
+  }
+  return flags;
+}
+
+/**
+ * Takes `--NAME=true` / `--NAME=false` of boolean flags out of `argv` (parseArgs refuses a value on a
+ * boolean; skopeo users write `--tls-verify=false`). Returns the other arguments and the values taken.
+ */
+export function takeBooleanValues(
+  argv: string[],
+  booleans: Set<string>,
+): { argv: string[]; values: Record<string, boolean> } {
+  const rest: string[] = [];
+  const values: Record<string, boolean> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--") {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    const m = /^--([^=]+)=(.*)$/.exec(arg);
+    if (!m || !booleans.has(m[1])) {
+      rest.push(arg);
+      continue;
+    }
+    if (m[2] !== "true" && m[2] !== "false") {
+      throw new UsageError(`Cannot parse --${m[1]}="${m[2]}": expected true or false`);
+    }
+    values[m[1]] = m[2] === "true";
+  }
+  return { argv: rest, values };
+}
 
 /** `USER:PASS` → username and password. */
 export function parseCreds(value: unknown, flag: string): { username: string; password: string } | undefined {
@@ -48,10 +107,15 @@ export function intFlag(args: ParsedArgs, name: string, min = 0, max = Number.MA
 /** Registry options for the end `prefix` (`src`, `dest`, or none for single-end commands). */
 export function registryOptionsOf(args: ParsedArgs, prefix?: "src" | "dest") {
   const creds = parseCreds(args.values[prefix ? `${prefix}-creds` : "creds"], prefix ? `${prefix}-creds` : "creds");
+  const own = (name: string) => (prefix ? args.values[`${prefix}-${name}`] : undefined) ?? args.values[name];
+  const verify = own("tls-verify");
+  const certDir = own("cert-dir");
   return {
     ...(creds ?? {}),
     plainHttp: args.values["plain-http"] === true,
     insecure: args.values.insecure === true,
+    ...(typeof verify === "boolean" ? { tlsVerify: verify && args.values.insecure !== true } : {}),
+    ...(typeof certDir === "string" ? { certDir } : {}),
     authFile: typeof args.values.authfile === "string" ? args.values.authfile : undefined,
     retries: intFlag(args, "retries", 0, 20),
   };

@@ -6,7 +6,7 @@
  * @module
  */
 import { abortErrorOf, FerryError, NetworkError } from "../errors.ts";
-import { insecureFetchInit } from "../runtime.ts";
+import { canSkipTlsVerify, runtimeName, tlsFetchInit } from "../runtime.ts";
 import { Authenticator } from "./auth.ts";
 import { resolveCredentials } from "./credentials.ts";
 import { drain, errorFromResponse } from "./errors.ts";
@@ -20,13 +20,14 @@ import {
   type RetryPolicy,
   sleep,
 } from "./retry.ts";
+import { describeTlsFailure, probeTls, tlsFailureOf, tlsSettingsFor } from "./tls.ts";
 
 /**
  * How to reach and authenticate to a registry.
  *
  * @example
  * ```ts
- * const options: RegistryOptions = { username: "ci", password: "secret", retries: 5, plainHttp: true };
+ * const options: RegistryOptions = { username: "ci", password: "secret", retries: 5, certDir: "/etc/ferry/certs" };
  * await copy("registry.lan:5000/app:1.0", "oci:out:1.0", { source: options });
  * ```
  */
@@ -35,10 +36,26 @@ export interface RegistryOptions {
   username?: string;
   /** Password or token for basic auth and token exchange; never printed. */
   password?: string;
-  /** Speak HTTP instead of HTTPS (loopback hosts always do). */
+  /**
+   * Speak plain HTTP. Without it every host is tried over HTTPS first; loopback hosts (and hosts with
+   * `tlsVerify: false`) fall back to HTTP when the server answers the TLS handshake in plain HTTP.
+   */
   plainHttp?: boolean;
-  /** Skip TLS certificate verification. */
+  /** Skip TLS certificate verification (`--insecure`): the same as `tlsVerify: false`. */
   insecure?: boolean;
+  /**
+   * Verify the registry's TLS certificate (default true; `--tls-verify=false` as skopeo spells it).
+   * Bun skips verification per request; Deno cannot, run it with `--unsafely-ignore-certificate-errors`.
+   */
+  tlsVerify?: boolean;
+  /**
+   * A directory of certificates (`--cert-dir`): every `*.crt` is a CA trusted besides the system's,
+   * `client.cert` + `client.key` a client certificate for mutual TLS. Without it the registry's
+   * `certs.d/HOST:PORT/` (or `certs.d/HOST/`) directory of docker or containers is used when there is one.
+   */
+  certDir?: string;
+  /** PEM certificates given directly: extra CAs, and a client certificate with its key. */
+  tls?: { ca?: string[]; cert?: string; key?: string };
   /** A docker-style config/auth file to take credentials from. */
   authFile?: string;
   /** Retries of transient failures (default 3). */
@@ -97,22 +114,29 @@ export function isLoopback(host: string): boolean {
 export class RegistryClient {
   /** The host on the wire, e.g. `registry-1.docker.io` for `docker.io`. */
   readonly host: string;
-  /** `http://host` or `https://host`. */
-  readonly baseUrl: string;
+  /** `https://host`, or `http://host` with `plainHttp` or once a loopback server answered in plain HTTP. */
+  get baseUrl(): string {
+    return `${this.#scheme ?? "https"}://${this.host}`;
+  }
   /** How requests are retried (408/429/5xx, network errors). */
   readonly retry: RetryPolicy;
   /** Set after a registry refused a monolithic upload with 413: later uploads go in chunks. */
   preferChunked = false;
   readonly #auth: Authenticator;
-  readonly #fetchInit: RequestInit;
+  /** Known once the host answered: `http` (forced, or the fallback) or `https`. */
+  #scheme?: "http" | "https";
+  /** Whether a plain-HTTP answer to the TLS handshake may switch this host to `http://`. */
+  readonly #mayFallBack: boolean;
+  #fetchInit?: Promise<RequestInit>;
+  #probe?: Promise<void>;
   readonly #listeners = new Set<(event: RegistryEvent) => void>();
 
   /** A client for `registry` (a host as users write it, e.g. `docker.io`, `127.0.0.1:5000`). */
   constructor(readonly registry: string, readonly options: RegistryOptions = {}) {
     this.host = wireHost(registry);
-    this.baseUrl = `${options.plainHttp || isLoopback(this.host) ? "http" : "https"}://${this.host}`;
+    if (options.plainHttp) this.#scheme = "http";
+    this.#mayFallBack = isLoopback(this.host) || !this.#verify;
     this.retry = { ...DEFAULT_RETRY_POLICY, retries: options.retries ?? DEFAULT_RETRY_POLICY.retries };
-    this.#fetchInit = options.insecure ? insecureFetchInit() : {};
     this.#auth = new Authenticator(
       this.host,
       (url, init) => this.#withRetries(url, init, true),
@@ -225,6 +249,61 @@ export class RegistryClient {
     }
   }
 
+  get #verify(): boolean {
+    return this.options.tlsVerify !== false && !this.options.insecure;
+  }
+
+  /** The runtime's fetch options for this registry's TLS settings, read once (cert files included). */
+  #tlsInit(): Promise<RequestInit> {
+    this.#fetchInit ??= tlsSettingsFor(this.host, {
+      certDir: this.options.certDir,
+      tlsVerify: this.#verify,
+      ...this.options.tls,
+    }).then((settings) => tlsFetchInit(settings));
+    return this.#fetchInit;
+  }
+
+  /**
+   * One fetch. An `https://` URL of this host that meets a plain-HTTP server switches the host to
+   * `http://` where that is allowed (loopback, or verification off) and is sent again that way;
+   * every other TLS failure is a NetworkError saying what is wrong with the certificate.
+   */
+  async #fetch(url: URL, init: RequestInit): Promise<Response> {
+    const tlsInit = await this.#tlsInit();
+    const own = url.host === this.host;
+    if (own && url.protocol === "https:" && this.#scheme === "http") url = withProtocol(url, "http:");
+    if (
+      own && url.protocol === "https:" && this.#scheme === undefined && this.#mayFallBack &&
+      init.body instanceof ReadableStream
+    ) {
+      // A streaming body cannot be sent twice: find out the scheme with a body-less request first.
+      this.#probe ??= this.#fetch(this.url("/v2/"), { method: "GET", signal: init.signal }).then(drain, () => {})
+        .finally(() => (this.#probe = undefined));
+      await this.#probe;
+      if (this.#scheme === "http") url = withProtocol(url, "http:");
+    }
+    try {
+      const res = await fetch(url, { ...tlsInit, ...init } as RequestInit);
+      if (own) this.#scheme ??= url.protocol === "https:" ? "https" : "http";
+      return res;
+    } catch (err) {
+      if (url.protocol !== "https:" || (init.signal as AbortSignal | undefined)?.aborted) throw err;
+      let failure = tlsFailureOf(err);
+      if (!failure) throw err;
+      if (failure === "handshake") failure = await probeTls(url.hostname, Number(url.port || 443));
+      if (failure === "plain-http" && own && this.#mayFallBack && this.#scheme !== "https") {
+        const res = await fetch(withProtocol(url, "http:"), init);
+        this.#scheme = "http";
+        return res;
+      }
+      const detail = describeNetworkError(err);
+      const runtime = canSkipTlsVerify ? "bun" : runtimeName;
+      throw new NetworkError(`Cannot reach ${url.host}: ${describeTlsFailure(failure, url.host, detail, runtime)}`, {
+        cause: err,
+      });
+    }
+  }
+
   /** One exchange, following redirects of GET/HEAD by hand so Authorization never leaves its origin. */
   async #follow(url: string, init: RequestInit & { signal?: AbortSignal }): Promise<Response> {
     const method = init.method ?? "GET";
@@ -232,8 +311,7 @@ export class RegistryClient {
     headers.set("User-Agent", this.options.userAgent ?? "ferry");
     let current = new URL(url);
     for (let hops = 0;; hops++) {
-      const res = await fetch(current, {
-        ...this.#fetchInit,
+      const res = await this.#fetch(current, {
         ...init,
         headers,
         redirect: "manual",
@@ -251,6 +329,12 @@ export class RegistryClient {
   }
 }
 
+function withProtocol(url: URL, protocol: "http:" | "https:"): URL {
+  const next = new URL(url);
+  next.protocol = protocol;
+  return next;
+}
+
 const clients = new Map<string, RegistryClient>();
 
 /** The shared client for `registry` (as the user names it) with these options; created on first use. */
@@ -261,6 +345,9 @@ export function clientFor(registry: string, options: RegistryOptions = {}): Regi
     options.password,
     !!options.plainHttp,
     !!options.insecure,
+    options.tlsVerify,
+    options.certDir,
+    options.tls,
     options.authFile,
     options.retries,
     options.userAgent,
