@@ -58,12 +58,16 @@ export class RegistryStore implements ContentStore {
     const path = this.#path("manifests", reference);
     const head = await this.#send(path, "HEAD", options, { Accept: MANIFEST_ACCEPT });
     const what = `manifest ${reference}`;
-    if (!head.ok) throw await this.#headError(head, "resolve", what, path, options, { Accept: MANIFEST_ACCEPT });
+    // A registry that does not allow HEAD (405, 501) is asked with a GET below.
+    const headless = head.status === 405 || head.status === 501;
+    if (!head.ok && !headless) {
+      throw await this.#headError(head, "resolve", what, path, options, { Accept: MANIFEST_ACCEPT });
+    }
     await drain(head);
     const digest = head.headers.get("docker-content-digest") ?? (isDigest(reference) ? reference : null);
     const mediaType = mediaTypeOf(head);
     const size = Number(head.headers.get("content-length") ?? NaN);
-    if (digest && isDigest(digest) && mediaType && Number.isSafeInteger(size) && size >= 0) {
+    if (!headless && digest && isDigest(digest) && mediaType && Number.isSafeInteger(size) && size >= 0) {
       return { mediaType, digest, size };
     }
     // No usable digest or type from HEAD (some registries): GET the bytes and compute it.
@@ -92,7 +96,13 @@ export class RegistryStore implements ContentStore {
   /** Whether the repository has `desc` (a HEAD request). */
   async exists(desc: Descriptor, options: StoreOptions = {}): Promise<boolean> {
     const path = this.#path(isManifest(desc.mediaType) ? "manifests" : "blobs", desc.digest);
-    const res = await this.#send(path, "HEAD", options, isManifest(desc.mediaType) ? { Accept: MANIFEST_ACCEPT } : {});
+    const headers: Record<string, string> = isManifest(desc.mediaType) ? { Accept: MANIFEST_ACCEPT } : {};
+    let res = await this.#send(path, "HEAD", options, headers);
+    if (res.status === 405 || res.status === 501) {
+      // HEAD not allowed: the status line of a GET tells the same (its body is not read).
+      await drain(res);
+      res = await this.#send(path, "GET", options, headers);
+    }
     if (res.ok || res.status === 404) {
       await drain(res);
       return res.ok;
