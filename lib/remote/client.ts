@@ -8,7 +8,7 @@
 import { abortErrorOf, FerryError, NetworkError } from "../errors.ts";
 import { canSkipTlsVerify, runtimeName, tlsFetchInit } from "../runtime.ts";
 import { Authenticator } from "./auth.ts";
-import { resolveCredentials } from "./credentials.ts";
+import { checkAuthFile, resolveCredentials } from "./credentials.ts";
 import { drain, errorFromResponse } from "./errors.ts";
 import { parseRateLimit, type RegistryEvent } from "./rate_limit.ts";
 import {
@@ -129,6 +129,7 @@ export class RegistryClient {
   readonly #mayFallBack: boolean;
   #fetchInit?: Promise<RequestInit>;
   #probe?: Promise<void>;
+  #authFileChecked?: Promise<void>;
   readonly #listeners = new Set<(event: RegistryEvent) => void>();
 
   /** A client for `registry` (a host as users write it, e.g. `docker.io`, `127.0.0.1:5000`). */
@@ -169,6 +170,8 @@ export class RegistryClient {
    * whatever its status; throws NetworkError or AbortError when there was none.
    */
   async send(pathOrUrl: string | URL, options: SendOptions = {}): Promise<Response> {
+    this.#authFileChecked ??= checkAuthFile(this.options);
+    await this.#authFileChecked;
     const url = this.url(pathOrUrl).toString();
     const scopes = options.scopes ?? [];
     const replayable = !(options.body instanceof ReadableStream);

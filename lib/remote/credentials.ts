@@ -6,10 +6,10 @@
  */
 import { Buffer } from "node:buffer";
 import { spawn } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { access, readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { AuthError, FormatError } from "../errors.ts";
+import { AuthError, FileError, FormatError } from "../errors.ts";
 import { env } from "../runtime.ts";
 
 /** A username and password, or an identity (refresh) token from `docker login`. */
@@ -62,7 +62,10 @@ export async function resolveCredentials(
   try {
     config = JSON.parse(await readFile(path, "utf8"));
   } catch (err) {
-    if ((err as { code?: string }).code === "ENOENT") return undefined;
+    if ((err as { code?: string }).code === "ENOENT") {
+      if (options.authFile) throw missingAuthFile(options.authFile, err);
+      return undefined;
+    }
     throw new FormatError(`Cannot read credentials from ${path}: ${(err as Error).message}`, { cause: err });
   }
   const key = configKey(registry);
@@ -74,6 +77,29 @@ export async function resolveCredentials(
   if (auth?.username !== undefined) return { username: auth.username, password: auth.password ?? "" };
   if (config.credsStore) return await runHelper(config.credsStore, key);
   return undefined;
+}
+
+/**
+ * Fails with a FileError naming `--authfile` when it was given and does not exist (as skopeo does:
+ * a mistyped path must not silently mean anonymous access).
+ */
+export async function checkAuthFile(options: CredentialOptions): Promise<void> {
+  if (!options.authFile) return;
+  try {
+    await access(options.authFile);
+  } catch (err) {
+    throw missingAuthFile(options.authFile, err);
+  }
+}
+
+function missingAuthFile(path: string, cause: unknown): FileError {
+  const code = (cause as { code?: string }).code;
+  return new FileError(
+    `Cannot read credentials from ${path} (--authfile): ${
+      code === "ENOENT" ? "no such file" : (cause as Error).message
+    }`,
+    { cause },
+  );
 }
 
 /** The config file consulted: options.authFile, $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json. */

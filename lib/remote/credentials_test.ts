@@ -3,7 +3,7 @@ import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { AuthError, FormatError } from "../errors.ts";
+import { AuthError, FileError, FormatError } from "../errors.ts";
 import { configKey, configPath, resolveCredentials } from "./credentials.ts";
 
 let dir: string;
@@ -89,8 +89,21 @@ describe("resolveCredentials", () => {
     );
   });
 
-  test("no config file means anonymous; a malformed one is a FormatError", async () => {
-    expect(await resolveCredentials("plain.example", { authFile: join(dir, "absent.json") })).toBeUndefined();
+  test("no config file means anonymous; a missing --authfile is a FileError; a malformed one is a FormatError", async () => {
+    const saved = process.env.REGISTRY_AUTH_FILE;
+    process.env.REGISTRY_AUTH_FILE = join(dir, "absent.json");
+    try {
+      expect(await resolveCredentials("plain.example")).toBeUndefined();
+    } finally {
+      if (saved === undefined) delete process.env.REGISTRY_AUTH_FILE;
+      else process.env.REGISTRY_AUTH_FILE = saved;
+    }
+    await expect(resolveCredentials("plain.example", { authFile: join(dir, "absent.json") })).rejects.toBeInstanceOf(
+      FileError,
+    );
+    await expect(resolveCredentials("plain.example", { authFile: join(dir, "absent.json") })).rejects.toThrow(
+      `Cannot read credentials from ${join(dir, "absent.json")} (--authfile): no such file`,
+    );
     await expect(resolveCredentials("plain.example", { authFile: join(dir, "bad.json") })).rejects.toBeInstanceOf(
       FormatError,
     );

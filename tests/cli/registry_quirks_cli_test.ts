@@ -49,3 +49,15 @@ describe("a registry that answers manifest HEAD with 405", () => {
     expect(noHead.requests.some((r) => r.method === "GET" && r.path.includes("/manifests/"))).toBe(true);
   }, 60_000);
 });
+
+describe("--authfile", () => {
+  test("a file that does not exist is an error naming it (exit 8), not anonymous access", async () => {
+    const missing = join(tmp, "no-such-auth.json");
+    for (const args of [["inspect"], ["copy", "--dest-creds", "u:p"]]) {
+      const dst = args[0] === "copy" ? [`oci:${join(tmp, "never")}`] : [];
+      const result = await runCli([...args, "--authfile", missing, `${registry.host}/sample/app:1.0`, ...dst]);
+      expect(result.code).toBe(8);
+      expect(result.stderr.trimEnd()).toBe(`ferry: Cannot read credentials from ${missing} (--authfile): no such file`);
+    }
+  }, 60_000);
+});
