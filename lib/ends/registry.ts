@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { abortErrorOf, NetworkError } from "../errors.ts";
+import { abortErrorOf, FormatError, NetworkError } from "../errors.ts";
 import { type Descriptor, shortDigest } from "../oci/descriptor.ts";
-import { digestOf, isDigest, splitDigest } from "../oci/digest.ts";
+import { checkDigest, digestOf, isDigest, splitDigest } from "../oci/digest.ts";
 import { isManifest, MANIFEST_ACCEPT } from "../oci/media_types.ts";
 import type { Reference } from "../ref/reference.ts";
 import { clientFor, type RegistryClient, type RegistryOptions } from "../remote/client.ts";
@@ -17,6 +17,9 @@ import { mountBlob, uploadBlob } from "../remote/upload.ts";
 import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
 import { verifyBytes } from "../stream/verify.ts";
 import type { ContentStore, RegistryOrigin, StoreOptions } from "./store.ts";
+
+/** A tag as the distribution spec allows it. */
+const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 
 /** Manifests kept in memory per store (for tag(), which must PUT the exact bytes again). */
 const MANIFEST_CACHE_ENTRIES = 256;
@@ -156,6 +159,11 @@ export class RegistryStore implements ContentStore {
   }
 
   #path(kind: "manifests" | "blobs", reference: string): string {
+    // Never a URL of an unchecked digest (`sha256:../../x`, `md5:…`) or of a tag that is not one.
+    if (kind === "blobs" || reference.includes(":")) checkDigest(reference, kind === "blobs" ? "a blob" : "a manifest");
+    else if (!TAG_RE.test(reference)) {
+      throw new FormatError(`Cannot use tag ${JSON.stringify(reference)}: not a valid tag`);
+    }
     return `/v2/${this.#repository}/${kind}/${reference}`;
   }
 

@@ -8,6 +8,7 @@
  */
 import { RegistryError } from "../errors.ts";
 import { type Descriptor, shortDigest } from "../oci/descriptor.ts";
+import { checkDigest } from "../oci/digest.ts";
 import type { RegistryClient } from "./client.ts";
 import { drain, errorFromResponse } from "./errors.ts";
 
@@ -43,6 +44,7 @@ export async function uploadBlob(
   body: ReadableStream<Uint8Array>,
   options: UploadOptions = {},
 ): Promise<void> {
+  checkDigest(desc.digest, "a blob");
   const ctx = context(client, repository, desc, options);
   const scopes = [`repository:${repository}:pull,push`];
   const { signal } = options;
@@ -99,6 +101,7 @@ export async function mountBlob(
   from: string,
   options: { signal?: AbortSignal; ref?: string } = {},
 ): Promise<boolean> {
+  checkDigest(desc.digest, "a blob");
   const url = client.url(`/v2/${repository}/blobs/uploads/`);
   url.searchParams.set("mount", desc.digest);
   url.searchParams.set("from", from);
