@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { abortErrorOf, FormatError, NetworkError } from "../errors.ts";
+import { abortErrorOf, FerryError, FormatError, NetworkError, RegistryError } from "../errors.ts";
 import { type Descriptor, shortDigest } from "../oci/descriptor.ts";
 import { checkDigest, digestOf, isDigest, splitDigest } from "../oci/digest.ts";
 import { isManifest, MANIFEST_ACCEPT } from "../oci/media_types.ts";
@@ -74,9 +74,7 @@ export class RegistryStore implements ContentStore {
       return { mediaType, digest, size };
     }
     // No usable digest or type from HEAD (some registries): GET the bytes and compute it.
-    const res = await this.#send(path, "GET", options, { Accept: MANIFEST_ACCEPT });
-    if (!res.ok) throw await this.#error(res, "resolve", what, "GET", path);
-    const bytes = await readLimited(res.body ?? streamOf(new Uint8Array()), MAX_MANIFEST_BYTES);
+    const { res, bytes } = await this.#getManifest(path, "resolve", what, options);
     const algorithm = isDigest(reference) ? splitDigest(reference)[0] : "sha256";
     const desc = {
       mediaType: mediaTypeOf(res) ?? mediaTypeInside(bytes),
@@ -140,7 +138,22 @@ export class RegistryStore implements ContentStore {
     while (next) {
       const res = await this.#send(next, "GET", options);
       if (!res.ok) throw await this.#error(res, "list", `tags of ${this.#repository}`, "GET", next);
-      const body = await res.json() as { tags?: string[] | null };
+      let body: { tags?: string[] | null };
+      try {
+        body = JSON.parse(
+          new TextDecoder().decode(await readLimited(res.body ?? streamOf(new Uint8Array()), 64 << 20)),
+        );
+      } catch (err) {
+        if (err instanceof FerryError) throw err;
+        throw err instanceof SyntaxError
+          ? new RegistryError(`Cannot list tags of ${this.#repository}: the registry did not answer JSON`, {
+            ref: this.ref,
+          })
+          : new NetworkError(
+            `Cannot reach ${this.client.host}: connection lost while reading tags: ${describeNetworkError(err)}`,
+            { ref: this.ref, cause: err },
+          );
+      }
       tags.push(...(body.tags ?? []));
       const link = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get("link") ?? "");
       next = link ? String(this.client.url(link[1])) : undefined;
@@ -231,9 +244,7 @@ export class RegistryStore implements ContentStore {
     const cached = this.#manifests.get(desc.digest);
     if (cached) return cached;
     const path = this.#path("manifests", desc.digest);
-    const res = await this.#send(path, "GET", options, { Accept: MANIFEST_ACCEPT });
-    if (!res.ok) throw await this.#error(res, "fetch", `manifest ${shortDigest(desc.digest)}`, "GET", path);
-    const bytes = await readLimited(res.body ?? streamOf(new Uint8Array()), MAX_MANIFEST_BYTES);
+    const { bytes } = await this.#getManifest(path, "fetch", `manifest ${shortDigest(desc.digest)}`, options);
     try {
       verifyBytes(desc, bytes, this.ref);
       this.#remember(desc.digest, bytes); // only verified bytes may be re-PUT by tag()
@@ -241,6 +252,35 @@ export class RegistryStore implements ContentStore {
       // Unverified bytes go back to the caller, whose own check (copyGraph's) reports the mismatch.
     }
     return bytes;
+  }
+
+  /**
+   * GETs a manifest and reads all of it; a connection lost mid-body (reset, a body shorter than its
+   * Content-Length, a stall cut by the idle timeout) is retried like any transient failure, then a NetworkError.
+   */
+  async #getManifest(
+    path: string,
+    verb: string,
+    what: string,
+    options: StoreOptions,
+  ): Promise<{ res: Response; bytes: Uint8Array }> {
+    for (let attempt = 0;; attempt++) {
+      const res = await this.#send(path, "GET", options, { Accept: MANIFEST_ACCEPT });
+      if (!res.ok) throw await this.#error(res, verb, what, "GET", path);
+      try {
+        return { res, bytes: await readLimited(res.body ?? streamOf(new Uint8Array()), MAX_MANIFEST_BYTES) };
+      } catch (err) {
+        if (err instanceof FerryError) throw err;
+        if (options.signal?.aborted) throw abortErrorOf(options.signal);
+        if (attempt >= this.client.retry.retries) {
+          throw new NetworkError(
+            `Cannot reach ${this.client.host}: connection lost while reading ${what}: ${describeNetworkError(err)}`,
+            { ref: this.ref, cause: err },
+          );
+        }
+        await sleep(backoffDelay(attempt, this.client.retry), options.signal);
+      }
+    }
   }
 
   #remember(digest: string, bytes: Uint8Array): void {

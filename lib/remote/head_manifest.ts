@@ -5,11 +5,13 @@
  *
  * @module
  */
+import { FerryError, NetworkError } from "../errors.ts";
 import { digestOf, isDigest, splitDigest } from "../oci/digest.ts";
 import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
 import { MANIFEST_ACCEPT } from "../oci/media_types.ts";
 import type { RegistryClient } from "./client.ts";
 import { drain, errorFromResponse } from "./errors.ts";
+import { describeNetworkError } from "./retry.ts";
 
 /** What a manifest `HEAD` told: present or not, and its descriptor fields when the registry sent them. */
 export interface ManifestHead {
@@ -60,7 +62,17 @@ export async function headManifest(
     await drain(res);
     method = "GET";
     res = await ask("GET");
-    if (res.ok) bytes = await readLimited(res.body ?? streamOf(new Uint8Array()), MAX_MANIFEST_BYTES);
+    if (res.ok) {
+      bytes = await readLimited(res.body ?? streamOf(new Uint8Array()), MAX_MANIFEST_BYTES).catch((err) => {
+        if (err instanceof FerryError) throw err;
+        throw new NetworkError(
+          `Cannot reach ${client.host}: connection lost while reading manifest ${reference}: ${
+            describeNetworkError(err)
+          }`,
+          { ref: options.ref, cause: err },
+        );
+      });
+    }
   }
   if (res.status === 404) {
     await drain(res);

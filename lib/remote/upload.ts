@@ -247,25 +247,39 @@ interface Tracked {
   cancel(reason?: unknown): Promise<void>;
 }
 
-/** Wraps `body` so its own error (not fetch's rewording of it) can be rethrown. */
+/**
+ * Wraps `body` so its own error (not fetch's rewording of it) can be rethrown. Once fetch lets go of
+ * the stream (the request failed, the connection dropped) nothing more is pushed into it: a late chunk
+ * or end of the source must not touch a closed controller.
+ */
 function trackErrors(body: ReadableStream<Uint8Array>): Tracked {
   const reader = body.getReader();
+  let finished = false;
+  const release = (reason?: unknown) => {
+    finished = true;
+    return reader.cancel(reason).catch(() => {});
+  };
   const tracked: Tracked = {
-    cancel: (reason) => reader.cancel(reason).catch(() => {}),
+    cancel: release,
     stream: new ReadableStream<Uint8Array>({
       async pull(controller) {
+        let chunk: Awaited<ReturnType<typeof reader.read>>;
         try {
-          const { done, value } = await reader.read();
-          if (done) controller.close();
-          else controller.enqueue(value);
+          chunk = await reader.read();
         } catch (err) {
+          if (finished) return;
+          finished = true;
           tracked.error = err;
           controller.error(err);
+          return;
         }
+        if (finished) return;
+        if (chunk.done) {
+          finished = true;
+          controller.close();
+        } else controller.enqueue(chunk.value);
       },
-      cancel(reason) {
-        return reader.cancel(reason);
-      },
+      cancel: release,
     }, { highWaterMark: 0 }),
   };
   return tracked;
