@@ -6,6 +6,25 @@
 import { UsageError } from "../errors.ts";
 import type { FlagSpec, ParsedArgs } from "./command.ts";
 
+/** Network timeouts (issue #15), in seconds; 0 turns one off. */
+export const timeoutFlags: Record<string, FlagSpec> = {
+  "connect-timeout": {
+    type: "string",
+    value: "SECONDS",
+    description: "Give up opening a connection to a registry after this long (default 30; 0: never)",
+  },
+  timeout: {
+    type: "string",
+    value: "SECONDS",
+    description: "Give up waiting for a registry's answer (or a credential helper's) after this long (default 60)",
+  },
+  "idle-timeout": {
+    type: "string",
+    value: "SECONDS",
+    description: "Give up on a transfer that stalls this long between two chunks (default 60)",
+  },
+};
+
 /** Flags for commands with a source and a destination. */
 export const transferFlags: Record<string, FlagSpec> = {
   "src-creds": { type: "string", value: "USER:PASS", description: "Credentials for the source registry" },
@@ -19,6 +38,7 @@ export const transferFlags: Record<string, FlagSpec> = {
   retries: { type: "string", value: "N", description: "Retries for failed registry requests (default 3)" },
   jobs: { type: "string", short: "j", value: "N", description: "Blobs transferred at once (default 6)" },
   ...tlsFlags("both"),
+  ...timeoutFlags,
 };
 
 /** Flags for commands that read one registry. */
@@ -29,6 +49,7 @@ export const readFlags: Record<string, FlagSpec> = {
   authfile: transferFlags.authfile,
   retries: transferFlags.retries,
   ...tlsFlags("one"),
+  ...timeoutFlags,
 };
 
 // --- TLS flags (issue #15): skopeo's names; --src-/--dest- variants where an end has its own. ---
@@ -54,6 +75,17 @@ export function tlsFlags(ends: "one" | "both"): Record<string, FlagSpec> {
     flags[`${end}-cert-dir`] = { type: "string", value: "DIR", description: `--cert-dir for ${which} only` };
   }
   return flags;
+}
+
+/** A duration flag in seconds (fractions allowed) as milliseconds, or undefined. */
+export function secondsFlag(args: ParsedArgs, name: string): number | undefined {
+  const value = args.values[name];
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (typeof value !== "string" || value.trim() === "" || !Number.isFinite(n) || n < 0 || n > 86_400) {
+    throw new UsageError(`Cannot parse --${name} "${value}": expected seconds from 0 to 86400`);
+  }
+  return Math.round(n * 1000);
 }
 
 /**
@@ -118,6 +150,9 @@ export function registryOptionsOf(args: ParsedArgs, prefix?: "src" | "dest") {
     ...(typeof certDir === "string" ? { certDir } : {}),
     authFile: typeof args.values.authfile === "string" ? args.values.authfile : undefined,
     retries: intFlag(args, "retries", 0, 20),
+    connectTimeoutMs: secondsFlag(args, "connect-timeout"),
+    timeoutMs: secondsFlag(args, "timeout"),
+    idleTimeoutMs: secondsFlag(args, "idle-timeout"),
   };
 }
 

@@ -13,6 +13,7 @@ import type { Reference } from "../ref/reference.ts";
 import { clientFor, type RegistryClient, type RegistryOptions } from "../remote/client.ts";
 import { drain, errorFromResponse } from "../remote/errors.ts";
 import { backoffDelay, describeNetworkError, sleep } from "../remote/retry.ts";
+import { TimeoutError } from "../remote/timeouts.ts";
 import { mountBlob, uploadBlob } from "../remote/upload.ts";
 import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
 import { verifyBytes } from "../stream/verify.ts";
@@ -270,7 +271,7 @@ export class RegistryStore implements ContentStore {
       try {
         return { res, bytes: await readLimited(res.body ?? streamOf(new Uint8Array()), MAX_MANIFEST_BYTES) };
       } catch (err) {
-        if (err instanceof FerryError) throw err;
+        if (err instanceof FerryError && !(err instanceof TimeoutError)) throw err;
         if (options.signal?.aborted) throw abortErrorOf(options.signal);
         if (attempt >= this.client.retry.retries) {
           throw new NetworkError(

@@ -20,6 +20,7 @@ import {
   type RetryPolicy,
   sleep,
 } from "./retry.ts";
+import { DEFAULT_TIMEOUTS, fetchWithTimeouts, probeConnect, TimeoutError, type Timeouts } from "./timeouts.ts";
 import { describeTlsFailure, probeTls, tlsFailureOf, tlsSettingsFor } from "./tls.ts";
 
 /**
@@ -64,6 +65,15 @@ export interface RegistryOptions {
   userAgent?: string;
   /** Upload blobs in PATCH chunks of this many bytes instead of one streaming request. */
   chunkSize?: number;
+  /** How long opening a connection may take (`--connect-timeout`; default 30 000 ms, 0 for none). */
+  connectTimeoutMs?: number;
+  /**
+   * How long a request may wait for the answer's headers once its body is sent, and a credential
+   * helper for its answer (`--timeout`; default 60 000 ms, 0 for none).
+   */
+  timeoutMs?: number;
+  /** How long a body may stall between two chunks, either way (`--idle-timeout`; default 60 000 ms, 0 for none). */
+  idleTimeoutMs?: number;
 }
 
 /**
@@ -120,6 +130,8 @@ export class RegistryClient {
   }
   /** How requests are retried (408/429/5xx, network errors). */
   readonly retry: RetryPolicy;
+  /** The connect, response and idle timeouts. */
+  readonly timeouts: Timeouts;
   /** Set after a registry refused a monolithic upload with 413: later uploads go in chunks. */
   preferChunked = false;
   readonly #auth: Authenticator;
@@ -130,6 +142,8 @@ export class RegistryClient {
   #fetchInit?: Promise<RequestInit>;
   #probe?: Promise<void>;
   #authFileChecked?: Promise<void>;
+  /** Whether a TCP connection opened lately; until then (and after a network error) it is probed first. */
+  #connected = false;
   readonly #listeners = new Set<(event: RegistryEvent) => void>();
 
   /** A client for `registry` (a host as users write it, e.g. `docker.io`, `127.0.0.1:5000`). */
@@ -138,10 +152,15 @@ export class RegistryClient {
     if (options.plainHttp) this.#scheme = "http";
     this.#mayFallBack = isLoopback(this.host) || !this.#verify;
     this.retry = { ...DEFAULT_RETRY_POLICY, retries: options.retries ?? DEFAULT_RETRY_POLICY.retries };
+    this.timeouts = {
+      connectMs: options.connectTimeoutMs ?? DEFAULT_TIMEOUTS.connectMs,
+      responseMs: options.timeoutMs ?? DEFAULT_TIMEOUTS.responseMs,
+      idleMs: options.idleTimeoutMs ?? DEFAULT_TIMEOUTS.idleMs,
+    };
     this.#auth = new Authenticator(
       this.host,
       (url, init) => this.#withRetries(url, init, true),
-      () => resolveCredentials(registry, options),
+      () => resolveCredentials(registry, { ...options, helperTimeoutMs: this.timeouts.responseMs }),
     );
   }
 
@@ -223,11 +242,15 @@ export class RegistryClient {
       const canRetry = replayable && attempt < this.retry.retries;
       let res: Response;
       try {
+        if (!this.#connected) await this.#probeConnect(url);
         res = await this.#follow(url, init);
+        this.#connected = true;
       } catch (err) {
         if (signal?.aborted) throw abortErrorOf(signal);
-        if (err instanceof FerryError) throw err;
+        this.#connected = false;
+        if (err instanceof FerryError && !(err instanceof TimeoutError)) throw err;
         if (!canRetry) {
+          if (err instanceof TimeoutError) throw err;
           throw new NetworkError(`Cannot reach ${this.host}: ${describeNetworkError(err)}`, { cause: err });
         }
         const waitMs = backoffDelay(attempt, this.retry);
@@ -250,6 +273,14 @@ export class RegistryClient {
       });
       await sleep(waitMs, signal);
     }
+  }
+
+  /** A connection to the host of `url` opens within the connect timeout, or a TimeoutError. */
+  #probeConnect(url: string): Promise<void> {
+    const u = new URL(url);
+    if (u.host !== this.host) return Promise.resolve();
+    const port = u.port ? Number(u.port) : u.protocol === "http:" || this.#scheme === "http" ? 80 : 443;
+    return probeConnect(u.hostname, port, this.timeouts.connectMs, this.host);
   }
 
   get #verify(): boolean {
@@ -285,17 +316,19 @@ export class RegistryClient {
       await this.#probe;
       if (this.#scheme === "http") url = withProtocol(url, "http:");
     }
+    const label = url.host;
     try {
-      const res = await fetch(url, { ...tlsInit, ...init } as RequestInit);
+      const res = await fetchWithTimeouts(init, this.timeouts, label, (i) => fetch(url, { ...tlsInit, ...i }));
       if (own) this.#scheme ??= url.protocol === "https:" ? "https" : "http";
       return res;
     } catch (err) {
+      if (err instanceof FerryError) throw err;
       if (url.protocol !== "https:" || (init.signal as AbortSignal | undefined)?.aborted) throw err;
       let failure = tlsFailureOf(err);
       if (!failure) throw err;
       if (failure === "handshake") failure = await probeTls(url.hostname, Number(url.port || 443));
       if (failure === "plain-http" && own && this.#mayFallBack && this.#scheme !== "https") {
-        const res = await fetch(withProtocol(url, "http:"), init);
+        const res = await fetchWithTimeouts(init, this.timeouts, label, (i) => fetch(withProtocol(url, "http:"), i));
         this.#scheme = "http";
         return res;
       }
@@ -355,6 +388,9 @@ export function clientFor(registry: string, options: RegistryOptions = {}): Regi
     options.retries,
     options.userAgent,
     options.chunkSize,
+    options.connectTimeoutMs,
+    options.timeoutMs,
+    options.idleTimeoutMs,
   ]);
   let client = clients.get(key);
   if (!client) {

@@ -42,16 +42,19 @@ const targets: { name: string; direction: "pull" | "push"; method: string; path:
   { name: "manifest PUT", direction: "push", method: "PUT", path: /\/manifests\// },
 ];
 
-const TIMEOUTS = ["--retries", "1"];
+const TIMEOUTS = ["--retries", "1", "--timeout", "2", "--idle-timeout", "2", "--connect-timeout", "2"];
 
 describe("network faults end in exit 5 with one clear line", () => {
   for (const target of targets) {
-    for (const kind of WIRE_FAULT_KINDS.filter((k) => k !== "stall")) {
+    for (const kind of WIRE_FAULT_KINDS) {
       // A cut answer body needs one; a reset mid-request needs a request body or an answer body.
       const bodyless = target.method === "HEAD" || target.method === "POST";
       if (!target.answerBody && (kind === "short" || (kind === "reset" && bodyless))) continue;
       test(`${kind} on ${target.name} (${target.direction})`, async () => {
-        const fault = { kind, method: target.method, path: target.path, ...(kind === "status" ? { status: 503 } : {}) } as WireFault;
+        const fault = { kind, method: target.method, path: target.path, ...(kind === "status" ? { status: 503 } : {}),
+          // Stall mid-body where the answer has one, else before the headers.
+          ...(kind === "stall" && !target.answerBody ? { beforeHeaders: true } : {}),
+        } as WireFault;
         const proxy = await startWireFaultProxy(registry.host, [fault]);
         try {
           const args = target.direction === "pull"
@@ -66,6 +69,11 @@ describe("network faults end in exit 5 with one clear line", () => {
           expect(lines[0]).toStartWith("ferry: ");
           // A stall is cut by the timeouts: (1 + retries) × 2 s and the backoff, far below the runner's 60 s.
           expect(Date.now() - started).toBeLessThan(30_000);
+          if (kind === "stall" && target.method !== "PATCH") {
+            // …and retried: the faulty request was made more than once.
+            const tries = proxy.requests.filter((r) => r.method === target.method && target.path.test(r.path));
+            expect(tries.length).toBeGreaterThan(1);
+          }
         } finally {
           await proxy.stop();
         }
