@@ -17,7 +17,7 @@ import { TimeoutError } from "../remote/timeouts.ts";
 import { mountBlob, uploadBlob } from "../remote/upload.ts";
 import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
 import { verifyBytes } from "../stream/verify.ts";
-import type { ContentStore, RegistryOrigin, StoreOptions } from "./store.ts";
+import type { ContentStore, PushOptions, RegistryOrigin, StoreOptions } from "./store.ts";
 
 /** A tag as the distribution spec allows it. */
 const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
@@ -112,10 +112,17 @@ export class RegistryStore implements ContentStore {
     throw await this.#headError(res, "check", shortDigest(desc.digest), path, options, {});
   }
 
-  /** Pushes a blob (upload session) or a manifest (PUT by digest); the registry verifies the digest. */
-  async push(desc: Descriptor, body: ReadableStream<Uint8Array>, options: StoreOptions = {}): Promise<void> {
+  /**
+   * Pushes a blob (upload session) or a manifest (PUT by digest); the registry verifies the digest.
+   * A failed blob upload is retried from memory (up to 16 MiB) or from `options.reopen`.
+   */
+  async push(desc: Descriptor, body: ReadableStream<Uint8Array>, options: PushOptions = {}): Promise<void> {
     if (!isManifest(desc.mediaType)) {
-      return await uploadBlob(this.client, this.#repository, desc, body, { signal: options.signal, ref: this.ref });
+      return await uploadBlob(this.client, this.#repository, desc, body, {
+        signal: options.signal,
+        ref: this.ref,
+        reopen: options.reopen,
+      });
     }
     const bytes = await readLimited(body, MAX_MANIFEST_BYTES); // ends cleanly, or throws before any PUT
     await this.#putManifest(desc, desc.digest, bytes, options);
