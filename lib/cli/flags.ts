@@ -4,6 +4,7 @@
  * @module
  */
 import { UsageError } from "../errors.ts";
+import { cliSecretWarning } from "../verbs/login.ts";
 import type { FlagSpec, ParsedArgs } from "./command.ts";
 
 /** Network timeouts (issue #15), in seconds; 0 turns one off. */
@@ -115,6 +116,13 @@ export function takeBooleanValues(
     values[m[1]] = m[2] === "true";
   }
   return { argv: rest, values };
+}
+
+/** The warnings for credentials given on the command line (`--creds`, `--src-creds`, `--dest-creds`). */
+export function credentialWarnings(args: ParsedArgs): string[] {
+  return ["creds", "src-creds", "dest-creds"].filter((f) => typeof args.values[f] === "string").map((f) =>
+    cliSecretWarning(f, "ferry login --password-stdin (or docker login), or --authfile")
+  );
 }
 
 /** `USER:PASS` → username and password. */

@@ -20,7 +20,7 @@ import { mirrorCommand } from "./commands/mirror.ts";
 import { manifestCommand } from "./commands/manifest.ts";
 import { serveCommand } from "./commands/serve.ts";
 import { splitCommand } from "./commands/split.ts";
-import { takeBooleanValues } from "./flags.ts";
+import { credentialWarnings, takeBooleanValues } from "./flags.ts";
 import { Output } from "./output.ts";
 
 /** Every subcommand, in the order `ferry --help` lists them. */
@@ -163,6 +163,7 @@ export async function main(argv: string[]): Promise<number> {
       out.print(commandHelp(command));
       return 0;
     }
+    for (const warning of credentialWarnings(args)) out.warn(warning);
     await command.run(args, {
       signal: controller.signal,
       print: (t) => out.print(t),

@@ -184,7 +184,7 @@ export class RegistryClient {
 
   /**
    * Sends a request: anonymously first, then with a token or basic credentials after a 401
-   * (once); retrying transient failures when the body can be replayed; following redirects of
+   * (once; only to the registry's own host, never to another one a Location points at); retrying transient failures when the body can be replayed; following redirects of
    * body-less requests without sending credentials to another host. Returns the final answer
    * whatever its status; throws NetworkError or AbortError when there was none.
    */
@@ -194,8 +194,11 @@ export class RegistryClient {
     const url = this.url(pathOrUrl).toString();
     const scopes = options.scopes ?? [];
     const replayable = !(options.body instanceof ReadableStream);
-    let authorization = await this.#auth.headerFor(scopes, options.signal);
-    for (let challenged = false;;) {
+    // Credentials keep to their origin (as docker's authorizer does): an absolute URL of another host
+    // (an upload Location at a storage service, say) gets neither the token nor the password.
+    const own = new URL(url).host === this.host;
+    let authorization = own ? await this.#auth.headerFor(scopes, options.signal) : undefined;
+    for (let challenged = !own;;) {
       const headers: Record<string, string> = { ...options.headers };
       if (authorization) headers["Authorization"] = authorization;
       const init: RequestInit & { signal?: AbortSignal } = {

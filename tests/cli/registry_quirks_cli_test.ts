@@ -63,7 +63,9 @@ describe("--authfile", () => {
       const dst = args[0] === "copy" ? [`oci:${join(tmp, "never")}`] : [];
       const result = await runCli([...args, "--authfile", missing, `${registry.host}/sample/app:1.0`, ...dst]);
       expect(result.code).toBe(8);
-      expect(result.stderr.trimEnd()).toBe(`ferry: Cannot read credentials from ${missing} (--authfile): no such file`);
+      expect(result.stderr.trimEnd().split("\n").at(-1)).toBe(
+        `ferry: Cannot read credentials from ${missing} (--authfile): no such file`,
+      );
     }
   }, 60_000);
 });
@@ -126,4 +128,27 @@ describe("digests are validated before they reach a path, URL or file name", () 
       }, 60_000);
     }
   }
+});
+
+describe("credentials on the command line", () => {
+  test("--creds, --src-creds and --dest-creds print login -p's warning on stderr, never the password", async () => {
+    const result = await runCli([
+      "copy",
+      "--src-creds",
+      "someone:src-pass-123",
+      "--dest-creds",
+      "someone:dest-pass-456",
+      `${registry.host}/sample/app:1.0`,
+      `oci:${join(tmp, "creds")}:1.0`,
+    ]);
+    expect(result.code).toBe(0);
+    const lines = result.stderr.trimEnd().split("\n");
+    expect(lines).toEqual([
+      "WARNING! Using --src-creds via the CLI is insecure. Use ferry login --password-stdin (or docker login), or --authfile.",
+      "WARNING! Using --dest-creds via the CLI is insecure. Use ferry login --password-stdin (or docker login), or --authfile.",
+    ]);
+    expect(result.stderr + result.stdout).not.toContain("pass-");
+    const inspected = await runCli(["inspect", "--creds", "someone:x", `${registry.host}/sample/app:1.0`]);
+    expect(inspected.stderr).toStartWith("WARNING! Using --creds via the CLI is insecure.");
+  }, 60_000);
 });
