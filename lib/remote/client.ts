@@ -131,7 +131,7 @@ export class RegistryClient {
   /** How requests are retried (408/429/5xx, network errors). */
   readonly retry: RetryPolicy;
   /** The connect, response and idle timeouts. */
-  readonly timeouts: Timeouts;
+  readonly #timeouts: Timeouts;
   /** Set after a registry refused a monolithic upload with 413: later uploads go in chunks. */
   preferChunked = false;
   readonly #auth: Authenticator;
@@ -152,7 +152,7 @@ export class RegistryClient {
     if (options.plainHttp) this.#scheme = "http";
     this.#mayFallBack = isLoopback(this.host) || !this.#verify;
     this.retry = { ...DEFAULT_RETRY_POLICY, retries: options.retries ?? DEFAULT_RETRY_POLICY.retries };
-    this.timeouts = {
+    this.#timeouts = {
       connectMs: options.connectTimeoutMs ?? DEFAULT_TIMEOUTS.connectMs,
       responseMs: options.timeoutMs ?? DEFAULT_TIMEOUTS.responseMs,
       idleMs: options.idleTimeoutMs ?? DEFAULT_TIMEOUTS.idleMs,
@@ -160,7 +160,7 @@ export class RegistryClient {
     this.#auth = new Authenticator(
       this.host,
       (url, init) => this.#withRetries(url, init, true),
-      () => resolveCredentials(registry, { ...options, helperTimeoutMs: this.timeouts.responseMs }),
+      () => resolveCredentials(registry, { ...options, helperTimeoutMs: this.#timeouts.responseMs }),
     );
   }
 
@@ -283,7 +283,7 @@ export class RegistryClient {
     const u = new URL(url);
     if (u.host !== this.host) return Promise.resolve();
     const port = u.port ? Number(u.port) : u.protocol === "http:" || this.#scheme === "http" ? 80 : 443;
-    return probeConnect(u.hostname, port, this.timeouts.connectMs, this.host);
+    return probeConnect(u.hostname, port, this.#timeouts.connectMs, this.host);
   }
 
   get #verify(): boolean {
@@ -321,7 +321,7 @@ export class RegistryClient {
     }
     const label = url.host;
     try {
-      const res = await fetchWithTimeouts(init, this.timeouts, label, (i) => fetch(url, { ...tlsInit, ...i }));
+      const res = await fetchWithTimeouts(init, this.#timeouts, label, (i) => fetch(url, { ...tlsInit, ...i }));
       if (own) this.#scheme ??= url.protocol === "https:" ? "https" : "http";
       return res;
     } catch (err) {
@@ -331,7 +331,7 @@ export class RegistryClient {
       if (!failure) throw err;
       if (failure === "handshake") failure = await probeTls(url.hostname, Number(url.port || 443));
       if (failure === "plain-http" && own && this.#mayFallBack && this.#scheme !== "https") {
-        const res = await fetchWithTimeouts(init, this.timeouts, label, (i) => fetch(withProtocol(url, "http:"), i));
+        const res = await fetchWithTimeouts(init, this.#timeouts, label, (i) => fetch(withProtocol(url, "http:"), i));
         this.#scheme = "http";
         return res;
       }
