@@ -86,7 +86,14 @@ export { type RunningRegistry, serve, type ServeEvent, type ServeImagesOptions }
 
 // The engine and its stores
 export { type CopyEvent, copyGraph, type CopyGraphOptions, type CopyResult } from "./lib/engine/copy_graph.ts";
-export type { ContentStore, ReadableStore, RegistryOrigin, StoreOptions, WritableStore } from "./lib/ends/store.ts";
+export type {
+  ContentStore,
+  PushOptions,
+  ReadableStore,
+  RegistryOrigin,
+  StoreOptions,
+  WritableStore,
+} from "./lib/ends/store.ts";
 export {
   openDestination,
   type OpenedDestination,

@@ -7,6 +7,7 @@
 import { request as httpRequest } from "node:http";
 import process from "node:process";
 import { Readable } from "node:stream";
+import { rootCertificates } from "node:tls";
 import { readFileStream } from "./stream/files.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -197,11 +198,49 @@ export function fetchLocalSocket(socketPath: string, url: string, init: RequestI
 }
 
 /**
- * Extra fetch options that skip TLS certificate verification (`--insecure` registries).
- * Bun takes `tls.rejectUnauthorized`; Deno has no per-request switch (run it with
- * `--unsafely-ignore-certificate-errors`), so there this adds nothing.
+ * The TLS settings of one registry: extra CA certificates (PEM, trusted in addition to the system's),
+ * a client certificate and key (PEM) for mutual TLS, and whether to verify the server's certificate.
  */
-export function insecureFetchInit(): RequestInit {
-  if (runtimeName === "bun") return { tls: { rejectUnauthorized: false } } as RequestInit;
+export interface TlsFetchOptions {
+  ca?: string[];
+  cert?: string;
+  key?: string;
+  /** False skips certificate verification (Bun; Deno cannot per request, see {@link canSkipTlsVerify}). */
+  verify?: boolean;
+}
+
+/**
+ * Whether this runtime can skip certificate verification per request. Deno cannot: it needs
+ * `--unsafely-ignore-certificate-errors[=HOST]` on its own command line.
+ */
+export const canSkipTlsVerify: boolean = runtimeName === "bun";
+
+/**
+ * Extra fetch options that apply `tls` to requests: Bun's `tls: { ca, cert, key, rejectUnauthorized }`
+ * (the system CAs kept alongside the extra ones), Deno's `client: Deno.createHttpClient({ caCerts, cert,
+ * key })` (built once per call: call this once per registry and reuse the result). Empty when there is
+ * nothing to change.
+ */
+export function tlsFetchInit(tls: TlsFetchOptions): RequestInit {
+  const hasCa = (tls.ca?.length ?? 0) > 0;
+  const hasCert = tls.cert !== undefined && tls.key !== undefined;
+  if (runtimeName === "bun") {
+    if (!hasCa && !hasCert && tls.verify !== false) return {};
+    return {
+      tls: {
+        ...(hasCa ? { ca: [...rootCertificates, ...tls.ca!] } : {}),
+        ...(hasCert ? { cert: tls.cert, key: tls.key } : {}),
+        ...(tls.verify === false ? { rejectUnauthorized: false } : {}),
+      },
+    } as RequestInit;
+  }
+  if (runtimeName === "deno") {
+    if (!hasCa && !hasCert) return {};
+    const client = g.Deno.createHttpClient({
+      ...(hasCa ? { caCerts: tls.ca } : {}),
+      ...(hasCert ? { cert: tls.cert, key: tls.key } : {}),
+    });
+    return { client } as RequestInit;
+  }
   return {};
 }

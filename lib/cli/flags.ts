@@ -4,17 +4,42 @@
  * @module
  */
 import { UsageError } from "../errors.ts";
+import { cliSecretWarning } from "../verbs/login.ts";
 import type { FlagSpec, ParsedArgs } from "./command.ts";
+
+/** Network timeouts (issue #15), in seconds; 0 turns one off. */
+export const timeoutFlags: Record<string, FlagSpec> = {
+  "connect-timeout": {
+    type: "string",
+    value: "SECONDS",
+    description: "Give up opening a connection to a registry after this long (default 30; 0: never)",
+  },
+  timeout: {
+    type: "string",
+    value: "SECONDS",
+    description: "Give up waiting for a registry's answer (or a credential helper's) after this long (default 60)",
+  },
+  "idle-timeout": {
+    type: "string",
+    value: "SECONDS",
+    description: "Give up on a transfer that stalls this long between two chunks (default 60)",
+  },
+};
 
 /** Flags for commands with a source and a destination. */
 export const transferFlags: Record<string, FlagSpec> = {
   "src-creds": { type: "string", value: "USER:PASS", description: "Credentials for the source registry" },
   "dest-creds": { type: "string", value: "USER:PASS", description: "Credentials for the destination registry" },
-  "plain-http": { type: "boolean", description: "Use plain HTTP for registries (always on for loopback hosts)" },
-  insecure: { type: "boolean", description: "Skip TLS certificate verification" },
+  "plain-http": {
+    type: "boolean",
+    description: "Use plain HTTP for registries (else HTTPS first; loopback hosts fall back to HTTP)",
+  },
+  insecure: { type: "boolean", description: "Skip TLS certificate verification (as --tls-verify=false)" },
   authfile: { type: "string", value: "PATH", description: "Docker config.json to read credentials from" },
   retries: { type: "string", value: "N", description: "Retries for failed registry requests (default 3)" },
   jobs: { type: "string", short: "j", value: "N", description: "Blobs transferred at once (default 6)" },
+  ...tlsFlags("both"),
+  ...timeoutFlags,
 };
 
 /** crane's flag to copy non-distributable (foreign) layers instead of leaving them out. */
@@ -32,7 +57,81 @@ export const readFlags: Record<string, FlagSpec> = {
   insecure: transferFlags.insecure,
   authfile: transferFlags.authfile,
   retries: transferFlags.retries,
+  ...tlsFlags("one"),
+  ...timeoutFlags,
 };
+
+// --- TLS flags (issue #15): skopeo's names; --src-/--dest- variants where an end has its own. ---
+
+/** `--tls-verify[=false]` and `--cert-dir DIR`, and for two ends also their `--src-`/`--dest-` forms. */
+export function tlsFlags(ends: "one" | "both"): Record<string, FlagSpec> {
+  const flags: Record<string, FlagSpec> = {
+    "tls-verify": {
+      type: "boolean",
+      description: "Verify TLS certificates (the default; --tls-verify=false skips it, as --insecure does)",
+    },
+    "cert-dir": {
+      type: "string",
+      value: "DIR",
+      description: "CA certificates (*.crt) and client.cert/client.key for TLS (default: the registry's certs.d " +
+        "directory: ~/.docker/certs.d/HOST:PORT, /etc/docker/certs.d, /etc/containers/certs.d)",
+    },
+  };
+  if (ends === "one") return flags;
+  for (const end of ["src", "dest"]) {
+    const which = end === "src" ? "the source" : "the destination";
+    flags[`${end}-tls-verify`] = { type: "boolean", description: `--tls-verify for ${which} only` };
+    flags[`${end}-cert-dir`] = { type: "string", value: "DIR", description: `--cert-dir for ${which} only` };
+  }
+  return flags;
+}
+
+/** A duration flag in seconds (fractions allowed) as milliseconds, or undefined. */
+export function secondsFlag(args: ParsedArgs, name: string): number | undefined {
+  const value = args.values[name];
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (typeof value !== "string" || value.trim() === "" || !Number.isFinite(n) || n < 0 || n > 86_400) {
+    throw new UsageError(`Cannot parse --${name} "${value}": expected seconds from 0 to 86400`);
+  }
+  return Math.round(n * 1000);
+}
+
+/**
+ * Takes `--NAME=true` / `--NAME=false` of boolean flags out of `argv` (parseArgs refuses a value on a
+ * boolean; skopeo users write `--tls-verify=false`). Returns the other arguments and the values taken.
+ */
+export function takeBooleanValues(
+  argv: string[],
+  booleans: Set<string>,
+): { argv: string[]; values: Record<string, boolean> } {
+  const rest: string[] = [];
+  const values: Record<string, boolean> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--") {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    const m = /^--([^=]+)=(.*)$/.exec(arg);
+    if (!m || !booleans.has(m[1])) {
+      rest.push(arg);
+      continue;
+    }
+    if (m[2] !== "true" && m[2] !== "false") {
+      throw new UsageError(`Cannot parse --${m[1]}="${m[2]}": expected true or false`);
+    }
+    values[m[1]] = m[2] === "true";
+  }
+  return { argv: rest, values };
+}
+
+/** The warnings for credentials given on the command line (`--creds`, `--src-creds`, `--dest-creds`). */
+export function credentialWarnings(args: ParsedArgs): string[] {
+  return ["creds", "src-creds", "dest-creds"].filter((f) => typeof args.values[f] === "string").map((f) =>
+    cliSecretWarning(f, "ferry login --password-stdin (or docker login), or --authfile")
+  );
+}
 
 /** `USER:PASS` → username and password. */
 export function parseCreds(value: unknown, flag: string): { username: string; password: string } | undefined {
@@ -56,12 +155,20 @@ export function intFlag(args: ParsedArgs, name: string, min = 0, max = Number.MA
 /** Registry options for the end `prefix` (`src`, `dest`, or none for single-end commands). */
 export function registryOptionsOf(args: ParsedArgs, prefix?: "src" | "dest") {
   const creds = parseCreds(args.values[prefix ? `${prefix}-creds` : "creds"], prefix ? `${prefix}-creds` : "creds");
+  const own = (name: string) => (prefix ? args.values[`${prefix}-${name}`] : undefined) ?? args.values[name];
+  const verify = own("tls-verify");
+  const certDir = own("cert-dir");
   return {
     ...(creds ?? {}),
     plainHttp: args.values["plain-http"] === true,
     insecure: args.values.insecure === true,
+    ...(typeof verify === "boolean" ? { tlsVerify: verify && args.values.insecure !== true } : {}),
+    ...(typeof certDir === "string" ? { certDir } : {}),
     authFile: typeof args.values.authfile === "string" ? args.values.authfile : undefined,
     retries: intFlag(args, "retries", 0, 20),
+    connectTimeoutMs: secondsFlag(args, "connect-timeout"),
+    timeoutMs: secondsFlag(args, "timeout"),
+    idleTimeoutMs: secondsFlag(args, "idle-timeout"),
   };
 }
 

@@ -20,6 +20,7 @@ import { mirrorCommand } from "./commands/mirror.ts";
 import { manifestCommand } from "./commands/manifest.ts";
 import { serveCommand } from "./commands/serve.ts";
 import { splitCommand } from "./commands/split.ts";
+import { credentialWarnings, takeBooleanValues } from "./flags.ts";
 import { Output } from "./output.ts";
 
 /** Every subcommand, in the order `ferry --help` lists them. */
@@ -113,9 +114,11 @@ function parse(command: Command, argv: string[]): ParsedArgs {
       { type: f.type, ...(f.short ? { short: f.short } : {}), ...(f.multiple ? { multiple: true } : {}) },
     ]),
   );
+  const booleans = new Set(Object.entries(options).filter(([, o]) => o.type === "boolean").map(([n]) => n));
+  const taken = takeBooleanValues(argv, booleans); // --tls-verify=false
   try {
-    const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
-    return { values: values as ParsedArgs["values"], positionals };
+    const { values, positionals } = parseArgs({ args: taken.argv, options, allowPositionals: true, strict: true });
+    return { values: { ...values, ...taken.values } as ParsedArgs["values"], positionals };
   } catch (err) {
     const message = (err as Error).message.replace(/\.? ?To specify a positional argument.*$/s, "");
     throw new UsageError(`Cannot parse arguments: ${message}; see 'ferry ${command.name} --help'`);
@@ -160,6 +163,7 @@ export async function main(argv: string[]): Promise<number> {
       out.print(commandHelp(command));
       return 0;
     }
+    for (const warning of credentialWarnings(args)) out.warn(warning);
     await command.run(args, {
       signal: controller.signal,
       print: (t) => out.print(t),

@@ -5,18 +5,22 @@
  *
  * @module
  */
-import { abortErrorOf, NetworkError } from "../errors.ts";
+import { abortErrorOf, FerryError, FormatError, NetworkError, RegistryError } from "../errors.ts";
 import { type Descriptor, shortDigest } from "../oci/descriptor.ts";
-import { digestOf, isDigest, splitDigest } from "../oci/digest.ts";
+import { checkDigest, digestOf, isDigest, splitDigest } from "../oci/digest.ts";
 import { isManifest, MANIFEST_ACCEPT } from "../oci/media_types.ts";
 import type { Reference } from "../ref/reference.ts";
 import { clientFor, type RegistryClient, type RegistryOptions } from "../remote/client.ts";
 import { drain, errorFromResponse } from "../remote/errors.ts";
 import { backoffDelay, describeNetworkError, sleep } from "../remote/retry.ts";
+import { TimeoutError } from "../remote/timeouts.ts";
 import { mountBlob, uploadBlob } from "../remote/upload.ts";
 import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
 import { verifyBytes } from "../stream/verify.ts";
-import type { ContentStore, RegistryOrigin, StoreOptions } from "./store.ts";
+import type { ContentStore, PushOptions, RegistryOrigin, StoreOptions } from "./store.ts";
+
+/** A tag as the distribution spec allows it. */
+const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 
 /** Manifests kept in memory per store (for tag(), which must PUT the exact bytes again). */
 const MANIFEST_CACHE_ENTRIES = 256;
@@ -58,18 +62,20 @@ export class RegistryStore implements ContentStore {
     const path = this.#path("manifests", reference);
     const head = await this.#send(path, "HEAD", options, { Accept: MANIFEST_ACCEPT });
     const what = `manifest ${reference}`;
-    if (!head.ok) throw await this.#headError(head, "resolve", what, path, options, { Accept: MANIFEST_ACCEPT });
+    // A registry that does not allow HEAD (405, 501) is asked with a GET below.
+    const headless = head.status === 405 || head.status === 501;
+    if (!head.ok && !headless) {
+      throw await this.#headError(head, "resolve", what, path, options, { Accept: MANIFEST_ACCEPT });
+    }
     await drain(head);
     const digest = head.headers.get("docker-content-digest") ?? (isDigest(reference) ? reference : null);
     const mediaType = mediaTypeOf(head);
     const size = Number(head.headers.get("content-length") ?? NaN);
-    if (digest && isDigest(digest) && mediaType && Number.isSafeInteger(size) && size >= 0) {
+    if (!headless && digest && isDigest(digest) && mediaType && Number.isSafeInteger(size) && size >= 0) {
       return { mediaType, digest, size };
     }
     // No usable digest or type from HEAD (some registries): GET the bytes and compute it.
-    const res = await this.#send(path, "GET", options, { Accept: MANIFEST_ACCEPT });
-    if (!res.ok) throw await this.#error(res, "resolve", what, "GET", path);
-    const bytes = await readLimited(res.body ?? streamOf(new Uint8Array()), MAX_MANIFEST_BYTES);
+    const { res, bytes } = await this.#getManifest(path, "resolve", what, options);
     const algorithm = isDigest(reference) ? splitDigest(reference)[0] : "sha256";
     const desc = {
       mediaType: mediaTypeOf(res) ?? mediaTypeInside(bytes),
@@ -92,7 +98,13 @@ export class RegistryStore implements ContentStore {
   /** Whether the repository has `desc` (a HEAD request). */
   async exists(desc: Descriptor, options: StoreOptions = {}): Promise<boolean> {
     const path = this.#path(isManifest(desc.mediaType) ? "manifests" : "blobs", desc.digest);
-    const res = await this.#send(path, "HEAD", options, isManifest(desc.mediaType) ? { Accept: MANIFEST_ACCEPT } : {});
+    const headers: Record<string, string> = isManifest(desc.mediaType) ? { Accept: MANIFEST_ACCEPT } : {};
+    let res = await this.#send(path, "HEAD", options, headers);
+    if (res.status === 405 || res.status === 501) {
+      // HEAD not allowed: the status line of a GET tells the same (its body is not read).
+      await drain(res);
+      res = await this.#send(path, "GET", options, headers);
+    }
     if (res.ok || res.status === 404) {
       await drain(res);
       return res.ok;
@@ -100,10 +112,17 @@ export class RegistryStore implements ContentStore {
     throw await this.#headError(res, "check", shortDigest(desc.digest), path, options, {});
   }
 
-  /** Pushes a blob (upload session) or a manifest (PUT by digest); the registry verifies the digest. */
-  async push(desc: Descriptor, body: ReadableStream<Uint8Array>, options: StoreOptions = {}): Promise<void> {
+  /**
+   * Pushes a blob (upload session) or a manifest (PUT by digest); the registry verifies the digest.
+   * A failed blob upload is retried from memory (up to 16 MiB) or from `options.reopen`.
+   */
+  async push(desc: Descriptor, body: ReadableStream<Uint8Array>, options: PushOptions = {}): Promise<void> {
     if (!isManifest(desc.mediaType)) {
-      return await uploadBlob(this.client, this.#repository, desc, body, { signal: options.signal, ref: this.ref });
+      return await uploadBlob(this.client, this.#repository, desc, body, {
+        signal: options.signal,
+        ref: this.ref,
+        reopen: options.reopen,
+      });
     }
     const bytes = await readLimited(body, MAX_MANIFEST_BYTES); // ends cleanly, or throws before any PUT
     await this.#putManifest(desc, desc.digest, bytes, options);
@@ -127,7 +146,22 @@ export class RegistryStore implements ContentStore {
     while (next) {
       const res = await this.#send(next, "GET", options);
       if (!res.ok) throw await this.#error(res, "list", `tags of ${this.#repository}`, "GET", next);
-      const body = await res.json() as { tags?: string[] | null };
+      let body: { tags?: string[] | null };
+      try {
+        body = JSON.parse(
+          new TextDecoder().decode(await readLimited(res.body ?? streamOf(new Uint8Array()), 64 << 20)),
+        );
+      } catch (err) {
+        if (err instanceof FerryError) throw err;
+        throw err instanceof SyntaxError
+          ? new RegistryError(`Cannot list tags of ${this.#repository}: the registry did not answer JSON`, {
+            ref: this.ref,
+          })
+          : new NetworkError(
+            `Cannot reach ${this.client.host}: connection lost while reading tags: ${describeNetworkError(err)}`,
+            { ref: this.ref, cause: err },
+          );
+      }
       tags.push(...(body.tags ?? []));
       const link = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get("link") ?? "");
       next = link ? String(this.client.url(link[1])) : undefined;
@@ -146,6 +180,11 @@ export class RegistryStore implements ContentStore {
   }
 
   #path(kind: "manifests" | "blobs", reference: string): string {
+    // Never a URL of an unchecked digest (`sha256:../../x`, `md5:…`) or of a tag that is not one.
+    if (kind === "blobs" || reference.includes(":")) checkDigest(reference, kind === "blobs" ? "a blob" : "a manifest");
+    else if (!TAG_RE.test(reference)) {
+      throw new FormatError(`Cannot use tag ${JSON.stringify(reference)}: not a valid tag`);
+    }
     return `/v2/${this.#repository}/${kind}/${reference}`;
   }
 
@@ -213,9 +252,7 @@ export class RegistryStore implements ContentStore {
     const cached = this.#manifests.get(desc.digest);
     if (cached) return cached;
     const path = this.#path("manifests", desc.digest);
-    const res = await this.#send(path, "GET", options, { Accept: MANIFEST_ACCEPT });
-    if (!res.ok) throw await this.#error(res, "fetch", `manifest ${shortDigest(desc.digest)}`, "GET", path);
-    const bytes = await readLimited(res.body ?? streamOf(new Uint8Array()), MAX_MANIFEST_BYTES);
+    const { bytes } = await this.#getManifest(path, "fetch", `manifest ${shortDigest(desc.digest)}`, options);
     try {
       verifyBytes(desc, bytes, this.ref);
       this.#remember(desc.digest, bytes); // only verified bytes may be re-PUT by tag()
@@ -223,6 +260,35 @@ export class RegistryStore implements ContentStore {
       // Unverified bytes go back to the caller, whose own check (copyGraph's) reports the mismatch.
     }
     return bytes;
+  }
+
+  /**
+   * GETs a manifest and reads all of it; a connection lost mid-body (reset, a body shorter than its
+   * Content-Length, a stall cut by the idle timeout) is retried like any transient failure, then a NetworkError.
+   */
+  async #getManifest(
+    path: string,
+    verb: string,
+    what: string,
+    options: StoreOptions,
+  ): Promise<{ res: Response; bytes: Uint8Array }> {
+    for (let attempt = 0;; attempt++) {
+      const res = await this.#send(path, "GET", options, { Accept: MANIFEST_ACCEPT });
+      if (!res.ok) throw await this.#error(res, verb, what, "GET", path);
+      try {
+        return { res, bytes: await readLimited(res.body ?? streamOf(new Uint8Array()), MAX_MANIFEST_BYTES) };
+      } catch (err) {
+        if (err instanceof FerryError && !(err instanceof TimeoutError)) throw err;
+        if (options.signal?.aborted) throw abortErrorOf(options.signal);
+        if (attempt >= this.client.retry.retries) {
+          throw new NetworkError(
+            `Cannot reach ${this.client.host}: connection lost while reading ${what}: ${describeNetworkError(err)}`,
+            { ref: this.ref, cause: err },
+          );
+        }
+        await sleep(backoffDelay(attempt, this.client.retry), options.signal);
+      }
+    }
   }
 
   #remember(digest: string, bytes: Uint8Array): void {

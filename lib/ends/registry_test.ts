@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { FormatError } from "../errors.ts";
 import { descriptorOf } from "../oci/descriptor.ts";
 import { MediaType } from "../oci/media_types.ts";
 import { streamOf } from "../stream/read_limited.ts";
@@ -45,4 +46,16 @@ test("tag() of a manifest this store never saw fetches its exact bytes by digest
   expect(await other.exists(desc)).toBe(true);
   await other.close();
   await other.abort();
+});
+
+test("a malformed digest or tag never becomes a URL: FormatError before any request", async () => {
+  // Nothing listens on port 9: a request would be a NetworkError, not a FormatError.
+  const store = openRegistryStore({ registry: "127.0.0.1:9", repository: "app" });
+  const bad = { mediaType: MediaType.OciLayerGzip, digest: "sha256:../../../../etc/passwd", size: 1 };
+  await expect(store.fetch(bad)).rejects.toBeInstanceOf(FormatError);
+  await expect(store.exists(bad)).rejects.toBeInstanceOf(FormatError);
+  await expect(store.exists({ ...bad, digest: `md5:${"a".repeat(32)}` })).rejects.toBeInstanceOf(FormatError);
+  await expect(store.push(bad, streamOf(new Uint8Array(1)))).rejects.toBeInstanceOf(FormatError);
+  await expect(store.mount(bad, "other")).rejects.toBeInstanceOf(FormatError);
+  await expect(store.resolve("../../x")).rejects.toBeInstanceOf(FormatError);
 });

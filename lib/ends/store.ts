@@ -22,6 +22,25 @@ export interface StoreOptions {
 }
 
 /**
+ * Options of {@link WritableStore.push}.
+ *
+ * @example
+ * ```ts
+ * const sample = buildSampleImage();
+ * const dst = new MemoryStore();
+ * const options: PushOptions = { reopen: () => sample.store.fetch(sample.root) };
+ * await dst.push(sample.root, await sample.store.fetch(sample.root), options);
+ * ```
+ */
+export interface PushOptions extends StoreOptions {
+  /**
+   * A fresh copy of the body (verified like the first), for a store that retries a failed upload of
+   * a blob too large to keep (the registry end). copyGraph passes the blob fetched again from the source.
+   */
+  reopen?: () => Promise<ReadableStream<Uint8Array>>;
+}
+
+/**
  * Where a registry-backed store lives; lets copyGraph mount blobs inside one registry.
  *
  * @example
@@ -85,7 +104,7 @@ export interface WritableStore {
    * it through `verifyStream(desc)` (copyGraph does), so bytes that do not match error the
    * stream and nothing is kept. Manifests are pushed after all their children.
    */
-  push(desc: Descriptor, body: ReadableStream<Uint8Array>, options?: StoreOptions): Promise<void>;
+  push(desc: Descriptor, body: ReadableStream<Uint8Array>, options?: PushOptions): Promise<void>;
   /** Points `tag` at `desc`, which must already be pushed with all its children. */
   tag(desc: Descriptor, tag: string, options?: StoreOptions): Promise<void>;
   /** Makes the writes durable (index.json, manifest.json, temp-file renames). Call once, after the last push. */

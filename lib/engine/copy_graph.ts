@@ -194,7 +194,9 @@ export async function copyGraph(
       const body = (await fetchBlob(desc)).pipeThrough(verifyStream(desc, src.ref))
         .pipeThrough(countBytes(desc, emit));
       try {
-        await dst.push(desc, body, { signal });
+        // reopen: a store that retries a failed upload gets the blob again from the source, verified.
+        const reopen = async () => (await src.fetch(desc, { signal })).pipeThrough(verifyStream(desc, src.ref));
+        await dst.push(desc, body, { signal, reopen });
       } catch (err) {
         // A store that failed before reading (or let go of) the body leaves it to us: release the source.
         await body.cancel(err).catch(() => {});

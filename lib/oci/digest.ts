@@ -4,7 +4,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { UsageError } from "../errors.ts";
+import { FormatError, UsageError } from "../errors.ts";
 
 const DIGEST_RE = /^(sha256|sha512):([a-f0-9]+)$/;
 const HEX_LENGTH: Record<string, number> = { sha256: 64, sha512: 128 };
@@ -13,6 +13,29 @@ const HEX_LENGTH: Record<string, number> = { sha256: 64, sha512: 128 };
 export function isDigest(value: string): boolean {
   const m = DIGEST_RE.exec(value);
   return m !== null && m[2].length === HEX_LENGTH[m[1]];
+}
+
+/** What the image spec allows, for error messages. */
+export const DIGEST_FORMS = "sha256: and 64 lower-case hex digits, or sha512: and 128";
+
+/**
+ * Returns `value` when it is a well-formed digest; otherwise a {@link FormatError} naming `what` (a
+ * digest from content — an index, a manifest, a registry header — never reaches a path or URL unchecked).
+ *
+ * @example
+ * ```ts
+ * checkDigest("sha256:../../etc/passwd", "index entry"); // throws FormatError: … invalid digest …
+ * ```
+ */
+export function checkDigest(value: unknown, what: string): string {
+  if (typeof value === "string" && isDigest(value)) return value;
+  throw new FormatError(`Cannot use ${what}: invalid digest ${quoteDigest(value)} (expected ${DIGEST_FORMS})`);
+}
+
+/** A would-be digest quoted for a message, cut to 80 characters. */
+export function quoteDigest(value: unknown): string {
+  if (typeof value !== "string") return typeof value;
+  return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 import { FormatError, UnsupportedError } from "../errors.ts";
 import type { Descriptor, Platform } from "./descriptor.ts";
+import { DIGEST_FORMS, isDigest, quoteDigest } from "./digest.ts";
 import { isImageManifest, isIndex, isSchema1 } from "./media_types.ts";
 
 /** An OCI image index or Docker manifest list. */
@@ -76,6 +77,7 @@ export function parseManifest(bytes: Uint8Array, mediaType?: string): ParsedMani
   if (isIndex(type) || (!isImageManifest(type) && Array.isArray(doc.manifests))) {
     if (!Array.isArray(doc.manifests)) throw new FormatError("Cannot parse index: no manifests array");
     for (const d of doc.manifests) checkDescriptor(d, "index entry");
+    if (doc.subject !== undefined) checkDescriptor(doc.subject, "subject");
     return {
       kind: "index",
       mediaType: type || "application/vnd.oci.image.index.v1+json",
@@ -86,6 +88,7 @@ export function parseManifest(bytes: Uint8Array, mediaType?: string): ParsedMani
     checkDescriptor(doc.config, "config");
     if (!Array.isArray(doc.layers)) throw new FormatError("Cannot parse manifest: no layers array");
     for (const d of doc.layers) checkDescriptor(d, "layer");
+    if (doc.subject !== undefined) checkDescriptor(doc.subject, "subject");
     return {
       kind: "manifest",
       mediaType: type || "application/vnd.oci.image.manifest.v1+json",
@@ -102,6 +105,17 @@ function checkDescriptor(d: unknown, what: string): void {
     typeof desc.size !== "number" || typeof desc.mediaType !== "string"
   ) {
     throw new FormatError(`Cannot parse manifest: malformed ${what} descriptor`);
+  }
+  // Digests end up in URLs and file names: `sha256:../../etc/passwd` or `md5:…` must go no further.
+  if (!isDigest(desc.digest)) {
+    throw new FormatError(
+      `Cannot parse manifest: ${what} descriptor has an invalid digest ${
+        quoteDigest(desc.digest)
+      } (expected ${DIGEST_FORMS})`,
+    );
+  }
+  if (!Number.isSafeInteger(desc.size) || desc.size < 0) {
+    throw new FormatError(`Cannot parse manifest: ${what} descriptor has an invalid size ${desc.size}`);
   }
 }
 

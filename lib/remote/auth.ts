@@ -5,9 +5,10 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { AuthError } from "../errors.ts";
+import { AuthError, NetworkError } from "../errors.ts";
 import type { Credentials } from "./credentials.ts";
 import { errorFromResponse } from "./errors.ts";
+import { describeNetworkError } from "./retry.ts";
 
 /** One challenge of a `WWW-Authenticate` header: a lower-case scheme and its parameters. */
 export interface Challenge {
@@ -176,9 +177,18 @@ export class Authenticator {
     if (!res.ok) {
       throw await errorFromResponse(res, { verb: "get", what: "a token", host: this.host, method: "GET", url: realm });
     }
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (err) {
+      throw new NetworkError(
+        `Cannot reach ${realm.host}: connection lost while reading a token: ${describeNetworkError(err)}`,
+        { cause: err },
+      );
+    }
     let body: { token?: string; access_token?: string; expires_in?: number };
     try {
-      body = await res.json();
+      body = JSON.parse(text);
     } catch {
       throw new AuthError(`Cannot authenticate to ${this.host}: the token server did not answer JSON`);
     }

@@ -6,9 +6,9 @@
  * @module
  */
 import { abortErrorOf, FerryError, NetworkError } from "../errors.ts";
-import { insecureFetchInit } from "../runtime.ts";
+import { canSkipTlsVerify, runtimeName, tlsFetchInit } from "../runtime.ts";
 import { Authenticator } from "./auth.ts";
-import { resolveCredentials } from "./credentials.ts";
+import { checkAuthFile, resolveCredentials } from "./credentials.ts";
 import { drain, errorFromResponse } from "./errors.ts";
 import { parseRateLimit, type RegistryEvent } from "./rate_limit.ts";
 import {
@@ -20,13 +20,15 @@ import {
   type RetryPolicy,
   sleep,
 } from "./retry.ts";
+import { DEFAULT_TIMEOUTS, fetchWithTimeouts, probeConnect, TimeoutError, type Timeouts } from "./timeouts.ts";
+import { describeTlsFailure, probeTls, tlsFailureOf, tlsSettingsFor } from "./tls.ts";
 
 /**
  * How to reach and authenticate to a registry.
  *
  * @example
  * ```ts
- * const options: RegistryOptions = { username: "ci", password: "secret", retries: 5, plainHttp: true };
+ * const options: RegistryOptions = { username: "ci", password: "secret", retries: 5, certDir: "/etc/ferry/certs" };
  * await copy("registry.lan:5000/app:1.0", "oci:out:1.0", { source: options });
  * ```
  */
@@ -35,10 +37,26 @@ export interface RegistryOptions {
   username?: string;
   /** Password or token for basic auth and token exchange; never printed. */
   password?: string;
-  /** Speak HTTP instead of HTTPS (loopback hosts always do). */
+  /**
+   * Speak plain HTTP. Without it every host is tried over HTTPS first; loopback hosts (and hosts with
+   * `tlsVerify: false`) fall back to HTTP when the server answers the TLS handshake in plain HTTP.
+   */
   plainHttp?: boolean;
-  /** Skip TLS certificate verification. */
+  /** Skip TLS certificate verification (`--insecure`): the same as `tlsVerify: false`. */
   insecure?: boolean;
+  /**
+   * Verify the registry's TLS certificate (default true; `--tls-verify=false` as skopeo spells it).
+   * Bun skips verification per request; Deno cannot, run it with `--unsafely-ignore-certificate-errors`.
+   */
+  tlsVerify?: boolean;
+  /**
+   * A directory of certificates (`--cert-dir`): every `*.crt` is a CA trusted besides the system's,
+   * `client.cert` + `client.key` a client certificate for mutual TLS. Without it the registry's
+   * `certs.d/HOST:PORT/` (or `certs.d/HOST/`) directory of docker or containers is used when there is one.
+   */
+  certDir?: string;
+  /** PEM certificates given directly: extra CAs, and a client certificate with its key. */
+  tls?: { ca?: string[]; cert?: string; key?: string };
   /** A docker-style config/auth file to take credentials from. */
   authFile?: string;
   /** Retries of transient failures (default 3). */
@@ -47,6 +65,15 @@ export interface RegistryOptions {
   userAgent?: string;
   /** Upload blobs in PATCH chunks of this many bytes instead of one streaming request. */
   chunkSize?: number;
+  /** How long opening a connection may take (`--connect-timeout`; default 30 000 ms, 0 for none). */
+  connectTimeoutMs?: number;
+  /**
+   * How long a request may wait for the answer's headers once its body is sent, and a credential
+   * helper for its answer (`--timeout`; default 60 000 ms, 0 for none).
+   */
+  timeoutMs?: number;
+  /** How long a body may stall between two chunks, either way (`--idle-timeout`; default 60 000 ms, 0 for none). */
+  idleTimeoutMs?: number;
 }
 
 /**
@@ -97,26 +124,43 @@ export function isLoopback(host: string): boolean {
 export class RegistryClient {
   /** The host on the wire, e.g. `registry-1.docker.io` for `docker.io`. */
   readonly host: string;
-  /** `http://host` or `https://host`. */
-  readonly baseUrl: string;
+  /** `https://host`, or `http://host` with `plainHttp` or once a loopback server answered in plain HTTP. */
+  get baseUrl(): string {
+    return `${this.#scheme ?? "https"}://${this.host}`;
+  }
   /** How requests are retried (408/429/5xx, network errors). */
   readonly retry: RetryPolicy;
+  /** The connect, response and idle timeouts. */
+  readonly #timeouts: Timeouts;
   /** Set after a registry refused a monolithic upload with 413: later uploads go in chunks. */
   preferChunked = false;
   readonly #auth: Authenticator;
-  readonly #fetchInit: RequestInit;
+  /** Known once the host answered: `http` (forced, or the fallback) or `https`. */
+  #scheme?: "http" | "https";
+  /** Whether a plain-HTTP answer to the TLS handshake may switch this host to `http://`. */
+  readonly #mayFallBack: boolean;
+  #fetchInit?: Promise<RequestInit>;
+  #probe?: Promise<void>;
+  #authFileChecked?: Promise<void>;
+  /** Whether a TCP connection opened lately; until then (and after a network error) it is probed first. */
+  #connected = false;
   readonly #listeners = new Set<(event: RegistryEvent) => void>();
 
   /** A client for `registry` (a host as users write it, e.g. `docker.io`, `127.0.0.1:5000`). */
   constructor(readonly registry: string, readonly options: RegistryOptions = {}) {
     this.host = wireHost(registry);
-    this.baseUrl = `${options.plainHttp || isLoopback(this.host) ? "http" : "https"}://${this.host}`;
+    if (options.plainHttp) this.#scheme = "http";
+    this.#mayFallBack = isLoopback(this.host) || !this.#verify;
     this.retry = { ...DEFAULT_RETRY_POLICY, retries: options.retries ?? DEFAULT_RETRY_POLICY.retries };
-    this.#fetchInit = options.insecure ? insecureFetchInit() : {};
+    this.#timeouts = {
+      connectMs: options.connectTimeoutMs ?? DEFAULT_TIMEOUTS.connectMs,
+      responseMs: options.timeoutMs ?? DEFAULT_TIMEOUTS.responseMs,
+      idleMs: options.idleTimeoutMs ?? DEFAULT_TIMEOUTS.idleMs,
+    };
     this.#auth = new Authenticator(
       this.host,
       (url, init) => this.#withRetries(url, init, true),
-      () => resolveCredentials(registry, options),
+      () => resolveCredentials(registry, { ...options, helperTimeoutMs: this.#timeouts.responseMs }),
     );
   }
 
@@ -140,16 +184,21 @@ export class RegistryClient {
 
   /**
    * Sends a request: anonymously first, then with a token or basic credentials after a 401
-   * (once); retrying transient failures when the body can be replayed; following redirects of
+   * (once; only to the registry's own host, never to another one a Location points at); retrying transient failures when the body can be replayed; following redirects of
    * body-less requests without sending credentials to another host. Returns the final answer
    * whatever its status; throws NetworkError or AbortError when there was none.
    */
   async send(pathOrUrl: string | URL, options: SendOptions = {}): Promise<Response> {
+    this.#authFileChecked ??= checkAuthFile(this.options);
+    await this.#authFileChecked;
     const url = this.url(pathOrUrl).toString();
     const scopes = options.scopes ?? [];
     const replayable = !(options.body instanceof ReadableStream);
-    let authorization = await this.#auth.headerFor(scopes, options.signal);
-    for (let challenged = false;;) {
+    // Credentials keep to their origin (as docker's authorizer does): an absolute URL of another host
+    // (an upload Location at a storage service, say) gets neither the token nor the password.
+    const own = new URL(url).host === this.host;
+    let authorization = own ? await this.#auth.headerFor(scopes, options.signal) : undefined;
+    for (let challenged = !own;;) {
       const headers: Record<string, string> = { ...options.headers };
       if (authorization) headers["Authorization"] = authorization;
       const init: RequestInit & { signal?: AbortSignal } = {
@@ -196,11 +245,15 @@ export class RegistryClient {
       const canRetry = replayable && attempt < this.retry.retries;
       let res: Response;
       try {
+        if (!this.#connected) await this.#probeConnect(url);
         res = await this.#follow(url, init);
+        this.#connected = true;
       } catch (err) {
         if (signal?.aborted) throw abortErrorOf(signal);
-        if (err instanceof FerryError) throw err;
+        this.#connected = false;
+        if (err instanceof FerryError && !(err instanceof TimeoutError)) throw err;
         if (!canRetry) {
+          if (err instanceof TimeoutError) throw err;
           throw new NetworkError(`Cannot reach ${this.host}: ${describeNetworkError(err)}`, { cause: err });
         }
         const waitMs = backoffDelay(attempt, this.retry);
@@ -225,6 +278,71 @@ export class RegistryClient {
     }
   }
 
+  /** A connection to the host of `url` opens within the connect timeout, or a TimeoutError. */
+  #probeConnect(url: string): Promise<void> {
+    const u = new URL(url);
+    if (u.host !== this.host) return Promise.resolve();
+    const port = u.port ? Number(u.port) : u.protocol === "http:" || this.#scheme === "http" ? 80 : 443;
+    return probeConnect(u.hostname, port, this.#timeouts.connectMs, this.host);
+  }
+
+  get #verify(): boolean {
+    return this.options.tlsVerify !== false && !this.options.insecure;
+  }
+
+  /** The runtime's fetch options for this registry's TLS settings, read once (cert files included). */
+  #tlsInit(): Promise<RequestInit> {
+    this.#fetchInit ??= tlsSettingsFor(this.host, {
+      certDir: this.options.certDir,
+      tlsVerify: this.#verify,
+      ...this.options.tls,
+    }).then((settings) => tlsFetchInit(settings));
+    return this.#fetchInit;
+  }
+
+  /**
+   * One fetch. An `https://` URL of this host that meets a plain-HTTP server switches the host to
+   * `http://` where that is allowed (loopback, or verification off) and is sent again that way;
+   * every other TLS failure is a NetworkError saying what is wrong with the certificate.
+   */
+  async #fetch(url: URL, init: RequestInit): Promise<Response> {
+    const tlsInit = await this.#tlsInit();
+    const own = url.host === this.host;
+    if (own && url.protocol === "https:" && this.#scheme === "http") url = withProtocol(url, "http:");
+    if (
+      own && url.protocol === "https:" && this.#scheme === undefined && this.#mayFallBack &&
+      init.body instanceof ReadableStream
+    ) {
+      // A streaming body cannot be sent twice: find out the scheme with a body-less request first.
+      this.#probe ??= this.#fetch(this.url("/v2/"), { method: "GET", signal: init.signal }).then(drain, () => {})
+        .finally(() => (this.#probe = undefined));
+      await this.#probe;
+      if (this.#scheme === "http") url = withProtocol(url, "http:");
+    }
+    const label = url.host;
+    try {
+      const res = await fetchWithTimeouts(init, this.#timeouts, label, (i) => fetch(url, { ...tlsInit, ...i }));
+      if (own) this.#scheme ??= url.protocol === "https:" ? "https" : "http";
+      return res;
+    } catch (err) {
+      if (err instanceof FerryError) throw err;
+      if (url.protocol !== "https:" || (init.signal as AbortSignal | undefined)?.aborted) throw err;
+      let failure = tlsFailureOf(err);
+      if (!failure) throw err;
+      if (failure === "handshake") failure = await probeTls(url.hostname, Number(url.port || 443));
+      if (failure === "plain-http" && own && this.#mayFallBack && this.#scheme !== "https") {
+        const res = await fetchWithTimeouts(init, this.#timeouts, label, (i) => fetch(withProtocol(url, "http:"), i));
+        this.#scheme = "http";
+        return res;
+      }
+      const detail = describeNetworkError(err);
+      const runtime = canSkipTlsVerify ? "bun" : runtimeName;
+      throw new NetworkError(`Cannot reach ${url.host}: ${describeTlsFailure(failure, url.host, detail, runtime)}`, {
+        cause: err,
+      });
+    }
+  }
+
   /** One exchange, following redirects of GET/HEAD by hand so Authorization never leaves its origin. */
   async #follow(url: string, init: RequestInit & { signal?: AbortSignal }): Promise<Response> {
     const method = init.method ?? "GET";
@@ -232,8 +350,7 @@ export class RegistryClient {
     headers.set("User-Agent", this.options.userAgent ?? "ferry");
     let current = new URL(url);
     for (let hops = 0;; hops++) {
-      const res = await fetch(current, {
-        ...this.#fetchInit,
+      const res = await this.#fetch(current, {
         ...init,
         headers,
         redirect: "manual",
@@ -251,6 +368,12 @@ export class RegistryClient {
   }
 }
 
+function withProtocol(url: URL, protocol: "http:" | "https:"): URL {
+  const next = new URL(url);
+  next.protocol = protocol;
+  return next;
+}
+
 const clients = new Map<string, RegistryClient>();
 
 /** The shared client for `registry` (as the user names it) with these options; created on first use. */
@@ -261,10 +384,16 @@ export function clientFor(registry: string, options: RegistryOptions = {}): Regi
     options.password,
     !!options.plainHttp,
     !!options.insecure,
+    options.tlsVerify,
+    options.certDir,
+    options.tls,
     options.authFile,
     options.retries,
     options.userAgent,
     options.chunkSize,
+    options.connectTimeoutMs,
+    options.timeoutMs,
+    options.idleTimeoutMs,
   ]);
   let client = clients.get(key);
   if (!client) {

@@ -19,7 +19,8 @@ test("hosts and schemes", () => {
   expect(wireHost("docker.io")).toBe("registry-1.docker.io");
   expect(wireHost("quay.io")).toBe("quay.io");
   expect(new RegistryClient("docker.io").baseUrl).toBe("https://registry-1.docker.io");
-  expect(new RegistryClient("localhost:5000").baseUrl).toBe("http://localhost:5000");
+  // HTTPS first for loopback too (as docker does); http only after a plain-HTTP answer to the handshake.
+  expect(new RegistryClient("localhost:5000").baseUrl).toBe("https://localhost:5000");
   expect(new RegistryClient("reg.lan:5000", { plainHttp: true }).baseUrl).toBe("http://reg.lan:5000");
   expect(clientFor("a.example")).toBe(clientFor("a.example"));
   expect(clientFor("a.example", { username: "x", password: "y" })).not.toBe(clientFor("a.example"));
@@ -28,7 +29,7 @@ test("hosts and schemes", () => {
 test("Location headers resolve against the registry, keeping their query", () => {
   const client = new RegistryClient("127.0.0.1:5000");
   expect(client.url("/v2/app/blobs/uploads/abc?_state=xyz").toString()).toBe(
-    "http://127.0.0.1:5000/v2/app/blobs/uploads/abc?_state=xyz",
+    "https://127.0.0.1:5000/v2/app/blobs/uploads/abc?_state=xyz",
   );
   expect(client.url("https://storage.example/up?sig=1").toString()).toBe("https://storage.example/up?sig=1");
 });

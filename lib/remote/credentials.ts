@@ -6,10 +6,10 @@
  */
 import { Buffer } from "node:buffer";
 import { spawn } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { access, readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { AuthError, FormatError } from "../errors.ts";
+import { AuthError, FileError, FormatError } from "../errors.ts";
 import { env } from "../runtime.ts";
 
 /** A username and password, or an identity (refresh) token from `docker login`. */
@@ -26,6 +26,8 @@ export interface CredentialOptions {
   password?: string;
   /** A docker-style config/auth file to read instead of the default one. */
   authFile?: string;
+  /** How long a credential helper may take to answer (default 60 000 ms; 0 for no limit). */
+  helperTimeoutMs?: number;
 }
 
 /** The key Docker Hub's credentials are stored under in config.json. */
@@ -62,18 +64,45 @@ export async function resolveCredentials(
   try {
     config = JSON.parse(await readFile(path, "utf8"));
   } catch (err) {
-    if ((err as { code?: string }).code === "ENOENT") return undefined;
+    if ((err as { code?: string }).code === "ENOENT") {
+      if (options.authFile) throw missingAuthFile(options.authFile, err);
+      return undefined;
+    }
     throw new FormatError(`Cannot read credentials from ${path}: ${(err as Error).message}`, { cause: err });
   }
   const key = configKey(registry);
   const helper = findEntry(config.credHelpers ?? {}, key);
-  if (helper) return await runHelper(helper, key);
+  const timeoutMs = options.helperTimeoutMs ?? 60_000;
+  if (helper) return await runHelper(helper, key, timeoutMs);
   const auth = findEntry(config.auths ?? {}, key);
   if (auth?.identitytoken) return { identityToken: auth.identitytoken };
   if (auth?.auth) return decodeAuth(auth.auth, path);
   if (auth?.username !== undefined) return { username: auth.username, password: auth.password ?? "" };
-  if (config.credsStore) return await runHelper(config.credsStore, key);
+  if (config.credsStore) return await runHelper(config.credsStore, key, timeoutMs);
   return undefined;
+}
+
+/**
+ * Fails with a FileError naming `--authfile` when it was given and does not exist (as skopeo does:
+ * a mistyped path must not silently mean anonymous access).
+ */
+export async function checkAuthFile(options: CredentialOptions): Promise<void> {
+  if (!options.authFile) return;
+  try {
+    await access(options.authFile);
+  } catch (err) {
+    throw missingAuthFile(options.authFile, err);
+  }
+}
+
+function missingAuthFile(path: string, cause: unknown): FileError {
+  const code = (cause as { code?: string }).code;
+  return new FileError(
+    `Cannot read credentials from ${path} (--authfile): ${
+      code === "ENOENT" ? "no such file" : (cause as Error).message
+    }`,
+    { cause },
+  );
 }
 
 /** The config file consulted: options.authFile, $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json or ~/.docker/config.json. */
@@ -112,19 +141,45 @@ function decodeAuth(auth: string, path: string): Credentials {
   return { username: text.slice(0, colon), password: text.slice(colon + 1) };
 }
 
-/** Runs `docker-credential-<name> get` with the server URL on stdin (the docker credential-helper protocol). */
-async function runHelper(name: string, serverUrl: string): Promise<Credentials | undefined> {
+/**
+ * Runs `docker-credential-<name> get` with the server URL on stdin (the docker credential-helper
+ * protocol). A helper that does not answer within `timeoutMs` is killed. What it prints on stderr is
+ * never repeated (it may carry a secret): a failure says only which helper failed and how.
+ */
+async function runHelper(name: string, serverUrl: string, timeoutMs: number): Promise<Credentials | undefined> {
   const program = `docker-credential-${name}`;
-  const { code, stdout, stderr, spawnError } = await new Promise<
-    { code: number | null; stdout: string; stderr: string; spawnError?: Error }
-  >((resolve) => {
+  const { code, stdout, stderr, spawnError, timedOut } = await new Promise<
+    { code: number | null; stdout: string; stderr: string; spawnError?: Error; timedOut?: boolean }
+  >((settle) => {
+    let settled = false;
+    const resolve = (
+      result: { code: number | null; stdout: string; stderr: string; spawnError?: Error; timedOut?: boolean },
+    ) => {
+      if (!settled) settle(result);
+      settled = true;
+    };
     const child = spawn(program, ["get"], { stdio: ["pipe", "pipe", "pipe"] });
     let out = "";
     let err = "";
+    let killed = false;
+    const timer = timeoutMs > 0
+      ? setTimeout(() => {
+        killed = true;
+        child.kill("SIGKILL");
+        // Do not wait for its pipes: a grandchild may hold them open.
+        resolve({ code: null, stdout: "", stderr: "", timedOut: true });
+      }, timeoutMs)
+      : undefined;
     child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
     child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
-    child.on("error", (e) => resolve({ code: null, stdout: out, stderr: err, spawnError: e }));
-    child.on("close", (c) => resolve({ code: c, stdout: out, stderr: err }));
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      resolve({ code: null, stdout: out, stderr: err, spawnError: e });
+    });
+    child.on("close", (c) => {
+      clearTimeout(timer);
+      resolve({ code: c, stdout: out, stderr: err, timedOut: killed });
+    });
     child.stdin.on("error", () => {}); // a helper that exits without reading stdin
     child.stdin.end(serverUrl);
   });
@@ -132,27 +187,28 @@ async function runHelper(name: string, serverUrl: string): Promise<Credentials |
     const missing = (spawnError as { code?: string }).code === "ENOENT";
     throw new AuthError(
       `Cannot get credentials for ${serverUrl}: ${
-        missing ? `credential helper ${program} not found on PATH` : `${program}: ${spawnError.message}`
+        missing ? `credential helper ${program} not found on PATH` : `credential helper ${program} could not start`
       }`,
     );
   }
-  const said = `${stdout} ${stderr}`;
-  if (code !== 0) {
-    if (/credentials not found/i.test(said)) return undefined;
+  if (timedOut) {
     throw new AuthError(
-      `Cannot get credentials for ${serverUrl}: ${program} exited with ${code}: ${oneLine(stderr || stdout)}`,
+      `Cannot get credentials for ${serverUrl}: credential helper ${program} did not answer within ${
+        timeoutMs / 1000
+      } s (killed)`,
     );
+  }
+  if (code !== 0) {
+    // The protocol's one well-known answer; anything else the helper said stays unrepeated.
+    if (/credentials not found/i.test(`${stdout} ${stderr}`)) return undefined;
+    throw new AuthError(`Cannot get credentials for ${serverUrl}: credential helper ${program} failed (exit ${code})`);
   }
   let parsed: { Username?: string; Secret?: string };
   try {
     parsed = JSON.parse(stdout);
   } catch {
-    throw new AuthError(`Cannot get credentials for ${serverUrl}: ${program} printed no JSON`);
+    throw new AuthError(`Cannot get credentials for ${serverUrl}: credential helper ${program} printed no JSON`);
   }
   if (parsed.Username === "<token>") return { identityToken: parsed.Secret ?? "" };
   return { username: parsed.Username ?? "", password: parsed.Secret ?? "" };
-}
-
-function oneLine(text: string): string {
-  return text.replace(/\s+/g, " ").trim().slice(0, 200);
 }

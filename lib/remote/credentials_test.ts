@@ -3,7 +3,7 @@ import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { AuthError, FormatError } from "../errors.ts";
+import { AuthError, FileError, FormatError } from "../errors.ts";
 import { configKey, configPath, resolveCredentials } from "./credentials.ts";
 
 let dir: string;
@@ -22,7 +22,8 @@ case "$server" in
   helped.example) echo '{"ServerURL":"helped.example","Username":"helper-user","Secret":"helper-secret"}' ;;
   https://index.docker.io/v1/) echo '{"ServerURL":"x","Username":"<token>","Secret":"identity-tok"}' ;;
   stored.example) echo '{"ServerURL":"stored.example","Username":"store-user","Secret":"store-secret"}' ;;
-  broken.example) echo 'helper exploded' >&2; exit 3 ;;
+  broken.example) echo 'helper exploded, token=sup3r-secret' >&2; exit 3 ;;
+  hang.example) exec sleep 30 ;;
   *) echo 'credentials not found in native keychain'; exit 1 ;;
 esac
 `,
@@ -42,6 +43,7 @@ esac
         "helped.example": "test",
         "docker.io": "test",
         "broken.example": "test",
+        "hang.example": "test",
         "missing.example": "nope",
       },
       credsStore: "test",
@@ -78,19 +80,47 @@ describe("resolveCredentials", () => {
     expect(await resolveCredentials(registry, { authFile: authFile() })).toEqual(expected as never);
   });
 
-  test("a missing helper is an AuthError naming it; a failing one carries its message", async () => {
+  test("a missing helper is an AuthError naming it; a failing one is named with its exit code, its stderr never repeated", async () => {
     const missing = await resolveCredentials("missing.example", { authFile: authFile() }).catch((e) => e);
     expect(missing).toBeInstanceOf(AuthError);
     expect(missing.message).toBe(
       "Cannot get credentials for missing.example: credential helper docker-credential-nope not found on PATH",
     );
-    await expect(resolveCredentials("broken.example", { authFile: authFile() })).rejects.toThrow(
-      "Cannot get credentials for broken.example: docker-credential-test exited with 3: helper exploded",
+    // (The old message repeated the helper's stderr, which may carry a secret.)
+    const broken = await resolveCredentials("broken.example", { authFile: authFile() }).catch((e) => e);
+    expect(broken).toBeInstanceOf(AuthError);
+    expect(broken.message).toBe(
+      "Cannot get credentials for broken.example: credential helper docker-credential-test failed (exit 3)",
     );
   });
 
-  test("no config file means anonymous; a malformed one is a FormatError", async () => {
-    expect(await resolveCredentials("plain.example", { authFile: join(dir, "absent.json") })).toBeUndefined();
+  test("a helper that hangs is killed after the timeout: an AuthError saying so", async () => {
+    const started = Date.now();
+    const hung = await resolveCredentials("hang.example", { authFile: authFile(), helperTimeoutMs: 500 }).catch((e) =>
+      e
+    );
+    expect(hung).toBeInstanceOf(AuthError);
+    expect(hung.message).toBe(
+      "Cannot get credentials for hang.example: credential helper docker-credential-test did not answer within 0.5 s (killed)",
+    );
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  test("no config file means anonymous; a missing --authfile is a FileError; a malformed one is a FormatError", async () => {
+    const saved = process.env.REGISTRY_AUTH_FILE;
+    process.env.REGISTRY_AUTH_FILE = join(dir, "absent.json");
+    try {
+      expect(await resolveCredentials("plain.example")).toBeUndefined();
+    } finally {
+      if (saved === undefined) delete process.env.REGISTRY_AUTH_FILE;
+      else process.env.REGISTRY_AUTH_FILE = saved;
+    }
+    await expect(resolveCredentials("plain.example", { authFile: join(dir, "absent.json") })).rejects.toBeInstanceOf(
+      FileError,
+    );
+    await expect(resolveCredentials("plain.example", { authFile: join(dir, "absent.json") })).rejects.toThrow(
+      `Cannot read credentials from ${join(dir, "absent.json")} (--authfile): no such file`,
+    );
     await expect(resolveCredentials("plain.example", { authFile: join(dir, "bad.json") })).rejects.toBeInstanceOf(
       FormatError,
     );

@@ -1,13 +1,17 @@
 /**
  * The cheapest question a registry answers: does this tag or digest exist, and what is its digest?
- * One `HEAD` request, no fallback `GET` (a `GET` of a manifest counts as a pull on Docker Hub).
+ * One `HEAD` request, no fallback `GET` (a `GET` of a manifest counts as a pull on Docker Hub) unless
+ * the registry does not allow `HEAD` (405, 501).
  *
  * @module
  */
-import { isDigest } from "../oci/digest.ts";
+import { FerryError, NetworkError } from "../errors.ts";
+import { digestOf, isDigest, splitDigest } from "../oci/digest.ts";
+import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
 import { MANIFEST_ACCEPT } from "../oci/media_types.ts";
 import type { RegistryClient } from "./client.ts";
 import { drain, errorFromResponse } from "./errors.ts";
+import { describeNetworkError } from "./retry.ts";
 
 /** What a manifest `HEAD` told: present or not, and its descriptor fields when the registry sent them. */
 export interface ManifestHead {
@@ -44,12 +48,32 @@ export async function headManifest(
   options: HeadManifestOptions = {},
 ): Promise<ManifestHead> {
   const path = `/v2/${repository}/manifests/${reference}`;
-  const res = await client.send(path, {
-    method: "HEAD",
-    headers: { Accept: MANIFEST_ACCEPT },
-    scopes: [`repository:${repository}:pull`],
-    signal: options.signal,
-  });
+  const ask = (method: string) =>
+    client.send(path, {
+      method,
+      headers: { Accept: MANIFEST_ACCEPT },
+      scopes: [`repository:${repository}:pull`],
+      signal: options.signal,
+    });
+  let res = await ask("HEAD");
+  let method = "HEAD";
+  let bytes: Uint8Array | undefined;
+  if (res.status === 405 || res.status === 501) {
+    await drain(res);
+    method = "GET";
+    res = await ask("GET");
+    if (res.ok) {
+      bytes = await readLimited(res.body ?? streamOf(new Uint8Array()), MAX_MANIFEST_BYTES).catch((err) => {
+        if (err instanceof FerryError) throw err;
+        throw new NetworkError(
+          `Cannot reach ${client.host}: connection lost while reading manifest ${reference}: ${
+            describeNetworkError(err)
+          }`,
+          { ref: options.ref, cause: err },
+        );
+      });
+    }
+  }
   if (res.status === 404) {
     await drain(res);
     return { exists: false };
@@ -59,16 +83,17 @@ export async function headManifest(
       verb: "check",
       what: `manifest ${reference}`,
       host: client.host,
-      method: "HEAD",
+      method,
       url: client.url(path),
       ref: options.ref,
     });
   }
   await drain(res);
   const header = res.headers.get("docker-content-digest");
-  const digest = header && isDigest(header) ? header : isDigest(reference) ? reference : undefined;
+  const computed = bytes ? digestOf(bytes, isDigest(reference) ? splitDigest(reference)[0] : "sha256") : undefined;
+  const digest = header && isDigest(header) ? header : isDigest(reference) ? reference : computed;
   const mediaType = res.headers.get("content-type")?.split(";")[0].trim();
-  const size = Number(res.headers.get("content-length") ?? NaN);
+  const size = bytes ? bytes.byteLength : Number(res.headers.get("content-length") ?? NaN);
   return {
     exists: true,
     ...(digest ? { digest } : {}),

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { AuthError } from "../errors.ts";
 import { serve, type Server } from "../runtime.ts";
+import { digestOf } from "../oci/digest.ts";
 import { RegistryClient } from "./client.ts";
 import { headManifest } from "./head_manifest.ts";
 
@@ -62,4 +63,31 @@ test("no digest header: present, digest unknown (or the reference when it is a d
 test("other failures throw the registry's error", async () => {
   const failing = headManifest(new RegistryClient(server.host), "app", "denied", { ref: "x/app:denied" });
   await expect(failing).rejects.toThrow(AuthError);
+});
+
+test("a registry that refuses HEAD (405): one GET instead, the digest computed from the bytes", async () => {
+  const body = new TextEncoder().encode('{"schemaVersion":2,"manifests":[]}');
+  const digest = digestOf(body);
+  const methods: string[] = [];
+  const noHead = await serve((req) => {
+    methods.push(req.method);
+    if (req.method === "HEAD") return Promise.resolve(new Response(null, { status: 405 }));
+    if (new URL(req.url).pathname.endsWith("/gone")) return Promise.resolve(new Response(null, { status: 404 }));
+    return Promise.resolve(
+      new Response(body, { headers: { "Content-Type": "application/vnd.oci.image.index.v1+json" } }),
+    );
+  });
+  try {
+    const client = new RegistryClient(noHead.host);
+    expect(await headManifest(client, "app", "1.0")).toEqual({
+      exists: true,
+      digest,
+      mediaType: "application/vnd.oci.image.index.v1+json",
+      size: body.byteLength,
+    });
+    expect(methods).toEqual(["HEAD", "GET"]);
+    expect(await headManifest(client, "app", "gone")).toEqual({ exists: false });
+  } finally {
+    await noHead.stop();
+  }
 });

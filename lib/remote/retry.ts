@@ -85,12 +85,14 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /** A one-line cause for a failed `fetch`: its code (ECONNREFUSED, ECONNRESET…) or message. */
 export function describeNetworkError(err: unknown): string {
+  if (err instanceof Error && typeof (err as { reason?: unknown }).reason === "string") {
+    return (err as unknown as { reason: string }).reason; // a TimeoutError: "no data for 60 s"
+  }
   if (err instanceof Error) {
     const code = (err as { code?: unknown }).code;
     const cause = err.cause instanceof Error ? `: ${err.cause.message}` : "";
-    return typeof code === "string" && !err.message.includes(code)
-      ? `${code}: ${err.message}`
-      : `${err.message}${cause}`;
+    const message = err.message.replace(/\s*For more information, pass `verbose: true`.*$/s, ""); // Bun's advice to developers
+    return typeof code === "string" && !message.includes(code) ? `${code}: ${message}` : `${message}${cause}`;
   }
   return String(err);
 }

@@ -6,10 +6,13 @@
  *
  * @module
  */
-import { RegistryError } from "../errors.ts";
+import { NetworkError, RegistryError } from "../errors.ts";
 import { type Descriptor, shortDigest } from "../oci/descriptor.ts";
+import { checkDigest } from "../oci/digest.ts";
 import type { RegistryClient } from "./client.ts";
 import { drain, errorFromResponse } from "./errors.ts";
+import { backoffDelay, isRetryableStatus, sleep } from "./retry.ts";
+import { readLimited, streamOf } from "../stream/read_limited.ts";
 
 /** Options of {@link uploadBlob}. */
 export interface UploadOptions {
@@ -24,12 +27,21 @@ export interface UploadOptions {
   mode?: "patch" | "put";
   /** The store's name, for error messages. */
   ref?: string;
+  /**
+   * A fresh body for another attempt (e.g. the blob fetched again from the source), for blobs larger
+   * than `replayBytes`; without it a large upload that fails is not retried.
+   */
+  reopen?: () => Promise<ReadableStream<Uint8Array>>;
+  /** Blobs up to this size are read into memory first and sent again from there (default 16 MiB). */
+  replayBytes?: number;
 }
 
 /**
  * Uploads `body` as the blob `desc` to `repository`. The registry commits the blob only in the final
  * `PUT ?digest=`, sent after `body` ended cleanly; if it errors, the session is cancelled and the
- * body's own error (e.g. DigestMismatchError from verifyStream) is thrown.
+ * body's own error (e.g. DigestMismatchError from verifyStream) is thrown. A dropped connection, a
+ * timeout or a 5xx answer starts a new session, up to the client's retries: blobs up to `replayBytes`
+ * are sent again from memory, larger ones from `reopen()` (not retried without it).
  *
  * @example
  * ```ts
@@ -43,10 +55,58 @@ export async function uploadBlob(
   body: ReadableStream<Uint8Array>,
   options: UploadOptions = {},
 ): Promise<void> {
+  checkDigest(desc.digest, "a blob");
+  const { signal } = options;
+  const replayBytes = options.replayBytes ?? DEFAULT_REPLAY_BYTES;
+  // A small blob is read first (its own errors, e.g. a digest mismatch, come before any request),
+  // so every attempt can send it again; a large one streams, and only `reopen` can give it again.
+  let bytes: Uint8Array | undefined;
+  if (desc.size <= replayBytes) bytes = await readLimited(body, replayBytes + 1);
+  let source: ReadableStream<Uint8Array> = bytes ? streamOf(bytes) : body;
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await uploadOnce(client, repository, desc, source, options);
+    } catch (err) {
+      const again = attempt < client.retry.retries && !signal?.aborted && retryableUpload(err) &&
+        (bytes !== undefined || options.reopen !== undefined);
+      if (!again) throw err;
+      await sleep(backoffDelay(attempt, client.retry), signal);
+      source = bytes ? streamOf(bytes) : await options.reopen!();
+    }
+  }
+}
+
+/** The most bytes of a blob held in memory so a failed upload can be sent again without `reopen`. */
+export const DEFAULT_REPLAY_BYTES = 16 << 20;
+
+/**
+ * Whether a failed upload is worth a new session: the connection dropped or timed out, the registry
+ * answered 408/429/5xx, refused the size (413: the next attempt goes in chunks) or lost a chunk's range (416).
+ */
+function retryableUpload(err: unknown): boolean {
+  if (err instanceof NetworkError) return true;
+  if (!(err instanceof RegistryError) || err.status === undefined) return false;
+  return isRetryableStatus(err.status) || err.status === 413 || err.status === 416;
+}
+
+/** One upload session: POST, the body in one PATCH (or PUT, or chunks), the committing PUT. */
+async function uploadOnce(
+  client: RegistryClient,
+  repository: string,
+  desc: Descriptor,
+  body: ReadableStream<Uint8Array>,
+  options: UploadOptions,
+): Promise<void> {
   const ctx = context(client, repository, desc, options);
   const scopes = [`repository:${repository}:pull,push`];
   const { signal } = options;
-  const start = await client.send(`/v2/${repository}/blobs/uploads/`, { method: "POST", scopes, signal });
+  let start: Response;
+  try {
+    start = await client.send(`/v2/${repository}/blobs/uploads/`, { method: "POST", scopes, signal });
+  } catch (err) {
+    await body.cancel().catch(() => {});
+    throw err;
+  }
   if (start.status !== 202) {
     await body.cancel().catch(() => {}); // release the source's connection
     throw await errorFromResponse(start, {
@@ -99,6 +159,7 @@ export async function mountBlob(
   from: string,
   options: { signal?: AbortSignal; ref?: string } = {},
 ): Promise<boolean> {
+  checkDigest(desc.digest, "a blob");
   const url = client.url(`/v2/${repository}/blobs/uploads/`);
   url.searchParams.set("mount", desc.digest);
   url.searchParams.set("from", from);
@@ -244,25 +305,39 @@ interface Tracked {
   cancel(reason?: unknown): Promise<void>;
 }
 
-/** Wraps `body` so its own error (not fetch's rewording of it) can be rethrown. */
+/**
+ * Wraps `body` so its own error (not fetch's rewording of it) can be rethrown. Once fetch lets go of
+ * the stream (the request failed, the connection dropped) nothing more is pushed into it: a late chunk
+ * or end of the source must not touch a closed controller.
+ */
 function trackErrors(body: ReadableStream<Uint8Array>): Tracked {
   const reader = body.getReader();
+  let finished = false;
+  const release = (reason?: unknown) => {
+    finished = true;
+    return reader.cancel(reason).catch(() => {});
+  };
   const tracked: Tracked = {
-    cancel: (reason) => reader.cancel(reason).catch(() => {}),
+    cancel: release,
     stream: new ReadableStream<Uint8Array>({
       async pull(controller) {
+        let chunk: Awaited<ReturnType<typeof reader.read>>;
         try {
-          const { done, value } = await reader.read();
-          if (done) controller.close();
-          else controller.enqueue(value);
+          chunk = await reader.read();
         } catch (err) {
+          if (finished) return;
+          finished = true;
           tracked.error = err;
           controller.error(err);
+          return;
         }
+        if (finished) return;
+        if (chunk.done) {
+          finished = true;
+          controller.close();
+        } else controller.enqueue(chunk.value);
       },
-      cancel(reason) {
-        return reader.cancel(reason);
-      },
+      cancel: release,
     }, { highWaterMark: 0 }),
   };
   return tracked;

@@ -69,6 +69,14 @@ interface DockerConfigFile {
 }
 
 /**
+ * The warning for a secret given on the command line (where `ps` and the shell history see it), as
+ * docker prints it for `login -p`: `login -p` and every `--creds`/`--src-creds`/`--dest-creds`.
+ */
+export function cliSecretWarning(flag: string, instead: string): string {
+  return `WARNING! Using --${flag} via the CLI is insecure. Use ${instead}.`;
+}
+
+/**
  * Checks `username`/`password` against `registry` (`GET /v2/` with them), then stores them as docker
  * would, keeping every other setting of the config file.
  *

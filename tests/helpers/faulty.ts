@@ -141,3 +141,149 @@ function truncate(limit: number): TransformStream<Uint8Array, Uint8Array> {
     },
   });
 }
+
+/**
+ * A fault a registry shows on the wire, below HTTP semantics, for {@link startWireFaultProxy}.
+ * Each applies to requests matching `method`/`path` (default: any), the first `times` times (default: always).
+ */
+export type WireFault = {
+  method?: string;
+  path?: RegExp;
+  times?: number;
+} & (
+  /** Headers and half the body, then a TCP reset (for a request with a body: after reading half of it). */
+  | { kind: "reset" }
+  /** A `Content-Length` of the whole body but only half of it, then a clean close. */
+  | { kind: "short" }
+  /** Headers and half the body (or, with `beforeHeaders`, nothing at all), then silence for `ms` (default: until the client gives up). */
+  | { kind: "stall"; beforeHeaders?: boolean; ms?: number }
+  /** A status line that is not HTTP, then close. */
+  | { kind: "garbage" }
+  /** The connection closed before any answer (for a request with a body: after reading part of it). */
+  | { kind: "close" }
+  /** `status` (e.g. 500, 503) with a spec error body. */
+  | { kind: "status"; status: number }
+  /** Bytes that are neither HTTP nor TLS, as a server of another protocol would send. */
+  | { kind: "not-http" }
+);
+
+/** The kinds of {@link WireFault}, for tests that loop over all of them. */
+export const WIRE_FAULT_KINDS = ["reset", "short", "stall", "garbage", "close", "status", "not-http"] as const;
+
+/**
+ * A proxy on 127.0.0.1 (node:http, so it can misbehave at the socket level) forwarding to `upstream`
+ * with `faults` applied. Location headers are rewritten to point back at the proxy.
+ *
+ * @example
+ * ```ts
+ * const proxy = await startWireFaultProxy(registry.host, [{ kind: "reset", method: "GET", path: /\/blobs\// }]);
+ * ```
+ */
+export async function startWireFaultProxy(upstream: string, faults: WireFault[]): Promise<FaultyProxy> {
+  const { createServer } = await import("node:http");
+  const requests: { method: string; path: string }[] = [];
+  const left = new Map<WireFault, number>(faults.map((f) => [f, f.times ?? Infinity]));
+  const sockets = new Set<import("node:net").Socket>();
+  let self = "";
+  const server = createServer(async (req, res) => {
+    const path = req.url ?? "/";
+    const method = req.method ?? "GET";
+    requests.push({ method, path });
+    const fault = faults.find((f) =>
+      left.get(f)! > 0 && (!f.method || f.method === method) && (!f.path || f.path.test(path))
+    );
+    if (fault) left.set(fault, left.get(fault)! - 1);
+    const socket = req.socket;
+    const hasBody = method !== "GET" && method !== "HEAD";
+    // Faults that need no upstream answer.
+    if (fault?.kind === "garbage") return void socket.end("HTXP/9 what\r\n\r\n");
+    if (fault?.kind === "not-http") return void socket.end(new Uint8Array([0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x50]));
+    if (fault?.kind === "status") {
+      const body = JSON.stringify({ errors: [{ code: "UNAVAILABLE", message: "injected wire fault" }] });
+      req.resume();
+      return void res.writeHead(fault.status, { "Content-Type": "application/json" }).end(body);
+    }
+    if (fault?.kind === "close" || (fault?.kind === "stall" && fault.beforeHeaders)) {
+      if (hasBody) await readSome(req);
+      if (fault.kind === "close") return void socket.destroy();
+      if (fault.ms !== undefined) setTimeout(() => socket.destroy(), fault.ms);
+      return;
+    }
+    if (fault?.kind === "reset" && hasBody) {
+      await readSome(req);
+      return void socket.resetAndDestroy();
+    }
+    // Forward the request, then maybe spoil the answer.
+    const headers = new Headers();
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (typeof v === "string" && k !== "host" && k !== "connection") headers.set(k, v);
+    }
+    let upstreamRes: Response;
+    try {
+      upstreamRes = await fetch(`http://${upstream}${path}`, {
+        method,
+        headers,
+        body: hasBody ? (ReadableStreamFrom(req)) : undefined,
+        redirect: "manual",
+        ...(hasBody ? { duplex: "half" } : {}),
+      } as RequestInit);
+    } catch {
+      return void socket.destroy();
+    }
+    const out: Record<string, string> = {};
+    upstreamRes.headers.forEach((v, k) => (out[k] = v));
+    if (out.location?.startsWith(`http://${upstream}`)) out.location = `http://${self}${out.location.slice(upstream.length + 7)}`;
+    const body = method === "HEAD" ? new Uint8Array() : new Uint8Array(await upstreamRes.arrayBuffer());
+    if (!fault || method === "HEAD" || body.byteLength < 2) {
+      delete out["transfer-encoding"];
+      if (method !== "HEAD") out["content-length"] = String(body.byteLength);
+      return void res.writeHead(upstreamRes.status, out).end(body);
+    }
+    const half = body.subarray(0, body.byteLength >> 1);
+    const head = [`HTTP/1.1 ${upstreamRes.status} X`, ...Object.entries({ ...out, "content-length": String(body.byteLength) })
+      .filter(([k]) => k !== "transfer-encoding" && k !== "connection").map(([k, v]) => `${k}: ${v}`), "", ""].join("\r\n");
+    socket.write(head);
+    socket.write(half);
+    if (fault.kind === "reset") setTimeout(() => socket.resetAndDestroy(), 20);
+    else if (fault.kind === "short") socket.end();
+    else if (fault.kind === "stall" && fault.ms !== undefined) setTimeout(() => socket.destroy(), fault.ms);
+  });
+  server.on("connection", (s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  self = `127.0.0.1:${(server.address() as { port: number }).port}`;
+  return {
+    host: self,
+    requests,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Reads (and drops) the first chunk of a request body, or waits 50 ms for one. */
+function readSome(req: import("node:http").IncomingMessage): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, 50);
+    req.once("data", () => {
+      clearTimeout(timer);
+      req.pause();
+      resolve();
+    });
+    req.once("end", () => resolve());
+  });
+}
+
+function ReadableStreamFrom(req: import("node:http").IncomingMessage): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      req.on("data", (chunk: Uint8Array) => controller.enqueue(new Uint8Array(chunk)));
+      req.on("end", () => controller.close());
+      req.on("error", (err) => controller.error(err));
+    },
+  });
+}

@@ -5,6 +5,7 @@
  * @module
  */
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { access, mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -33,6 +34,11 @@ export interface StartRegistryOptions {
    * the registry refuses such manifests otherwise.
    */
   allowUrls?: string[];
+  /**
+   * Serve HTTPS (`http.tls`) with this certificate and key (PEM file paths); with `clientCas`, demand
+   * a client certificate signed by one of them (mutual TLS).
+   */
+  tls?: { certificate: string; key: string; clientCas?: string[]; clientCert?: string; clientKey?: string };
 }
 
 /** A free TCP port on 127.0.0.1 (bound to port 0, read, closed). */
@@ -71,10 +77,15 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     await writeFile(join(dir, "htpasswd"), `${username}:${bcrypt.hashSync(password, 4)}\n`);
     auth = `auth:\n  htpasswd:\n    realm: ferry-test\n    path: ${dir}/htpasswd\n`;
   }
+  let tls = "";
+  if (options.tls) {
+    tls = `  tls:\n    certificate: ${options.tls.certificate}\n    key: ${options.tls.key}\n`;
+    if (options.tls.clientCas) tls += `    clientcas:\n${options.tls.clientCas.map((c) => `      - ${c}\n`).join("")}`;
+  }
   await writeFile(
     config,
     `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\n  delete:\n    enabled: true\n` +
-      `http:\n  addr: ${host}\n${options.relativeUrls ? "  relativeurls: true\n" : ""}${auth}` +
+      `http:\n  addr: ${host}\n${options.relativeUrls ? "  relativeurls: true\n" : ""}${tls}${auth}` +
       (options.allowUrls
         ? `validation:\n  manifests:\n    urls:\n      allow:\n${
           options.allowUrls.map((re) => `        - ${JSON.stringify(re)}\n`).join("")
@@ -97,9 +108,20 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     await log.close().catch(() => {});
     await rm(dir, { recursive: true, force: true });
   };
+  // The readiness check's own TLS settings (Bun's fetch options; this helper runs under bun test).
+  const readyInit = (options.tls
+    ? {
+      tls: {
+        rejectUnauthorized: false,
+        ...(options.tls.clientCert
+          ? { cert: readFileSync(options.tls.clientCert, "utf8"), key: readFileSync(options.tls.clientKey!, "utf8") }
+          : {}),
+      },
+    }
+    : {}) as RequestInit;
   for (let i = 0;; i++) {
     // Any answer (200, or 401 with auth on) means it is serving.
-    const up = await fetch(`http://${host}/v2/`).then((r) => r.status === 200 || r.status === 401, () => false);
+    const up = await fetch(`${options.tls ? "https" : "http"}://${host}/v2/`, readyInit).then((r) => r.status === 200 || r.status === 401, () => false);
     if (up) break;
     if (exitCode !== null || i === 100) {
       const text = await readFile(join(dir, "registry.log"), "utf8").catch(() => "");

@@ -7,7 +7,7 @@ import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import process from "node:process";
 import { promisify } from "node:util";
-import { AuthError, DigestMismatchError, NotFoundError, RateLimitError, RegistryError } from "../../lib/errors.ts";
+import { AuthError, DigestMismatchError, FileError, NotFoundError, RateLimitError, RegistryError } from "../../lib/errors.ts";
 import { copyGraph } from "../../lib/engine/copy_graph.ts";
 import type { Descriptor } from "../../lib/oci/descriptor.ts";
 import { MediaType } from "../../lib/oci/media_types.ts";
@@ -154,7 +154,8 @@ describe("authentication", () => {
     expect(err.exitCode).toBe(4);
     expect(err.message).toBe(`Cannot authenticate to ${secured.host}: UNAUTHORIZED: authentication required`);
     expect(JSON.stringify({ m: err.message, r: err.ref, s: String(err.stack) })).not.toContain("wrong-pass");
-    await expect(store(secured.host, "auth/app", { authFile: "/nonexistent" }).resolve("1.0")).rejects.toBeInstanceOf(AuthError);
+    // A missing --authfile is an error of its own (it used to mean anonymous access, then this AuthError).
+    await expect(store(secured.host, "auth/app", { authFile: "/nonexistent" }).resolve("1.0")).rejects.toBeInstanceOf(FileError);
   });
 
   test("bearer tokens: fetched from the realm once per scope and reused", async () => {

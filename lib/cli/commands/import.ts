@@ -6,7 +6,7 @@
 import { UsageError } from "../../errors.ts";
 import { importImage } from "../../verbs/import/import.ts";
 import type { Command } from "../command.ts";
-import { intFlag, listFlag, registryOptionsOf, transferFlags } from "../flags.ts";
+import { intFlag, listFlag, registryOptionsOf, timeoutFlags, tlsFlags, transferFlags } from "../flags.ts";
 import { formatBytes } from "../output.ts";
 
 /** `ferry import`. */
@@ -44,6 +44,8 @@ export const importCommand: Command = {
     authfile: transferFlags.authfile,
     retries: transferFlags.retries,
     jobs: transferFlags.jobs,
+    ...tlsFlags("one"),
+    ...timeoutFlags,
     json: { type: "boolean", description: "Print the result as one JSON document on stdout" },
   },
   async run(args, io) {

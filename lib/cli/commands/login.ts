@@ -7,7 +7,7 @@
 import { Buffer } from "node:buffer";
 import process from "node:process";
 import { UsageError } from "../../errors.ts";
-import { login } from "../../verbs/login.ts";
+import { cliSecretWarning, login } from "../../verbs/login.ts";
 import type { Command } from "../command.ts";
 
 /** `ferry login`. */
@@ -45,7 +45,7 @@ export const loginCommand: Command = {
       }
       password = await readStdin();
     } else if (password !== undefined) {
-      io.warn("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+      io.warn(cliSecretWarning("password", "--password-stdin"));
     } else {
       throw new UsageError(`Cannot log in: give the password on stdin with --password-stdin\nusage: ${this.usage}`);
     }

@@ -34,6 +34,7 @@ const USAGE = [
 
 // Which flags each subcommand accepts (the registry flags and --json go with all of them).
 const COMMON = ["json", "creds", "plain-http", "insecure", "authfile", "retries", "help", "quiet", "debug"];
+COMMON.push(...Object.keys(readFlags).filter((f) => !COMMON.includes(f))); // TLS and timeout flags
 const ALLOWED: Record<string, string[]> = {
   create: ["amend", "type"],
   annotate: ["os", "arch", "variant", "os-version", "os-features", "annotation"],
