@@ -3,6 +3,7 @@
  *
  * @module
  */
+import process from "node:process";
 import { parseArgs } from "node:util";
 import { AbortError, exitCodeOf, formatError, UsageError } from "../errors.ts";
 import { onSignal } from "../runtime.ts";
@@ -20,7 +21,8 @@ import { mirrorCommand } from "./commands/mirror.ts";
 import { manifestCommand } from "./commands/manifest.ts";
 import { serveCommand } from "./commands/serve.ts";
 import { splitCommand } from "./commands/split.ts";
-import { Output } from "./output.ts";
+import { Output, progressModeOf } from "./output.ts";
+import { env } from "../runtime.ts";
 
 /** Every subcommand, in the order `ferry --help` lists them. */
 export const commands: Command[] = [
@@ -41,7 +43,13 @@ export const commands: Command[] = [
 /** Flags every command takes (listed in each command's help and in the README's CLI reference). */
 export const globalFlags: Record<string, FlagSpec> = {
   help: { type: "boolean", short: "h", description: "Show help" },
-  quiet: { type: "boolean", short: "q", description: "No progress output" },
+  quiet: { type: "boolean", short: "q", description: "No progress output (--progress none)" },
+  progress: {
+    type: "string",
+    value: "MODE",
+    description:
+      "auto (default: tty on a terminal, else plain), tty, plain (lines for logs), json (events on stderr), none",
+  },
   debug: { type: "boolean", description: "Print the error chain on failure" },
 };
 
@@ -134,8 +142,7 @@ export async function main(argv: string[]): Promise<number> {
   const controller = new AbortController();
   const stopListening = onSignal(() => controller.abort(new AbortError()));
   let debug = argv.includes("--debug");
-  const quiet = argv.includes("--quiet") || argv.includes("-q") || argv.includes("--json");
-  const out = new Output({ progress: !quiet });
+  const out = new Output();
   try {
     const [first, ...rest] = argv;
     if (first === undefined || first === "help" || first === "--help" || first === "-h") {
@@ -160,17 +167,30 @@ export async function main(argv: string[]): Promise<number> {
       out.print(commandHelp(command));
       return 0;
     }
+    out.start(progressModeOf(args.values.progress, {
+      quiet: args.values.quiet === true,
+      json: args.values.json === true,
+      tty: Boolean(process.stderr.isTTY),
+      env: env("FERRY_PROGRESS"),
+    }));
+    const tracker = out.tracker;
     await command.run(args, {
       signal: controller.signal,
       print: (t) => out.print(t),
       write: (data) => out.write(data),
       warn: (t) => out.warn(t),
-      progress: (label) => out.board?.lane(label),
-      fileProgress: (label, done, total) => out.board?.set(label, done, total),
+      tracker,
+      progress: (label) => tracker.copyFeed({ task: label, byPlatform: true }),
+      fileProgress: (label, done, total) => {
+        const file = tracker.file(label);
+        if (done >= total && total > 0) file.end(total);
+        else file.progress(done, total);
+      },
     });
-    out.board?.end();
+    out.end(true);
     return 0;
   } catch (err) {
+    out.end(false);
     out.warn(formatError(controller.signal.aborted ? new AbortError() : err));
     if (debug && err instanceof Error) out.warn(String(err.stack ?? err));
     return exitCodeOf(controller.signal.aborted ? new AbortError() : err);

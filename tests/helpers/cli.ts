@@ -13,12 +13,15 @@ export interface CliRun {
   stderr: string;
 }
 
-/** `ferry ARGS...` → exit code, stdout, stderr. */
+/**
+ * `ferry ARGS...` → exit code, stdout, stderr. Progress is off (FERRY_PROGRESS=none) unless the test's env or the
+ * arguments ask for a mode, so stderr holds only what the command itself says.
+ */
 export function runCli(args: string[], options: { env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CliRun> {
   const bin = process.env.FERRY_BIN;
   const [cmd, argv] = bin ? [bin, args] : [process.execPath, [join(root, "cli.ts"), ...args]];
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd, argv, { env: { FERRY_PROGRESS: "none", ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));

@@ -5,9 +5,9 @@
  */
 import { UsageError } from "../../errors.ts";
 import { build, type BuildOutputFormat } from "../../verbs/build/build.ts";
-import type { ExportEvent } from "../../verbs/export/to_files.ts";
+import { exportEventsTo } from "../progress/feeds.ts";
 import { env } from "../../runtime.ts";
-import type { Command, CommandIo } from "../command.ts";
+import type { Command } from "../command.ts";
 import { intFlag, listFlag, readFlags, registryOptionsOf } from "../flags.ts";
 
 /** `ferry build`. */
@@ -92,7 +92,7 @@ export const buildCommand: Command = {
       registry: registryOptionsOf(args),
       signal: io.signal,
       onEvent: io.progress("build"),
-      onExportEvent: exportProgress(io),
+      onExportEvent: exportEventsTo(io.tracker),
     });
     if (args.values.json) {
       io.print(JSON.stringify(result, null, 2));
@@ -106,11 +106,3 @@ export const buildCommand: Command = {
     for (const file of result.files) io.print(`Wrote ${file}`);
   },
 };
-
-function exportProgress(io: CommandIo): (event: ExportEvent) => void {
-  return (event) => {
-    if (event.type === "start") io.fileProgress(event.label, 0, event.total);
-    else if (event.type === "progress") io.fileProgress(event.label, event.bytes, event.total);
-    else io.fileProgress(event.label, event.size, event.size);
-  };
-}

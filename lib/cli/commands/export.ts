@@ -8,7 +8,7 @@ import { type ExportFormat, exportImage } from "../../verbs/export/export.ts";
 import type { Command, CommandIo, ParsedArgs } from "../command.ts";
 import { intFlag, listFlag, readFlags, registryOptionsOf } from "../flags.ts";
 import { formatBytes } from "../output.ts";
-import type { ExportEvent } from "../../verbs/export/to_files.ts";
+import { exportEventsTo } from "../progress/feeds.ts";
 
 /** `ferry export`. */
 export const exportCommand: Command = {
@@ -80,7 +80,7 @@ export const exportCommand: Command = {
         ? { pushTo: args.values.push, pushRegistry: registryOptionsOf(args, "dest") }
         : {}),
       signal: io.signal,
-      onEvent: exportProgress(io),
+      onEvent: exportEventsTo(io.tracker),
       onCopyEvent: format === "oci" ? io.progress("oci") : undefined,
     });
     print(result, args, io);
@@ -90,14 +90,6 @@ export const exportCommand: Command = {
 function dirOf(path: string): string {
   const i = path.lastIndexOf("/");
   return i < 0 ? "." : path.slice(0, i) || "/";
-}
-
-function exportProgress(io: CommandIo): (event: ExportEvent) => void {
-  return (event) => {
-    if (event.type === "start") io.fileProgress(event.label, 0, event.total);
-    else if (event.type === "progress") io.fileProgress(event.label, event.bytes, event.total);
-    else io.fileProgress(event.label, event.size, event.size);
-  };
 }
 
 function print(result: Awaited<ReturnType<typeof exportImage>>, args: ParsedArgs, io: CommandIo) {
@@ -112,8 +104,13 @@ function print(result: Awaited<ReturnType<typeof exportImage>>, args: ParsedArgs
     return;
   }
   io.print(`Exported ${result.source} (${result.digest})`);
+  const width = Math.max(...result.files.map((f) => f.path.length));
   for (const f of result.files) {
-    io.print(`  ${f.path}  ${(f.platform ?? "index").padEnd(16)} ${formatBytes(f.size).padStart(10)}  ${f.sha256}`);
+    io.print(
+      `  ${f.path.padEnd(width)}  ${(f.platform ?? "index").padEnd(16)} ${
+        formatBytes(f.size).padStart(10)
+      }  ${f.sha256}`,
+    );
   }
   if (pushed) io.print(pushed);
 }

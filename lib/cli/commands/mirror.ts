@@ -64,19 +64,30 @@ export const mirrorCommand: Command = {
     const quiet = args.values.quiet === true;
     const dryRun = args.values["dry-run"] === true;
     const images: MirrorImageResult[] = [];
-    const lanes = new Map<string, ReturnType<CommandIo["progress"]>>();
+    const feeds = new Map<string, ReturnType<CommandIo["progress"]>>();
+    const status = {
+      copied: "done",
+      present: "present",
+      planned: "done",
+      failed: "failed",
+      skipped: "skipped",
+    } as const;
     const seen = new Map<string, number>();
     const reserve = spec.rateLimit?.reserve ?? 10;
     const onEvent = (event: MirrorEvent) => {
       switch (event.type) {
+        case "queued":
+          io.tracker.queue(event.source, event.source, { printed: !json });
+          break;
         case "image":
           images.push(event.image);
-          lanes.delete(event.image.source);
+          feeds.delete(event.image.source);
+          io.tracker.finish(event.image.source, status[event.image.status], event.image.error);
           if (!json) io.print(imageLine(event.image));
           break;
         case "copy": {
-          if (!lanes.has(event.source)) lanes.set(event.source, io.progress(event.source));
-          lanes.get(event.source)?.(event.event);
+          if (!feeds.has(event.source)) feeds.set(event.source, io.tracker.copyFeed({ task: event.source }));
+          feeds.get(event.source)?.(event.event);
           break;
         }
         case "ratelimit": {
