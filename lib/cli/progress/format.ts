@@ -78,3 +78,11 @@ export function truncate(text: string, width: number): string {
   }
   return out;
 }
+
+/** `text` cut from the left to at most `width` columns (`…/big:1.0`): the end of a reference says most. */
+export function truncateStart(text: string, width: number): string {
+  const chars = [...text];
+  if (chars.length <= width) return text;
+  if (width <= 0) return "";
+  return `…${chars.slice(chars.length - width + 1).join("")}`;
+}

@@ -92,6 +92,7 @@ describe("TtyRenderer", () => {
       if (columns >= 40) expect(final.at(-1)).toContain("6/6 finished");
       // What was written: each line after its erase-line.
       for (const line of out.split("\n")) {
+        // deno-lint-ignore no-control-regex
         expect(visibleLength(line.replace(/^[^]*\x1b\[2K/, ""))).toBeLessThan(columns);
       }
     });
@@ -146,6 +147,7 @@ describe("TtyRenderer", () => {
     });
     await drive(tracker, c.advance, () => tty.render());
     tty.end();
+    // deno-lint-ignore no-control-regex
     const withoutControl = out.replace(/\r|\x1b\[(\d+A|2K|J)/g, "");
     expect(withoutControl).not.toContain("\x1b");
   });

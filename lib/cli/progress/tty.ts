@@ -13,6 +13,7 @@ import {
   formatPair,
   formatRate,
   truncate,
+  truncateStart,
   visibleLength,
 } from "./format.ts";
 import { isFinished, isHidden, type Task, taskRate, type Tracker } from "./tracker.ts";
@@ -129,7 +130,7 @@ export class TtyRenderer {
 
 /** One task's line, fitted to `width`. */
 export function taskLine(task: Task, labelWidth: number, width: number, now: number): string {
-  const label = truncate(task.label, labelWidth).padEnd(labelWidth);
+  const label = truncateStart(task.label, labelWidth).padEnd(labelWidth);
   const elapsed = ((task.endedAt ?? now) - (task.startedAt ?? now)) / 1000;
   switch (task.status) {
     case "queued":
