@@ -48,6 +48,10 @@ export interface Command {
   usage: string;
   /** One sentence for the command list. */
   summary: string;
+  /** 2-3 command lines shown under "examples:" in its help. */
+  examples?: string[];
+  /** Whether it takes image locations (its help lists the forms). */
+  locations?: boolean;
   flags: Record<string, FlagSpec>;
   run(args: ParsedArgs, io: CommandIo): Promise<void>;
 }

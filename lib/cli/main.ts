@@ -21,6 +21,10 @@ import { mirrorCommand } from "./commands/mirror.ts";
 import { manifestCommand } from "./commands/manifest.ts";
 import { serveCommand } from "./commands/serve.ts";
 import { splitCommand } from "./commands/split.ts";
+import { completionCommand } from "./commands/completion.ts";
+import { lsCommand } from "./commands/ls.ts";
+import { rmCommand } from "./commands/rm.ts";
+import { closestName, translateArgs, understoodBy, unknownFlagHint } from "./compat.ts";
 import { Output, progressModeOf } from "./output.ts";
 import { env } from "../runtime.ts";
 
@@ -30,6 +34,8 @@ export const commands: Command[] = [
   exportCommand,
   importCommand,
   inspectCommand,
+  lsCommand,
+  rmCommand,
   splitCommand,
   manifestCommand,
   mirrorCommand,
@@ -38,6 +44,16 @@ export const commands: Command[] = [
   loginCommand,
   logoutCommand,
   demoCommand,
+  completionCommand(() => ({ commands, globalFlags })),
+];
+
+/** The location forms, for the help of the commands that take images. */
+export const LOCATION_FORMS: [string, string][] = [
+  ["HOST/REPO[:TAG|@DIGEST]", "a registry (also docker://HOST/REPO:TAG); Docker Hub names work: alpine:3"],
+  ["oci:DIR[:TAG]", "an OCI image layout directory"],
+  ["oci-archive:FILE[:TAG]", "an OCI layout in a tar (or .tar.gz)"],
+  ["docker-archive:FILE[:REF]", "a docker save / docker load tarball"],
+  ["docker-daemon:REF", "the local Docker engine (destination of import/copy)"],
 ];
 
 /** Flags every command takes (listed in each command's help and in the README's CLI reference). */
@@ -80,38 +96,29 @@ export function commandHelp(command: Command): string {
     const left = `${f.short ? `-${f.short}, ` : "    "}--${name}${f.type === "string" ? ` ${f.value ?? "VALUE"}` : ""}`;
     return [left, f.description + (f.multiple ? " (repeatable)" : "")];
   });
-  const width = Math.max(...rows.map(([l]) => l.length));
+  const understood = understoodBy(command).map(([l, r]) => [`    ${l}`, r]);
+  const width = Math.max(...rows.map(([l]) => l.length), ...understood.map(([l]) => l.length));
+  const takesLocations = command.locations ??
+    ["copy", "export", "import", "inspect", "mirror", "split"].includes(command.name);
+  const formWidth = Math.max(...LOCATION_FORMS.map(([f]) => f.length));
   return [
     `${command.summary}`,
     "",
     `usage: ${command.usage}`,
     ...(command.aliases?.length ? [`aliases: ${command.aliases.join(", ")}`] : []),
+    ...(command.examples?.length ? ["", "examples:", ...command.examples.map((e) => `  ${e}`)] : []),
+    ...(takesLocations ? ["", "locations:", ...LOCATION_FORMS.map(([f, d]) => `  ${f.padEnd(formWidth)}  ${d}`)] : []),
     "",
     "flags:",
     ...rows.map(([l, r]) => `  ${l.padEnd(width)}  ${r}`),
+    ...(understood.length
+      ? ["", "also understood (other tools' flags):", ...understood.map(([l, r]) => `  ${l.padEnd(width)}  ${r}`)]
+      : []),
   ].join("\n");
 }
 
 function closest(name: string): string | undefined {
-  const names = commands.flatMap((c) => [c.name, ...(c.aliases ?? [])]);
-  let best: string | undefined;
-  let bestScore = 3;
-  for (const n of names) {
-    const d = distance(name, n);
-    if (d < bestScore) [best, bestScore] = [n, d];
-  }
-  return best;
-}
-
-function distance(a: string, b: string): number {
-  const dp = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) dp[0][j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      dp[i][j] = Math.min(dp[i - 1][j] + 1, dp[i][j - 1] + 1, dp[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-  }
-  return dp[a.length][b.length];
+  return closestName(name, commands.flatMap((c) => [c.name, ...(c.aliases ?? [])]));
 }
 
 function parse(command: Command, argv: string[]): ParsedArgs {
@@ -122,11 +129,17 @@ function parse(command: Command, argv: string[]): ParsedArgs {
     ]),
   );
   try {
-    const { values, positionals } = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    const args = translateArgs(command, argv);
+    const { values, positionals } = parseArgs({ args, options, allowPositionals: true, strict: true });
     return { values: values as ParsedArgs["values"], positionals };
   } catch (err) {
+    if (err instanceof UsageError) throw err;
     const message = (err as Error).message.replace(/\.? ?To specify a positional argument.*$/s, "");
-    throw new UsageError(`Cannot parse arguments: ${message}; see 'ferry ${command.name} --help'`);
+    const unknown = /Unknown option '([^']+)'/.exec(message)?.[1];
+    const hint = unknown ? unknownFlagHint(command, unknown, { ...command.flags, ...globalFlags }) : undefined;
+    throw new UsageError(
+      `Cannot parse arguments: ${message}${hint ? `; ${hint}` : ""} (see 'ferry ${command.name} --help')`,
+    );
   }
 }
 

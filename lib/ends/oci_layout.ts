@@ -322,6 +322,17 @@ export class OciLayoutStore implements ContentStore {
     }
     return { ...root, mediaType };
   }
+
+  /** Removes the index.json entries tagged `tag` now, atomically (blobs stay); false when there is none. */
+  async untag(tag: string): Promise<boolean> {
+    this.#checkOpen();
+    const current = (await readIndex(this.#dir, this.ref, true)) ?? this.#index;
+    const manifests = current.manifests.filter((e) => e.annotations?.[REF_NAME] !== tag);
+    if (manifests.length === current.manifests.length) return false;
+    this.#index = { ...current, manifests };
+    await writeFileAtomic(join(this.#dir, "index.json"), `${JSON.stringify(this.#index, null, 2)}\n`);
+    return true;
+  }
 }
 
 function emptyIndex(): IndexJson {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { abortErrorOf, NetworkError } from "../errors.ts";
+import { abortErrorOf, NetworkError, RegistryError } from "../errors.ts";
 import { type Descriptor, shortDigest } from "../oci/descriptor.ts";
 import { digestOf, isDigest, splitDigest } from "../oci/digest.ts";
 import { isManifest, MANIFEST_ACCEPT } from "../oci/media_types.ts";
@@ -229,6 +229,30 @@ export class RegistryStore implements ContentStore {
     this.#manifests.delete(digest);
     this.#manifests.set(digest, bytes);
     if (this.#manifests.size > MANIFEST_CACHE_ENTRIES) this.#manifests.delete(this.#manifests.keys().next().value!);
+  }
+
+  /**
+   * Deletes the manifest `digest` (and so every tag pointing at it), as `skopeo delete` and `crane delete` do.
+   * A registry that does not allow deletes (405, or UNSUPPORTED) gets a RegistryError saying so.
+   */
+  async deleteManifest(digest: string, options: StoreOptions = {}): Promise<void> {
+    const path = this.#path("manifests", digest);
+    const res = await this.client.send(path, {
+      method: "DELETE",
+      scopes: [`repository:${this.#repository}:delete`],
+      signal: options.signal,
+    });
+    if (res.status === 202 || res.status === 200 || res.status === 204) return await drain(res);
+    if (res.status === 405) {
+      await drain(res);
+      throw new RegistryError(
+        `Cannot delete manifest ${
+          shortDigest(digest)
+        }: ${this.client.host} does not allow deletes (405 Method Not Allowed)`,
+        { ref: this.ref, status: 405 },
+      );
+    }
+    throw await this.#error(res, "delete", `manifest ${shortDigest(digest)}`, "DELETE", path);
   }
 
   /** The blob body, resumed with `Range` requests when the connection drops mid-stream. */

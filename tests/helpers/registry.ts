@@ -27,6 +27,8 @@ export interface StartRegistryOptions {
   htpasswd?: { username: string; password: string };
   /** Send relative `Location` headers (`http.relativeurls`), as registries behind proxies do. */
   relativeUrls?: boolean;
+  /** Refuse deletes (`storage.delete.enabled: false`), as many registries do; default: allowed. */
+  noDelete?: boolean;
 }
 
 /** A free TCP port on 127.0.0.1 (bound to port 0, read, closed). */
@@ -67,7 +69,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
   }
   await writeFile(
     config,
-    `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\n  delete:\n    enabled: true\n` +
+    `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\n  delete:\n    enabled: ${!options.noDelete}\n` +
       `http:\n  addr: ${host}\n${options.relativeUrls ? "  relativeurls: true\n" : ""}${auth}`,
   );
   const log = await open(join(dir, "registry.log"), "w"); // a pipe nobody reads would block the registry

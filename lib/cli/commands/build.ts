@@ -16,6 +16,10 @@ export const buildCommand: Command = {
   usage: "ferry build [-f Dockerfile] [--platform P]... [-t REF]... [--push [--split]] [-o DIR [--format F]] " +
     "[--build-arg K=V]... CONTEXT",
   summary: "Build a multi-arch image from a Dockerfile without RUN (FROM/COPY/ENV/CMD…): no daemon, no emulation",
+  examples: [
+    "ferry build -t registry.example.com/team/app:1.0 --platform linux/amd64,linux/arm64 --push .",
+    "ferry build -o out .",
+  ],
   flags: {
     file: { type: "string", short: "f", value: "PATH", description: "The Dockerfile (default CONTEXT/Dockerfile)" },
     platform: {

@@ -15,6 +15,11 @@ export const exportCommand: Command = {
   name: "export",
   usage: "ferry export [-o DIR] [--platform P]... [--format docker|oci|oci-archive] [--tag TEMPLATE] [--push DST] SRC",
   summary: "Export every platform to image-<arch>.tar.gz (docker load), or the whole index to an OCI layout/archive",
+  examples: [
+    "ferry export -o out registry.example.com/team/app:1.0",
+    "ferry export --format oci -o ./layout alpine:3",
+    "ferry export --format oci-archive -o app.tar.gz --platform linux/arm64 127.0.0.1:5000/app:1.0",
+  ],
   flags: {
     output: {
       type: "string",

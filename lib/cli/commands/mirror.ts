@@ -24,6 +24,11 @@ export const mirrorCommand: Command = {
   name: "mirror",
   usage: "ferry mirror -d PREFIX [--all-tags] [--platform P]... [--os OS] IMAGE...  |  ferry mirror -c mirror.yaml",
   summary: "Mirror many images, all platforms, into a registry under a prefix; reruns copy only what changed",
+  examples: [
+    "ferry mirror -d registry.example.com/mirror alpine:3 nginx:1.27",
+    'ferry mirror -a --allow "^1\\." -d 127.0.0.1:5000/mirror library/redis',
+    "ferry mirror -c mirror.yaml --keep-going",
+  ],
   flags: {
     dest: {
       type: "string",
@@ -37,7 +42,7 @@ export const mirrorCommand: Command = {
       value: "FILE",
       description: "YAML file of sources, filters and settings (see README)",
     },
-    "all-tags": { type: "boolean", description: "Treat each IMAGE as a repository and mirror its tags" },
+    "all-tags": { type: "boolean", short: "a", description: "Treat each IMAGE as a repository and mirror its tags" },
     allow: { type: "string", multiple: true, value: "REGEX", description: "With --all-tags: only tags matching" },
     deny: { type: "string", multiple: true, value: "REGEX", description: "With --all-tags: skip tags matching" },
     platform: {
