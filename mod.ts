@@ -36,6 +36,8 @@ export {
   type InspectOptions,
   type InspectResult,
 } from "./lib/verbs/inspect.ts";
+export { listTags, type ListTagsOptions } from "./lib/verbs/list_tags.ts";
+export { deleteImage, type DeleteOptions, type DeleteResult } from "./lib/verbs/delete.ts";
 export {
   annotateManifestList,
   type AnnotateManifestListOptions,
