@@ -29,6 +29,9 @@ beforeAll(async () => {
   // Big enough that an export is on screen for a while (~1-2 s on a busy machine).
   await pushSampleImage(BIG(), { platforms: PLATFORMS, baseLayerSize: 48 << 20, layerSize: 4 << 20 });
   await pushSampleImage(`${src.host}/progress/small:1.0`, { seed: 5, layerSize: 2 << 20 });
+  // One session kept for the whole file, so our tmux server does not exit (and race a new session) between tests.
+  const keeper = await run("tmux", ["-L", socket, "new-session", "-d", "-s", "keeper", "sleep 3600"]);
+  expect(keeper.code).toBe(0);
 }, 120_000);
 afterAll(async () => {
   await run("tmux", ["-L", socket, "kill-server"], { allowFailure: true });
@@ -69,7 +72,7 @@ async function inTerminal(
   const started = await tmux([
     "new-session", "-d", "-s", session, "-x", String(options.columns), "-y", String(options.rows ?? 30), ...env, script,
   ]);
-  expect(started.code).toBe(0);
+  expect(started, "tmux new-session").toMatchObject({ code: 0 });
   const captures: { columns: number; lines: string[] }[] = [];
   let columns = options.columns;
   const deadline = Date.now() + 90_000;
