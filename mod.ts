@@ -28,7 +28,16 @@ export {
   type ExportImageResult,
 } from "./lib/verbs/export/export.ts";
 export { type ImportedImage, importImage, type ImportOptions, type ImportResult } from "./lib/verbs/import/import.ts";
-export { inspect, type InspectedEntry, type InspectOptions, type InspectResult } from "./lib/verbs/inspect.ts";
+export {
+  inspect,
+  type InspectedBlob,
+  type InspectedConfig,
+  type InspectedEntry,
+  type InspectOptions,
+  type InspectResult,
+} from "./lib/verbs/inspect.ts";
+export { listTags, type ListTagsOptions } from "./lib/verbs/list_tags.ts";
+export { deleteImage, type DeleteOptions, type DeleteResult } from "./lib/verbs/delete.ts";
 export {
   annotateManifestList,
   type AnnotateManifestListOptions,

@@ -2,7 +2,7 @@
 # Installs what ferry's tests need on a fresh Debian machine: npm packages (bun, deno, typescript) and the real
 # components the tests use: the CNCF distribution registry, skopeo, umoci, the Docker engine
 # a static busybox (a real amd64 binary for the exported image to run) and qemu-user (runs the other
-# architectures' programs of lib/testing/static_program.ts). Idempotent: installs only what is missing.
+# architectures' programs of lib/testing/static_program.ts) and tmux (a pseudo-terminal for the progress display tests). Idempotent: installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +33,7 @@ command -v dockerd >/dev/null || need+=(docker.io)
 command -v file >/dev/null || need+=(file)
 command -v pigz >/dev/null || need+=(pigz)
 command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
+command -v tmux >/dev/null || need+=(tmux)
 if [ ${#need[@]} -gt 0 ]; then
   echo "ferry: installing Debian packages: ${need[*]}" >&2
   SUDO=""

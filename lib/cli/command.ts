@@ -4,6 +4,7 @@
  * @module
  */
 import type { CopyEvent } from "../engine/copy_graph.ts";
+import type { Tracker } from "./progress/tracker.ts";
 
 /** One flag of a command, as node:util parseArgs takes it plus a description for help. */
 export interface FlagSpec {
@@ -25,9 +26,11 @@ export interface CommandIo {
   write(data: Uint8Array): void;
   /** A line to stderr. */
   warn(text: string): void;
-  /** Progress renderer for copy events (a no-op off a TTY or with --json/--quiet). */
+  /** The run's progress state (tasks queued, files, results), drawn in the --progress mode. */
+  tracker: Tracker;
+  /** A handler of copy events, shown one task per platform (under `label` when there is none). */
   progress(label: string): ((event: CopyEvent) => void) | undefined;
-  /** Byte progress of one output file (a no-op off a TTY or with --json/--quiet). */
+  /** Byte progress of one output file (done when `done` reaches `total`). */
   fileProgress(label: string, done: number, total: number): void;
 }
 
@@ -45,6 +48,10 @@ export interface Command {
   usage: string;
   /** One sentence for the command list. */
   summary: string;
+  /** 2-3 command lines shown under "examples:" in its help. */
+  examples?: string[];
+  /** Whether it takes image locations (its help lists the forms). */
+  locations?: boolean;
   flags: Record<string, FlagSpec>;
   run(args: ParsedArgs, io: CommandIo): Promise<void>;
 }

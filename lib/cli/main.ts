@@ -3,6 +3,7 @@
  *
  * @module
  */
+import process from "node:process";
 import { parseArgs } from "node:util";
 import { AbortError, exitCodeOf, formatError, UsageError } from "../errors.ts";
 import { onSignal } from "../runtime.ts";
@@ -21,7 +22,12 @@ import { manifestCommand } from "./commands/manifest.ts";
 import { serveCommand } from "./commands/serve.ts";
 import { splitCommand } from "./commands/split.ts";
 import { credentialWarnings, takeBooleanValues } from "./flags.ts";
-import { Output } from "./output.ts";
+import { completionCommand } from "./commands/completion.ts";
+import { lsCommand } from "./commands/ls.ts";
+import { rmCommand } from "./commands/rm.ts";
+import { closestName, translateArgs, understoodBy, unknownFlagHint } from "./compat.ts";
+import { Output, progressModeOf } from "./output.ts";
+import { env } from "../runtime.ts";
 
 /** Every subcommand, in the order `ferry --help` lists them. */
 export const commands: Command[] = [
@@ -29,6 +35,8 @@ export const commands: Command[] = [
   exportCommand,
   importCommand,
   inspectCommand,
+  lsCommand,
+  rmCommand,
   splitCommand,
   manifestCommand,
   mirrorCommand,
@@ -37,12 +45,28 @@ export const commands: Command[] = [
   loginCommand,
   logoutCommand,
   demoCommand,
+  completionCommand(() => ({ commands, globalFlags })),
+];
+
+/** The location forms, for the help of the commands that take images. */
+export const LOCATION_FORMS: [string, string][] = [
+  ["HOST/REPO[:TAG|@DIGEST]", "a registry (also docker://HOST/REPO:TAG); Docker Hub names work: alpine:3"],
+  ["oci:DIR[:TAG]", "an OCI image layout directory"],
+  ["oci-archive:FILE[:TAG]", "an OCI layout in a tar (or .tar.gz)"],
+  ["docker-archive:FILE[:REF]", "a docker save / docker load tarball"],
+  ["docker-daemon:REF", "the local Docker engine (destination of import/copy)"],
 ];
 
 /** Flags every command takes (listed in each command's help and in the README's CLI reference). */
 export const globalFlags: Record<string, FlagSpec> = {
   help: { type: "boolean", short: "h", description: "Show help" },
-  quiet: { type: "boolean", short: "q", description: "No progress output" },
+  quiet: { type: "boolean", short: "q", description: "No progress output (--progress none)" },
+  progress: {
+    type: "string",
+    value: "MODE",
+    description:
+      "auto (default: tty on a terminal, else plain), tty, plain (lines for logs), json (events on stderr), none",
+  },
   debug: { type: "boolean", description: "Print the error chain on failure" },
 };
 
@@ -73,38 +97,29 @@ export function commandHelp(command: Command): string {
     const left = `${f.short ? `-${f.short}, ` : "    "}--${name}${f.type === "string" ? ` ${f.value ?? "VALUE"}` : ""}`;
     return [left, f.description + (f.multiple ? " (repeatable)" : "")];
   });
-  const width = Math.max(...rows.map(([l]) => l.length));
+  const understood = understoodBy(command).map(([l, r]) => [`    ${l}`, r]);
+  const width = Math.max(...rows.map(([l]) => l.length), ...understood.map(([l]) => l.length));
+  const takesLocations = command.locations ??
+    ["copy", "export", "import", "inspect", "mirror", "split"].includes(command.name);
+  const formWidth = Math.max(...LOCATION_FORMS.map(([f]) => f.length));
   return [
     `${command.summary}`,
     "",
     `usage: ${command.usage}`,
     ...(command.aliases?.length ? [`aliases: ${command.aliases.join(", ")}`] : []),
+    ...(command.examples?.length ? ["", "examples:", ...command.examples.map((e) => `  ${e}`)] : []),
+    ...(takesLocations ? ["", "locations:", ...LOCATION_FORMS.map(([f, d]) => `  ${f.padEnd(formWidth)}  ${d}`)] : []),
     "",
     "flags:",
     ...rows.map(([l, r]) => `  ${l.padEnd(width)}  ${r}`),
+    ...(understood.length
+      ? ["", "also understood (other tools' flags):", ...understood.map(([l, r]) => `  ${l.padEnd(width)}  ${r}`)]
+      : []),
   ].join("\n");
 }
 
 function closest(name: string): string | undefined {
-  const names = commands.flatMap((c) => [c.name, ...(c.aliases ?? [])]);
-  let best: string | undefined;
-  let bestScore = 3;
-  for (const n of names) {
-    const d = distance(name, n);
-    if (d < bestScore) [best, bestScore] = [n, d];
-  }
-  return best;
-}
-
-function distance(a: string, b: string): number {
-  const dp = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) dp[0][j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      dp[i][j] = Math.min(dp[i - 1][j] + 1, dp[i][j - 1] + 1, dp[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-  }
-  return dp[a.length][b.length];
+  return closestName(name, commands.flatMap((c) => [c.name, ...(c.aliases ?? [])]));
 }
 
 function parse(command: Command, argv: string[]): ParsedArgs {
@@ -115,13 +130,18 @@ function parse(command: Command, argv: string[]): ParsedArgs {
     ]),
   );
   const booleans = new Set(Object.entries(options).filter(([, o]) => o.type === "boolean").map(([n]) => n));
-  const taken = takeBooleanValues(argv, booleans); // --tls-verify=false
+  const taken = takeBooleanValues(translateArgs(command, argv), booleans); // --retry-times N, --tls-verify=false
   try {
     const { values, positionals } = parseArgs({ args: taken.argv, options, allowPositionals: true, strict: true });
     return { values: { ...values, ...taken.values } as ParsedArgs["values"], positionals };
   } catch (err) {
+    if (err instanceof UsageError) throw err;
     const message = (err as Error).message.replace(/\.? ?To specify a positional argument.*$/s, "");
-    throw new UsageError(`Cannot parse arguments: ${message}; see 'ferry ${command.name} --help'`);
+    const unknown = /Unknown option '([^']+)'/.exec(message)?.[1];
+    const hint = unknown ? unknownFlagHint(command, unknown, { ...command.flags, ...globalFlags }) : undefined;
+    throw new UsageError(
+      `Cannot parse arguments: ${message}${hint ? `; ${hint}` : ""} (see 'ferry ${command.name} --help')`,
+    );
   }
 }
 
@@ -137,8 +157,7 @@ export async function main(argv: string[]): Promise<number> {
   const controller = new AbortController();
   const stopListening = onSignal(() => controller.abort(new AbortError()));
   let debug = argv.includes("--debug");
-  const quiet = argv.includes("--quiet") || argv.includes("-q") || argv.includes("--json");
-  const out = new Output({ progress: !quiet });
+  const out = new Output();
   try {
     const [first, ...rest] = argv;
     if (first === undefined || first === "help" || first === "--help" || first === "-h") {
@@ -164,17 +183,30 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     for (const warning of credentialWarnings(args)) out.warn(warning);
+    out.start(progressModeOf(args.values.progress, {
+      quiet: args.values.quiet === true,
+      json: args.values.json === true,
+      tty: Boolean(process.stderr.isTTY),
+      env: env("FERRY_PROGRESS"),
+    }));
+    const tracker = out.tracker;
     await command.run(args, {
       signal: controller.signal,
       print: (t) => out.print(t),
       write: (data) => out.write(data),
       warn: (t) => out.warn(t),
-      progress: (label) => out.board?.lane(label),
-      fileProgress: (label, done, total) => out.board?.set(label, done, total),
+      tracker,
+      progress: (label) => tracker.copyFeed({ task: label, byPlatform: true }),
+      fileProgress: (label, done, total) => {
+        const file = tracker.file(label);
+        if (done >= total && total > 0) file.end(total);
+        else file.progress(done, total);
+      },
     });
-    out.board?.end();
+    out.end(true);
     return 0;
   } catch (err) {
+    out.end(false);
     out.warn(formatError(controller.signal.aborted ? new AbortError() : err));
     if (debug && err instanceof Error) out.warn(String(err.stack ?? err));
     return exitCodeOf(controller.signal.aborted ? new AbortError() : err);

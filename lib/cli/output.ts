@@ -1,23 +1,20 @@
 /**
- * The only code that writes to the terminal: lines to stdout/stderr and a one-line progress board on a TTY.
+ * The only code that writes to the terminal: lines to stdout/stderr, and progress on stderr in the mode
+ * `--progress` chose (lib/cli/progress/: a live display on a TTY, plain lines for logs, JSON lines for tools).
  *
  * @module
  */
 import process from "node:process";
 import type { CopyEvent } from "../engine/copy_graph.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
+import { UsageError } from "../errors.ts";
+import { env } from "../runtime.ts";
+import { JsonRenderer } from "./progress/json.ts";
+import { PlainRenderer } from "./progress/plain.ts";
+import { Tracker } from "./progress/tracker.ts";
+import { TtyRenderer } from "./progress/tty.ts";
 
-/** `1536` → `1.5 KiB`. */
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
-}
+export { formatBytes } from "./progress/format.ts";
 
 /** skopeo's and crane's line for a non-distributable layer left out of a copy. */
 export function foreignLayerLine(desc: Descriptor): string {
@@ -39,96 +36,102 @@ export function reportCopy(
   };
 }
 
-interface Lane {
-  done: number;
-  total: number;
-  blobs: number;
-  inFlight: Map<string, number>;
-}
+/** `--progress` values. */
+export const PROGRESS_MODES = ["auto", "tty", "plain", "json", "none"] as const;
+/** How progress is shown: `auto` is `tty` on a terminal, else `plain`. */
+export type ProgressMode = (typeof PROGRESS_MODES)[number];
 
 /**
- * Renders copy events of one or more lanes (one per platform in an export) as a single status line on
- * stderr, at most ten times a second, and clears it when done.
+ * The mode of a run: `--progress`, else `FERRY_PROGRESS`, else auto; `--quiet` is none, and so is auto with
+ * `--json` (the result document on stdout is for a program).
  */
-export class ProgressBoard {
-  readonly #lanes = new Map<string, Lane>();
-  #last = 0;
-  #shown = false;
-  constructor(readonly write: (text: string) => void) {}
-
-  /** An onEvent callback for `label`. */
-  lane(label: string): (event: CopyEvent) => void {
-    const lane: Lane = { done: 0, total: 0, blobs: 0, inFlight: new Map() };
-    this.#lanes.set(label, lane);
-    return (event) => {
-      switch (event.type) {
-        case "start":
-          lane.total += event.desc.size;
-          lane.inFlight.set(event.desc.digest, 0);
-          break;
-        case "progress":
-          lane.done += event.bytes - (lane.inFlight.get(event.desc.digest) ?? 0);
-          lane.inFlight.set(event.desc.digest, event.bytes);
-          break;
-        case "copied":
-        case "skipped":
-        case "mounted":
-          lane.inFlight.delete(event.desc.digest);
-          lane.blobs++;
-          break;
-      }
-      this.#render(false);
-    };
-  }
-
-  /** Sets a lane's byte counts directly (file-level progress, e.g. one export file per platform). */
-  set(label: string, done: number, total: number) {
-    const lane = this.#lanes.get(label) ?? { done: 0, total: 0, blobs: 0, inFlight: new Map() };
-    lane.done = done;
-    lane.total = total;
-    this.#lanes.set(label, lane);
-    this.#render(false);
-  }
-
-  #render(force: boolean) {
-    const now = Date.now();
-    if (!force && now - this.#last < 100) return;
-    this.#last = now;
-    const parts = [...this.#lanes].map(([label, l]) => `${label} ${formatBytes(l.done)}/${formatBytes(l.total)}`);
-    this.write(`\r\x1b[K${parts.join("  ")}`);
-    this.#shown = true;
-  }
-
-  /** Clears the status line. */
-  end() {
-    if (this.#shown) this.write("\r\x1b[K");
-    this.#shown = false;
-  }
+export function progressModeOf(
+  flag: unknown,
+  options: { quiet?: boolean; json?: boolean; tty?: boolean; env?: string } = {},
+): Exclude<ProgressMode, "auto"> {
+  const check = (value: string, what: string): ProgressMode => {
+    if ((PROGRESS_MODES as readonly string[]).includes(value)) return value as ProgressMode;
+    throw new UsageError(`Cannot parse ${what} "${value}": expected ${PROGRESS_MODES.join(", ")}`);
+  };
+  if (options.quiet) return "none";
+  const given = typeof flag === "string"
+    ? check(flag, "--progress")
+    : options.env
+    ? check(options.env, "FERRY_PROGRESS")
+    : "auto";
+  if (given !== "auto") return given;
+  if (options.json) return "none";
+  return options.tty ? "tty" : "plain";
 }
 
 /** Terminal output of one CLI run. */
 export class Output {
-  readonly board?: ProgressBoard;
-  constructor(options: { progress: boolean }) {
-    const tty = Boolean(process.stderr.isTTY);
-    if (options.progress && tty) this.board = new ProgressBoard((t) => process.stderr.write(t));
+  /** What the run's progress displays draw from. */
+  readonly tracker = new Tracker();
+  #tty?: TtyRenderer;
+  #plain?: PlainRenderer;
+  #json?: JsonRenderer;
+  #ended = false;
+
+  /** Starts showing progress in `mode` (`auto` resolved by {@link progressModeOf}). */
+  start(mode: Exclude<ProgressMode, "auto">) {
+    const line = (text: string) => process.stderr.write(`${text}\n`);
+    if (mode === "tty") {
+      const noColor = env("NO_COLOR");
+      this.#tty = new TtyRenderer(this.tracker, {
+        write: (t) => process.stderr.write(t),
+        size: terminalSize,
+        color: !noColor && env("TERM") !== "dumb",
+      });
+    } else if (mode === "plain") this.#plain = new PlainRenderer(this.tracker, { line });
+    else if (mode === "json") this.#json = new JsonRenderer(this.tracker, line);
+  }
+
+  /** Ends progress: the TTY display's final frame stays, plain and json print their summary. */
+  end(ok: boolean) {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (!ok) this.tracker.stopAll();
+    this.#tty?.end();
+    this.#plain?.end();
+    this.#json?.end(ok);
+    this.#tty = undefined;
+  }
+
+  /** Writes around the live display: cleared and drawn again below, or (all tasks finished) left as it is. */
+  #around(write: () => void) {
+    const tty = this.#tty;
+    if (!tty) return write();
+    if (this.tracker.tasks.size > 0 && this.tracker.idle) {
+      tty.end();
+      this.#tty = undefined;
+      return write();
+    }
+    tty.pause();
+    write();
+    tty.render();
   }
 
   /** A line to stdout. */
   print(text: string) {
-    this.board?.end();
-    process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+    this.#around(() => process.stdout.write(text.endsWith("\n") ? text : `${text}\n`));
   }
 
   /** Exact bytes to stdout, no newline added. */
   write(data: Uint8Array) {
-    this.board?.end();
-    process.stdout.write(data);
+    this.#around(() => process.stdout.write(data));
   }
 
   /** A line to stderr. */
   warn(text: string) {
-    this.board?.end();
-    process.stderr.write(text.endsWith("\n") ? text : `${text}\n`);
+    this.#around(() => process.stderr.write(text.endsWith("\n") ? text : `${text}\n`));
   }
+}
+
+function terminalSize(): { columns: number; rows: number } {
+  const stream = process.stderr as { columns?: number; rows?: number };
+  return {
+    columns: stream.columns || Number(env("COLUMNS")) || 80,
+    rows: stream.rows || Number(env("LINES")) || 24,
+  };
 }

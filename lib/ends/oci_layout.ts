@@ -511,6 +511,18 @@ export class OciLayoutStore implements ContentStore {
     }
     return { ...root, mediaType };
   }
+
+  /** Removes the index.json entries tagged `tag` now, atomically (blobs stay); false when there is none. */
+  async untag(tag: string): Promise<boolean> {
+    this.#checkOpen();
+    let removed = 0;
+    await this.#updateIndex((manifests) => {
+      const out = manifests.filter((e) => e.annotations?.[REF_NAME] !== tag);
+      removed = manifests.length - out.length;
+      return out;
+    });
+    return removed > 0;
+  }
 }
 
 function emptyIndex(): IndexJson {

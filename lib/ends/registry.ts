@@ -297,6 +297,30 @@ export class RegistryStore implements ContentStore {
     if (this.#manifests.size > MANIFEST_CACHE_ENTRIES) this.#manifests.delete(this.#manifests.keys().next().value!);
   }
 
+  /**
+   * Deletes the manifest `digest` (and so every tag pointing at it), as `skopeo delete` and `crane delete` do.
+   * A registry that does not allow deletes (405, or UNSUPPORTED) gets a RegistryError saying so.
+   */
+  async deleteManifest(digest: string, options: StoreOptions = {}): Promise<void> {
+    const path = this.#path("manifests", digest);
+    const res = await this.client.send(path, {
+      method: "DELETE",
+      scopes: [`repository:${this.#repository}:delete`],
+      signal: options.signal,
+    });
+    if (res.status === 202 || res.status === 200 || res.status === 204) return await drain(res);
+    if (res.status === 405) {
+      await drain(res);
+      throw new RegistryError(
+        `Cannot delete manifest ${
+          shortDigest(digest)
+        }: ${this.client.host} does not allow deletes (405 Method Not Allowed)`,
+        { ref: this.ref, status: 405 },
+      );
+    }
+    throw await this.#error(res, "delete", `manifest ${shortDigest(digest)}`, "DELETE", path);
+  }
+
   /** The blob body, resumed with `Range` requests when the connection drops mid-stream. */
   #resumable(first: Response, desc: Descriptor, path: string, signal?: AbortSignal): ReadableStream<Uint8Array> {
     let reader = (first.body ?? streamOf(new Uint8Array())).getReader();

@@ -5,7 +5,7 @@
  * @module
  */
 import { abortErrorOf, NotFoundError, UnsupportedError } from "../errors.ts";
-import type { Descriptor } from "../oci/descriptor.ts";
+import type { Descriptor, Platform } from "../oci/descriptor.ts";
 import { childrenOf, parseManifest } from "../oci/manifest.ts";
 import { isManifest, isNondistributable } from "../oci/media_types.ts";
 import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
@@ -29,6 +29,12 @@ export const DEFAULT_CONCURRENCY = 6;
  * ```
  */
 export type CopyEvent =
+  /**
+   * Before the first blob moves, once per descriptor the copy will look at (every manifest it reads, and the
+   * children of those the destination lacks), in graph order: so a display knows the total up front. `platform`
+   * is that of the nearest index entry above it (the first one, for a blob shared between platforms).
+   */
+  | { type: "planned"; desc: Descriptor; platform?: Platform }
   | { type: "skipped"; desc: Descriptor }
   | { type: "foreign"; desc: Descriptor }
   | { type: "mounted"; desc: Descriptor }
@@ -147,15 +153,41 @@ export async function copyGraph(
     return visiting;
   }
 
+  /** Every manifest, read once before any blob moves (planning); undefined when the destination has it. */
+  const manifests = new Map<string, Promise<{ bytes: Uint8Array; children: Descriptor[] } | undefined>>();
+  function readManifest(desc: Descriptor) {
+    let reading = manifests.get(desc.digest);
+    if (!reading) {
+      reading = (async () => {
+        if (await dst.exists(desc, { signal })) return undefined;
+        const bytes = await readLimited(await src.fetch(desc, { signal }), MAX_MANIFEST_BYTES);
+        verifyBytes(desc, bytes, src.ref);
+        const children = childrenOf(parseManifest(bytes, desc.mediaType));
+        await Promise.all(children.filter((c) => isManifest(c.mediaType)).map(readManifest));
+        return { bytes, children };
+      })();
+      manifests.set(desc.digest, reading);
+    }
+    return reading;
+  }
+
+  async function plan(desc: Descriptor, platform: Platform | undefined, seen: Set<string>): Promise<void> {
+    if (seen.has(desc.digest)) return;
+    seen.add(desc.digest);
+    emit({ type: "planned", desc, ...(platform ? { platform } : {}) });
+    const read = isManifest(desc.mediaType) ? await manifests.get(desc.digest) : undefined;
+    for (const child of read?.children ?? []) await plan(child, child.platform ?? platform, seen);
+  }
+
   async function copyManifest(desc: Descriptor): Promise<void> {
-    if (await dst.exists(desc, { signal })) {
+    const read = await readManifest(desc);
+    if (!read) {
       result.skipped++;
       emit({ type: "skipped", desc });
       return;
     }
-    const bytes = await readLimited(await src.fetch(desc, { signal }), MAX_MANIFEST_BYTES);
-    verifyBytes(desc, bytes, src.ref);
-    await Promise.all(childrenOf(parseManifest(bytes, desc.mediaType)).map(visit));
+    const { bytes, children } = read;
+    await Promise.all(children.map(visit));
     await limit.run(() => dst.push(desc, streamOf(bytes), { signal }));
     result.copied++;
     emit({ type: "copied", desc });
@@ -222,6 +254,8 @@ export async function copyGraph(
   }
 
   try {
+    if (isManifest(root.mediaType)) await readManifest(root);
+    await plan(root, root.platform, new Set());
     await visit(root);
   } catch (err) {
     fail(err);
@@ -230,7 +264,7 @@ export async function copyGraph(
   }
   if (firstError !== undefined) {
     // Let every in-flight transfer see the abort and settle before the caller cleans up the destination.
-    await Promise.allSettled(visits.values());
+    await Promise.allSettled([...visits.values(), ...manifests.values()]);
     throw firstError;
   }
   return result;

@@ -150,3 +150,39 @@ describe("copyGraph", () => {
     });
   });
 });
+
+describe("copyGraph: planned events", () => {
+  test("every descriptor is planned, with its platform, before the first blob starts; each read once", async () => {
+    const src = new MemoryStore();
+    const { root, shared } = sampleGraph(src);
+    let fetches = 0;
+    const fetch = src.fetch.bind(src);
+    src.fetch = (desc) => {
+      fetches++;
+      return fetch(desc);
+    };
+    const events: CopyEvent[] = [];
+    await copyGraph(src, new MemoryStore(), root, { onEvent: (e) => events.push(e) });
+    const planned = events.filter((e) => e.type === "planned");
+    const firstStart = events.findIndex((e) => e.type === "start");
+    expect(events.map((e) => e.type).lastIndexOf("planned")).toBeLessThan(firstStart);
+    expect(planned.map((e) => e.desc.digest).sort()).toEqual([...src.blobs.keys()].sort());
+    expect(planned.reduce((n, e) => n + e.desc.size, 0)).toBe(
+      [...src.blobs.values()].reduce((n, b) => n + b.bytes.byteLength, 0),
+    );
+    const byDigest = new Map(planned.map((e) => [e.desc.digest, e.type === "planned" ? e.platform : undefined]));
+    expect(byDigest.get(root.digest)).toBeUndefined();
+    expect(byDigest.get(shared.digest)?.architecture).toBe("amd64"); // the first platform that uses it
+    expect(fetches).toBe(src.blobs.size); // planning reads each manifest once; the copy reuses it
+  });
+
+  test("a manifest the destination has is planned, its subtree is not", async () => {
+    const src = new MemoryStore();
+    const { root } = sampleGraph(src);
+    const dst = new MemoryStore();
+    await copyGraph(src, dst, root);
+    const events: CopyEvent[] = [];
+    await copyGraph(src, dst, root, { onEvent: (e) => events.push(e) });
+    expect(events.map((e) => e.type)).toEqual(["planned", "skipped"]);
+  });
+});

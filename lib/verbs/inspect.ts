@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { fetchManifest, platformOfImage } from "../engine/fetch.ts";
+import { fetchConfig, type FetchedManifest, fetchManifest, platformOfImage } from "../engine/fetch.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { isAttestation } from "../oci/manifest.ts";
 import { parseLocation } from "../ref/location.ts";
@@ -26,6 +26,50 @@ export interface InspectOptions {
   registry?: RegistryOptions;
   /** Aborts the requests. */
   signal?: AbortSignal;
+  /**
+   * Read each platform's manifest too (one request each): compressed size, layers, layers shared, and the
+   * descriptors for a tree. Default false (the root alone, one request).
+   */
+  details?: boolean;
+  /** Read each platform's image config too (created, entrypoint, cmd, env, labels, os.version); implies `details`. */
+  config?: boolean;
+}
+
+/**
+ * A blob or manifest as `inspect` shows it in a tree.
+ *
+ * @example
+ * ```ts
+ * const { manifests } = await inspect("127.0.0.1:5000/app:1.0", { details: true });
+ * const layers: InspectedBlob[] = manifests[0].layerDescriptors ?? [];
+ * ```
+ */
+export interface InspectedBlob {
+  digest: string;
+  mediaType: string;
+  size: number;
+}
+
+/**
+ * The parts of an image config `inspect --config` shows.
+ *
+ * @example
+ * ```ts
+ * const { manifests } = await inspect("127.0.0.1:5000/app:1.0", { config: true });
+ * const config: InspectedConfig | undefined = manifests[0].imageConfig;
+ * console.log(config?.entrypoint, config?.cmd);
+ * ```
+ */
+export interface InspectedConfig {
+  created?: string;
+  entrypoint?: string[];
+  cmd?: string[];
+  env?: string[];
+  labels?: Record<string, string>;
+  workingDir?: string;
+  user?: string;
+  /** Windows: the `os.version` of the config. */
+  osVersion?: string;
 }
 
 /**
@@ -51,6 +95,17 @@ export interface InspectedEntry {
   osVersion?: string;
   /** Whether the entry is an attestation manifest (buildx's `unknown/unknown`), not an image. */
   attestation: boolean;
+  /** With `details`: the bytes to pull for it (config and layers, as stored: compressed). */
+  compressedSize?: number;
+  /** With `details`: how many layers it has. */
+  layers?: number;
+  /** With `details`: how many of its layers another platform of the index has too. */
+  sharedLayers?: number;
+  /** With `details`: its config and layers. */
+  configDescriptor?: InspectedBlob;
+  layerDescriptors?: InspectedBlob[];
+  /** With `config`: what its image config says. */
+  imageConfig?: InspectedConfig;
 }
 
 /**
@@ -91,7 +146,9 @@ export interface InspectResult {
 export async function inspect(ref: string, options: InspectOptions = {}): Promise<InspectResult> {
   const opened = await openSource(parseLocation(ref), { registry: options.registry });
   try {
-    return await describe(opened.store, opened.target, options.signal);
+    const result = await describe(opened.store, opened.target, options.signal);
+    if (options.details || options.config) await detail(opened.store, result, options);
+    return result;
   } finally {
     await opened.dispose?.();
   }
@@ -131,4 +188,48 @@ async function describe(store: ReadableStore, target: string, signal?: AbortSign
       attestation: false,
     }],
   };
+}
+
+const blob = (d: Descriptor): InspectedBlob => ({ digest: d.digest, mediaType: d.mediaType, size: d.size });
+
+/** Adds sizes, layers, layers shared (and configs) to each entry. */
+async function detail(store: ReadableStore, result: InspectResult, options: InspectOptions): Promise<void> {
+  const signal = options.signal;
+  const fetched: FetchedManifest[] = await Promise.all(
+    result.manifests.map((m) =>
+      fetchManifest(store, { digest: m.digest, mediaType: m.mediaType, size: m.size }, { signal })
+    ),
+  );
+  const users = new Map<string, number>();
+  for (const [i, f] of fetched.entries()) {
+    if (f.parsed.kind !== "manifest" || result.manifests[i].attestation) continue;
+    for (const digest of new Set(f.parsed.manifest.layers.map((l) => l.digest))) {
+      users.set(digest, (users.get(digest) ?? 0) + 1);
+    }
+  }
+  await Promise.all(fetched.map(async (f, i) => {
+    if (f.parsed.kind !== "manifest") return;
+    const entry = result.manifests[i];
+    const { config, layers } = f.parsed.manifest;
+    entry.compressedSize = config.size + layers.reduce((n, l) => n + l.size, 0);
+    entry.layers = layers.length;
+    entry.sharedLayers = entry.attestation ? 0 : layers.filter((l) => (users.get(l.digest) ?? 0) > 1).length;
+    entry.configDescriptor = blob(config);
+    entry.layerDescriptors = layers.map(blob);
+    if (options.config && !entry.attestation) {
+      const c = await fetchConfig(store, config, { signal });
+      const inner = (c.config ?? {}) as Record<string, unknown>;
+      const strings = (v: unknown) => (Array.isArray(v) ? v.map(String) : undefined);
+      entry.imageConfig = {
+        ...(c.created ? { created: c.created } : {}),
+        ...(strings(inner.Entrypoint) ? { entrypoint: strings(inner.Entrypoint) } : {}),
+        ...(strings(inner.Cmd) ? { cmd: strings(inner.Cmd) } : {}),
+        ...(strings(inner.Env) ? { env: strings(inner.Env) } : {}),
+        ...(inner.Labels && typeof inner.Labels === "object" ? { labels: inner.Labels as Record<string, string> } : {}),
+        ...(typeof inner.WorkingDir === "string" && inner.WorkingDir ? { workingDir: inner.WorkingDir } : {}),
+        ...(typeof inner.User === "string" && inner.User ? { user: inner.User } : {}),
+        ...(c["os.version"] ? { osVersion: c["os.version"] } : {}),
+      };
+    }
+  }));
 }

@@ -49,7 +49,7 @@ afterAll(async () => {
 function interruptOnPart(args: string[], dir: string): Promise<{ code: number | null; stderr: string; sawPart: string[] }> {
   const bin = process.env.FERRY_BIN;
   const [cmd, argv] = bin ? [bin, args] : [process.execPath, [join(import.meta.dir, "..", "..", "cli.ts"), ...args]];
-  const child = spawn(cmd, argv, { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(cmd, argv, { stdio: ["ignore", "ignore", "pipe"], env: { FERRY_PROGRESS: "none", ...process.env } });
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
   let sawPart: string[] = [];

@@ -13,7 +13,10 @@ export interface CliRun {
   stderr: string;
 }
 
-/** `ferry ARGS...` → exit code, stdout, stderr. */
+/**
+ * `ferry ARGS...` → exit code, stdout, stderr. Progress is off (FERRY_PROGRESS=none) unless the test's env or the
+ * arguments ask for a mode, so stderr holds only what the command itself says.
+ */
 export function runCli(
   args: string[],
   options: { env?: Record<string, string>; timeoutMs?: number; cwd?: string } = {},
@@ -23,7 +26,7 @@ export function runCli(
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv, {
       cwd: options.cwd,
-      env: { ...process.env, ...options.env },
+      env: { FERRY_PROGRESS: "none", ...process.env, ...options.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";

@@ -39,6 +39,8 @@ export interface StartRegistryOptions {
    * a client certificate signed by one of them (mutual TLS).
    */
   tls?: { certificate: string; key: string; clientCas?: string[]; clientCert?: string; clientKey?: string };
+  /** Refuse deletes (`storage.delete.enabled: false`), as many registries do; default: allowed. */
+  noDelete?: boolean;
 }
 
 /** A free TCP port on 127.0.0.1 (bound to port 0, read, closed). */
@@ -84,7 +86,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
   }
   await writeFile(
     config,
-    `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\n  delete:\n    enabled: true\n` +
+    `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\n  delete:\n    enabled: ${!options.noDelete}\n` +
       `http:\n  addr: ${host}\n${options.relativeUrls ? "  relativeurls: true\n" : ""}${tls}${auth}` +
       (options.allowUrls
         ? `validation:\n  manifests:\n    urls:\n      allow:\n${

@@ -6,8 +6,9 @@
 import { UsageError } from "../../errors.ts";
 import { build, type BuildOutputFormat } from "../../verbs/build/build.ts";
 import type { ExportEvent } from "../../engine/platform_files.ts";
+import { exportEventsTo } from "../progress/feeds.ts";
 import { env } from "../../runtime.ts";
-import type { Command, CommandIo } from "../command.ts";
+import type { Command } from "../command.ts";
 import { intFlag, listFlag, readFlags, registryOptionsOf } from "../flags.ts";
 
 /** `ferry build`. */
@@ -16,6 +17,10 @@ export const buildCommand: Command = {
   usage: "ferry build [-f Dockerfile] [--platform P]... [-t REF]... [--push [--split]] [-o DIR [--format F]] " +
     "[--build-arg K=V]... CONTEXT",
   summary: "Build a multi-arch image from a Dockerfile without RUN (FROM/COPY/ENV/CMD…): no daemon, no emulation",
+  examples: [
+    "ferry build -t registry.example.com/team/app:1.0 --platform linux/amd64,linux/arm64 --push .",
+    "ferry build -o out .",
+  ],
   flags: {
     file: { type: "string", short: "f", value: "PATH", description: "The Dockerfile (default CONTEXT/Dockerfile)" },
     platform: {
@@ -92,7 +97,7 @@ export const buildCommand: Command = {
       registry: registryOptionsOf(args),
       signal: io.signal,
       onEvent: io.progress("build"),
-      onExportEvent: exportProgress(io),
+      onExportEvent: exportEventsTo(io.tracker),
     });
     if (args.values.json) {
       io.print(JSON.stringify(result, null, 2));
@@ -106,11 +111,3 @@ export const buildCommand: Command = {
     for (const file of result.files) io.print(`Wrote ${file}`);
   },
 };
-
-function exportProgress(io: CommandIo): (event: ExportEvent) => void {
-  return (event) => {
-    if (event.type === "start") io.fileProgress(event.label, 0, event.total);
-    else if (event.type === "progress") io.fileProgress(event.label, event.bytes, event.total);
-    else io.fileProgress(event.label, event.size, event.size);
-  };
-}

@@ -15,6 +15,11 @@ export const copyCommand: Command = {
   aliases: ["cp"],
   usage: "ferry copy [--platform P]... [--jobs N] [--json] SRC DST",
   summary: "Copy an image with all its platforms (or the chosen ones); digests are preserved",
+  examples: [
+    "ferry copy docker.io/library/alpine:3 registry.example.com/mirror/alpine:3",
+    "ferry copy --platform linux/amd64,linux/arm64 127.0.0.1:5000/app:1.0 oci:./layout:1.0",
+    "ferry copy oci-archive:app.tar 127.0.0.1:5000/app:1.0",
+  ],
   flags: {
     platform: {
       type: "string",

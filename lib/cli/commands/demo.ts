@@ -13,6 +13,10 @@ export const demoCommand: Command = {
   name: "demo",
   usage: "ferry demo [-o DIR]",
   summary: "Serve a sample multi-arch image from ferry's embedded registry and export every platform from it",
+  examples: [
+    "ferry demo -o demo-out",
+    "ferry demo",
+  ],
   flags: {
     output: {
       type: "string",

@@ -8,13 +8,18 @@ import { type ExportFormat, exportImage } from "../../verbs/export/export.ts";
 import type { Command, CommandIo, ParsedArgs } from "../command.ts";
 import { intFlag, listFlag, nondistributableFlags, readFlags, registryOptionsOf } from "../flags.ts";
 import { formatBytes, reportCopy } from "../output.ts";
-import type { ExportEvent } from "../../engine/platform_files.ts";
+import { exportEventsTo } from "../progress/feeds.ts";
 
 /** `ferry export`. */
 export const exportCommand: Command = {
   name: "export",
   usage: "ferry export [-o DIR] [--platform P]... [--format docker|oci|oci-archive] [--tag TEMPLATE] [--push DST] SRC",
   summary: "Export every platform to image-<arch>.tar.gz (docker load), or the whole index to an OCI layout/archive",
+  examples: [
+    "ferry export -o out registry.example.com/team/app:1.0",
+    "ferry export --format oci -o ./layout alpine:3",
+    "ferry export --format oci-archive -o app.tar.gz --platform linux/arm64 127.0.0.1:5000/app:1.0",
+  ],
   flags: {
     output: {
       type: "string",
@@ -86,7 +91,7 @@ export const exportCommand: Command = {
         ? { pushTo: args.values.push, pushRegistry: registryOptionsOf(args, "dest") }
         : {}),
       signal: io.signal,
-      onEvent: exportProgress(io),
+      onEvent: exportEventsTo(io.tracker),
       onCopyEvent: reportCopy(format === "oci" ? io.progress("oci") : undefined, io.warn),
       allowNondistributable: args.values["allow-nondistributable-artifacts"] === true,
     });
@@ -125,14 +130,6 @@ function dirOf(path: string): string {
   return i < 0 ? "." : path.slice(0, i) || "/";
 }
 
-function exportProgress(io: CommandIo): (event: ExportEvent) => void {
-  return (event) => {
-    if (event.type === "start") io.fileProgress(event.label, 0, event.total);
-    else if (event.type === "progress") io.fileProgress(event.label, event.bytes, event.total);
-    else io.fileProgress(event.label, event.size, event.size);
-  };
-}
-
 function print(result: Awaited<ReturnType<typeof exportImage>>, args: ParsedArgs, io: CommandIo) {
   if (args.values.json) {
     io.print(JSON.stringify(result, null, 2));
@@ -145,8 +142,13 @@ function print(result: Awaited<ReturnType<typeof exportImage>>, args: ParsedArgs
     return;
   }
   io.print(`Exported ${result.source} (${result.digest})`);
+  const width = Math.max(...result.files.map((f) => f.path.length));
   for (const f of result.files) {
-    io.print(`  ${f.path}  ${(f.platform ?? "index").padEnd(16)} ${formatBytes(f.size).padStart(10)}  ${f.sha256}`);
+    io.print(
+      `  ${f.path.padEnd(width)}  ${(f.platform ?? "index").padEnd(16)} ${
+        formatBytes(f.size).padStart(10)
+      }  ${f.sha256}`,
+    );
   }
   if (pushed) io.print(pushed);
 }

@@ -15,6 +15,11 @@ export const importCommand: Command = {
   usage: "ferry import [--type oci|docker] [--platform P]... [--prefer FILE]... [--json] FILE... DST",
   summary:
     "Import export files, docker save tarballs, OCI layouts/archives into a registry (one multi-arch index) or docker-daemon:",
+  examples: [
+    "ferry import out/image-*.tar.gz registry.example.com/team/app:1.0",
+    "ferry import app.tar docker-daemon:app:1.0",
+    "ferry import --type docker oci:./layout 127.0.0.1:5000/app:1.0",
+  ],
   flags: {
     type: {
       type: "string",

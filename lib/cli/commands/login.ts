@@ -15,6 +15,10 @@ export const loginCommand: Command = {
   name: "login",
   usage: "ferry login -u USER --password-stdin [REGISTRY]",
   summary: "Log in to a registry: credentials go to ~/.docker/config.json (or its credential helper)",
+  examples: [
+    'echo "$TOKEN" | ferry login -u ci --password-stdin registry.example.com',
+    'ferry login -u ci -p "$PASS" 127.0.0.1:5000',
+  ],
   flags: {
     username: { type: "string", short: "u", value: "USER", description: "Username" },
     password: {

@@ -12,6 +12,10 @@ export const logoutCommand: Command = {
   name: "logout",
   usage: "ferry logout [REGISTRY]",
   summary: "Log out of a registry: remove its credentials from ~/.docker/config.json (or its helper)",
+  examples: [
+    "ferry logout registry.example.com",
+    "ferry logout",
+  ],
   flags: {
     authfile: {
       type: "string",

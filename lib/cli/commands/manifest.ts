@@ -50,6 +50,11 @@ export const manifestCommand: Command = {
   name: "manifest",
   usage: USAGE,
   summary: "Create, annotate, inspect and push manifest lists (docker manifest / manifest-tool, daemonless)",
+  examples: [
+    "ferry manifest create 127.0.0.1:5000/app:1.0 127.0.0.1:5000/app:1.0-amd64 127.0.0.1:5000/app:1.0-arm64",
+    "ferry manifest push 127.0.0.1:5000/app:1.0",
+    "ferry manifest inspect alpine:3",
+  ],
   flags: {
     amend: {
       type: "boolean",

@@ -24,6 +24,11 @@ export const mirrorCommand: Command = {
   name: "mirror",
   usage: "ferry mirror -d PREFIX [--all-tags] [--platform P]... [--os OS] IMAGE...  |  ferry mirror -c mirror.yaml",
   summary: "Mirror many images, all platforms, into a registry under a prefix; reruns copy only what changed",
+  examples: [
+    "ferry mirror -d registry.example.com/mirror alpine:3 nginx:1.27",
+    'ferry mirror -a --allow "^1\\." -d 127.0.0.1:5000/mirror library/redis',
+    "ferry mirror -c mirror.yaml --keep-going",
+  ],
   flags: {
     dest: {
       type: "string",
@@ -37,7 +42,7 @@ export const mirrorCommand: Command = {
       value: "FILE",
       description: "YAML file of sources, filters and settings (see README)",
     },
-    "all-tags": { type: "boolean", description: "Treat each IMAGE as a repository and mirror its tags" },
+    "all-tags": { type: "boolean", short: "a", description: "Treat each IMAGE as a repository and mirror its tags" },
     allow: { type: "string", multiple: true, value: "REGEX", description: "With --all-tags: only tags matching" },
     deny: { type: "string", multiple: true, value: "REGEX", description: "With --all-tags: skip tags matching" },
     platform: {
@@ -65,20 +70,31 @@ export const mirrorCommand: Command = {
     const quiet = args.values.quiet === true;
     const dryRun = args.values["dry-run"] === true;
     const images: MirrorImageResult[] = [];
-    const lanes = new Map<string, ReturnType<CommandIo["progress"]>>();
+    const feeds = new Map<string, ReturnType<CommandIo["progress"]>>();
+    const status = {
+      copied: "done",
+      present: "present",
+      planned: "done",
+      failed: "failed",
+      skipped: "skipped",
+    } as const;
     const seen = new Map<string, number>();
     const reserve = spec.rateLimit?.reserve ?? 10;
     const onEvent = (event: MirrorEvent) => {
       switch (event.type) {
+        case "queued":
+          io.tracker.queue(event.source, event.source, { printed: !json });
+          break;
         case "image":
           images.push(event.image);
-          lanes.delete(event.image.source);
+          feeds.delete(event.image.source);
+          io.tracker.finish(event.image.source, status[event.image.status], event.image.error);
           if (!json) io.print(imageLine(event.image));
           break;
         case "copy": {
           if (event.event.type === "foreign") io.warn(`${event.source}: ${foreignLayerLine(event.event.desc)}`);
-          if (!lanes.has(event.source)) lanes.set(event.source, io.progress(event.source));
-          lanes.get(event.source)?.(event.event);
+          if (!feeds.has(event.source)) feeds.set(event.source, io.tracker.copyFeed({ task: event.source }));
+          feeds.get(event.source)?.(event.event);
           break;
         }
         case "ratelimit": {

@@ -14,6 +14,10 @@ export const serveCommand: Command = {
   usage:
     "ferry serve [--address HOST:PORT] [--writable] [--repo NAME] [--htpasswd FILE] [--tls-cert F --tls-key F] PATH...",
   summary: "Serve OCI layouts or archives (ferry export's output) as a registry that docker can pull from",
+  examples: [
+    "ferry serve out/image-amd64.tar.gz",
+    "ferry serve --address 0.0.0.0:5000 --writable ./layout",
+  ],
   flags: {
     address: {
       type: "string",

@@ -15,6 +15,10 @@ export const splitCommand: Command = {
   name: "split",
   usage: "ferry split [--platform P]... [--tag-template T] [--with-index] [--json] SRC DST",
   summary: "Give each platform of a multi-arch image its own tag (DST:1.0-amd64, …); digests unchanged",
+  examples: [
+    "ferry split 127.0.0.1:5000/app:1.0 127.0.0.1:5000/app",
+    'ferry split --platform linux/arm64 --tag-template "{tag}-{arch}" alpine:3 registry.example.com/alpine',
+  ],
   flags: {
     platform: {
       type: "string",

@@ -144,6 +144,8 @@ export interface MirrorResult {
  * ```
  */
 export type MirrorEvent =
+  /** Every image to mirror, once the sources are listed and before the first is looked at. */
+  | { type: "queued"; source: string; target: string }
   | { type: "image"; image: MirrorImageResult }
   | { type: "copy"; source: string; event: CopyEvent }
   | RegistryEvent;
@@ -220,6 +222,13 @@ export async function mirror(spec: MirrorSpec, options: MirrorOptions = {}): Pro
       else record(at, failedImage(name, "", err), err);
     });
     const offset = images.length;
+    for (const item of items) {
+      emit({
+        type: "queued",
+        source: formatReference(item.source, { short: true }),
+        target: formatReference(item.target),
+      });
+    }
     const limit = new Limiter(options.concurrency ?? spec.concurrency ?? 3);
     await Promise.all(items.map((item, i) =>
       limit.run(async () => {
