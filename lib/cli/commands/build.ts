@@ -5,7 +5,6 @@
  */
 import { UsageError } from "../../errors.ts";
 import { build, type BuildOutputFormat } from "../../verbs/build/build.ts";
-import type { ExportEvent } from "../../engine/platform_files.ts";
 import { exportEventsTo } from "../progress/feeds.ts";
 import { env } from "../../runtime.ts";
 import type { Command } from "../command.ts";
