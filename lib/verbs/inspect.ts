@@ -45,8 +45,11 @@ export interface InspectOptions {
  * ```
  */
 export interface InspectedBlob {
+  /** `sha256:<hex>`. */
   digest: string;
+  /** The blob's media type (config, or a layer's compression). */
   mediaType: string;
+  /** Bytes as stored (compressed, for layers). */
   size: number;
 }
 
@@ -61,12 +64,19 @@ export interface InspectedBlob {
  * ```
  */
 export interface InspectedConfig {
+  /** When the image was built (RFC 3339), as its config says. */
   created?: string;
+  /** `Entrypoint`. */
   entrypoint?: string[];
+  /** `Cmd`. */
   cmd?: string[];
+  /** `Env`, `NAME=value` each. */
   env?: string[];
+  /** `Labels`. */
   labels?: Record<string, string>;
+  /** `WorkingDir`. */
   workingDir?: string;
+  /** `User`. */
   user?: string;
   /** Windows: the `os.version` of the config. */
   osVersion?: string;
@@ -101,8 +111,9 @@ export interface InspectedEntry {
   layers?: number;
   /** With `details`: how many of its layers another platform of the index has too. */
   sharedLayers?: number;
-  /** With `details`: its config and layers. */
+  /** With `details`: its config. */
   configDescriptor?: InspectedBlob;
+  /** With `details`: its layers, in order. */
   layerDescriptors?: InspectedBlob[];
   /** With `config`: what its image config says. */
   imageConfig?: InspectedConfig;
