@@ -29,7 +29,7 @@ import type { ReadableStore, WritableStore } from "../ends/store.ts";
 import { fileErrorOf } from "../stream/files.ts";
 import { streamOf } from "../stream/read_limited.ts";
 import { DEFAULT_GZIP_LEVEL, GZIP_LEVEL_FOR_UNCOMPRESSED } from "../stream/gzip.ts";
-import { DEFAULT_EXPORT_REPO_TAG, parseTagTemplate } from "../ref/tag_template.ts";
+import { checkRepoTag, DEFAULT_EXPORT_REPO_TAG, parseTagTemplate } from "../ref/tag_template.ts";
 
 /**
  * How many files are written at once. Measured on 2 cores, 6 platforms (100 MiB, a shared 64 MiB base): 6 at
@@ -520,9 +520,10 @@ async function ociArchiveJob(
 
 /** Fills a RepoTags template (lib/ref/tag_template.ts); `label` is the file's (made unique with a digest prefix). */
 export function expandTemplate(template: string, options: ExportOptions, platform: Platform, label: string): string {
-  return parseTagTemplate(template, { flag: "--tag" }).expand(platform, {
+  const name = parseTagTemplate(template, { flag: "--tag" }).expand(platform, {
     repo: options.repository,
     tag: options.tag,
     label,
   });
+  return checkRepoTag(name, template, "--tag");
 }

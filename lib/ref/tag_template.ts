@@ -23,6 +23,7 @@
 import { UsageError } from "../errors.ts";
 import type { Platform } from "../oci/descriptor.ts";
 import { normalizePlatform, platformLabel } from "../oci/platform.ts";
+import { parseReference } from "./reference.ts";
 
 /** Every placeholder, in the order error messages list them. */
 export const TAG_PLACEHOLDERS = ["repo", "tag", "label", "os", "arch", "variant", "osversion"] as const;
@@ -166,4 +167,29 @@ export function platformValues(platform: Platform): Record<"os" | "arch" | "vari
     label: platformLabel(p),
     osversion: p["os.version"] ?? "",
   };
+}
+
+/**
+ * Checks that `name`, a RepoTags entry a template gave, is a docker reference with a tag (`team/app:1.0-arm64`),
+ * so a bad template is found when the export starts, not by `docker load` on the air-gapped host.
+ *
+ * @example
+ * ```ts
+ * checkRepoTag("team/app:1.0-arm64", "{repo}:{tag}-{label}", "--tag"); // "team/app:1.0-arm64"
+ * checkRepoTag("Team/app:1.0+arm64", "{repo}:{tag}+{label}", "--tag"); // throws a UsageError
+ * ```
+ */
+export function checkRepoTag(name: string, template: string, flag: string): string {
+  let reason: string | undefined;
+  try {
+    const ref = parseReference(name);
+    if (ref.digest !== undefined) reason = "it names a digest";
+    else if (ref.tag === undefined) reason = "it has no tag";
+  } catch (err) {
+    reason = (err as Error).message.replace(/^Cannot parse reference "[^"]*": /, "");
+  }
+  if (reason === undefined) return name;
+  throw new UsageError(
+    `Cannot use ${flag} "${template}": it gives "${name}", which docker load cannot take (${reason})`,
+  );
 }

@@ -8,7 +8,7 @@ import { exportFromStore } from "../engine/platform_files.ts";
 import { exportImage } from "../verbs/export/export.ts";
 import { UsageError } from "../errors.ts";
 import type { Platform } from "../oci/descriptor.ts";
-import { DEFAULT_EXPORT_REPO_TAG, DEFAULT_SPLIT_TAG, parseTagTemplate } from "./tag_template.ts";
+import { checkRepoTag, DEFAULT_EXPORT_REPO_TAG, DEFAULT_SPLIT_TAG, parseTagTemplate } from "./tag_template.ts";
 
 const p = (os: string, architecture: string, variant?: string, osVersion?: string): Platform => ({
   os,
@@ -110,4 +110,13 @@ test("export uses the same language: {arch}{variant} is arm64 for arm64/v8; {cpu
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test("checkRepoTag: an expanded RepoTags name must be a docker reference with a tag", () => {
+  expect(checkRepoTag("team/app:1.0-arm64", "{repo}:{tag}-{label}", "--tag")).toBe("team/app:1.0-arm64");
+  expect(checkRepoTag("127.0.0.1:5000/team/app:1.0-amd64", "t", "--tag")).toBe("127.0.0.1:5000/team/app:1.0-amd64");
+  expect(() => checkRepoTag("team/app:1.0+arm64", "t", "--tag")).toThrow(/invalid tag "1\.0\+arm64"/);
+  expect(() => checkRepoTag("team/app", "{repo}", "--tag")).toThrow(/it has no tag/);
+  expect(() => checkRepoTag("team/App_:1", "t", "--tag")).toThrow(UsageError);
+  expect(() => checkRepoTag("team/app:1 x", "t", "--tag")).toThrow(/whitespace/);
 });

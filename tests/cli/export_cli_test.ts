@@ -187,6 +187,12 @@ describe("ferry export: failures", () => {
       code: 2,
       stderr: /--compression-level "12": expected a whole number from 0 to 9/,
     },
+    {
+      name: "--tag giving no docker reference → 2, before the registry is contacted",
+      args: () => ["export", "127.0.0.1:1/team/app:1.0", "-o", fresh(), "--tag", "{repo}:{tag}+{label}"],
+      code: 2,
+      stderr: /--tag "\{repo\}:\{tag\}\+\{label\}": it gives "127\.0\.0\.1:1\/team\/app:1\.0\+amd64", which docker load cannot take/,
+    },
     { name: "--push to a non-registry → 2", args: () => ["export", SRC(), "-o", fresh(), "--push", "oci:x"], code: 2, stderr: /--push/ },
   ];
   for (const row of rows) {

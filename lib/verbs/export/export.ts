@@ -19,7 +19,7 @@ import type { WritableStore } from "../../ends/store.ts";
 import { foreignLayersMode, selectSource } from "../../engine/source.ts";
 import { transfer } from "../../engine/transfer.ts";
 import { type ExportedFile, type ExportEvent, exportFromStore } from "../../engine/platform_files.ts";
-import { DEFAULT_EXPORT_REPO_TAG, parseTagTemplate } from "../../ref/tag_template.ts";
+import { checkRepoTag, DEFAULT_EXPORT_REPO_TAG, parseTagTemplate } from "../../ref/tag_template.ts";
 
 /**
  * Output formats of {@link exportImage}: crane's `pull --format` names.
@@ -134,9 +134,20 @@ export async function exportImage(
   if (!["docker", "oci", "oci-archive"].includes(format)) {
     throw new UsageError(`Cannot export as "${format}": use docker, oci or oci-archive`);
   }
-  parseTagTemplate(options.tagTemplate ?? DEFAULT_EXPORT_REPO_TAG, { flag: "--tag" }); // before the source is read
+  const template = options.tagTemplate ?? DEFAULT_EXPORT_REPO_TAG;
+  const parsedTemplate = parseTagTemplate(template, { flag: "--tag" }); // before the source is read
   if (options.repository !== undefined) checkRepository(options.repository);
   const location = parseLocation(src);
+  if (format !== "oci" && location.kind === "registry") {
+    // A trial expansion with the source's name: a template that cannot give a docker reference stops here.
+    const ref = location.reference;
+    const repo = options.repository ?? formatReference({ registry: ref.registry, repository: ref.repository });
+    checkRepoTag(
+      parsedTemplate.expand({ os: "linux", architecture: "amd64" }, { repo, tag: ref.tag ?? "latest" }),
+      template,
+      "--tag",
+    );
+  }
   const target = options.pushTo === undefined ? undefined : pushTarget(options.pushTo);
   if (format === "oci") {
     const selected = await selectSource(location, options.platforms, {
