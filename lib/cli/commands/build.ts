@@ -111,6 +111,7 @@ function exportProgress(io: CommandIo): (event: ExportEvent) => void {
   return (event) => {
     if (event.type === "start") io.fileProgress(event.label, 0, event.total);
     else if (event.type === "progress") io.fileProgress(event.label, event.bytes, event.total);
-    else io.fileProgress(event.label, event.size, event.size);
+    else if (event.type === "done") io.fileProgress(event.label, event.size, event.size);
+    else io.warn(`ferry: note: ${event.message}`);
   };
 }
