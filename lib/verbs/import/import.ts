@@ -6,7 +6,6 @@
  * @module
  */
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join, resolve as resolvePath } from "node:path";
 import { AbortError, FormatError, NotFoundError, UsageError } from "../../errors.ts";
 import { type CopyEvent, copyGraph } from "../../engine/copy_graph.ts";
@@ -31,6 +30,7 @@ import { openDestination } from "../../ends/open.ts";
 import type { ReadableStore } from "../../ends/store.ts";
 import { fileErrorOf } from "../../stream/files.ts";
 import { GZIP_LEVEL_FOR_UNCOMPRESSED } from "../../stream/gzip.ts";
+import { ferryTempDir } from "../../stream/temp.ts";
 import { MAX_MANIFEST_BYTES } from "../../stream/read_limited.ts";
 import { compressLayers, needsCompression } from "./compress.ts";
 import { UnionStore } from "./union.ts";
@@ -57,7 +57,10 @@ export interface ImportOptions {
   concurrency?: number;
   /** Registry access for the destination. */
   destination?: RegistryOptions;
-  /** Where gzipped archives and converted layers are spooled (default the OS temp dir). */
+  /**
+   * Where gzipped archives' referenced blobs and converted layers are spooled (default: this run's directory
+   * under `$FERRY_TMPDIR`, by default `<os temp>/ferry`; see lib/stream/temp.ts).
+   */
   tempDir?: string;
   /** Aborts the import; the destination tag is written only after everything under it. */
   signal?: AbortSignal;
@@ -155,7 +158,7 @@ export async function importImage(paths: string[], dst: string, options: ImportO
     throw new UsageError(`Cannot import into ${formatLocation(location)}: use ferry copy or export to write archives`);
   }
   const signal = options.signal;
-  const tempBase = options.tempDir ?? tmpdir();
+  const tempBase = options.tempDir; // default: this run's directory under $FERRY_TMPDIR (lib/stream/temp.ts)
   const union = new UnionStore();
   const archives: ArchiveStore[] = [];
   const known = new Map<string, ArchiveEntry>(); // blobs verified in earlier archives: spooled once
@@ -197,8 +200,9 @@ export async function importImage(paths: string[], dst: string, options: ImportO
     const chosen = choose([...images.values()], options);
     const extra = new MemoryStore("import:");
     if ((await Promise.all(chosen.map((i) => needsCompression(union, i.desc, signal)))).some(Boolean)) {
-      workDir = await mkdtemp(join(tempBase, "ferry-gzip-")).catch((err) => {
-        throw fileErrorOf(err, "create a temp directory in", tempBase);
+      const parent = tempBase ?? await ferryTempDir();
+      workDir = await mkdtemp(join(parent, "gzip-")).catch((err) => {
+        throw fileErrorOf(err, "create a temp directory in", parent);
       });
       for (const image of chosen) {
         const converted = await compressLayers(union, image.desc, workDir, {
@@ -249,7 +253,7 @@ export async function importImage(paths: string[], dst: string, options: ImportO
 
 async function openInput(
   path: string,
-  tempDir: string,
+  tempDir: string | undefined,
   signal: AbortSignal | undefined,
   archives: ArchiveStore[],
   known: Map<string, ArchiveEntry>,
