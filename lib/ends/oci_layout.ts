@@ -11,6 +11,7 @@ import type { Descriptor } from "../oci/descriptor.ts";
 import { isDigest, splitDigest } from "../oci/digest.ts";
 import { MediaType } from "../oci/media_types.ts";
 import { createTempWriter, fileErrorOf, readFileStream, type TempWriter, writeFileAtomic } from "../stream/files.ts";
+import { sweepTempFiles } from "../stream/temp.ts";
 import { MAX_MANIFEST_BYTES, readLimited } from "../stream/read_limited.ts";
 import type { ContentStore, StoreOptions } from "./store.ts";
 
@@ -97,6 +98,8 @@ export class OciLayoutStore implements ContentStore {
         throw fileErrorOf(err, "create", dir);
       }
       createdDir = !existed;
+      // Temp files a dead writer left (kill -9 mid-copy): see sweepTempFiles.
+      if (existed) await sweepTempFiles([dir, join(dir, "blobs", "sha256")]);
       const index = await readIndex(dir, ref, true);
       return new OciLayoutStore(dir, index, createdDir);
     }

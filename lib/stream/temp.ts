@@ -4,17 +4,20 @@
  * process exits; the first use in a process removes the run directories this host's dead processes left (a
  * `kill -9`, a power cut), found by their pid (`process.kill(pid, 0)`), and leaves live runs alone.
  *
+ * Temp files beside their final path (`.<name>.<pid>-<random>.part` in an OCI layout) are swept by
+ * {@link sweepTempFiles} when the layout is opened for writing.
+ *
  * What goes there: gzipped archives' referenced blobs while `ferry import`/`copy` reads them (`import-*`),
  * layers gzipped on import (`gzip-*`), and archives `ferry serve` unpacks (`serve-*`).
  *
  * @module
  */
-import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { rmSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { fileErrorOf } from "./files.ts";
+import { fileErrorOf, isTempName, tempFileOwner } from "./files.ts";
 
 /** Environment variable naming ferry's temp directory. */
 export const FERRY_TMPDIR = "FERRY_TMPDIR";
@@ -111,4 +114,38 @@ export function isAlive(pid: number): boolean {
   } catch (err) {
     return (err as { code?: string })?.code === "EPERM";
   }
+}
+
+/** Temp files ({@link isTempName}) with no live writer recorded are removed once idle this long. */
+export const STALE_TEMP_MS = 60 * 60 * 1000;
+
+/**
+ * Removes the temp files of {@link createTempWriter} (`.<name>.<pid>-<random>.part`) in `dirs` that a dead
+ * process left: its pid no longer runs, or (an old-style name without a pid) it was not written for
+ * `staleMs` (default an hour). Live writers' files stay. Returns the paths removed; errors are ignored (best effort).
+ *
+ * @example
+ * ```ts
+ * await sweepTempFiles(["out", "out/blobs/sha256"]); // when a layout is opened for writing
+ * ```
+ */
+export async function sweepTempFiles(dirs: string[], staleMs = STALE_TEMP_MS): Promise<string[]> {
+  const removed: string[] = [];
+  const now = Date.now();
+  for (const dir of dirs) {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      if (!isTempName(name)) continue;
+      const path = join(dir, name);
+      const owner = tempFileOwner(name);
+      if (owner !== undefined) {
+        if (owner === process.pid || isAlive(owner)) continue; // a live writer (this process's own too)
+      } else {
+        const info = await stat(path).catch(() => undefined);
+        if (!info || now - info.mtimeMs < staleMs) continue;
+      }
+      await rm(path, { force: true }).catch(() => {});
+      removed.push(path);
+    }
+  }
+  return removed;
 }
