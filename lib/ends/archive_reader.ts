@@ -7,7 +7,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { DigestMismatchError, FormatError, NotFoundError, UsageError } from "../errors.ts";
 import { type Descriptor, descriptorOf } from "../oci/descriptor.ts";
@@ -111,6 +111,7 @@ export class ArchiveStore implements ReadableStore {
   static async open(path: string, options: ArchiveStoreOptions = {}): Promise<ArchiveStore> {
     let spool: string | undefined;
     const spoolDir = async () => {
+      if (spool) return spool;
       const parent = options.tempDir ?? await ferryTempDir();
       spool = await mkdtemp(join(parent, "import-")).catch((err) => {
         throw fileErrorOf(err, "create a temp directory in", parent);
@@ -118,7 +119,14 @@ export class ArchiveStore implements ReadableStore {
       return spool;
     };
     try {
-      const index = await indexArchive(path, { signal: options.signal });
+      // A .tar.gz is spooled on the way while that stays plausible (4× the file's size, plus 64 MiB: layers are
+      // compressed already, a docker save's may compress some), so a normal archive is read once; what is larger
+      // (a gzip bomb) is left for a second pass that spools it only if the manifests reference it as that large.
+      const size = await stat(path).then((s) => s.size, () => 0);
+      const index = await indexArchive(path, {
+        signal: options.signal,
+        spool: { dir: spoolDir, budget: 4 * size + 64 * 1024 * 1024, known: options.known },
+      });
       const store = new ArchiveStore(path);
       const plan = await store.#plan(index, options.signal);
       const entries = await loadEntries(index, plan.wanted, {

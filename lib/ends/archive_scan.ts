@@ -16,7 +16,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { type FileHandle, open, statfs } from "node:fs/promises";
+import { type FileHandle, open, rm, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { FerryError, FileError } from "../errors.ts";
 import { fileErrorOf, readFileStream } from "../stream/files.ts";
@@ -50,6 +50,10 @@ export interface ArchiveIndex {
   entries: Map<string, { name: string; size: number; offset: number }>;
   /** Small entries of a gzipped archive held in memory, by name. */
   small: Map<string, Uint8Array>;
+  /** Entries of a gzipped archive spooled (and hashed) on the way, within {@link IndexArchiveOptions.spool}'s budget. */
+  spooled: Map<string, ArchiveEntry>;
+  /** The spool files this archive wrote (entries read from an earlier archive's spool are not among them). */
+  written: Set<string>;
 }
 
 /** Options of {@link indexArchive}. */
@@ -58,6 +62,12 @@ export interface IndexArchiveOptions {
   maxEntries?: number;
   /** Most bytes of small JSON blobs kept in memory while a gzipped archive is indexed (default 64 MiB). */
   maxSmallBytes?: number;
+  /**
+   * Spool other entries of a gzipped archive on the way too, while they fit `budget` bytes in all (an entry larger
+   * than what is left is skipped unwritten), so a normal archive is read once; {@link loadEntries} takes the
+   * referenced ones and removes the others. Without it, referenced entries are spooled by a second pass.
+   */
+  spool?: { dir: () => Promise<string>; budget: number; known?: ReadonlyMap<string, ArchiveEntry> };
   signal?: AbortSignal;
 }
 
@@ -99,6 +109,8 @@ export async function indexArchive(path: string, options: IndexArchiveOptions = 
   const gzipped = head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1];
   const entries: ArchiveIndex["entries"] = new Map();
   const small = new Map<string, Uint8Array>();
+  const spooled = new Map<string, ArchiveEntry>();
+  const written = new Set<string>();
   if (!gzipped) {
     // indexTar lists files first, then each link as its target's range: the link gets the target's entry, so it
     // is loaded (and hashed) once.
@@ -108,26 +120,55 @@ export async function indexArchive(path: string, options: IndexArchiveOptions = 
       byRange.set(range, entry);
       entries.set(name, entry);
     }
-    return { path, gzipped, entries, small };
+    return { path, gzipped, entries, small, spooled, written };
   }
   let budget = options.maxSmallBytes ?? DEFAULT_MAX_SMALL_BYTES;
+  let spoolBudget = options.spool?.budget ?? 0;
+  let dir: string | undefined;
+  let count = 0;
   const links = await gunzipPass(path, options, async ({ name, size, body }) => {
     entries.set(name, { name, size, offset: 0 });
     const metadata = METADATA.test(name);
-    if (size > MAX_MANIFEST_BYTES || (!metadata && (!name.startsWith("blobs/") || size > budget))) return;
-    // A blob is kept when it looks like JSON (a manifest, an index, a config); a layer is not read.
-    const bytes = new Uint8Array(size);
-    let got = 0;
-    for await (const chunk of body) {
-      if (got === 0 && !metadata && !looksLikeJson(chunk)) return;
-      bytes.set(chunk, got);
-      got += chunk.byteLength;
+    const spool = options.spool;
+    // A blob is kept in memory when it looks like JSON (a manifest, an index, a config).
+    if (size <= MAX_MANIFEST_BYTES && (metadata || (name.startsWith("blobs/") && size <= budget))) {
+      const iterator = body[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      const head = first.done ? new Uint8Array() : first.value;
+      if (metadata || size === 0 || looksLikeJson(head)) {
+        const bytes = new Uint8Array(size);
+        bytes.set(head, 0);
+        for (let got = head.byteLength, r = await iterator.next(); !r.done; r = await iterator.next()) {
+          bytes.set(r.value, got);
+          got += r.value.byteLength;
+        }
+        small.set(name, bytes);
+        if (!metadata) budget -= size;
+        return;
+      }
+      body = { [Symbol.asyncIterator]: () => prepend(head, iterator) };
     }
-    small.set(name, bytes);
-    if (!metadata) budget -= size;
+    if (!spool) return;
+    const earlier = spool.known?.get(blobDigest(name) ?? "");
+    if (earlier && earlier.size === size) {
+      const entry = await readEntry(body, name, size, undefined);
+      spooled.set(name, { ...entry, file: earlier.file, start: earlier.start, bytes: earlier.bytes });
+      return;
+    }
+    if (size > spoolBudget) return; // too big to guess: spooled by loadEntries only if referenced
+    dir ??= await spool.dir();
+    const spoolPath = join(dir, `s${count++}`);
+    spoolBudget -= size;
+    written.add(spoolPath);
+    spooled.set(name, { ...await readEntry(body, name, size, spoolPath), file: spoolPath, start: 0 });
   });
   for (const [alias, target] of links) entries.set(alias, entries.get(target)!);
-  return { path, gzipped, entries, small };
+  return { path, gzipped, entries, small, spooled, written };
+}
+
+async function* prepend(head: Uint8Array, rest: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
+  if (head.byteLength > 0) yield head;
+  for (let r = await rest.next(); !r.done; r = await rest.next()) yield r.value;
 }
 
 /**
@@ -212,12 +253,21 @@ export async function loadEntries(
   const toSpool = new Map<string, { size: number; aliases: string[] }>();
   for (const item of load.values()) {
     const bytes = index.small.get(item.name);
-    if (bytes) {
+    const spooled = index.spooled.get(item.name);
+    if (spooled) {
+      done(spooled, item.aliases);
+    } else if (bytes) {
       done({ ...hashOf(item.name, bytes), file: path, start: 0, bytes }, item.aliases);
     } else if (!index.gzipped) {
       const body = readFileStream(path, { start: item.offset, end: item.offset + item.size });
       done({ ...await readEntry(body, item.name, item.size, undefined), file: path, start: item.offset }, item.aliases);
     } else toSpool.set(item.name, item);
+  }
+  // Entries spooled on the way that nothing references go now.
+  for (const [name, entry] of index.spooled) {
+    if (!load.has(name) && index.written.has(entry.file)) {
+      await rm(entry.file, { force: true }).catch(() => {});
+    }
   }
   if (toSpool.size === 0) return out;
   // Spooled bytes: what is referenced and not already loaded from an earlier archive of this import.

@@ -167,7 +167,7 @@ describe("a .tar.gz: only what the manifests reference is spooled, and no more t
       expect((run.error as Error).message).toBe(
         `Cannot read archive ${path}: entry "${blob(JUNK)}" is ${5 * GiB} bytes, but its descriptor declares 1234`,
       );
-      expect(run.peakTemp).toBe(0);
+      expect(run.peakTemp).toBeLessThan(1024 * 1024); // the image's own small blobs at most, none of the 5 GiB
     }
   });
 });
