@@ -17,6 +17,7 @@ import { rmSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
+import { env } from "../runtime.ts";
 import { fileErrorOf, isTempName, tempFileOwner } from "./files.ts";
 
 /** Environment variable naming ferry's temp directory. */
@@ -31,7 +32,7 @@ export const FERRY_TMPDIR = "FERRY_TMPDIR";
  * ```
  */
 export function ferryTempRoot(): string {
-  return process.env[FERRY_TMPDIR] || join(tmpdir(), "ferry");
+  return env(FERRY_TMPDIR) || join(tmpdir(), "ferry");
 }
 
 let run: Promise<string> | undefined;
