@@ -6,18 +6,28 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import { isGzip } from "../stream/gzip.ts";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdtemp, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { DigestMismatchError, FormatError, NotFoundError, UsageError } from "../errors.ts";
 import { type Descriptor, descriptorOf } from "../oci/descriptor.ts";
 import { isDigest } from "../oci/digest.ts";
-import { type ImageConfig, parseJson, parseManifest } from "../oci/manifest.ts";
-import { isIndex, MediaType } from "../oci/media_types.ts";
+import { childrenOf, type ImageConfig, parseJson, parseManifest } from "../oci/manifest.ts";
+import { isIndex, isManifest, MediaType } from "../oci/media_types.ts";
 import { fileErrorOf } from "../stream/files.ts";
+import { ferryTempDir } from "../stream/temp.ts";
 import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
-import { type ArchiveEntry, blobDigest, entryStream, scanArchive } from "./archive_scan.ts";
+import {
+  type ArchiveEntry,
+  type ArchiveIndex,
+  blobDigest,
+  entryStream,
+  fetchSmall,
+  indexArchive,
+  loadEntries,
+  smallBytes,
+} from "./archive_scan.ts";
 import { entryNames, SOURCE_INDEX as SOURCE_INDEX_ANNOTATION } from "../oci/annotations.ts";
 import type { ReadableStore, StoreOptions } from "./store.ts";
 
@@ -30,8 +40,10 @@ export interface ArchiveRoot {
 
 /** Options of {@link ArchiveStore.open}. */
 export interface ArchiveStoreOptions {
-  /** Parent directory of the spool directory a gzipped archive needs (default the OS temp dir). */
+  /** Parent directory of the spool directory a gzipped archive needs (default this run's ferry temp dir, see temp.ts). */
   tempDir?: string;
+  /** Most bytes spooled for one gzipped archive (default: the free space of the temp dir). */
+  maxSpoolBytes?: number;
   /**
    * Verified blobs of archives opened before, shared across one import (see `ScanOptions.known` in archive_scan.ts); this
    * archive's verified blobs are added. The earlier archives must outlive this one (dispose them together).
@@ -62,8 +74,15 @@ export class ArchiveStore implements ReadableStore {
   #carried: Descriptor[] = [];
   #format: "oci" | "docker" = "oci";
 
-  private constructor(readonly path: string, readonly spoolDir: string | undefined) {
+  #spoolDir: string | undefined;
+
+  private constructor(readonly path: string) {
     this.ref = path;
+  }
+
+  /** The spool directory of a gzipped archive's loaded entries, if any were spooled. */
+  get spoolDir(): string | undefined {
+    return this.#spoolDir;
   }
 
   /** What the archive holds at the top: index.json entries (OCI) or manifest.json images (docker). */
@@ -84,19 +103,39 @@ export class ArchiveStore implements ReadableStore {
     return this.#format;
   }
 
-  /** Scans `path` and reads its index.json or manifest.json. */
+  /**
+   * Reads `path`'s table of contents and its index.json or manifest.json, then loads what they reference
+   * (see archive_scan.ts): an entry nothing references is never read or spooled.
+   */
   static async open(path: string, options: ArchiveStoreOptions = {}): Promise<ArchiveStore> {
     let spool: string | undefined;
     const spoolDir = async () => {
-      spool = await mkdtemp(join(options.tempDir ?? tmpdir(), "ferry-import-")).catch((err) => {
-        throw fileErrorOf(err, "create a temp directory in", options.tempDir ?? tmpdir());
+      if (spool) return spool;
+      const parent = options.tempDir ?? await ferryTempDir();
+      spool = await mkdtemp(join(parent, "import-")).catch((err) => {
+        throw fileErrorOf(err, "create a temp directory in", parent);
       });
       return spool;
     };
     try {
-      const entries = await scanArchive(path, { spoolDir, signal: options.signal, known: options.known });
-      const store = new ArchiveStore(path, spool);
-      await store.#load(entries);
+      // A .tar.gz is spooled on the way while that stays plausible (4× the file's size, plus 64 MiB: layers are
+      // compressed already, a docker save's may compress some), so a normal archive is read once; what is larger
+      // (a gzip bomb) is left for a second pass that spools it only if the manifests reference it as that large.
+      const size = await stat(path).then((s) => s.size, () => 0);
+      const index = await indexArchive(path, {
+        signal: options.signal,
+        spool: { dir: spoolDir, budget: 4 * size + 64 * 1024 * 1024, known: options.known },
+      });
+      const store = new ArchiveStore(path);
+      const plan = await store.#plan(index, options.signal);
+      const entries = await loadEntries(index, plan.wanted, {
+        spoolDir,
+        signal: options.signal,
+        known: options.known,
+        maxSpoolBytes: options.maxSpoolBytes,
+      });
+      store.#spoolDir = spool;
+      await store.#load(entries, plan);
       for (const entry of entries.values()) {
         if (entry.sha256 === blobDigest(entry.name)) options.known?.set(entry.sha256, entry);
       }
@@ -107,33 +146,57 @@ export class ArchiveStore implements ReadableStore {
     }
   }
 
-  async #load(entries: Map<string, ArchiveEntry>): Promise<void> {
-    const bad = (reason: string) => new FormatError(`Cannot read archive ${this.path}: ${reason}`, { ref: this.path });
+  #bad(reason: string): FormatError {
+    return new FormatError(`Cannot read archive ${this.path}: ${reason}`, { ref: this.path });
+  }
+
+  /**
+   * What the archive's metadata references: its roots (and carried indexes), and every entry to load with the
+   * size its descriptor declares. Manifests are read from memory (or in place) and verified before they are
+   * followed; a descriptor naming a blob the archive does not hold is left out (ferry's per-platform exports
+   * spread an index's children over several files).
+   */
+  async #plan(index: ArchiveIndex, signal: AbortSignal | undefined): Promise<Plan> {
+    const bad = (reason: string) => this.#bad(reason);
+    const entries = index.entries;
     const small = async (name: string): Promise<Uint8Array> => {
       const entry = entries.get(name);
       if (!entry) throw bad(`no ${name}`);
       if (entry.size > MAX_MANIFEST_BYTES) throw bad(`${name} is too large (${entry.size} bytes)`);
-      return await readLimited(entryStream(entry), MAX_MANIFEST_BYTES);
+      await fetchSmall(index, [name], { signal });
+      const bytes = await smallBytes(index, name);
+      if (!bytes) throw bad(`${name} could not be read`);
+      return bytes;
+    };
+    /** A blob's bytes, checked against its digest (the name says it) before anything trusts them. */
+    const verified = async (digest: string): Promise<Uint8Array> => {
+      const bytes = await small(blobName(digest));
+      const actual = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+      if (actual !== digest) throw new DigestMismatchError(digest, actual, { ref: this.path });
+      return bytes;
     };
     /** The entry a manifest.json path names; it must stay inside the archive and exist. */
-    const named = (value: unknown, what: string): ArchiveEntry => {
+    const named = (value: unknown, what: string): string => {
       if (typeof value !== "string" || value === "") throw bad(`manifest.json has a malformed ${what} path`);
       if (value.startsWith("/") || value.split("/").includes("..")) {
         throw bad(`manifest.json points outside the archive (${what} "${value}")`);
       }
-      const entry = entries.get(value.split("/").filter((p) => p !== "" && p !== ".").join("/"));
-      if (!entry) throw bad(`manifest.json names ${what} "${value}", which is not in the archive`);
-      return entry;
+      const name = value.split("/").filter((p) => p !== "" && p !== ".").join("/");
+      if (!entries.has(name)) throw bad(`manifest.json names ${what} "${value}", which is not in the archive`);
+      return name;
     };
-    // Blobs of an OCI layout: the name is the digest, checked against the hash taken while scanning.
-    for (const entry of entries.values()) {
-      const m = /^blobs\/(sha256)\/([^/]+)$/.exec(entry.name);
-      if (!m) continue;
-      const digest = `${m[1]}:${m[2]}`;
-      if (!isDigest(digest)) throw bad(`blob name "${entry.name}" is not a digest`);
-      if (entry.sha256 !== digest) throw new DigestMismatchError(digest, entry.sha256, { ref: this.path });
-      this.#blobs.set(digest, entry);
+    for (const name of entries.keys()) {
+      const m = /^blobs\/(sha256)\/([^/]+)$/.exec(name);
+      if (m && !isDigest(`${m[1]}:${m[2]}`)) throw bad(`blob name "${name}" is not a digest`);
     }
+    const plan: Plan = { wanted: new Map(), roots: [], carried: [], format: "oci", items: [] };
+    const want = (name: string, size: number | undefined) => {
+      const had = plan.wanted.get(name);
+      if (had !== undefined && size !== undefined && had !== size) {
+        throw bad(`two descriptors of "${name}" declare ${had} and ${size} bytes`);
+      }
+      plan.wanted.set(name, size ?? had);
+    };
     let items: { Config?: unknown; RepoTags?: unknown; Layers?: unknown }[] | undefined;
     if (entries.has("manifest.json")) {
       items = parseJson(await small("manifest.json"), `${this.path}: manifest.json`);
@@ -146,9 +209,10 @@ export class ArchiveStore implements ReadableStore {
       }
     }
     if (entries.has("index.json")) {
-      const index = parseJson<{ manifests?: Descriptor[] }>(await small("index.json"), `${this.path}: index.json`);
-      if (!Array.isArray(index?.manifests)) throw bad("index.json has no manifests list");
-      for (const d of index.manifests) {
+      const top = parseJson<{ manifests?: Descriptor[] }>(await small("index.json"), `${this.path}: index.json`);
+      if (!Array.isArray(top?.manifests)) throw bad("index.json has no manifests list");
+      const follow: Descriptor[] = [];
+      for (const d of top.manifests) {
         if (
           typeof d?.digest !== "string" || !isDigest(d.digest) || typeof d.size !== "number" ||
           typeof d.mediaType !== "string"
@@ -158,24 +222,76 @@ export class ArchiveStore implements ReadableStore {
         const names = entryNames(d);
         const desc: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
         if (d.platform) desc.platform = d.platform;
-        if (!this.#blobs.has(d.digest)) throw bad(`index.json names ${d.digest}, which is not in the archive`);
-        const same = this.#roots.find((r) => r.desc.digest === d.digest);
+        if (!entries.has(blobName(d.digest))) throw bad(`index.json names ${d.digest}, which is not in the archive`);
+        follow.push(desc);
+        const same = plan.roots.find((r) => r.desc.digest === d.digest);
         if (same) same.names.push(...names.filter((n) => !same.names.includes(n)));
-        else this.#roots.push({ desc, names: [...new Set(names)] });
+        else plan.roots.push({ desc, names: [...new Set(names)] });
         const source = d.annotations?.[SOURCE_INDEX_ANNOTATION];
-        if (source !== undefined && !this.#carried.some((c) => c.digest === source)) {
-          this.#carried.push(
-            await carriedIndex(source, (digest) => this.#blobs.get(digest) as ArchiveEntry | undefined, bad),
-          );
+        if (source !== undefined && !plan.carried.some((c) => c.digest === source)) {
+          const carried = await carriedIndex(source, entries, verified, bad);
+          plan.carried.push(carried);
+          follow.push(carried);
         }
       }
-      return;
+      // The graph, level by level (for a gzipped archive, manifests not kept in memory are read in one pass each).
+      const seen = new Set<string>();
+      let level = follow;
+      while (level.length > 0) {
+        const here = level.filter((d) => {
+          if (seen.has(d.digest) || typeof d.digest !== "string" || !entries.has(blobName(d.digest))) return false;
+          seen.add(d.digest);
+          return true;
+        });
+        await fetchSmall(index, here.filter((d) => isManifest(d.mediaType)).map((d) => blobName(d.digest)), { signal });
+        const next: Descriptor[] = [];
+        for (const d of here) {
+          want(blobName(d.digest), typeof d.size === "number" ? d.size : undefined);
+          if (!isManifest(d.mediaType) || entries.get(blobName(d.digest))!.size > MAX_MANIFEST_BYTES) continue;
+          let parsed;
+          try {
+            parsed = parseManifest(await verified(d.digest), d.mediaType);
+          } catch (err) {
+            if (err instanceof DigestMismatchError) throw err;
+            continue; // not a manifest after all: copying it reports that
+          }
+          next.push(...childrenOf(parsed));
+        }
+        level = next;
+      }
+      return plan;
     }
     if (!items) throw bad("neither index.json nor manifest.json: not an image archive");
-    this.#format = "docker";
+    plan.format = "docker";
+    plan.items = items;
     for (const item of items) {
-      const configEntry = named(item.Config, "config");
-      const configBytes = await small(configEntry.name);
+      want(named(item.Config, "config"), undefined);
+      for (const layer of item.Layers as unknown[]) want(named(layer, "layer"), undefined);
+    }
+    return plan;
+  }
+
+  async #load(entries: Map<string, ArchiveEntry>, plan: Plan): Promise<void> {
+    const bad = (reason: string) => this.#bad(reason);
+    this.#roots = plan.roots;
+    this.#carried = plan.carried;
+    this.#format = plan.format;
+    // Blobs of an OCI layout: the name is the digest, checked against the hash taken while loading.
+    for (const entry of entries.values()) {
+      const digest = blobDigest(entry.name);
+      if (!digest) continue;
+      if (entry.sha256 !== digest) throw new DigestMismatchError(digest, entry.sha256, { ref: this.path });
+      this.#blobs.set(digest, entry);
+    }
+    if (plan.format === "oci") return;
+    const entryOf = (value: unknown) =>
+      entries.get((value as string).split("/").filter((p) => p !== "" && p !== ".").join("/"))!;
+    for (const item of plan.items) {
+      const configEntry = entryOf(item.Config);
+      if (configEntry.size > MAX_MANIFEST_BYTES) {
+        throw bad(`${configEntry.name} is too large (${configEntry.size} bytes)`);
+      }
+      const configBytes = await readLimited(entryStream(configEntry), MAX_MANIFEST_BYTES);
       const config = parseJson<ImageConfig>(configBytes, `${this.path}: ${configEntry.name}`);
       const hex = /^([a-f0-9]{64})\.json$/.exec(configEntry.name)?.[1];
       if (hex && `sha256:${hex}` !== configEntry.sha256) {
@@ -187,7 +303,7 @@ export class ArchiveStore implements ReadableStore {
         throw bad(`${configEntry.name} lists ${diffIds?.length ?? 0} layers, manifest.json ${layerPaths.length}`);
       }
       const layers = layerPaths.map((p, i) => {
-        const entry = named(p, "layer");
+        const entry = entryOf(p);
         const mediaType = layerType(entry.magic);
         if (mediaType === MediaType.OciLayer && entry.sha256 !== diffIds[i]) {
           throw new DigestMismatchError(diffIds[i], entry.sha256, { ref: this.path });
@@ -247,22 +363,37 @@ export class ArchiveStore implements ReadableStore {
 
   /** Removes the spool directory (a gzipped archive's entries); the store cannot be read afterwards. */
   async dispose(): Promise<void> {
-    if (this.spoolDir) await rm(this.spoolDir, { recursive: true, force: true }).catch(() => {});
+    if (this.#spoolDir) await rm(this.#spoolDir, { recursive: true, force: true }).catch(() => {});
   }
+}
+
+/** What {@link ArchiveStore} found in an archive's metadata, before loading the entries. */
+interface Plan {
+  wanted: Map<string, number | undefined>;
+  roots: ArchiveRoot[];
+  carried: Descriptor[];
+  format: "oci" | "docker";
+  items: { Config?: unknown; RepoTags?: unknown; Layers?: unknown }[];
+}
+
+/** `sha256:<hex>` → `blobs/sha256/<hex>`. */
+function blobName(digest: string): string {
+  return `blobs/${digest.replace(":", "/")}`;
 }
 
 /** The descriptor of the index a {@link SOURCE_INDEX_ANNOTATION} names; it must be in the archive and be an index. */
 async function carriedIndex(
   digest: unknown,
-  entryOf: (digest: string) => ArchiveEntry | undefined,
+  entries: ArchiveIndex["entries"],
+  verified: (digest: string) => Promise<Uint8Array>,
   bad: (reason: string) => FormatError,
 ): Promise<Descriptor> {
   const what = `index.json's ${SOURCE_INDEX_ANNOTATION}`;
   if (typeof digest !== "string" || !isDigest(digest)) throw bad(`${what} is not a digest`);
-  const entry = entryOf(digest);
+  const entry = entries.get(blobName(digest));
   if (!entry) throw bad(`${what} names ${digest}, which is not in the archive`);
   if (entry.size > MAX_MANIFEST_BYTES) throw bad(`${what} names ${digest}, which is too large (${entry.size} bytes)`);
-  const bytes = await readLimited(entryStream(entry), MAX_MANIFEST_BYTES);
+  const bytes = await verified(digest);
   // The descriptor's media type is the index's own field; an OCI index may leave it out (a Docker list may not).
   const mediaType = parseJson<{ mediaType?: unknown }>(bytes, `${digest}`)?.mediaType ?? MediaType.OciIndex;
   if (typeof mediaType !== "string" || !isIndex(mediaType)) throw bad(`${what} names ${digest}, which is not an index`);

@@ -257,8 +257,9 @@ describe("ArchiveStore: blobs shared across the archives of one import", () => {
     const second = await ArchiveStore.open(write(ociEntries, true), { tempDir: spool, known });
     try {
       expect([...known.keys()].sort()).toEqual([sha("layer"), sha(config), sha(manifest)].sort());
-      // Only the non-blob entries (oci-layout, index.json) were spooled for the second archive.
-      expect(readdirSync(second.spoolDir!).length).toBe(2);
+      // The first archive spooled its one layer (metadata and JSON blobs stay in memory); the second nothing.
+      expect(readdirSync(first.spoolDir!).length).toBe(1);
+      expect(second.spoolDir).toBeUndefined();
       const layer = { mediaType: "application/vnd.oci.image.layer.v1.tar", digest: sha("layer"), size: 5 };
       expect(new TextDecoder().decode(await readLimited(await second.fetch(layer)))).toBe("layer");
     } finally {

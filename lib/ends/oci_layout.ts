@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { join } from "node:path";
 import { mkdir, rm, stat } from "node:fs/promises";
 import { AbortError, abortErrorOf, FileError, FormatError, NotFoundError, UsageError } from "../errors.ts";
 import { type EntryName, entryName, FERRY_REPOSITORY, isNamed, REF_NAME } from "../oci/annotations.ts";
@@ -13,6 +14,7 @@ import type { Descriptor } from "../oci/descriptor.ts";
 import { isDigest, splitDigest } from "../oci/digest.ts";
 import { MediaType } from "../oci/media_types.ts";
 import { fileErrorOf, type TempWriter } from "../stream/files.ts";
+import { sweepTempFiles } from "../stream/temp.ts";
 import { MAX_MANIFEST_BYTES, readLimited } from "../stream/read_limited.ts";
 import {
   dirFiles,
@@ -171,6 +173,8 @@ export class OciLayoutStore implements ContentStore {
         throw fileErrorOf(err, "create", dir);
       }
       createdDir = !existed;
+      // Temp files a dead writer left (kill -9 mid-copy): see sweepTempFiles.
+      if (existed) await sweepTempFiles([dir, join(dir, "blobs", "sha256")]);
       const files = dirFiles(dir);
       return new OciLayoutStore(files, ref, await readIndex(files, ref, true), createdDir);
     }

@@ -8,7 +8,7 @@
 import { Limiter } from "../stream/limiter.ts";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { abortErrorOf, FileError, NotFoundError, UnsupportedError } from "../errors.ts";
+import { abortErrorOf, FileError, NotFoundError, UnsupportedError, UsageError } from "../errors.ts";
 import { type CopyEvent, copyGraph } from "./copy_graph.ts";
 import { filterIndex, listPlatforms, selectPlatforms } from "./select.ts";
 import type { Descriptor, Platform } from "../oci/descriptor.ts";
@@ -20,7 +20,7 @@ import {
   type ParsedManifest,
   parseJson,
 } from "../oci/manifest.ts";
-import { isManifest, isNondistributable } from "../oci/media_types.ts";
+import { isImageManifest, isManifest, isNondistributable, MediaType } from "../oci/media_types.ts";
 import { formatPlatform, matchPlatform, platformLabel } from "../oci/platform.ts";
 import { ArchiveWriter } from "../ends/archive_writer.ts";
 import { containerdName, REFERENCE_DIGEST, SOURCE_INDEX, SOURCE_INDEX_NAME } from "../oci/annotations.ts";
@@ -102,7 +102,9 @@ export type ExportEvent =
   | { type: "queued"; label: string; path: string; total: number }
   | { type: "start"; label: string; path: string; total: number }
   | { type: "progress"; label: string; bytes: number; total: number }
-  | { type: "done"; label: string; path: string; size: number };
+  | { type: "done"; label: string; path: string; size: number }
+  /** An index entry not exported as a file of its own (an OCI artifact: no platform); it is carried in the first file. */
+  | { type: "note"; message: string };
 
 /**
  * One file written by {@link exportFromStore}.
@@ -396,10 +398,27 @@ async function dockerJobs(
   let chosen: { desc: Descriptor; platform: Platform }[];
   let carried: { index: Descriptor; bytes: Uint8Array; entries: Descriptor[] } | undefined;
   if (top.kind === "index") {
-    chosen = selectPlatforms(top.index, want, { ref: spool.ref }).map((desc) => ({ desc, platform: desc.platform! }));
-    // Every file carries the index of what was selected: the source's own, or the filtered one (which
-    // keeps the chosen images' attestations), as `ferry copy --platform` would push it.
-    const filtered = filterIndex(await spool.small(root, signal), top.index, chosen.map((c) => c.desc));
+    chosen = [];
+    const selected = selectPlatforms(top.index, want, { ref: spool.ref });
+    for (const desc of selected) {
+      // An OCI artifact (a signature, an SBOM: empty config, no platform) has no file of its own; it is carried.
+      if (desc.platform?.os && desc.platform.architecture) chosen.push({ desc, platform: desc.platform });
+      else {options.onEvent?.({
+          type: "note",
+          message: `skipping ${desc.digest}: ${await notAnImage(spool, desc, signal)}`,
+        });}
+    }
+    if (chosen.length === 0) {
+      throw new UsageError(
+        `Cannot export ${root.digest}: the index holds no platform images; copy it with ferry copy`,
+        {
+          ref: spool.ref,
+        },
+      );
+    }
+    // Every file carries the index of what was selected (artifacts too): the source's own, or the filtered one
+    // (which keeps the chosen images' attestations), as `ferry copy --platform` would push it.
+    const filtered = filterIndex(await spool.small(root, signal), top.index, selected);
     const whole = filtered.desc.digest === root.digest;
     carried = {
       index: whole ? { mediaType: root.mediaType, digest: root.digest, size: root.size } : filtered.desc,
@@ -408,6 +427,12 @@ async function dockerJobs(
     };
   } else {
     const config = parseJson<ImageConfig>(await spool.small(top.manifest.config, signal), "image config");
+    if (!config?.os || !config.architecture) {
+      throw new UsageError(
+        `Cannot export ${root.digest}: ${await notAnImage(spool, root, signal)}; copy it with ferry copy`,
+        { ref: spool.ref },
+      );
+    }
     const platform: Platform = { os: config.os, architecture: config.architecture };
     if (config.variant) platform.variant = config.variant;
     if (want !== "all" && !want.some((w) => matchPlatform(w, platform))) {
@@ -469,6 +494,22 @@ async function dockerJobs(
     });
   }
   return jobs;
+}
+
+/** Why `desc` (an index entry without a platform, or a manifest whose config names none) is not exported as a file. */
+async function notAnImage(spool: SpoolingStore, desc: Descriptor, signal: AbortSignal): Promise<string> {
+  let type = desc.artifactType;
+  if (type === undefined && isImageManifest(desc.mediaType)) {
+    const parsed = await spool.manifest(desc, signal).catch(() => undefined);
+    if (parsed?.kind === "manifest") {
+      const config = parsed.manifest.config.mediaType;
+      type = parsed.manifest.artifactType ??
+        (config === MediaType.OciConfig || config === MediaType.DockerConfig ? undefined : config);
+    }
+  }
+  return type !== undefined
+    ? `an artifact (${type}), not a platform image`
+    : "not a platform image (no os/architecture)";
 }
 
 /** Bytes in the graph of `desc` (an extra carried in one file), its blobs marked as read once more. */

@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AbortError, DigestMismatchError, FileError, NotFoundError } from "../errors.ts";
+import { AbortError, DigestMismatchError, FileError, NotFoundError, UsageError } from "../errors.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { MediaType } from "../oci/media_types.ts";
 import { buildSampleImage } from "../testing/sample_image.ts";
@@ -258,5 +258,56 @@ describe("exportImage (oci-archive)", () => {
     ]);
     const gz = await exportImage(sample.store, sample.root, dir, { ...opts, format: "oci-archive", gzipLevel: 1 });
     expect(gz.files[0].path).toBe(join(dir, "image.tar.gz"));
+  });
+});
+
+describe("exportImage (OCI artifacts)", () => {
+  /** The sample plus an OCI artifact (empty config, no os, an artifactType) in its index. */
+  function withArtifact() {
+    const store = new MemoryStore();
+    for (const [k, v] of sample.store.blobs) store.blobs.set(k, v);
+    const enc = new TextEncoder();
+    const config = store.put(enc.encode("{}"), MediaType.OciEmpty);
+    const layer = store.put(enc.encode("signature"), "application/vnd.dev.sigstore.bundle.v0.3+json");
+    const artifact = store.put(
+      enc.encode(JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.OciManifest,
+        artifactType: "application/vnd.dev.sigstore.bundle.v0.3+json",
+        config,
+        layers: [layer],
+      })),
+      MediaType.OciManifest,
+    );
+    const index = JSON.parse(new TextDecoder().decode(sample.store.get(sample.root.digest)!)) as Index;
+    const entry = { ...artifact, artifactType: "application/vnd.dev.sigstore.bundle.v0.3+json" };
+    index.manifests.push(entry);
+    const root = store.put(enc.encode(JSON.stringify(index)), MediaType.OciIndex);
+    return { store, root, artifact };
+  }
+
+  test("an artifact in the index is skipped with a note; the platforms are exported and carry it", async () => {
+    const { store, root, artifact } = withArtifact();
+    const dir = fresh();
+    const events: ExportEvent[] = [];
+    const { files } = await exportImage(store, root, dir, { ...opts, onEvent: (e) => events.push(e) });
+    expect(files.map((f) => f.platform)).toEqual(["linux/amd64", "linux/arm64/v8", "linux/arm/v7"]);
+    const notes = events.filter((e) => e.type === "note").map((e) => (e as { message: string }).message);
+    expect(notes).toEqual([
+      `skipping ${artifact.digest}: an artifact (application/vnd.dev.sigstore.bundle.v0.3+json), not a platform image`,
+    ]);
+    const names = execFileSync("tar", ["-tzf", files[0].path], { encoding: "utf8" });
+    expect(names).toContain(`blobs/sha256/${artifact.digest.slice(7)}`);
+  });
+
+  test("an artifact asked for alone is a clear error naming it", async () => {
+    const { store, artifact } = withArtifact();
+    const dir = fresh();
+    const err = await exportImage(store, artifact, dir, opts).catch((e) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err.message).toBe(
+      `Cannot export ${artifact.digest}: an artifact (application/vnd.dev.sigstore.bundle.v0.3+json), not a platform image; copy it with ferry copy`,
+    );
+    expect(readdirSync(dir)).toEqual([]);
   });
 });

@@ -10,7 +10,9 @@ import { createHash, type Hash, randomBytes } from "node:crypto";
 import { type FileHandle, mkdir, open, readdir, rm, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { isDigest, splitDigest } from "../oci/digest.ts";
+import process from "node:process";
 import { readFileStream } from "../stream/files.ts";
+import { isAlive } from "../stream/temp.ts";
 import type { RegistryWriter } from "./backend.ts";
 import { API_VERSION, errorResponse, httpError } from "./responses.ts";
 
@@ -121,7 +123,8 @@ export class UploadSessions {
   async #create(name: string): Promise<Session> {
     await this.#sweep();
     const id = randomBytes(16).toString("hex");
-    const path = join(this.writer.uploadDir, id);
+    // The pid in the name lets the next `ferry serve` remove what this one leaves if it is killed (sweepUploads).
+    const path = join(this.writer.uploadDir, `${id}-${process.pid}`);
     const handle = await open(path, "wx");
     const session: Session = {
       id,
@@ -144,11 +147,7 @@ export class UploadSessions {
     if (this.#swept) return;
     this.#swept = true;
     await mkdir(this.writer.uploadDir, { recursive: true });
-    for (const entry of await readdir(this.writer.uploadDir).catch(() => [] as string[])) {
-      const path = join(this.writer.uploadDir, entry);
-      const s = await stat(path).catch(() => undefined);
-      if (s && now - s.mtimeMs > SESSION_TTL_MS) await rm(path, { force: true }).catch(() => {});
-    }
+    await sweepUploads(this.writer.uploadDir);
   }
 
   async #checkRange(req: Request, session: Session): Promise<void> {
@@ -229,6 +228,30 @@ export class UploadSessions {
     this.#sessions.delete(session.id);
     await session.handle.close().catch(() => {});
     await unlink(session.path).catch(() => {});
+  }
+}
+
+/**
+ * Removes the upload files in `dir` no live session can own: those of a process that is gone (the pid in the
+ * name, `<session>-<pid>`: a `ferry serve` killed mid-push), and any idle for more than an hour. Run when
+ * `ferry serve --writable` starts; best effort.
+ *
+ * @example
+ * ```ts
+ * await sweepUploads("layout/.ferry-uploads");
+ * ```
+ */
+export async function sweepUploads(dir: string): Promise<void> {
+  const now = Date.now();
+  for (const entry of await readdir(dir).catch(() => [] as string[])) {
+    const path = join(dir, entry);
+    const pid = /^[0-9a-f]{32}-(\d+)$/.exec(entry)?.[1];
+    if (pid !== undefined && !isAlive(Number(pid))) {
+      await rm(path, { force: true }).catch(() => {});
+      continue;
+    }
+    const s = await stat(path).catch(() => undefined);
+    if (s && now - s.mtimeMs > SESSION_TTL_MS) await rm(path, { force: true }).catch(() => {});
   }
 }
 

@@ -106,7 +106,7 @@ const abandoned = new FinalizationRegistry<HandleBox>((box) => {
 
 /** A file being written under a temp name, see {@link createTempWriter}. */
 export interface TempWriter {
-  /** Where the bytes go: `.<name>.<random>.part` beside the final path. */
+  /** Where the bytes go: `.<name>.<pid>-<random>.part` beside the final path (the pid finds a dead writer's). */
   readonly tempPath: string;
   /** Write the content here (e.g. `body.pipeTo(writer.writable)`); its close() does not commit. */
   readonly writable: WritableStream<Uint8Array>;
@@ -260,13 +260,24 @@ export async function replaceFile(from: string, to: string, options: ReplaceFile
   }
 }
 
-/** Whether `name` is a temp file of {@link createTempWriter} (`.<name>.<random>.part`). */
+const TEMP_NAME = /^\..+\.(?:(\d+)-)?[0-9a-f]{12}\.part$/;
+
+/**
+ * Whether `name` is a temp file of {@link createTempWriter}: `.<name>.<pid>-<random>.part` (or, written by older
+ * ferry builds, `.<name>.<random>.part`).
+ */
 export function isTempName(name: string): boolean {
-  return /^\..+\.[0-9a-f]{12}\.part$/.test(name);
+  return TEMP_NAME.test(name);
+}
+
+/** The pid of the process writing temp file `name` (see {@link isTempName}); undefined for an old-style name. */
+export function tempFileOwner(name: string): number | undefined {
+  const pid = TEMP_NAME.exec(name)?.[1];
+  return pid === undefined ? undefined : Number(pid);
 }
 
 function tempPathFor(finalPath: string): string {
-  return join(dirname(finalPath), `.${basename(finalPath)}.${randomBytes(6).toString("hex")}.part`);
+  return join(dirname(finalPath), `.${basename(finalPath)}.${process.pid}-${randomBytes(6).toString("hex")}.part`);
 }
 
 const REASONS: Record<string, string> = {

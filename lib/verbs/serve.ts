@@ -5,17 +5,18 @@
  * @module
  */
 import { mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { FileError, FormatError, UsageError } from "../errors.ts";
 import { serve as listen, type Server } from "../runtime.ts";
 import { createTempWriter, fileErrorOf, readFileStream } from "../stream/files.ts";
+import { ferryTempDir, sweepTempFiles } from "../stream/temp.ts";
 import { gunzipStream, isGzipFile } from "../stream/gzip.ts";
 import { htpasswdAuthenticator } from "../server/basic_auth.ts";
 import { registryHandler, type RequestLogEntry } from "../server/handler.ts";
 import { OciLayoutStore } from "../ends/oci_layout.ts";
 import { isRepositoryName } from "../oci/annotations.ts";
 import { layoutBackend, type ServedLayout } from "../server/layouts.ts";
+import { sweepUploads } from "../server/uploads.ts";
 
 /**
  * Options of {@link serve}.
@@ -111,7 +112,7 @@ export async function serve(paths: string[], options: ServeImagesOptions = {}): 
   }
   const { hostname, port } = parseAddress(options.address ?? DEFAULT_ADDRESS);
   let spoolDir: string | undefined;
-  const spool = async () => (spoolDir ??= await mkdtemp(join(tmpdir(), "ferry-serve-")));
+  const spool = async () => (spoolDir ??= await mkdtemp(join(await ferryTempDir(), "serve-")));
   try {
     const sources: ServedLayout[] = [];
     for (const path of paths) sources.push(...await openPath(path, options, spool));
@@ -183,6 +184,11 @@ async function openPath(
   if (info.isDirectory()) {
     const names = await readdir(path);
     if (names.includes("index.json") || names.includes("oci-layout") || options.writable) {
+      if (options.writable) {
+        // What a previous serve killed mid-push left: upload sessions and temp blobs no live process owns.
+        await sweepUploads(join(path, ".ferry-uploads"));
+        await sweepTempFiles([path, join(path, "blobs", "sha256")]);
+      }
       return [{ store: await OciLayoutStore.open(path, { create: options.writable }), defaultRepo }];
     }
     const archives = names.filter((n) => /\.(tar|tar\.gz|tgz)$/.test(n)).sort();

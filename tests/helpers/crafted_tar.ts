@@ -95,3 +95,11 @@ export function tarFile(entries: CraftedEntry[], options: { gzip?: boolean } = {
   }
   return options.gzip ? new Uint8Array(gzipSync(tar)) : tar;
 }
+
+/**
+ * The 512-byte header of a regular file of `size` bytes (GNU base-256 past 8 GiB), for tars too large to build in
+ * memory: write it, then the data (zeros, possibly a sparse hole), then padding to 512.
+ */
+export function tarHeader(name: string, size: number): Uint8Array {
+  return header(name, size, TYPES.file, "", size >= 8 * 1024 ** 3 ? { size: "base256" } : {});
+}

@@ -19,7 +19,12 @@ export type Fault =
    * Demand `Authorization: Bearer <token>`: answer 401 with a Bearer challenge whose realm is this
    * proxy's `/token`, which hands out `token` (to `username`/`password` only, when given).
    */
-  | { kind: "bearer"; token: string; username?: string; password?: string; expiresIn?: number };
+  | { kind: "bearer"; token: string; username?: string; password?: string; expiresIn?: number }
+  /**
+   * Hang: blob GET bodies (of `digest`, or every blob) send half their bytes and then nothing more; any other
+   * request matching `method`/`path` (an upload PATCH, say) is never answered. Until the proxy stops.
+   */
+  | { kind: "stall"; digest?: string; method?: string; path?: RegExp };
 
 /** A running proxy. */
 export interface FaultyProxy {
@@ -47,6 +52,8 @@ export async function startFaultyProxy(upstream: string, faults: Fault[]): Promi
   const remaining = new Map<Fault, number>(faults.map((f) => [f, "times" in f ? f.times : Infinity]));
   const bearer = faults.find((f) => f.kind === "bearer");
   let self = "";
+  const stalled = new Set<() => void>();
+  const stall = () => new Promise<void>((resolve) => stalled.add(resolve));
 
   async function handle(req: Request): Promise<Response> {
     const url = new URL(req.url);
@@ -68,6 +75,12 @@ export async function startFaultyProxy(upstream: string, faults: Fault[]): Promi
       remaining.set(fault, remaining.get(fault)! - 1);
       const headers: Record<string, string> = fault.retryAfter ? { "Retry-After": fault.retryAfter } : {};
       return errorResponse(fault.status, fault.status === 429 ? "TOOMANYREQUESTS" : "UNAVAILABLE", "injected fault", headers);
+    }
+    for (const fault of faults) {
+      if (fault.kind !== "stall" || (!fault.method && !fault.path)) continue;
+      if ((fault.method && fault.method !== req.method) || (fault.path && !fault.path.test(path))) continue;
+      await stall();
+      return errorResponse(503, "UNAVAILABLE", "stalled");
     }
     const headers = new Headers(req.headers);
     headers.delete("host");
@@ -93,12 +106,22 @@ export async function startFaultyProxy(upstream: string, faults: Fault[]): Promi
       out.delete("content-length");
     }
     if (faults.some((f) => f.kind === "corrupt" && (!f.digest || f.digest === digest))) body = body.pipeThrough(flipFirstByte());
+    if (faults.some((f) => f.kind === "stall" && !f.method && !f.path && (!f.digest || f.digest === digest))) {
+      body = body.pipeThrough(halfThenStall(Math.floor(Number(out.get("content-length") ?? 0) / 2), stall));
+    }
     return new Response(body, { status: res.status, headers: out });
   }
 
   const server = await serve(handle);
   self = server.host;
-  return { host: server.host, requests, stop: () => server.stop() };
+  return {
+    host: server.host,
+    requests,
+    stop: async () => {
+      for (const release of stalled) release();
+      await server.stop();
+    },
+  };
 }
 
 function token(req: Request, fault: Extract<Fault, { kind: "bearer" }>): Response {
@@ -124,6 +147,20 @@ function flipFirstByte(): TransformStream<Uint8Array, Uint8Array> {
         done = true;
       }
       controller.enqueue(chunk);
+    },
+  });
+}
+
+/** Passes `limit` bytes, then waits on `stall` (the client sees a body that stops coming). */
+function halfThenStall(limit: number, stall: () => Promise<void>): TransformStream<Uint8Array, Uint8Array> {
+  let sent = 0;
+  return new TransformStream({
+    async transform(chunk, controller) {
+      if (sent >= limit) return await stall();
+      const part = chunk.subarray(0, limit - sent);
+      sent += part.byteLength;
+      controller.enqueue(part);
+      if (sent >= limit) await stall();
     },
   });
 }

@@ -96,7 +96,7 @@ export const buildCommand: Command = {
       registry: registryOptionsOf(args),
       signal: io.signal,
       onEvent: io.progress("build"),
-      onExportEvent: exportEventsTo(io.tracker),
+      onExportEvent: exportEventsTo(io.tracker, io.warn),
     });
     if (args.values.json) {
       io.print(JSON.stringify(result, null, 2));

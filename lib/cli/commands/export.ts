@@ -91,7 +91,7 @@ export const exportCommand: Command = {
         ? { pushTo: args.values.push, pushRegistry: registryOptionsOf(args, "dest") }
         : {}),
       signal: io.signal,
-      onEvent: exportEventsTo(io.tracker),
+      onEvent: exportEventsTo(io.tracker, io.warn),
       onCopyEvent: reportCopy(format === "oci" ? io.progress("oci") : undefined, io.warn),
       allowNondistributable: args.values["allow-nondistributable-artifacts"] === true,
     });

@@ -6,7 +6,6 @@
  * @module
  */
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join, resolve as resolvePath } from "node:path";
 import { AbortError, FormatError, NotFoundError, UsageError } from "../../errors.ts";
 import { type CopyEvent, copyGraph } from "../../engine/copy_graph.ts";
@@ -31,6 +30,7 @@ import { openDestination } from "../../ends/open.ts";
 import type { ReadableStore } from "../../ends/store.ts";
 import { fileErrorOf } from "../../stream/files.ts";
 import { GZIP_LEVEL_FOR_UNCOMPRESSED } from "../../stream/gzip.ts";
+import { ferryTempDir } from "../../stream/temp.ts";
 import { MAX_MANIFEST_BYTES } from "../../stream/read_limited.ts";
 import { compressLayers, needsCompression } from "./compress.ts";
 import { UnionStore } from "./union.ts";
@@ -57,7 +57,10 @@ export interface ImportOptions {
   concurrency?: number;
   /** Registry access for the destination. */
   destination?: RegistryOptions;
-  /** Where gzipped archives and converted layers are spooled (default the OS temp dir). */
+  /**
+   * Where gzipped archives' referenced blobs and converted layers are spooled (default: this run's directory
+   * under `$FERRY_TMPDIR`, by default `<os temp>/ferry`; see lib/stream/temp.ts).
+   */
   tempDir?: string;
   /** Aborts the import; the destination tag is written only after everything under it. */
   signal?: AbortSignal;
@@ -155,7 +158,7 @@ export async function importImage(paths: string[], dst: string, options: ImportO
     throw new UsageError(`Cannot import into ${formatLocation(location)}: use ferry copy or export to write archives`);
   }
   const signal = options.signal;
-  const tempBase = options.tempDir ?? tmpdir();
+  const tempBase = options.tempDir; // default: this run's directory under $FERRY_TMPDIR (lib/stream/temp.ts)
   const union = new UnionStore();
   const archives: ArchiveStore[] = [];
   const known = new Map<string, ArchiveEntry>(); // blobs verified in earlier archives: spooled once
@@ -163,13 +166,22 @@ export async function importImage(paths: string[], dst: string, options: ImportO
   try {
     const candidates: Candidate[] = [];
     const images = new Map<string, Image>();
+    const artifacts = new Set<string>();
     for (const path of paths) {
       const { store, roots, carried } = await openInput(path, tempBase, signal, archives, known);
       union.add(store);
       // An index a ferry export file carries: a candidate like an index.json root, its children spread over the files.
       for (const desc of carried) {
         if (candidates.some((c) => c.fetched.desc.digest === desc.digest)) continue;
-        candidates.push({ fetched: await fetchManifest(store, desc, { signal }), names: [] });
+        const fetched = await fetchManifest(store, desc, { signal });
+        candidates.push({ fetched, names: [] });
+        if (fetched.parsed.kind !== "index") continue;
+        for (const child of fetched.parsed.index.manifests) {
+          // An artifact the export carried in this file (it has no file of its own), as in an index.json root below.
+          if (child.platform || isAttestation(child) || !isImageManifest(child.mediaType)) continue;
+          if (!(await store.exists(child, { signal }))) continue;
+          if (!(await addImage(images, store, child, path, [], signal, true))) artifacts.add(child.digest);
+        }
       }
       for (const root of roots) {
         const fetched = await fetchManifest(store, root.desc, { signal });
@@ -179,7 +191,8 @@ export async function importImage(paths: string[], dst: string, options: ImportO
             if (isAttestation(child) || !isImageManifest(child.mediaType) || !(await store.exists(child, { signal }))) {
               continue;
             }
-            await addImage(images, store, child, path, [], signal);
+            // An OCI artifact (a signature, an SBOM: no os/architecture) is no image: it travels with its index.
+            if (!(await addImage(images, store, child, path, [], signal, true))) artifacts.add(child.digest);
           }
         } else await addImage(images, store, root.desc, path, root.names, signal);
       }
@@ -187,8 +200,9 @@ export async function importImage(paths: string[], dst: string, options: ImportO
     const chosen = choose([...images.values()], options);
     const extra = new MemoryStore("import:");
     if ((await Promise.all(chosen.map((i) => needsCompression(union, i.desc, signal)))).some(Boolean)) {
-      workDir = await mkdtemp(join(tempBase, "ferry-gzip-")).catch((err) => {
-        throw fileErrorOf(err, "create a temp directory in", tempBase);
+      const parent = tempBase ?? await ferryTempDir();
+      workDir = await mkdtemp(join(parent, "gzip-")).catch((err) => {
+        throw fileErrorOf(err, "create a temp directory in", parent);
       });
       for (const image of chosen) {
         const converted = await compressLayers(union, image.desc, workDir, {
@@ -205,7 +219,7 @@ export async function importImage(paths: string[], dst: string, options: ImportO
     }
     union.add(extra);
     if (location.kind === "docker-daemon") return await load(union, chosen, location.reference, options);
-    const { root, index } = await rootOf(chosen, candidates, union, extra, options);
+    const { root, index } = await rootOf(chosen, candidates, union, extra, options, artifacts);
     const opened = await openDestination(location, undefined, { registry: options.destination });
     try {
       const result = await copyGraph(union, opened.store, root, {
@@ -239,7 +253,7 @@ export async function importImage(paths: string[], dst: string, options: ImportO
 
 async function openInput(
   path: string,
-  tempDir: string,
+  tempDir: string | undefined,
   signal: AbortSignal | undefined,
   archives: ArchiveStore[],
   known: Map<string, ArchiveEntry>,
@@ -291,16 +305,18 @@ async function addImage(
   source: string,
   names: string[],
   signal?: AbortSignal,
-): Promise<void> {
+  inIndex = false,
+): Promise<boolean> {
   const known = images.get(desc.digest);
   if (known) {
     known.names.push(...names.filter((n) => !known.names.includes(n)));
-    return;
+    return true;
   }
   const fetched = await fetchManifest(store, desc, { signal });
-  if (fetched.parsed.kind !== "manifest") return;
+  if (fetched.parsed.kind !== "manifest") return true;
   const config = await fetchConfig(store, fetched.parsed.manifest.config, { signal });
   if (!config?.os || !config?.architecture) {
+    if (inIndex) return false;
     throw new FormatError(`Cannot import ${desc.digest}: its config names no os/architecture`, { ref: source });
   }
   const platform: Platform = { architecture: config.architecture, os: config.os };
@@ -312,6 +328,7 @@ async function addImage(
     source,
     names: [...names],
   });
+  return true;
 }
 
 /** Applies --platform, then refuses (or, with --prefer, resolves) two different images of one platform. */
@@ -359,6 +376,7 @@ async function rootOf(
   union: UnionStore,
   extra: MemoryStore,
   options: ImportOptions,
+  artifacts: ReadonlySet<string>,
 ): Promise<{ root: Descriptor; index: ImportResult["index"] }> {
   if (!images.some((i) => i.converted)) {
     // An explicit --type asks for that kind of index: an input's index of the other kind is not kept.
@@ -368,7 +386,11 @@ async function rootOf(
       const index = fetched.parsed.index;
       const entries = index.manifests;
       if (!images.every((i) => entries.some((e) => e.digest === i.desc.digest))) continue;
-      const keep = entries.filter((e) => images.some((i) => i.desc.digest === e.digest));
+      // Artifacts (no platform) stay unless --platform narrows the import (as `ferry copy --platform` drops them).
+      const all = parsePlatformList(options.platforms) === "all";
+      const keep = entries.filter((e) =>
+        images.some((i) => i.desc.digest === e.digest) || (all && artifacts.has(e.digest))
+      );
       const present = async (ds: Descriptor[]) => (await Promise.all(ds.map((d) => complete(union, d)))).every(Boolean);
       const entriesOf = (n: { bytes: Uint8Array }) =>
         JSON.parse(new TextDecoder().decode(n.bytes)).manifests as Descriptor[];

@@ -12,6 +12,8 @@ import { filterIndex } from "../../engine/select.ts";
 import type { Index } from "../../oci/manifest.ts";
 import { buildSampleImage } from "../../testing/sample_image.ts";
 import { ArchiveWriter } from "../../ends/archive_writer.ts";
+import { MemoryStore } from "../../ends/memory.ts";
+import { MediaType } from "../../oci/media_types.ts";
 import { streamOf } from "../../stream/read_limited.ts";
 import { OciLayoutStore } from "../../ends/oci_layout.ts";
 import { exportFromStore as exportImage } from "../../engine/platform_files.ts";
@@ -126,6 +128,42 @@ describe("importImage", () => {
     const one = await importImage([files[0].path], `oci:${join(fresh(), "l")}`, { platforms: ["arm64"] });
     expect(one.index).toBe("filtered");
     expect(one.images.map((i) => i.digest)).toEqual([sample.manifests[1].digest]);
+  });
+
+  test("an index holding an OCI artifact (empty config, no platform): copy, export and import carry it as is", async () => {
+    const store = new MemoryStore();
+    for (const [k, v] of sample.store.blobs) store.blobs.set(k, v);
+    const enc = new TextEncoder();
+    const type = "application/vnd.dev.sigstore.bundle.v0.3+json";
+    const config = store.put(enc.encode("{}"), MediaType.OciEmpty);
+    const layer = store.put(enc.encode("signature"), type);
+    const manifest = {
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      artifactType: type,
+      config,
+      layers: [layer],
+    };
+    const artifact = store.put(enc.encode(JSON.stringify(manifest)), MediaType.OciManifest);
+    const index = json<Index>(sample.store.get(sample.root.digest));
+    index.manifests.push({ ...artifact, artifactType: type });
+    const root = store.put(enc.encode(JSON.stringify(index)), MediaType.OciIndex);
+    // copy into an OCI archive, then import it: the original index, the artifact with it
+    const archive = join(fresh(), "image.tar");
+    const writer = new ArchiveWriter(archive);
+    await copyGraph(store, writer, root);
+    await writer.tag(root, "1.0");
+    await writer.close();
+    const out = join(fresh(), "layout");
+    const result = await importImage([archive], `oci:${out}:1.0`);
+    expect([result.index, result.digest]).toEqual(["original", root.digest]);
+    expect(result.images.map((i) => i.platform)).toEqual(["linux/amd64", "linux/arm64/v8", "linux/arm/v7"]);
+    const { store: layout } = await layoutRoot(out, "1.0");
+    for (const d of [artifact, config, layer]) expect(await layout.exists(d)).toBe(true);
+    // export (one file per platform; the artifact carried in the first) and import of all the files
+    const { files } = await exportImage(store, root, fresh(), { repository: "app", tag: "1.0" });
+    const again = await importImage(files.map((f) => f.path), `oci:${join(fresh(), "l")}:1.0`);
+    expect([again.index, again.digest]).toEqual(["original", root.digest]);
   });
 
   test("export files that carry the index (one file per platform) bring back the original index", async () => {
