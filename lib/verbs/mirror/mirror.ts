@@ -7,7 +7,15 @@
  *
  * @module
  */
-import { AbortError, abortErrorOf, FerryError, FormatError, NotFoundError, PartialError } from "../../errors.ts";
+import {
+  AbortError,
+  abortErrorOf,
+  FerryError,
+  FormatError,
+  NotFoundError,
+  PartialError,
+  RateLimitError,
+} from "../../errors.ts";
 import { type CopyEvent, copyGraph } from "../../engine/copy_graph.ts";
 import { type FetchedManifest, fetchManifest, platformOfImage } from "../../engine/fetch.ts";
 import { filterIndex, selectPlatforms } from "../../engine/select.ts";
@@ -24,6 +32,7 @@ import { MemoryStore } from "../../ends/memory.ts";
 import { OverlayStore } from "../../ends/overlay.ts";
 import { openRegistryStore, type RegistryStore } from "../../ends/registry.ts";
 import type { ReadableStore } from "../../ends/store.ts";
+import { explainRateLimit, rateLimitKind } from "./budget.ts";
 import { PacedSource } from "./paced_source.ts";
 import { type MirrorSpec, parsePrefix, validateMirrorSpec } from "./spec.ts";
 
@@ -242,6 +251,32 @@ export function openSession(spec: MirrorSpec, options: SessionOptions = {}) {
     return pacer;
   };
 
+  /** Source hosts whose pull limit ran out: their other images fail at once, without spending requests. */
+  const spent = new Set<string>();
+  /** Runs `work` for an image read from `host`, telling a pull-limit 429 from the abuse limit in its error. */
+  async function guarded<T>(host: string, ref: string, work: () => Promise<T>): Promise<T> {
+    if (spent.has(host)) {
+      throw new RateLimitError(`Cannot mirror ${ref}: not attempted: the pull rate limit of ${host} is spent`, {
+        ref,
+        status: 429,
+      });
+    }
+    try {
+      return await work();
+    } catch (err) {
+      const kind = rateLimitKind(err, budgets.get(host));
+      if (kind === undefined) throw err;
+      const limited = err as RateLimitError;
+      if (kind === "pull" && limited.message.includes(host)) spent.add(host);
+      throw new RateLimitError(explainRateLimit(limited, kind, budgets.get(host)), {
+        ref,
+        status: limited.status,
+        errors: limited.errors,
+        cause: err,
+      });
+    }
+  }
+
   const images: MirrorImageResult[] = [];
   let firstError: unknown;
   /** Whether `err` is only the run being stopped by an earlier image's failure (not a failure of its own). */
@@ -309,6 +344,22 @@ export function openSession(spec: MirrorSpec, options: SessionOptions = {}) {
     const dstStore = openRegistryStore(item.target, destinationOptions);
     const src = new PacedSource(srcStore, watch(srcStore.client, true));
     watch(dstStore.client);
+    return await guarded(
+      srcStore.client.host,
+      source,
+      () => resolveWith(item, source, target, src, srcStore, dstStore, estimate),
+    );
+  }
+
+  async function resolveWith(
+    item: MirrorItem,
+    source: string,
+    target: string,
+    src: PacedSource,
+    srcStore: RegistryStore,
+    dstStore: RegistryStore,
+    estimate: boolean,
+  ): Promise<ResolvedItem> {
     const reference = referenceTarget(item.source);
     const head = await headManifest(srcStore.client, item.source.repository, reference, { signal, ref: source });
     if (!head.exists) throw new NotFoundError(`Cannot find manifest ${reference}`, { ref: source });
@@ -357,7 +408,11 @@ export function openSession(spec: MirrorSpec, options: SessionOptions = {}) {
    * Copies a resolved image and writes its tag. One resolved in another process (`recheck`, e.g. from a plan
    * file) is first checked again at the target, so a rerun redoes nothing already done.
    */
-  async function execute(item: ResolvedItem, recheck: boolean): Promise<MirrorImageResult> {
+  function execute(item: ResolvedItem, recheck: boolean): Promise<MirrorImageResult> {
+    return guarded(item.sourceHost, item.source, () => executeWith(item, recheck));
+  }
+
+  async function executeWith(item: ResolvedItem, recheck: boolean): Promise<MirrorImageResult> {
     const { source, target } = item;
     const base = { source, target, copied: 0, skipped: 0, mounted: 0, bytes: 0 };
     let live = recheck ? undefined : item.live;
@@ -462,7 +517,12 @@ export function openSession(spec: MirrorSpec, options: SessionOptions = {}) {
     };
   }
 
-  return { signal, images, budgets, expand: expandSpec, each, resolve, execute, finish, close };
+  /** The wire host of a source reference (whose rate limit its requests spend). */
+  function sourceHostOf(ref: Reference): string {
+    return openRegistryStore(ref, sourceOptions).client.host;
+  }
+
+  return { signal, images, budgets, expand: expandSpec, each, resolve, execute, finish, close, sourceHostOf };
 }
 
 /**
