@@ -24,7 +24,13 @@ import type { Descriptor } from "../../oci/descriptor.ts";
 import { childrenOf, parseManifest } from "../../oci/manifest.ts";
 import { isManifest } from "../../oci/media_types.ts";
 import { formatPlatform, matchPlatform, parsePlatformList } from "../../oci/platform.ts";
-import { formatReference, parseReference, type Reference, referenceTarget } from "../../ref/reference.ts";
+import {
+  formatReference,
+  parseReference,
+  type Reference,
+  referenceTarget,
+  repositoryName,
+} from "../../ref/reference.ts";
 import type { RegistryClient, RegistryOptions } from "../../remote/client.ts";
 import { headManifest } from "../../remote/head_manifest.ts";
 import { type RateLimitInfo, RateLimitPacer, type RegistryEvent } from "../../remote/rate_limit.ts";
@@ -303,28 +309,39 @@ export function openSession(spec: MirrorSpec, options: SessionOptions = {}) {
 
   /**
    * Runs `work` over `list` (at most `concurrency` at once), recording each outcome in order after what is
-   * already recorded; throws the abort, or the first failure without `keepGoing`.
+   * already recorded; throws the abort, or the first failure without `keepGoing`. Entries with the same
+   * `serialKey` (the target repository, for work that pushes) run one after another: the distribution registry
+   * can lose a blob's link when two uploads of it into one repository overlap (MANIFEST_BLOB_UNKNOWN).
    */
   async function each<T>(
     list: T[],
     names: (entry: T) => { source: string; target: string },
     work: (entry: T, index: number) => Promise<MirrorImageResult>,
+    serialKey?: (entry: T) => string,
   ): Promise<void> {
     const offset = images.length;
     const limit = new Limiter(options.concurrency ?? spec.concurrency ?? 3);
-    await Promise.all(list.map((entry, i) =>
+    const one = async (entry: T, i: number) => {
+      const { source, target } = names(entry);
+      if (signal.aborted) {
+        if (stoppedByFirstError(firstError)) record(offset + i, skippedImage(source, target));
+        return;
+      }
+      try {
+        record(offset + i, await work(entry, i));
+      } catch (err) {
+        if (stoppedByFirstError(err)) record(offset + i, skippedImage(source, target));
+        else record(offset + i, failedImage(source, target, err), err);
+      }
+    };
+    const groups = new Map<string, number[]>();
+    list.forEach((entry, i) => {
+      const key = serialKey ? serialKey(entry) : String(i);
+      groups.set(key, [...(groups.get(key) ?? []), i]);
+    });
+    await Promise.all([...groups.values()].map((group) =>
       limit.run(async () => {
-        const { source, target } = names(entry);
-        if (signal.aborted) {
-          if (stoppedByFirstError(firstError)) record(offset + i, skippedImage(source, target));
-          return;
-        }
-        try {
-          record(offset + i, await work(entry, i));
-        } catch (err) {
-          if (stoppedByFirstError(err)) record(offset + i, skippedImage(source, target));
-          else record(offset + i, failedImage(source, target, err), err);
-        }
+        for (const i of group) await one(list[i], i);
       })
     ));
     if (outer?.aborted) throw abortErrorOf(outer);
@@ -547,7 +564,7 @@ export async function mirror(spec: MirrorSpec, options: MirrorOptions = {}): Pro
     await session.each(items, namesOf, async (item) => {
       const resolved = await session.resolve(item, dryRun);
       return dryRun ? plannedImage(resolved) : await session.execute(resolved, false);
-    });
+    }, dryRun ? undefined : (item) => repositoryName(item.target));
   } finally {
     session.close();
   }
