@@ -92,7 +92,6 @@ describe("plan, 4 shard processes at once, merge", () => {
       ferry(["mirror", "run", "--plan", file("plan.json"), "--shard", `${k}/4`, "--keep-going", "-o", file(`shard-${k}.json`), "--json"])
     ));
     for (const r of runs) {
-      if (r.code !== 0) console.log(r.stdout);
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
     }

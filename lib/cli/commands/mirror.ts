@@ -375,8 +375,8 @@ async function runVerb(args: ParsedArgs, io: CommandIo): Promise<void> {
   if (args.positionals.length > 0) {
     throw new UsageError(`Cannot run a mirror plan: unexpected "${args.positionals[0]}" (the plan lists the images)`);
   }
-  const plan = parseMirrorPlan(await readDocument(planFile), planFile);
   const shard = shardOfArgs(args) ?? { index: 0, count: 1 };
+  const plan = parseMirrorPlan(await readDocument(planFile), planFile);
   const json = args.values.json === true;
   const onEvent = eventPrinter(io, {
     json,
