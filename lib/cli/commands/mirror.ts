@@ -4,20 +4,20 @@
  *
  * @module
  */
-import { readFile, stat } from "node:fs/promises";
-import { FileError, FormatError, PartialError, UsageError } from "../../errors.ts";
+import { readFile } from "node:fs/promises";
+import { FileError, PartialError, UsageError } from "../../errors.ts";
 import { env } from "../../runtime.ts";
-import { fileErrorOf, writeFileAtomic } from "../../stream/files.ts";
 import { formatBudget } from "../../verbs/mirror/budget.ts";
 import {
-  MAX_PLAN_BYTES,
   mergeMirrorResults,
   type MirrorShard,
   parseMirrorPlan,
   parseMirrorShardResult,
   parseShard,
   planMirror,
+  readDocument,
   runMirrorPlan,
+  writeDocument,
 } from "../../verbs/mirror/plan.ts";
 import {
   mirror,
@@ -474,25 +474,4 @@ function shardOfArgs(args: ParsedArgs): MirrorShard | undefined {
     );
   }
   return parseShard(`${index}/${count}`, "JOB_COMPLETION_INDEX with --shards");
-}
-
-/** A plan or result file, refused past MAX_PLAN_BYTES before it is read. */
-async function readDocument(file: string): Promise<string> {
-  try {
-    const { size } = await stat(file);
-    if (size > MAX_PLAN_BYTES) throw new FormatError(`Cannot read ${file}: larger than ${MAX_PLAN_BYTES} bytes`);
-    return await readFile(file, "utf8");
-  } catch (err) {
-    if (err instanceof FormatError) throw err;
-    throw new FileError(`Cannot read ${file}: ${(err as Error).message}`, { cause: err });
-  }
-}
-
-/** Writes a JSON document to `file`: a temp file, renamed into place. */
-async function writeDocument(file: string, text: string): Promise<void> {
-  try {
-    await writeFileAtomic(file, `${text}\n`);
-  } catch (err) {
-    throw fileErrorOf(err, "write", file);
-  }
 }

@@ -12,7 +12,9 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { FormatError, UsageError } from "../../errors.ts";
+import { readFile, stat } from "node:fs/promises";
+import { FileError, FormatError, UsageError } from "../../errors.ts";
+import { fileErrorOf, writeFileAtomic } from "../../stream/files.ts";
 import { isDigest } from "../../oci/digest.ts";
 import { isManifest } from "../../oci/media_types.ts";
 import { parsePlatformList } from "../../oci/platform.ts";
@@ -388,7 +390,28 @@ export function mergeMirrorResults(results: MirrorShardResult[], plan?: MirrorPl
   };
 }
 
-// ---- reading plan and result files: hostile input, every field checked ----
+// ---- plan and result files: hostile input, every field checked ----
+
+/** The text of a plan or result file, refused past {@link MAX_PLAN_BYTES} before it is read. */
+export async function readDocument(file: string): Promise<string> {
+  try {
+    const { size } = await stat(file);
+    if (size > MAX_PLAN_BYTES) throw new FormatError(`Cannot read ${file}: larger than ${MAX_PLAN_BYTES} bytes`);
+    return await readFile(file, "utf8");
+  } catch (err) {
+    if (err instanceof FormatError) throw err;
+    throw new FileError(`Cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Writes a JSON document (plan, result, retry plan) to `file`: a temp file, renamed into place. */
+export async function writeDocument(file: string, text: string): Promise<void> {
+  try {
+    await writeFileAtomic(file, `${text}\n`);
+  } catch (err) {
+    throw fileErrorOf(err, "write", file);
+  }
+}
 
 type Json = Record<string, unknown>;
 
