@@ -7,7 +7,15 @@
  *
  * @module
  */
-import { AbortError, abortErrorOf, FerryError, NotFoundError, PartialError } from "../../errors.ts";
+import {
+  AbortError,
+  abortErrorOf,
+  FerryError,
+  FormatError,
+  NotFoundError,
+  PartialError,
+  RateLimitError,
+} from "../../errors.ts";
 import { type CopyEvent, copyGraph } from "../../engine/copy_graph.ts";
 import { type FetchedManifest, fetchManifest, platformOfImage } from "../../engine/fetch.ts";
 import { filterIndex, selectPlatforms } from "../../engine/select.ts";
@@ -16,14 +24,21 @@ import type { Descriptor } from "../../oci/descriptor.ts";
 import { childrenOf, parseManifest } from "../../oci/manifest.ts";
 import { isManifest } from "../../oci/media_types.ts";
 import { formatPlatform, matchPlatform, parsePlatformList } from "../../oci/platform.ts";
-import { formatReference, parseReference, type Reference, referenceTarget } from "../../ref/reference.ts";
+import {
+  formatReference,
+  parseReference,
+  type Reference,
+  referenceTarget,
+  repositoryName,
+} from "../../ref/reference.ts";
 import type { RegistryClient, RegistryOptions } from "../../remote/client.ts";
 import { headManifest } from "../../remote/head_manifest.ts";
-import { RateLimitPacer, type RegistryEvent } from "../../remote/rate_limit.ts";
+import { type RateLimitInfo, RateLimitPacer, type RegistryEvent } from "../../remote/rate_limit.ts";
 import { MemoryStore } from "../../ends/memory.ts";
 import { OverlayStore } from "../../ends/overlay.ts";
 import { openRegistryStore, type RegistryStore } from "../../ends/registry.ts";
 import type { ReadableStore } from "../../ends/store.ts";
+import { explainRateLimit, rateLimitKind } from "./budget.ts";
 import { PacedSource } from "./paced_source.ts";
 import { type MirrorSpec, parsePrefix, validateMirrorSpec } from "./spec.ts";
 
@@ -150,26 +165,58 @@ export type MirrorEvent =
   | { type: "copy"; source: string; event: CopyEvent }
   | RegistryEvent;
 
-interface Item {
+/** One image to mirror, as the spec expands to it. */
+export interface MirrorItem {
   source: Reference;
   target: Reference;
   platforms?: string[];
 }
 
 /**
- * Mirrors every image of `spec` (see {@link MirrorSpec}; a YAML file via `parseMirrorSpec`) under its target prefix.
- *
- * @example
- * ```ts
- * const result = await mirror({
- *   target: "127.0.0.1:5001/mirror",
- *   sources: [{ image: "127.0.0.1:5000/app:1.0" }, { repository: "127.0.0.1:5000/tools", tags: { allow: ["^v2"] } }],
- * });
- * console.log(result.copied, result.present, result.failed);
- * ```
+ * An image resolved against both ends (what a plan knows about it): the source's root, the root the target gets
+ * (the same unless platforms narrow it), whether the target already has it. In one process it also keeps the stores
+ * and the fetched root, so running it right after costs no second request.
  */
-export async function mirror(spec: MirrorSpec, options: MirrorOptions = {}): Promise<MirrorResult> {
-  spec = validateMirrorSpec(spec);
+export interface ResolvedItem {
+  /** Short source name (`127.0.0.1:5000/app:1.0`) and full target reference, as results name them. */
+  source: string;
+  target: string;
+  /** Where the source is read: the repository, and the tag or digest resolved. */
+  sourceRef: Reference;
+  targetRef: Reference;
+  /** What the source reference pointed at. */
+  sourceRoot: Descriptor;
+  /** The root the target gets: `sourceRoot`, or the index narrowed to `platformFilter`. */
+  root: Descriptor;
+  platformFilter?: string[];
+  /** Platforms of `root` when it was fetched. */
+  platforms?: string[];
+  /** The target has `root` under its tag. */
+  present: boolean;
+  /** Manifest GETs to the source made so far, or (estimated) those running it will make. */
+  manifestRequests: number;
+  /** The registry host the source's requests go to (whose rate limit applies). */
+  sourceHost: string;
+  /** In-process state from resolving, reused by execute. */
+  live?: { src: PacedSource; dstStore: RegistryStore; store: ReadableStore; top?: FetchedManifest };
+}
+
+/** What a session's source registries said about their rate limits, per wire host (the last announcement). */
+export type SourceBudgets = Map<string, RateLimitInfo>;
+
+/** Options of a session beyond {@link MirrorOptions}: how many shards share the sources' rate-limit budget. */
+export interface SessionOptions extends MirrorOptions {
+  /** Shards running at once against the same budget: each paces itself as if it had 1/N of it. Default 1. */
+  budgetShares?: number;
+}
+
+/**
+ * The machinery of a mirror run, shared by {@link mirror}, `planMirror` and `runMirrorPlan` (one code path):
+ * pacing per registry, events, and the rule that the first failure stops the rest unless `keepGoing`.
+ * `expand` lists the spec's images, `resolve` checks one against both ends, `execute` copies it;
+ * `each` runs work over a list with the concurrency limit, recording each outcome; `finish` summarizes.
+ */
+export function openSession(spec: MirrorSpec, options: SessionOptions = {}) {
   const outer = options.signal;
   if (outer?.aborted) throw abortErrorOf(outer);
   const controller = new AbortController();
@@ -181,25 +228,62 @@ export async function mirror(spec: MirrorSpec, options: MirrorOptions = {}): Pro
   const sourceOptions = { ...retries, ...options.source };
   const destinationOptions = { ...retries, ...options.destination };
   const rate = spec.rateLimit ?? {};
+  const shares = Math.max(1, options.budgetShares ?? 1);
   const pacers = new Map<RegistryClient, RateLimitPacer>();
+  const budgets: SourceBudgets = new Map();
+  const sourceClients = new Set<RegistryClient>();
   const unsubscribe: (() => void)[] = [];
-  const watch = (client: RegistryClient) => {
+  const watch = (client: RegistryClient, isSource = false) => {
+    if (isSource) sourceClients.add(client);
     let pacer = pacers.get(client);
     if (!pacer) {
+      // With N shards on one budget, each paces itself on its share: 1/N of what is left, of the reserve, of perMinute.
       pacer = new RateLimitPacer({
-        reserve: rate.reserve,
-        perMinute: rate.perMinute,
+        reserve: (rate.reserve ?? 10) / shares,
+        perMinute: rate.perMinute === undefined ? undefined : rate.perMinute / shares,
         maxDelayMs: rate.maxDelay === undefined ? undefined : rate.maxDelay * 1000,
       });
       pacers.set(client, pacer);
       const own = pacer;
       unsubscribe.push(client.subscribe((event) => {
-        if (event.type === "ratelimit") own.observe(event);
+        if (event.type === "ratelimit") {
+          own.observe({ ...event, remaining: event.remaining / shares });
+          if (sourceClients.has(client)) {
+            const { type: _type, host: _host, ...info } = event;
+            budgets.set(event.host, info);
+          }
+        }
         emit(event);
       }));
     }
     return pacer;
   };
+
+  /** Source hosts whose pull limit ran out: their other images fail at once, without spending requests. */
+  const spent = new Set<string>();
+  /** Runs `work` for an image read from `host`, telling a pull-limit 429 from the abuse limit in its error. */
+  async function guarded<T>(host: string, ref: string, work: () => Promise<T>): Promise<T> {
+    if (spent.has(host)) {
+      throw new RateLimitError(`Cannot mirror ${ref}: not attempted: the pull rate limit of ${host} is spent`, {
+        ref,
+        status: 429,
+      });
+    }
+    try {
+      return await work();
+    } catch (err) {
+      const kind = rateLimitKind(err, budgets.get(host));
+      if (kind === undefined) throw err;
+      const limited = err as RateLimitError;
+      if (kind === "pull" && limited.message.includes(host)) spent.add(host);
+      throw new RateLimitError(explainRateLimit(limited, kind, budgets.get(host)), {
+        ref,
+        status: limited.status,
+        errors: limited.errors,
+        cause: err,
+      });
+    }
+  }
 
   const images: MirrorImageResult[] = [];
   let firstError: unknown;
@@ -215,68 +299,94 @@ export async function mirror(spec: MirrorSpec, options: MirrorOptions = {}): Pro
       controller.abort(err);
     }
   };
-  try {
-    const items = await expand(spec, sourceOptions, signal, (name, err) => {
+
+  /** The images of the spec; a repository whose tags cannot be listed is recorded failed. */
+  function expandSpec(): Promise<MirrorItem[]> {
+    return expand(spec, sourceOptions, signal, (name, err) => {
       const at = images.length;
       if (stoppedByFirstError(err)) record(at, skippedImage(name, ""));
       else record(at, failedImage(name, "", err), err);
     });
+  }
+
+  /**
+   * Runs `work` over `list` (at most `concurrency` at once), recording each outcome in order after what is
+   * already recorded; throws the abort, or the first failure without `keepGoing`. Entries with the same
+   * `serialKey` (the target repository, for work that pushes) run one after another: the distribution registry
+   * can lose a blob's link when two uploads of it into one repository overlap (MANIFEST_BLOB_UNKNOWN).
+   */
+  async function each<T>(
+    list: T[],
+    names: (entry: T) => { source: string; target: string },
+    work: (entry: T, index: number) => Promise<MirrorImageResult>,
+    serialKey?: (entry: T) => string,
+  ): Promise<void> {
     const offset = images.length;
-    for (const item of items) {
-      emit({
-        type: "queued",
-        source: formatReference(item.source, { short: true }),
-        target: formatReference(item.target),
-      });
-    }
+    for (const entry of list) emit({ type: "queued", ...names(entry) });
     const limit = new Limiter(options.concurrency ?? spec.concurrency ?? 3);
-    await Promise.all(items.map((item, i) =>
+    const one = async (entry: T, i: number) => {
+      const { source, target } = names(entry);
+      if (signal.aborted) {
+        if (stoppedByFirstError(firstError)) record(offset + i, skippedImage(source, target));
+        return;
+      }
+      try {
+        record(offset + i, await work(entry, i));
+      } catch (err) {
+        if (stoppedByFirstError(err)) record(offset + i, skippedImage(source, target));
+        else record(offset + i, failedImage(source, target, err), err);
+      }
+    };
+    const groups = new Map<string, number[]>();
+    list.forEach((entry, i) => {
+      const key = serialKey ? serialKey(entry) : String(i);
+      groups.set(key, [...(groups.get(key) ?? []), i]);
+    });
+    await Promise.all([...groups.values()].map((group) =>
       limit.run(async () => {
-        const source = formatReference(item.source, { short: true });
-        const target = formatReference(item.target);
-        if (signal.aborted) {
-          if (stoppedByFirstError(firstError)) record(offset + i, skippedImage(source, target));
-          return;
-        }
-        try {
-          record(offset + i, await mirrorOne(item, source, target));
-        } catch (err) {
-          if (stoppedByFirstError(err)) record(offset + i, skippedImage(source, target));
-          else record(offset + i, failedImage(source, target, err), err);
-        }
+        for (const i of group) await one(list[i], i);
       })
     ));
     if (outer?.aborted) throw abortErrorOf(outer);
     if (firstError !== undefined) throw firstError;
-  } finally {
+  }
+
+  function close(): void {
     outer?.removeEventListener("abort", onOuterAbort);
     for (const stop of unsubscribe) stop();
   }
-  const result = summarizeMirror(spec.target, images.filter(Boolean), options.dryRun ?? false);
-  if (result.failed > 0) {
-    const failures = result.images.filter((i) => i.status === "failed").map((i) => ({
-      ref: i.source,
-      error: i.error ?? "",
-    }));
-    throw new PartialError(
-      `Cannot mirror ${failures.length} of ${result.images.length} images: ${failures.map((f) => f.ref).join(", ")}`,
-      failures,
-    );
-  }
-  return result;
 
-  async function mirrorOne(item: Item, source: string, target: string): Promise<MirrorImageResult> {
+  /** HEADs the source and the target (and narrows to the platforms); with `estimate`, counts what the copy will fetch. */
+  async function resolve(item: MirrorItem, estimate: boolean): Promise<ResolvedItem> {
+    const source = formatReference(item.source, { short: true });
+    const target = formatReference(item.target);
     const srcStore = openRegistryStore(item.source, sourceOptions);
     const dstStore = openRegistryStore(item.target, destinationOptions);
-    const src = new PacedSource(srcStore, watch(srcStore.client));
+    const src = new PacedSource(srcStore, watch(srcStore.client, true));
     watch(dstStore.client);
-    const base = { source, target, copied: 0, skipped: 0, mounted: 0, bytes: 0 };
+    return await guarded(
+      srcStore.client.host,
+      source,
+      () => resolveWith(item, source, target, src, srcStore, dstStore, estimate),
+    );
+  }
+
+  async function resolveWith(
+    item: MirrorItem,
+    source: string,
+    target: string,
+    src: PacedSource,
+    srcStore: RegistryStore,
+    dstStore: RegistryStore,
+    estimate: boolean,
+  ): Promise<ResolvedItem> {
     const reference = referenceTarget(item.source);
     const head = await headManifest(srcStore.client, item.source.repository, reference, { signal, ref: source });
     if (!head.exists) throw new NotFoundError(`Cannot find manifest ${reference}`, { ref: source });
-    let root: Descriptor = head.digest && head.mediaType && head.size !== undefined
+    const sourceRoot: Descriptor = head.digest && head.mediaType && head.size !== undefined
       ? { mediaType: head.mediaType, digest: head.digest, size: head.size }
       : await srcStore.resolve(reference, { signal });
+    let root = sourceRoot;
     let store: ReadableStore = src;
     let top: FetchedManifest | undefined;
     const want = parsePlatformList(item.platforms);
@@ -285,37 +395,91 @@ export async function mirror(spec: MirrorSpec, options: MirrorOptions = {}): Pro
       signal,
       ref: target,
     });
-    if (have.exists && have.digest === root.digest) {
-      return { ...base, status: "present", digest: root.digest, manifestRequests: src.manifestRequests };
-    }
+    const resolved: ResolvedItem = {
+      source,
+      target,
+      sourceRef: item.source,
+      targetRef: item.target,
+      sourceRoot,
+      root,
+      ...(item.platforms ? { platformFilter: item.platforms } : {}),
+      present: have.exists && have.digest === root.digest,
+      manifestRequests: src.manifestRequests,
+      sourceHost: srcStore.client.host,
+      live: { src, dstStore, store, top },
+    };
+    if (resolved.present) return resolved;
     top ??= await fetchManifest(store, root, { signal });
-    const platforms = top.parsed.kind === "index"
-      ? top.parsed.index.manifests.filter((d) => d.platform && d.platform.os !== "unknown").map((d) =>
-        formatPlatform(d.platform!)
-      )
-      : undefined;
-    if (options.dryRun) {
+    resolved.live!.top = top;
+    resolved.platforms = platformsOf(top);
+    resolved.manifestRequests = src.manifestRequests;
+    if (estimate) {
       // The real run fetches the root (done above), then each child manifest the target lacks.
-      let manifestRequests = src.manifestRequests;
       if (!(await dstStore.exists(root, { signal }))) {
         for (const child of childrenOf(top.parsed)) {
-          if (isManifest(child.mediaType) && !(await dstStore.exists(child, { signal }))) manifestRequests++;
+          if (isManifest(child.mediaType) && !(await dstStore.exists(child, { signal }))) resolved.manifestRequests++;
         }
       }
-      return { ...base, status: "planned", digest: root.digest, platforms, manifestRequests };
     }
+    return resolved;
+  }
+
+  /**
+   * Copies a resolved image and writes its tag. One resolved in another process (`recheck`, e.g. from a plan
+   * file) is first checked again at the target, so a rerun redoes nothing already done.
+   */
+  function execute(item: ResolvedItem, recheck: boolean): Promise<MirrorImageResult> {
+    return guarded(item.sourceHost, item.source, () => executeWith(item, recheck));
+  }
+
+  async function executeWith(item: ResolvedItem, recheck: boolean): Promise<MirrorImageResult> {
+    const { source, target } = item;
+    const base = { source, target, copied: 0, skipped: 0, mounted: 0, bytes: 0 };
+    let live = recheck ? undefined : item.live;
+    let root = item.root;
+    if (!live) {
+      const srcStore = openRegistryStore(item.sourceRef, sourceOptions);
+      const dstStore = openRegistryStore(item.targetRef, destinationOptions);
+      const src = new PacedSource(srcStore, watch(srcStore.client, true));
+      watch(dstStore.client);
+      const have = await headManifest(dstStore.client, item.targetRef.repository, referenceTarget(item.targetRef), {
+        signal,
+        ref: target,
+      });
+      if (have.exists && have.digest === item.root.digest) {
+        return { ...base, status: "present", digest: root.digest, manifestRequests: 0 };
+      }
+      live = { src, dstStore, store: src };
+      const want = parsePlatformList(item.platformFilter);
+      if (want !== "all") {
+        const narrowed = await narrow(src, item.sourceRoot, want);
+        if (narrowed.root.digest !== item.root.digest) {
+          throw new FormatError(
+            `Cannot mirror ${source}: its platforms ${
+              item.platformFilter!.join(", ")
+            } make ${narrowed.root.digest}, not the plan's ${item.root.digest}`,
+            { ref: source },
+          );
+        }
+        live = { ...live, store: narrowed.store, top: narrowed.top };
+        root = narrowed.root;
+      }
+    } else if (item.present) {
+      return { ...base, status: "present", digest: root.digest, manifestRequests: live.src.manifestRequests };
+    }
+    const { src, dstStore, store } = live;
     const copied = await copyGraph(store, dstStore, root, {
       concurrency: options.jobs ?? spec.jobs,
       signal,
       onEvent: (event) => emit({ type: "copy", source, event }),
       foreignLayers: options.allowNondistributable ? "copy" : "skip",
     });
-    if (item.target.tag !== undefined) await dstStore.tag(root, item.target.tag, { signal });
+    if (item.targetRef.tag !== undefined) await dstStore.tag(root, item.targetRef.tag, { signal });
     return {
       ...base,
       status: "copied",
       digest: root.digest,
-      platforms,
+      ...(item.platforms ? { platforms: item.platforms } : {}),
       copied: copied.copied,
       skipped: copied.skipped,
       mounted: copied.mounted,
@@ -323,6 +487,22 @@ export async function mirror(spec: MirrorSpec, options: MirrorOptions = {}): Pro
       manifestRequests: src.manifestRequests,
       skippedForeignLayers: copied.skippedForeignLayers,
     };
+  }
+
+  /** The summary of everything recorded; a {@link PartialError} when any image failed. */
+  function finish(dryRun: boolean): MirrorResult {
+    const result = summarizeMirror(spec.target, images.filter(Boolean), dryRun);
+    if (result.failed > 0) {
+      const failures = result.images.filter((i) => i.status === "failed").map((i) => ({
+        ref: i.source,
+        error: i.error ?? "",
+      }));
+      throw new PartialError(
+        `Cannot mirror ${failures.length} of ${result.images.length} images: ${failures.map((f) => f.ref).join(", ")}`,
+        failures,
+      );
+    }
+    return result;
   }
 
   /** The chosen platforms of `root`: a new index in front of the source, or the image itself after checking it. */
@@ -356,6 +536,70 @@ export async function mirror(spec: MirrorSpec, options: MirrorOptions = {}): Pro
       top: { desc: narrowed.desc, bytes: narrowed.bytes, parsed },
     };
   }
+
+  /** The wire host of a source reference (whose rate limit its requests spend). */
+  function sourceHostOf(ref: Reference): string {
+    return openRegistryStore(ref, sourceOptions).client.host;
+  }
+
+  return { signal, images, budgets, expand: expandSpec, each, resolve, execute, finish, close, sourceHostOf };
+}
+
+/**
+ * Mirrors every image of `spec` (see {@link MirrorSpec}; a YAML file via `parseMirrorSpec`) under its target prefix:
+ * each image is resolved against both ends, then (unless present, or a `dryRun`) copied.
+ *
+ * @example
+ * ```ts
+ * const result = await mirror({
+ *   target: "127.0.0.1:5001/mirror",
+ *   sources: [{ image: "127.0.0.1:5000/app:1.0" }, { repository: "127.0.0.1:5000/tools", tags: { allow: ["^v2"] } }],
+ * });
+ * console.log(result.copied, result.present, result.failed);
+ * ```
+ */
+export async function mirror(spec: MirrorSpec, options: MirrorOptions = {}): Promise<MirrorResult> {
+  spec = validateMirrorSpec(spec);
+  const session = openSession(spec, options);
+  const dryRun = options.dryRun ?? false;
+  try {
+    const items = await session.expand();
+    await session.each(items, namesOf, async (item) => {
+      const resolved = await session.resolve(item, dryRun);
+      return dryRun ? plannedImage(resolved) : await session.execute(resolved, false);
+    }, dryRun ? undefined : (item) => repositoryName(item.target));
+  } finally {
+    session.close();
+  }
+  return session.finish(dryRun);
+}
+
+/** The names an item's results carry. */
+export function namesOf(item: MirrorItem): { source: string; target: string } {
+  return { source: formatReference(item.source, { short: true }), target: formatReference(item.target) };
+}
+
+/** The result of a resolved image in a dry run or a plan: `present`, or `planned` with the requests it will cost. */
+export function plannedImage(item: ResolvedItem): MirrorImageResult {
+  const base = { source: item.source, target: item.target, copied: 0, skipped: 0, mounted: 0, bytes: 0 };
+  if (item.present) {
+    return { ...base, status: "present", digest: item.root.digest, manifestRequests: item.manifestRequests };
+  }
+  return {
+    ...base,
+    status: "planned",
+    digest: item.root.digest,
+    platforms: item.platforms,
+    manifestRequests: item.manifestRequests,
+  };
+}
+
+function platformsOf(top: FetchedManifest): string[] | undefined {
+  return top.parsed.kind === "index"
+    ? top.parsed.index.manifests.filter((d) => d.platform && d.platform.os !== "unknown").map((d) =>
+      formatPlatform(d.platform!)
+    )
+    : undefined;
 }
 
 /** The totals of a list of image results (the CLI rebuilds the summary with it after a partial failure). */
@@ -381,9 +625,9 @@ async function expand(
   sourceOptions: RegistryOptions,
   signal: AbortSignal,
   onFailure: (name: string, err: unknown) => void,
-): Promise<Item[]> {
+): Promise<MirrorItem[]> {
   const prefix = parsePrefix(spec.target);
-  const items: Item[] = [];
+  const items: MirrorItem[] = [];
   const targetOf = (ref: Reference, path: string | undefined): Reference => ({
     registry: prefix.registry,
     repository: [prefix.path, path ?? ref.repository].filter(Boolean).join("/"),
