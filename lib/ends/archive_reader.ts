@@ -19,7 +19,8 @@ import { fileErrorOf } from "../stream/files.ts";
 import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
 import { type ArchiveEntry, blobDigest, entryStream, scanArchive } from "./archive_scan.ts";
 import { entryNames, SOURCE_INDEX as SOURCE_INDEX_ANNOTATION } from "../oci/annotations.ts";
-import type { ReadableStore, StoreOptions } from "./store.ts";
+import { artifactTypeOf, COSIGN_SUFFIXES, parseSchemaTag, schemaTag, subjectOf } from "../oci/referrers.ts";
+import type { ReadableStore, ReferrerDescriptor, ReferrersOptions, StoreOptions } from "./store.ts";
 
 /** A root the archive names: an index.json entry or a manifest.json image. */
 export interface ArchiveRoot {
@@ -60,6 +61,8 @@ export class ArchiveStore implements ReadableStore {
   readonly #blobs = new Map<string, ArchiveEntry | Uint8Array>();
   #roots: ArchiveRoot[] = [];
   #carried: Descriptor[] = [];
+  /** index.json entries that are referrers (a manifest with a subject, or a tag-schema name), not roots. */
+  #referrers: { desc: Descriptor; names: string[]; subject?: string; artifactType?: string }[] = [];
   #format: "oci" | "docker" = "oci";
 
   private constructor(readonly path: string, readonly spoolDir: string | undefined) {
@@ -159,6 +162,15 @@ export class ArchiveStore implements ReadableStore {
         const desc: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
         if (d.platform) desc.platform = d.platform;
         if (!this.#blobs.has(d.digest)) throw bad(`index.json names ${d.digest}, which is not in the archive`);
+        const entry = this.#blobs.get(d.digest) as ArchiveEntry;
+        const bytes = entry.size <= MAX_MANIFEST_BYTES ? await readLimited(entryStream(entry)) : undefined;
+        const subject = bytes && subjectOf(bytes);
+        if (subject !== undefined || names.some((n) => parseSchemaTag(n.slice(n.lastIndexOf(":") + 1)))) {
+          // A signature, attestation or SBOM listed beside its image: found through referrers(), not a root.
+          const artifactType = d.artifactType ?? (bytes && artifactTypeOf(bytes));
+          this.#referrers.push({ desc, names, subject, ...(artifactType ? { artifactType } : {}) });
+          continue;
+        }
         const same = this.#roots.find((r) => r.desc.digest === d.digest);
         if (same) same.names.push(...names.filter((n) => !same.names.includes(n)));
         else this.#roots.push({ desc, names: [...new Set(names)] });
@@ -208,6 +220,31 @@ export class ArchiveStore implements ReadableStore {
       const tags = Array.isArray(item.RepoTags) ? item.RepoTags.filter((t): t is string => typeof t === "string") : [];
       this.#roots.push({ desc, names: tags });
     }
+  }
+
+  /**
+   * The referrers of `subject` the archive lists in index.json: manifests whose `subject` names it, and those named
+   * by its cosign tags (`sha256-<hex>.sig|.att|.sbom`).
+   */
+  referrers(subject: Descriptor, options: ReferrersOptions = {}): Promise<ReferrerDescriptor[]> {
+    const cosign = new Map(COSIGN_SUFFIXES.map((s) => [schemaTag(subject.digest, s), s]));
+    const found = new Map<string, ReferrerDescriptor>();
+    for (const r of this.#referrers) {
+      const tag = r.names.map((n) => n.slice(n.lastIndexOf(":") + 1)).find((t) => cosign.has(t));
+      if (tag === undefined && r.subject !== subject.digest) continue;
+      const { mediaType, digest, size } = r.desc;
+      found.set(digest, {
+        mediaType,
+        digest,
+        size,
+        ...(r.artifactType ? { artifactType: r.artifactType } : {}),
+        ...(tag !== undefined ? { tag } : {}),
+      });
+    }
+    const types = options.artifactTypes;
+    return Promise.resolve(
+      [...found.values()].filter((d) => !types?.length || (d.artifactType && types.includes(d.artifactType))),
+    );
   }
 
   /** A digest, a name or tag of a root, or "" when the archive has exactly one root. */
