@@ -29,6 +29,9 @@ import {
   verifyCosignSignature,
 } from "../../lib/testing/referrers.ts";
 import { copy } from "../../lib/verbs/copy.ts";
+import { exportImage } from "../../lib/verbs/export/export.ts";
+import { importImage } from "../../lib/verbs/import/import.ts";
+import { split } from "../../lib/verbs/split.ts";
 import { type RunningRegistry, serve } from "../../lib/verbs/serve.ts";
 import { startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { run, skopeoInspectRaw } from "../helpers/tools.ts";
@@ -194,4 +197,90 @@ describe("ferry copy carries referrers", () => {
     await expectReferrersAt(other.host, "from-layout/app", all);
     expect(await tagsOf(other.host, "from-layout/app")).toContain(schemaTag(amd64.digest));
   }, 60_000);
+});
+
+describe("ferry split carries each platform's referrers with its tag", () => {
+  test("the amd64 tag gets its SBOM (and the SBOM's signature); the index tag its cosign signatures", async () => {
+    const result = await split(`${SOURCE()}:1.0`, `${other.host}/split/app`, { withIndex: true });
+    expect(result.referrers.map((r) => r.digest).sort()).toEqual(all.map((r) => r.desc.digest).sort());
+    expect(await tagsOf(other.host, "split/app")).toEqual(
+      expect.arrayContaining(["1.0-amd64", schemaTag(amd64.digest), schemaTag(sbom.desc.digest), sig.tag!]),
+    );
+    await expectReferrersAt(other.host, "split/app", all);
+    const platformOnly = await split(`${SOURCE()}:1.0`, `${other.host}/split-amd64/app`, { platforms: ["amd64"] });
+    expect(platformOnly.referrers.map((r) => r.digest)).toEqual([sbom.desc.digest, sbomSig.desc.digest]);
+  }, 60_000);
+});
+
+describe("ferry export → import carries referrers", () => {
+  test("per-platform files: in each file's index.json, never in manifest.json; import restores them", async () => {
+    const out = join(work, "files");
+    const exported = await exportImage(`${SOURCE()}:1.0`, out);
+    expect(exported.referrers).toHaveLength(4);
+    const amd64File = exported.files.find((f) => f.platform === "linux/amd64")!.path;
+    const armFile = exported.files.find((f) => f.platform === "linux/arm/v7")!.path;
+    const member = async (file: string, name: string) =>
+      JSON.parse((await run("tar", ["-xzOf", file, name])).stdout);
+    const dockerManifest = await member(amd64File, "manifest.json");
+    expect(dockerManifest).toHaveLength(1);
+    const listed = (await member(amd64File, "index.json")).manifests.map((m: { digest: string }) => m.digest);
+    expect(listed.sort()).toEqual([amd64.digest, ...all.map((r) => r.desc.digest)].sort());
+    // Another platform's file carries the index's signatures, not amd64's SBOM.
+    const armListed = (await member(armFile, "index.json")).manifests.map((m: { digest: string }) => m.digest);
+    expect(armListed).toEqual(expect.arrayContaining([sig.desc.digest, att.desc.digest]));
+    expect(armListed).not.toContain(sbom.desc.digest);
+
+    const imported = await importImage(exported.files.map((f) => f.path), `${other.host}/imported/app:1.0`);
+    expect(imported.digest).toBe(sample.root.digest);
+    expect(imported.referrers.map((r) => r.digest).sort()).toEqual(all.map((r) => r.desc.digest).sort());
+    expect((await tagsOf(other.host, "imported/app")).sort()).toEqual(
+      ["1.0", sig.tag!, att.tag!, schemaTag(amd64.digest), schemaTag(sbom.desc.digest)].sort(),
+    );
+    await expectReferrersAt(other.host, "imported/app", all);
+    await expectSignatureVerifies(other.host, "imported/app");
+  }, 120_000);
+
+  test("an OCI layout and an OCI archive: listed in index.json; import restores them", async () => {
+    const layout = join(work, "export-layout");
+    const viaLayout = await exportImage(`${SOURCE()}:1.0`, layout, { format: "oci" });
+    expect(viaLayout.referrers).toHaveLength(4);
+    await importImage([layout], `${writable.host}/from-layout/app:1.0`);
+    const api = await curlJson(`http://${writable.host}/v2/from-layout/app/referrers/${amd64.digest}`);
+    expect(api.body.manifests.map((m: { digest: string }) => m.digest)).toEqual([sbom.desc.digest]);
+    await expectReferrersAt(writable.host, "from-layout/app", all);
+
+    const file = join(work, "app.oci.tar");
+    const viaArchive = await exportImage(`${SOURCE()}:1.0`, work, { format: "oci-archive", output: file });
+    expect(viaArchive.referrers).toHaveLength(4);
+    const index = JSON.parse((await run("tar", ["-xOf", file, "index.json"])).stdout);
+    expect(index.manifests.map((m: { digest: string }) => m.digest).sort()).toEqual(
+      [sample.root.digest, ...sample.manifests.map((m) => m.digest), ...all.map((r) => r.desc.digest)].sort(),
+    );
+    await importImage([file], `${other.host}/from-archive/app:1.0`);
+    await expectReferrersAt(other.host, "from-archive/app", all);
+    expect(await tagsOf(other.host, "from-archive/app")).toEqual(expect.arrayContaining([sig.tag!, schemaTag(amd64.digest)]));
+  }, 120_000);
+});
+
+describe("ferry serve answers the referrers API for what an export carried", () => {
+  test("per-platform files, a layout: referrers by the API, cosign tags in /tags/list, under the image's name", async () => {
+    const files = await serve([join(work, "files")], { address: "127.0.0.1:0" });
+    const layout = await serve([join(work, "export-layout")], { address: "127.0.0.1:0" });
+    try {
+      for (const served of [files, layout]) {
+        const tags = await tagsOf(served.host, "signed/app");
+        expect(tags).toEqual(expect.arrayContaining(["1.0", sig.tag!, att.tag!]));
+        const api = await curlJson(`http://${served.host}/v2/signed/app/referrers/${amd64.digest}`);
+        expect(api.body.manifests.map((m: { digest: string }) => m.digest)).toEqual([sbom.desc.digest]);
+        const nested = await curlJson(`http://${served.host}/v2/signed/app/referrers/${sbom.desc.digest}`);
+        expect(nested.body.manifests.map((m: { digest: string }) => m.digest)).toEqual([sbomSig.desc.digest]);
+        await expectReferrersAt(served.host, "signed/app", all);
+        // And a client that only knows the tag schema copies them out again (ferry, from the API).
+        const copied = await copy(`${served.host}/signed/app:1.0`, `${other.host}/reserved-${served === files ? "f" : "l"}/app:1.0`);
+        expect(copied.referrers).toHaveLength(4);
+      }
+    } finally {
+      await Promise.all([files.stop(), layout.stop()]);
+    }
+  }, 120_000);
 });
