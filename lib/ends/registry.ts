@@ -45,6 +45,16 @@ import type {
 /** A tag as the distribution spec allows it. */
 const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 
+/**
+ * How long a repository's tag list (for the tag schema of referrers) and a registry's answer on the referrers API
+ * are reused by every store of the process: one list per repository for a whole copy or mirror run.
+ */
+const DISCOVERY_CACHE_MS = 60_000;
+const tagCache = new WeakMap<RegistryClient, Map<string, { at: number; tags: Promise<Set<string>> }>>();
+const apiCache = new WeakMap<RegistryClient, { at: number; api: boolean }>();
+/** A first referrers-API request in flight per registry: the others wait for its answer rather than ask too. */
+const apiProbes = new WeakMap<RegistryClient, Promise<unknown>>();
+
 /** Manifests kept in memory per store (for tag(), which must PUT the exact bytes again). */
 const MANIFEST_CACHE_ENTRIES = 256;
 
@@ -69,10 +79,6 @@ export class RegistryStore implements ContentStore {
   readonly client: RegistryClient;
   readonly #repository: string;
   readonly #manifests = new Map<string, Uint8Array>();
-  /** The tags of the repository, listed once per store (the tag schema of referrers); reset by tag(). */
-  #tags?: Promise<Set<string>>;
-  /** Whether the registry answers the referrers API (asked once per store). */
-  #referrersApi?: boolean;
   /** Fallback-index merges, one at a time per subject. */
   readonly #fallbackLocks = new Map<string, Promise<unknown>>();
 
@@ -161,7 +167,7 @@ export class RegistryStore implements ContentStore {
   /** Points `tag` at the manifest `desc` (a manifest PUT by tag). */
   async tag(desc: Descriptor, tag: string, options: StoreOptions = {}): Promise<void> {
     await this.#putManifest(desc, tag, await this.#manifestBytes(desc, options), options);
-    this.#tags = undefined;
+    tagCache.get(this.client)?.delete(this.#repository);
   }
 
   /**
@@ -224,15 +230,40 @@ export class RegistryStore implements ContentStore {
       await this.#putManifest(index, index.digest, merged, options);
       this.#remember(index.digest, merged);
       await this.#putManifest(index, tag, merged, options);
-      this.#tags = undefined;
+      tagCache.get(this.client)?.delete(this.#repository);
     });
     this.#fallbackLocks.set(subject, run);
     await run;
   }
 
+  /** Whether the registry answers the referrers API, as last seen (undefined: not asked lately). */
+  get #referrersApi(): boolean | undefined {
+    const known = apiCache.get(this.client);
+    return known && Date.now() - known.at < DISCOVERY_CACHE_MS ? known.api : undefined;
+  }
+
+  set #referrersApi(api: boolean) {
+    apiCache.set(this.client, { at: Date.now(), api });
+  }
+
   /** The referrers API's answer for `digest` (every page), or undefined when the registry has no referrers API. */
   async #askReferrersApi(digest: string, options: ReferrersOptions): Promise<Descriptor[] | undefined> {
+    const probe = apiProbes.get(this.client);
+    if (this.#referrersApi === undefined && probe) await probe.catch(() => {});
     if (this.#referrersApi === false) return undefined;
+    if (this.#referrersApi === undefined && !apiProbes.has(this.client)) {
+      const asking = this.#referrersPages(digest, options);
+      apiProbes.set(this.client, asking);
+      try {
+        return await asking;
+      } finally {
+        apiProbes.delete(this.client);
+      }
+    }
+    return await this.#referrersPages(digest, options);
+  }
+
+  async #referrersPages(digest: string, options: ReferrersOptions): Promise<Descriptor[] | undefined> {
     checkDigest(digest, "a manifest");
     const types = options.artifactTypes ?? [];
     const query = types.length === 1 ? `?artifactType=${encodeURIComponent(types[0])}` : "";
@@ -276,12 +307,17 @@ export class RegistryStore implements ContentStore {
     return out;
   }
 
-  /** The repository's tags that belong to the tag schema, listed once per store (none when it cannot be listed). */
+  /** The repository's tags that belong to the tag schema, listed once per repository and run (see DISCOVERY_CACHE_MS). */
   #schemaTags(options: StoreOptions): Promise<Set<string>> {
-    this.#tags ??= this.listTags(options).then(
+    let byRepository = tagCache.get(this.client);
+    if (!byRepository) tagCache.set(this.client, byRepository = new Map());
+    const cached = byRepository.get(this.#repository);
+    if (cached && Date.now() - cached.at < DISCOVERY_CACHE_MS) return cached.tags;
+    const repositories = byRepository;
+    const tags = this.listTags(options).then(
       (tags) => new Set(tags.filter((t) => t.startsWith("sha256-"))),
       (err) => {
-        this.#tags = undefined;
+        repositories.delete(this.#repository);
         if (err instanceof NotFoundError) return new Set<string>();
         if (err instanceof AuthError) {
           throw new AuthError(
@@ -293,7 +329,8 @@ export class RegistryStore implements ContentStore {
         throw err;
       },
     );
-    return this.#tags;
+    byRepository.set(this.#repository, { at: Date.now(), tags });
+    return tags;
   }
 
   /** Mounts `desc` from `fromRepository` of the same registry; false when the registry declined. */

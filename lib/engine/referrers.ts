@@ -54,8 +54,13 @@ export interface DiscoverReferrersOptions extends StoreOptions {
    * signature of a chosen SBOM comes along); all by default.
    */
   artifactTypes?: string[];
-  /** Also the referrers of each manifest an index lists (default true). */
-  children?: boolean;
+  /**
+   * Also the referrers of each manifest an index lists (default true: the index is fetched), or of these
+   * (the index's entries, when the caller has read it already).
+   */
+  children?: boolean | Descriptor[];
+  /** Where to ask for referrers, when not `store` itself (a wrapper that reads through to it); default `store`. */
+  via?: Pick<ReadableStore, "referrers">;
 }
 
 /**
@@ -76,10 +81,12 @@ export async function discoverReferrers(
   desc: Descriptor,
   options: DiscoverReferrersOptions = {},
 ): Promise<Referrer[]> {
-  if (!store.referrers) return [];
+  const lister = options.via ?? store;
+  if (!lister.referrers) return [];
   const signal = options.signal;
   const subjects: Descriptor[] = [desc];
-  if (options.children !== false && isIndex(desc.mediaType)) {
+  if (Array.isArray(options.children)) subjects.push(...options.children.filter((d) => isManifest(d.mediaType)));
+  else if (options.children !== false && isIndex(desc.mediaType)) {
     const top = await fetchManifest(store, desc, { signal });
     if (top.parsed.kind === "index") {
       subjects.push(...top.parsed.index.manifests.filter((d) => isManifest(d.mediaType)));
@@ -93,7 +100,7 @@ export async function discoverReferrers(
   while (level.length > 0) {
     if (signal?.aborted) throw abortErrorOf(signal);
     const answers = await Promise.all(
-      level.map((subject) => limit.run(() => store.referrers!(subject, { signal, artifactTypes: types }))),
+      level.map((subject) => limit.run(() => lister.referrers!(subject, { signal, artifactTypes: types }))),
     );
     const next: Descriptor[] = [];
     answers.forEach((found, i) => {

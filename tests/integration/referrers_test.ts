@@ -31,8 +31,10 @@ import {
 import { copy } from "../../lib/verbs/copy.ts";
 import { exportImage } from "../../lib/verbs/export/export.ts";
 import { importImage } from "../../lib/verbs/import/import.ts";
+import { mirror } from "../../lib/verbs/mirror/mirror.ts";
 import { split } from "../../lib/verbs/split.ts";
 import { type RunningRegistry, serve } from "../../lib/verbs/serve.ts";
+import { startFaultyProxy } from "../helpers/faulty.ts";
 import { startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { run, skopeoInspectRaw } from "../helpers/tools.ts";
 
@@ -283,4 +285,52 @@ describe("ferry serve answers the referrers API for what an export carried", () 
       await Promise.all([files.stop(), layout.stop()]);
     }
   }, 120_000);
+});
+
+describe("ferry mirror carries referrers", () => {
+  test("a dry run lists them; the run copies them before the tag; a platform filter keeps the platform's", async () => {
+    const spec = { target: `${other.host}/mirror`, sources: [{ image: `${SOURCE()}:1.0` }] };
+    const plan = await mirror(spec, { dryRun: true });
+    expect(plan.images[0].referrers?.map((r) => r.digest).sort()).toEqual(all.map((r) => r.desc.digest).sort());
+    expect(await tagsOf(other.host, "mirror/signed/app")).toEqual([]);
+    const result = await mirror(spec);
+    expect(result.images[0]).toMatchObject({ status: "copied", digest: sample.root.digest });
+    expect(result.images[0].referrers).toHaveLength(4);
+    expect((await tagsOf(other.host, "mirror/signed/app")).sort()).toEqual(
+      ["1.0", sig.tag!, att.tag!, schemaTag(amd64.digest), schemaTag(sbom.desc.digest)].sort(),
+    );
+    await expectReferrersAt(other.host, "mirror/signed/app", all);
+    await expectSignatureVerifies(other.host, "mirror/signed/app");
+
+    const filtered = await mirror({
+      target: `${other.host}/mirror-arm`,
+      sources: [{ image: `${SOURCE()}:1.0`, platforms: ["linux/amd64", "linux/arm64"] }],
+    });
+    // A new index (its digest is not the signed one): the amd64 manifest's SBOM travels, the index's signatures do not.
+    expect(filtered.images[0].referrers?.map((r) => r.digest)).toEqual([sbom.desc.digest, sbomSig.desc.digest]);
+    const none = await mirror({ target: `${other.host}/mirror-none`, sources: [{ image: `${SOURCE()}:1.0` }] }, {
+      referrers: false,
+    });
+    expect(none.images[0].referrers).toEqual([]);
+    expect(await tagsOf(other.host, "mirror-none/signed/app")).toEqual(["1.0"]);
+  }, 120_000);
+});
+
+describe("discovery stays cheap when there are no referrers", () => {
+  test("one referrers-API probe and one tag list for a whole multi-arch copy from a registry without the API", async () => {
+    const plain = buildSampleImage({ platforms: ["linux/amd64", "linux/arm64/v8", "linux/arm/v7"], seed: 7 });
+    const store = openRegistryStore(parseReference(`${registry.host}/unsigned/app`));
+    await copyGraph(plain.store, store, plain.root);
+    await store.tag(plain.root, "1.0");
+    const proxy = await startFaultyProxy(registry.host, []);
+    try {
+      const result = await copy(`${proxy.host}/unsigned/app:1.0`, `${other.host}/unsigned/app:1.0`);
+      expect(result.referrers).toEqual([]);
+      const paths = proxy.requests.map((r) => r.path);
+      expect(paths.filter((p) => p.includes("/referrers/"))).toHaveLength(1);
+      expect(paths.filter((p) => p.includes("/tags/list"))).toHaveLength(1);
+    } finally {
+      await proxy.stop();
+    }
+  }, 60_000);
 });

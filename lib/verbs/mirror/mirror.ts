@@ -10,6 +10,7 @@
 import { AbortError, abortErrorOf, FerryError, NotFoundError, PartialError } from "../../errors.ts";
 import { type CopyEvent, copyGraph } from "../../engine/copy_graph.ts";
 import { type FetchedManifest, fetchManifest, platformOfImage } from "../../engine/fetch.ts";
+import { copyReferrers, discoverReferrers, referrerSummaries, type ReferrerSummary } from "../../engine/referrers.ts";
 import { filterIndex, selectPlatforms } from "../../engine/select.ts";
 import { Limiter } from "../../stream/limiter.ts";
 import type { Descriptor } from "../../oci/descriptor.ts";
@@ -58,6 +59,13 @@ export interface MirrorOptions {
   onEvent?: (event: MirrorEvent) => void;
   /** Copy non-distributable (foreign) layers too, which the sources must hold (crane's `--allow-nondistributable-artifacts`). */
   allowNondistributable?: boolean;
+  /**
+   * Carry each copied image's referrers (signatures, attestations, SBOMs) with it, before its tag (default true).
+   * An image already present is not looked at again.
+   */
+  referrers?: boolean;
+  /** Only referrers of these artifact types (and what refers to them); all by default. */
+  artifactTypes?: string[];
 }
 
 /**
@@ -97,6 +105,8 @@ export interface MirrorImageResult {
   error?: string;
   /** Copied: the non-distributable (foreign) layers left out, which clients fetch from their `urls`. */
   skippedForeignLayers?: Descriptor[];
+  /** Copied or planned: the image's referrers (signatures, attestations, SBOMs), carried with it. */
+  referrers?: ReferrerSummary[];
 }
 
 /**
@@ -294,6 +304,13 @@ export async function mirror(spec: MirrorSpec, options: MirrorOptions = {}): Pro
         formatPlatform(d.platform!)
       )
       : undefined;
+    // Referrers (issue #18): found before the image is copied (a dry run lists them), copied before its tag.
+    const referrers = options.referrers === false ? [] : await discoverReferrers(store, root, {
+      signal,
+      artifactTypes: options.artifactTypes,
+      via: srcStore,
+      children: top.parsed.kind === "index" ? top.parsed.index.manifests : [],
+    });
     if (options.dryRun) {
       // The real run fetches the root (done above), then each child manifest the target lacks.
       let manifestRequests = src.manifestRequests;
@@ -302,26 +319,36 @@ export async function mirror(spec: MirrorSpec, options: MirrorOptions = {}): Pro
           if (isManifest(child.mediaType) && !(await dstStore.exists(child, { signal }))) manifestRequests++;
         }
       }
-      return { ...base, status: "planned", digest: root.digest, platforms, manifestRequests };
+      return {
+        ...base,
+        status: "planned",
+        digest: root.digest,
+        platforms,
+        manifestRequests,
+        referrers: referrerSummaries(referrers),
+      };
     }
-    const copied = await copyGraph(store, dstStore, root, {
+    const copyOptions = {
       concurrency: options.jobs ?? spec.jobs,
       signal,
-      onEvent: (event) => emit({ type: "copy", source, event }),
-      foreignLayers: options.allowNondistributable ? "copy" : "skip",
-    });
+      onEvent: (event: CopyEvent) => emit({ type: "copy", source, event }),
+      foreignLayers: options.allowNondistributable ? "copy" as const : "skip" as const,
+    };
+    const copied = await copyGraph(store, dstStore, root, copyOptions);
+    const extra = await copyReferrers(store, dstStore, referrers, copyOptions);
     if (item.target.tag !== undefined) await dstStore.tag(root, item.target.tag, { signal });
     return {
       ...base,
       status: "copied",
       digest: root.digest,
       platforms,
-      copied: copied.copied,
-      skipped: copied.skipped,
-      mounted: copied.mounted,
-      bytes: copied.bytes,
+      copied: copied.copied + extra.copied,
+      skipped: copied.skipped + extra.skipped,
+      mounted: copied.mounted + extra.mounted,
+      bytes: copied.bytes + extra.bytes,
       manifestRequests: src.manifestRequests,
       skippedForeignLayers: copied.skippedForeignLayers,
+      referrers: referrerSummaries(referrers),
     };
   }
 
