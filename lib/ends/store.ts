@@ -45,8 +45,9 @@ export interface PushOptions extends StoreOptions {
  *
  * @example
  * ```ts
+ * const sample = buildSampleImage();
  * const options: ReferrersOptions = { artifactTypes: ["application/spdx+json"] };
- * await store.referrers?.(desc, options);
+ * await sample.store.referrers(sample.root, options);
  * ```
  */
 export interface ReferrersOptions extends StoreOptions {
@@ -60,7 +61,8 @@ export interface ReferrersOptions extends StoreOptions {
  *
  * @example
  * ```ts
- * const found: ReferrerDescriptor[] = (await store.referrers?.(desc)) ?? [];
+ * const sample = buildSampleImage();
+ * const found: ReferrerDescriptor[] = await sample.store.referrers(sample.root);
  * const signatures = found.filter((r) => r.tag?.endsWith(".sig"));
  * ```
  */
@@ -74,6 +76,7 @@ export interface ReferrerDescriptor extends Descriptor {
  *
  * @example
  * ```ts
+ * const { root } = buildSampleImage();
  * const options: PutReferrerOptions = { subject: root.digest, tag: "sha256-" + root.digest.slice(7) + ".sig" };
  * ```
  */

@@ -3,7 +3,7 @@
  * image by digest. {@link discoverReferrers} finds them (for an index and each of its manifests, recursively: a
  * signature of an SBOM), through the stores' own `referrers()` (the referrers API, the tag schema, index.json);
  * {@link copyReferrers} copies each graph and makes it discoverable at the destination (`putReferrer`), and
- * {@link transferWithReferrers} is {@link transfer} with both, before the image's tags are written.
+ * {@link transferWithReferrers} is `transfer` with both, before the image's tags are written.
  *
  * @module
  */
@@ -14,7 +14,7 @@ import type { ReadableStore, StoreOptions, WritableStore } from "../ends/store.t
 import { Limiter } from "../stream/limiter.ts";
 import { copyGraph, type CopyGraphOptions, type CopyResult } from "./copy_graph.ts";
 import { fetchManifest } from "./fetch.ts";
-import { commit, type TransferOptions } from "./transfer.ts";
+import { commit } from "./transfer.ts";
 
 /** Referrers asked for at once (one request each at a registry with the referrers API). */
 const DISCOVERY_CONCURRENCY = 6;
@@ -24,7 +24,8 @@ const DISCOVERY_CONCURRENCY = 6;
  *
  * @example
  * ```ts
- * const found: Referrer[] = await discoverReferrers(store, root);
+ * const sample = buildSampleImage();
+ * const found: Referrer[] = await discoverReferrers(sample.store, sample.root);
  * for (const r of found) console.log(r.desc.digest, r.artifactType, "→", r.subject);
  * ```
  */
@@ -44,8 +45,9 @@ export interface Referrer {
  *
  * @example
  * ```ts
+ * const sample = buildSampleImage();
  * const options: DiscoverReferrersOptions = { artifactTypes: ["application/spdx+json"], signal: AbortSignal.timeout(30_000) };
- * await discoverReferrers(store, root, options);
+ * await discoverReferrers(sample.store, sample.root, options);
  * ```
  */
 export interface DiscoverReferrersOptions extends StoreOptions {
@@ -129,8 +131,9 @@ export async function discoverReferrers(
  *
  * @example
  * ```ts
+ * const sample = buildSampleImage();
  * const options: CopyReferrersOptions = { repository: "team/app", concurrency: 4 };
- * await copyReferrers(src, dst, referrers, options);
+ * await copyReferrers(sample.store, new MemoryStore(), await discoverReferrers(sample.store, sample.root), options);
  * ```
  */
 export interface CopyReferrersOptions extends CopyGraphOptions {
@@ -143,14 +146,20 @@ export interface CopyReferrersOptions extends CopyGraphOptions {
  *
  * @example
  * ```ts
- * const result: ReferrersCopyResult = await copyReferrers(src, dst, referrers);
+ * const sample = buildSampleImage();
+ * const referrers = await discoverReferrers(sample.store, sample.root);
+ * const result: ReferrersCopyResult = await copyReferrers(sample.store, new MemoryStore(), referrers);
  * console.log(result.copied, result.bytes);
  * ```
  */
 export interface ReferrersCopyResult {
+  /** Blobs and manifests written. */
   copied: number;
+  /** Blobs and manifests the destination already had. */
   skipped: number;
+  /** Blobs mounted from another repository of the same registry. */
   mounted: number;
+  /** Blob bytes streamed. */
   bytes: number;
 }
 
@@ -161,6 +170,8 @@ export interface ReferrersCopyResult {
  *
  * @example
  * ```ts
+ * const { store: src, root } = buildSampleImage();
+ * const dst = new MemoryStore();
  * const referrers = await discoverReferrers(src, root);
  * await copyGraph(src, dst, root);
  * await copyReferrers(src, dst, referrers);
@@ -205,24 +216,31 @@ export async function copyReferrers(
 export type ReferrersChoice = false | { artifactTypes?: string[]; repository?: string };
 
 /**
- * Options of {@link transferWithReferrers}: {@link transfer}'s, and which referrers travel.
+ * Options of {@link transferWithReferrers}: `transfer`'s, and which referrers travel.
  *
  * @example
  * ```ts
  * const options: TransferWithReferrersOptions = { tags: ["1.0"], referrers: { artifactTypes: ["application/spdx+json"] } };
  * ```
  */
-export interface TransferWithReferrersOptions extends TransferOptions {
+export interface TransferWithReferrersOptions extends CopyGraphOptions {
+  /** Names pointing at the root after the copy (a tag, or `repo:tag` for archives); none by default. */
+  tags?: string[];
+  /** Runs after the tags and before `close()` (see `TransferOptions.beforeClose`); a failure aborts the destination. */
+  beforeClose?: (result: CopyResult) => Promise<void>;
   /** Which referrers travel (default all); `false` copies the image only. */
   referrers?: ReferrersChoice;
 }
 
 /**
- * {@link transfer}'s result, with the referrers carried.
+ * `transfer`'s result, with the referrers carried.
  *
  * @example
  * ```ts
- * const result: TransferWithReferrersResult = await transferWithReferrers(src, dst, root, { tags: ["1.0"] });
+ * const sample = buildSampleImage();
+ * const result: TransferWithReferrersResult = await transferWithReferrers(sample.store, new MemoryStore(), sample.root, {
+ *   tags: ["1.0"],
+ * });
  * console.log(result.referrers.length);
  * ```
  */
@@ -232,11 +250,12 @@ export interface TransferWithReferrersResult extends CopyResult {
 }
 
 /**
- * {@link transfer} with the image's referrers: copies `root`, discovers its referrers in `src` and copies them
+ * `transfer` (lib/engine/transfer.ts) with the image's referrers: copies `root`, discovers its referrers in `src` and copies them
  * (see {@link copyReferrers}), then writes the tags and commits. Counts include the referrers' graphs.
  *
  * @example
  * ```ts
+ * const { store: src, root } = buildSampleImage();
  * const dst = await OciLayoutStore.open("out", { create: true });
  * const result = await transferWithReferrers(src, dst, root, { tags: ["1.0"] });
  * console.log(result.referrers.map((r) => r.artifactType));
@@ -278,7 +297,8 @@ export async function transferWithReferrers(
  *
  * @example
  * ```ts
- * const listed: ReferrerSummary[] = referrerSummaries(await discoverReferrers(store, root));
+ * const sample = buildSampleImage();
+ * const listed: ReferrerSummary[] = referrerSummaries(await discoverReferrers(sample.store, sample.root));
  * ```
  */
 export interface ReferrerSummary {
@@ -299,6 +319,8 @@ export interface ReferrerSummary {
  *
  * @example
  * ```ts
+ * const sample = buildSampleImage();
+ * const result = await transferWithReferrers(sample.store, new MemoryStore(), sample.root);
  * console.log(JSON.stringify(referrerSummaries(result.referrers)));
  * ```
  */
