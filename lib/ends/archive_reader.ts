@@ -18,7 +18,7 @@ import { isIndex, MediaType } from "../oci/media_types.ts";
 import { fileErrorOf } from "../stream/files.ts";
 import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
 import { type ArchiveEntry, blobDigest, entryStream, scanArchive } from "./archive_scan.ts";
-import { entryNames, SOURCE_INDEX as SOURCE_INDEX_ANNOTATION } from "../oci/annotations.ts";
+import { entryNames, REFERRER_TAG, SOURCE_INDEX as SOURCE_INDEX_ANNOTATION } from "../oci/annotations.ts";
 import { artifactTypeOf, COSIGN_SUFFIXES, parseSchemaTag, schemaTag, subjectOf } from "../oci/referrers.ts";
 import type { ReadableStore, ReferrerDescriptor, ReferrersOptions, StoreOptions } from "./store.ts";
 
@@ -158,7 +158,8 @@ export class ArchiveStore implements ReadableStore {
         ) {
           throw bad("index.json has a malformed descriptor");
         }
-        const names = entryNames(d);
+        const referrerTag = d.annotations?.[REFERRER_TAG];
+        const names = [...entryNames(d), ...(typeof referrerTag === "string" ? [referrerTag] : [])];
         const desc: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
         if (d.platform) desc.platform = d.platform;
         if (!this.#blobs.has(d.digest)) throw bad(`index.json names ${d.digest}, which is not in the archive`);

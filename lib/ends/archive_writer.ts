@@ -9,7 +9,7 @@
 import { createHash } from "node:crypto";
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import { AbortError, FerryError, FileError } from "../errors.ts";
-import { CONTAINERD_NAME, containerdName, FERRY_REPOSITORY, REF_NAME } from "../oci/annotations.ts";
+import { CONTAINERD_NAME, containerdName, FERRY_REPOSITORY, REF_NAME, REFERRER_TAG } from "../oci/annotations.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { MediaType } from "../oci/media_types.ts";
 import { gzipStream } from "../stream/gzip.ts";
@@ -125,7 +125,7 @@ export class ArchiveWriter implements WritableStore {
   }
 
   /**
-   * Lists the written referrer `desc` in index.json (its cosign tag as ref.name, or untagged; named into
+   * Lists the written referrer `desc` in index.json (its cosign tag as {@link REFERRER_TAG}, or untagged; named into
    * `repository` with {@link FERRY_REPOSITORY}) but not in manifest.json: `docker load` sees only images.
    */
   putReferrer(desc: Descriptor, options: PutReferrerOptions): Promise<void> {
@@ -220,7 +220,7 @@ export class ArchiveWriter implements WritableStore {
       if (desc.artifactType) entry.artifactType = desc.artifactType;
       const own: Record<string, string> = repository !== undefined ? { [FERRY_REPOSITORY]: repository } : {};
       if (tags.length === 0) manifests.push(repository !== undefined ? { ...entry, annotations: own } : entry);
-      for (const tag of tags) manifests.push({ ...entry, annotations: { ...own, [REF_NAME]: tag } });
+      for (const tag of tags) manifests.push({ ...entry, annotations: { ...own, [REFERRER_TAG]: tag } });
     }
     return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests };
   }

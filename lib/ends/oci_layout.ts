@@ -8,7 +8,7 @@
  */
 import { mkdir, rm, stat } from "node:fs/promises";
 import { AbortError, abortErrorOf, FileError, FormatError, NotFoundError, UsageError } from "../errors.ts";
-import { type EntryName, entryName, FERRY_REPOSITORY, isNamed, REF_NAME } from "../oci/annotations.ts";
+import { type EntryName, entryName, FERRY_REPOSITORY, isNamed, REF_NAME, REFERRER_TAG } from "../oci/annotations.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { isDigest, splitDigest } from "../oci/digest.ts";
 import { MediaType } from "../oci/media_types.ts";
@@ -215,7 +215,7 @@ export class OciLayoutStore implements ContentStore {
 
   /** Whether an index.json entry is a referrer: a manifest with a `subject`, or named by the tag schema. */
   async isReferrerEntry(entry: Descriptor): Promise<boolean> {
-    if (parseSchemaTag(entryName(entry, "_").tag ?? "")) return true;
+    if (parseSchemaTag(tagOf(entry) ?? "")) return true;
     return (await this.#subjectOf(entry)) !== undefined;
   }
 
@@ -228,7 +228,7 @@ export class OciLayoutStore implements ContentStore {
     const cosign = new Map(COSIGN_SUFFIXES.map((s) => [schemaTag(subject.digest, s), s]));
     const fallback = schemaTag(subject.digest);
     for (const entry of this.#entries()) {
-      const tag = entryName(entry, "_").tag;
+      const tag = tagOf(entry);
       const plain = (e: Descriptor): ReferrerDescriptor => ({ mediaType: e.mediaType, digest: e.digest, size: e.size });
       if (tag !== undefined && cosign.has(tag)) {
         found.set(entry.digest, { ...plain(entry), ...(await this.#artifactType(entry)), tag });
@@ -613,6 +613,11 @@ export class OciLayoutStore implements ContentStore {
     });
     return removed > 0;
   }
+}
+
+/** An entry's tag: its name's, else the cosign tag an archive records for a referrer ({@link REFERRER_TAG}). */
+function tagOf(entry: Descriptor): string | undefined {
+  return entryName(entry, "_").tag ?? entry.annotations?.[REFERRER_TAG];
 }
 
 function emptyIndex(): IndexJson {

@@ -34,6 +34,7 @@ import { importImage } from "../../lib/verbs/import/import.ts";
 import { mirror } from "../../lib/verbs/mirror/mirror.ts";
 import { split } from "../../lib/verbs/split.ts";
 import { type RunningRegistry, serve } from "../../lib/verbs/serve.ts";
+import { startDocker } from "../helpers/docker.ts";
 import { startFaultyProxy } from "../helpers/faulty.ts";
 import { startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { run, skopeoInspectRaw } from "../helpers/tools.ts";
@@ -333,4 +334,25 @@ describe("discovery stays cheap when there are no referrers", () => {
       await proxy.stop();
     }
   }, 60_000);
+});
+
+describe("a per-platform file with referrers still loads as one image", () => {
+  test("docker load takes the image alone; containerd's importer names one image", async () => {
+    const engine = await startDocker();
+    try {
+      const file = join(work, "files", "image-amd64.tar.gz");
+      const loaded = await engine.docker(["load", "-i", file]);
+      expect(loaded.stdout.trim().split("\n")).toEqual([`Loaded image: ${SOURCE()}:1.0-amd64`]);
+      const ids = (await engine.docker(["image", "ls", "-a", "-q", "--no-trunc"])).stdout.trim().split("\n");
+      expect(new Set(ids).size).toBe(1);
+      const plain = join(work, "image-amd64.tar");
+      await run("sh", ["-c", `gzip -dc '${file}' > '${plain}'`]);
+      const ctr = ["--address", engine.containerdSocket, "-n", "ferryreferrers"];
+      await run("ctr", [...ctr, "images", "import", "--all-platforms", "--no-unpack", plain]);
+      const names = (await run("ctr", [...ctr, "images", "ls", "-q"])).stdout.trim().split("\n");
+      expect(names).toEqual([`${SOURCE()}:1.0-amd64`]);
+    } finally {
+      await engine.stop();
+    }
+  }, 180_000);
 });
