@@ -218,8 +218,11 @@ describe("ferry split carries each platform's referrers with its tag", () => {
 describe("ferry export → import carries referrers", () => {
   test("per-platform files: in each file's index.json, never in manifest.json; import restores them", async () => {
     const out = join(work, "files");
-    const exported = await exportImage(`${SOURCE()}:1.0`, out);
+    const exported = await exportImage(`${SOURCE()}:1.0`, out, { pushTo: `${other.host}/pushed/app:1.0` });
     expect(exported.referrers).toHaveLength(4);
+    // --push in the same run carries them too.
+    await expectReferrersAt(other.host, "pushed/app", all);
+    expect(await tagsOf(other.host, "pushed/app")).toEqual(expect.arrayContaining([sig.tag!, schemaTag(amd64.digest)]));
     const amd64File = exported.files.find((f) => f.platform === "linux/amd64")!.path;
     const armFile = exported.files.find((f) => f.platform === "linux/arm/v7")!.path;
     const member = async (file: string, name: string) =>
