@@ -95,10 +95,27 @@ export { type RunningRegistry, serve, type ServeEvent, type ServeImagesOptions }
 
 // The engine and its stores
 export { type CopyEvent, copyGraph, type CopyGraphOptions, type CopyResult } from "./lib/engine/copy_graph.ts";
+export {
+  copyReferrers,
+  type CopyReferrersOptions,
+  discoverReferrers,
+  type DiscoverReferrersOptions,
+  type Referrer,
+  type ReferrersChoice,
+  type ReferrersCopyResult,
+  referrerSummaries,
+  type ReferrerSummary,
+  transferWithReferrers,
+  type TransferWithReferrersOptions,
+  type TransferWithReferrersResult,
+} from "./lib/engine/referrers.ts";
 export type {
   ContentStore,
   PushOptions,
+  PutReferrerOptions,
   ReadableStore,
+  ReferrerDescriptor,
+  ReferrersOptions,
   RegistryOrigin,
   StoreOptions,
   WritableStore,

@@ -50,6 +50,30 @@ export const nondistributableFlags: Record<string, FlagSpec> = {
   },
 };
 
+/** Whether referrers (signatures, attestations, SBOMs) travel with the image, and which (issue #18). */
+export const referrerFlags: Record<string, FlagSpec> = {
+  referrers: {
+    type: "boolean",
+    description: "Carry the image's signatures, attestations and SBOMs (referrers API or cosign/fallback tags) " +
+      "with it (default true; --referrers=false copies the image only)",
+  },
+  "artifact-type": {
+    type: "string",
+    multiple: true,
+    value: "TYPE",
+    description: "Carry only referrers of this artifact type (and what refers to them), e.g. application/spdx+json",
+  },
+};
+
+/** `--referrers[=false]` and `--artifact-type T` as verb options. */
+export function referrerOptionsOf(args: ParsedArgs): { referrers: boolean; artifactTypes?: string[] } {
+  const types = listFlag(args, "artifact-type");
+  if (args.values.referrers === false && types) {
+    throw new UsageError("Cannot use --artifact-type with --referrers=false: no referrers are carried");
+  }
+  return { referrers: args.values.referrers !== false, ...(types ? { artifactTypes: types } : {}) };
+}
+
 /** Flags for commands that read one registry. */
 export const readFlags: Record<string, FlagSpec> = {
   creds: { type: "string", value: "USER:PASS", description: "Credentials for the registry" },

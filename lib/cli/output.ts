@@ -21,6 +21,20 @@ export function foreignLayerLine(desc: Descriptor): string {
   return `Skipping foreign layer ${desc.digest} (${desc.mediaType})`;
 }
 
+/**
+ * One line for the referrers a verb carried: `4 referrers (signatures, attestations, SBOMs): 1 application/spdx+json, …`.
+ */
+export function referrersLine(referrers: { artifactType?: string }[]): string {
+  const counts = new Map<string, number>();
+  for (const r of referrers) {
+    counts.set(r.artifactType ?? "unknown type", (counts.get(r.artifactType ?? "unknown type") ?? 0) + 1);
+  }
+  const kinds = [...counts].map(([type, n]) => `${n} ${type}`).join(", ");
+  return `${referrers.length} ${
+    referrers.length === 1 ? "referrer" : "referrers"
+  } (signatures, attestations, SBOMs): ${kinds}`;
+}
+
 /** A copy's onEvent for the CLI: the progress board's (if any), plus one stderr line per foreign layer left out. */
 export function reportCopy(
   progress: ((event: CopyEvent) => void) | undefined,

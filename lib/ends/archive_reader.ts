@@ -28,8 +28,9 @@ import {
   loadEntries,
   smallBytes,
 } from "./archive_scan.ts";
-import { entryNames, SOURCE_INDEX as SOURCE_INDEX_ANNOTATION } from "../oci/annotations.ts";
-import type { ReadableStore, StoreOptions } from "./store.ts";
+import { entryNames, REFERRER_TAG, SOURCE_INDEX as SOURCE_INDEX_ANNOTATION } from "../oci/annotations.ts";
+import { artifactTypeOf, COSIGN_SUFFIXES, parseSchemaTag, schemaTag, subjectOf } from "../oci/referrers.ts";
+import type { ReadableStore, ReferrerDescriptor, ReferrersOptions, StoreOptions } from "./store.ts";
 
 /** A root the archive names: an index.json entry or a manifest.json image. */
 export interface ArchiveRoot {
@@ -72,6 +73,8 @@ export class ArchiveStore implements ReadableStore {
   readonly #blobs = new Map<string, ArchiveEntry | Uint8Array>();
   #roots: ArchiveRoot[] = [];
   #carried: Descriptor[] = [];
+  /** index.json entries that are referrers (a manifest with a subject, or a tag-schema name), not roots. */
+  #referrers: { desc: Descriptor; names: string[]; subject?: string; artifactType?: string }[] = [];
   #format: "oci" | "docker" = "oci";
 
   #spoolDir: string | undefined;
@@ -189,7 +192,7 @@ export class ArchiveStore implements ReadableStore {
       const m = /^blobs\/(sha256)\/([^/]+)$/.exec(name);
       if (m && !isDigest(`${m[1]}:${m[2]}`)) throw bad(`blob name "${name}" is not a digest`);
     }
-    const plan: Plan = { wanted: new Map(), roots: [], carried: [], format: "oci", items: [] };
+    const plan: Plan = { wanted: new Map(), roots: [], carried: [], referrers: [], format: "oci", items: [] };
     const want = (name: string, size: number | undefined) => {
       const had = plan.wanted.get(name);
       if (had !== undefined && size !== undefined && had !== size) {
@@ -219,11 +222,21 @@ export class ArchiveStore implements ReadableStore {
         ) {
           throw bad("index.json has a malformed descriptor");
         }
-        const names = entryNames(d);
+        const referrerTag = d.annotations?.[REFERRER_TAG];
+        const names = [...entryNames(d), ...(typeof referrerTag === "string" ? [referrerTag] : [])];
         const desc: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
         if (d.platform) desc.platform = d.platform;
         if (!entries.has(blobName(d.digest))) throw bad(`index.json names ${d.digest}, which is not in the archive`);
         follow.push(desc);
+        const size = entries.get(blobName(d.digest))!.size;
+        const bytes = isManifest(d.mediaType) && size <= MAX_MANIFEST_BYTES ? await verified(d.digest) : undefined;
+        const subject = bytes && subjectOf(bytes);
+        if (subject !== undefined || names.some((n) => parseSchemaTag(n.slice(n.lastIndexOf(":") + 1)))) {
+          // A signature, attestation or SBOM listed beside its image: found through referrers(), not a root.
+          const artifactType = d.artifactType ?? (bytes && artifactTypeOf(bytes));
+          plan.referrers.push({ desc, names, subject, ...(artifactType ? { artifactType } : {}) });
+          continue;
+        }
         const same = plan.roots.find((r) => r.desc.digest === d.digest);
         if (same) same.names.push(...names.filter((n) => !same.names.includes(n)));
         else plan.roots.push({ desc, names: [...new Set(names)] });
@@ -275,6 +288,7 @@ export class ArchiveStore implements ReadableStore {
     const bad = (reason: string) => this.#bad(reason);
     this.#roots = plan.roots;
     this.#carried = plan.carried;
+    this.#referrers = plan.referrers;
     this.#format = plan.format;
     // Blobs of an OCI layout: the name is the digest, checked against the hash taken while loading.
     for (const entry of entries.values()) {
@@ -326,6 +340,31 @@ export class ArchiveStore implements ReadableStore {
     }
   }
 
+  /**
+   * The referrers of `subject` the archive lists in index.json: manifests whose `subject` names it, and those named
+   * by its cosign tags (`sha256-<hex>.sig|.att|.sbom`).
+   */
+  referrers(subject: Descriptor, options: ReferrersOptions = {}): Promise<ReferrerDescriptor[]> {
+    const cosign = new Map(COSIGN_SUFFIXES.map((s) => [schemaTag(subject.digest, s), s]));
+    const found = new Map<string, ReferrerDescriptor>();
+    for (const r of this.#referrers) {
+      const tag = r.names.map((n) => n.slice(n.lastIndexOf(":") + 1)).find((t) => cosign.has(t));
+      if (tag === undefined && r.subject !== subject.digest) continue;
+      const { mediaType, digest, size } = r.desc;
+      found.set(digest, {
+        mediaType,
+        digest,
+        size,
+        ...(r.artifactType ? { artifactType: r.artifactType } : {}),
+        ...(tag !== undefined ? { tag } : {}),
+      });
+    }
+    const types = options.artifactTypes;
+    return Promise.resolve(
+      [...found.values()].filter((d) => !types?.length || (d.artifactType && types.includes(d.artifactType))),
+    );
+  }
+
   /** A digest, a name or tag of a root, or "" when the archive has exactly one root. */
   resolve(reference: string): Promise<Descriptor> {
     const roots = this.#roots;
@@ -372,6 +411,8 @@ interface Plan {
   wanted: Map<string, number | undefined>;
   roots: ArchiveRoot[];
   carried: Descriptor[];
+  /** index.json entries that are referrers (a manifest with a subject, or a tag-schema name), not roots. */
+  referrers: { desc: Descriptor; names: string[]; subject?: string; artifactType?: string }[];
   format: "oci" | "docker";
   items: { Config?: unknown; RepoTags?: unknown; Layers?: unknown }[];
 }

@@ -9,12 +9,12 @@
 import { createHash } from "node:crypto";
 import { type FileHandle, open, rename, rm } from "node:fs/promises";
 import { AbortError, FerryError, FileError } from "../errors.ts";
-import { CONTAINERD_NAME, containerdName, REF_NAME } from "../oci/annotations.ts";
+import { CONTAINERD_NAME, containerdName, FERRY_REPOSITORY, REF_NAME, REFERRER_TAG } from "../oci/annotations.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { MediaType } from "../oci/media_types.ts";
 import { gzipStream } from "../stream/gzip.ts";
 import { ImageTar, repositoriesOf, splitName } from "./image_tar.ts";
-import type { StoreOptions, WritableStore } from "./store.ts";
+import type { PutReferrerOptions, StoreOptions, WritableStore } from "./store.ts";
 
 /** Options of {@link ArchiveWriter}. */
 export interface ArchiveWriterOptions {
@@ -68,6 +68,8 @@ export class ArchiveWriter implements WritableStore {
   readonly #tar: ImageTar;
   /** Extra annotations on the index.json entries of a manifest. */
   readonly #annotations = new Map<string, Record<string, string>>();
+  /** Referrers listed in index.json (by their cosign tag, or untagged), never in manifest.json. */
+  readonly #referrers = new Map<string, { desc: Descriptor; tags: string[]; repository?: string }>();
   #opening?: Promise<WritableStreamDefaultWriter<Uint8Array>>;
   #sink?: FileSink;
   #done?: Promise<void>;
@@ -122,6 +124,22 @@ export class ArchiveWriter implements WritableStore {
     this.#tar.carry(...digests);
   }
 
+  /**
+   * Lists the written referrer `desc` in index.json (its cosign tag as {@link REFERRER_TAG}, or untagged; named into
+   * `repository` with {@link FERRY_REPOSITORY}) but not in manifest.json: `docker load` sees only images.
+   */
+  putReferrer(desc: Descriptor, options: PutReferrerOptions): Promise<void> {
+    if (!this.#tar.has(desc)) {
+      return Promise.reject(
+        new FileError(`Cannot list referrer ${desc.digest} in ${this.path}: it was not written`, { ref: this.path }),
+      );
+    }
+    const known = this.#referrers.get(desc.digest) ?? { desc, tags: [], repository: options.repository };
+    if (options.tag !== undefined && !known.tags.includes(options.tag)) known.tags.push(options.tag);
+    this.#referrers.set(desc.digest, known);
+    return Promise.resolve();
+  }
+
   /** Adds `annotations` to the index.json entries of the manifest `desc` (written or still to come). */
   annotate(desc: Descriptor, annotations: Record<string, string>): void {
     this.#annotations.set(desc.digest, { ...this.#annotations.get(desc.digest), ...annotations });
@@ -134,7 +152,7 @@ export class ArchiveWriter implements WritableStore {
     this.#closed = true;
     try {
       const out = await this.#open();
-      const items = this.#tar.dockerManifest();
+      const items = this.#tar.dockerManifest({ exclude: new Set(this.#referrers.keys()) });
       await this.#tar.end([
         ["manifest.json", items],
         ["repositories", repositoriesOf(items)],
@@ -179,6 +197,7 @@ export class ArchiveWriter implements WritableStore {
     }
     const manifests: Descriptor[] = [];
     for (const m of this.#tar.manifests.values()) {
+      if (this.#referrers.has(m.desc.digest)) continue;
       const platform = this.#tar.entries.get(m.desc.digest)?.platform;
       const extra = this.#annotations.get(m.desc.digest);
       const base: Descriptor = platform ? { ...m.desc, platform } : m.desc;
@@ -195,6 +214,13 @@ export class ArchiveWriter implements WritableStore {
         };
         manifests.push({ ...base, annotations });
       }
+    }
+    for (const { desc, tags, repository } of this.#referrers.values()) {
+      const entry: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
+      if (desc.artifactType) entry.artifactType = desc.artifactType;
+      const own: Record<string, string> = repository !== undefined ? { [FERRY_REPOSITORY]: repository } : {};
+      if (tags.length === 0) manifests.push(repository !== undefined ? { ...entry, annotations: own } : entry);
+      for (const tag of tags) manifests.push({ ...entry, annotations: { ...own, [REFERRER_TAG]: tag } });
     }
     return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests };
   }

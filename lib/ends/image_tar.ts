@@ -46,6 +46,8 @@ export interface DockerManifestItem {
 export interface DockerManifestOptions {
   /** Load mode (the Docker engine): a named index gives its names to its image for this platform. */
   platform?: Platform;
+  /** Archive mode: manifests (by digest) never listed, e.g. referrers carried in index.json only. */
+  exclude?: ReadonlySet<string>;
 }
 
 const IMAGE_CONFIGS = new Set<string>([MediaType.OciConfig, MediaType.DockerConfig]);
@@ -132,7 +134,10 @@ export class ImageTar {
       Layers: m.layers.map((l) => blobPath(l.digest)),
     });
     const all = [...this.manifests.values()];
-    if (options.platform === undefined) return all.filter((m) => this.isLoadable(m)).map((m) => item(m, m.names));
+    if (options.platform === undefined) {
+      const listed = all.filter((m) => !options.exclude?.has(m.desc.digest));
+      return listed.filter((m) => this.isLoadable(m)).map((m) => item(m, m.names));
+    }
     const platform = options.platform;
     const loadable = (m: Remembered, name: string) => {
       if (this.isLoadable(m)) return m;

@@ -8,7 +8,9 @@ import { type Descriptor, descriptorOf } from "../oci/descriptor.ts";
 import { isDigest } from "../oci/digest.ts";
 import { readLimited, streamOf } from "../stream/read_limited.ts";
 import { verifyBytes } from "../stream/verify.ts";
-import type { ContentStore, StoreOptions } from "./store.ts";
+import { artifactTypeOf, COSIGN_SUFFIXES, schemaTag, subjectOf } from "../oci/referrers.ts";
+import { isManifest } from "../oci/media_types.ts";
+import type { ContentStore, PutReferrerOptions, ReferrerDescriptor, ReferrersOptions, StoreOptions } from "./store.ts";
 
 /**
  * A {@link ContentStore} in memory.
@@ -70,6 +72,38 @@ export class MemoryStore implements ContentStore {
   tag(desc: Descriptor, tag: string): Promise<void> {
     this.tags.set(tag, desc);
     return Promise.resolve();
+  }
+
+  /** Manifests held whose `subject` is `subject`, and those its cosign tags (`sha256-<hex>.sig`…) point at. */
+  referrers(subject: Descriptor, options: ReferrersOptions = {}): Promise<ReferrerDescriptor[]> {
+    const found = new Map<string, ReferrerDescriptor>();
+    const entry = (desc: Descriptor, bytes: Uint8Array): ReferrerDescriptor => {
+      const artifactType = artifactTypeOf(bytes);
+      return {
+        mediaType: desc.mediaType,
+        digest: desc.digest,
+        size: desc.size,
+        ...(artifactType ? { artifactType } : {}),
+      };
+    };
+    for (const { desc, bytes } of this.blobs.values()) {
+      if (isManifest(desc.mediaType) && subjectOf(bytes) === subject.digest) found.set(desc.digest, entry(desc, bytes));
+    }
+    for (const suffix of COSIGN_SUFFIXES) {
+      const tag = schemaTag(subject.digest, suffix);
+      const desc = this.tags.get(tag);
+      const bytes = desc && this.get(desc.digest);
+      if (desc && bytes) found.set(desc.digest, { ...entry(desc, bytes), tag });
+    }
+    const types = options.artifactTypes;
+    return Promise.resolve(
+      [...found.values()].filter((d) => !types?.length || (d.artifactType && types.includes(d.artifactType))),
+    );
+  }
+
+  /** A cosign tag is set; a manifest with a subject is found by its subject already. */
+  async putReferrer(desc: Descriptor, options: PutReferrerOptions): Promise<void> {
+    if (options.tag !== undefined) await this.tag(desc, options.tag);
   }
 
   /** Nothing to flush: resolves at once. */

@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import { mkdir, rm, stat } from "node:fs/promises";
 import { AbortError, abortErrorOf, FileError, FormatError, NotFoundError, UsageError } from "../errors.ts";
-import { type EntryName, entryName, FERRY_REPOSITORY, isNamed, REF_NAME } from "../oci/annotations.ts";
+import { type EntryName, entryName, FERRY_REPOSITORY, isNamed, REF_NAME, REFERRER_TAG } from "../oci/annotations.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { isDigest, splitDigest } from "../oci/digest.ts";
 import { MediaType } from "../oci/media_types.ts";
@@ -25,7 +25,8 @@ import {
   streamRange,
   tarFiles,
 } from "./layout_files.ts";
-import type { ContentStore, StoreOptions } from "./store.ts";
+import { artifactTypeOf, COSIGN_SUFFIXES, parseSchemaTag, schemaTag, subjectOf } from "../oci/referrers.ts";
+import type { ContentStore, PutReferrerOptions, ReferrerDescriptor, ReferrersOptions, StoreOptions } from "./store.ts";
 
 const LAYOUT_VERSION = "1.0.0";
 /**
@@ -121,6 +122,8 @@ export class OciLayoutStore implements ContentStore {
   /** No oci-layout/index.json yet: close() writes them even without tags. */
   readonly #isNew: boolean;
   #closed = false;
+  /** What each manifest's `subject` names (null: none), by digest: content-addressed, so never stale. */
+  readonly #subjects = new Map<string, string | null>();
 
   private constructor(files: LayoutFiles, ref: string, read: ReadIndex | undefined, createdDir: boolean) {
     this.#files = files;
@@ -204,6 +207,88 @@ export class OciLayoutStore implements ContentStore {
     return this.#entries();
   }
 
+  /**
+   * index.json's entries that are not referrers: neither a manifest with a `subject` nor named by the tag schema
+   * (`sha256-<hex>`, cosign's `sha256-<hex>.sig|.att|.sbom`).
+   */
+  async imageEntries(): Promise<Descriptor[]> {
+    const out: Descriptor[] = [];
+    for (const entry of this.#entries()) if (!(await this.isReferrerEntry(entry))) out.push(entry);
+    return out;
+  }
+
+  /** Whether an index.json entry is a referrer: a manifest with a `subject`, or named by the tag schema. */
+  async isReferrerEntry(entry: Descriptor): Promise<boolean> {
+    if (parseSchemaTag(tagOf(entry) ?? "")) return true;
+    return (await this.#subjectOf(entry)) !== undefined;
+  }
+
+  /**
+   * The referrers of `subject` this layout lists: index.json entries whose manifest's `subject` names it, entries
+   * tagged with its cosign tags (`sha256-<hex>.sig|.att|.sbom`), and the entries of its `sha256-<hex>` fallback index.
+   */
+  async referrers(subject: Descriptor, options: ReferrersOptions = {}): Promise<ReferrerDescriptor[]> {
+    const found = new Map<string, ReferrerDescriptor>();
+    const cosign = new Map(COSIGN_SUFFIXES.map((s) => [schemaTag(subject.digest, s), s]));
+    const fallback = schemaTag(subject.digest);
+    for (const entry of this.#entries()) {
+      const tag = tagOf(entry);
+      const plain = (e: Descriptor): ReferrerDescriptor => ({ mediaType: e.mediaType, digest: e.digest, size: e.size });
+      if (tag !== undefined && cosign.has(tag)) {
+        found.set(entry.digest, { ...plain(entry), ...(await this.#artifactType(entry)), tag });
+      } else if (tag === fallback) {
+        const bytes = await this.#small(entry);
+        const doc = bytes && JSON.parse(new TextDecoder().decode(bytes)) as { manifests?: Descriptor[] };
+        for (const d of Array.isArray(doc?.manifests) ? doc.manifests : []) {
+          if (d && isDigest(d.digest) && !found.has(d.digest)) found.set(d.digest, d);
+        }
+      } else if ((await this.#subjectOf(entry)) === subject.digest && !found.has(entry.digest)) {
+        found.set(entry.digest, { ...plain(entry), ...(await this.#artifactType(entry)) });
+      }
+    }
+    const types = options.artifactTypes;
+    return [...found.values()].filter((d) => !types?.length || (d.artifactType && types.includes(d.artifactType)));
+  }
+
+  /**
+   * Lists the pushed referrer `desc` in index.json (on close), as the image-layout spec allows manifests with a
+   * subject there: under its cosign tag, or untagged; with `repository`, named into that repository
+   * ({@link FERRY_REPOSITORY}) so `ferry serve` lists it beside its image.
+   */
+  async putReferrer(desc: Descriptor, options: PutReferrerOptions): Promise<void> {
+    const annotations = options.repository !== undefined ? { [FERRY_REPOSITORY]: options.repository } : undefined;
+    if (options.tag !== undefined) {
+      await this.tag(desc, options.tag);
+      if (annotations) this.annotate(options.tag, annotations);
+      return;
+    }
+    await this.addRoot(desc, annotations);
+  }
+
+  async #small(entry: Descriptor): Promise<Uint8Array | undefined> {
+    if (entry.size > MAX_MANIFEST_BYTES) return undefined;
+    const range = await this.locate(entry.digest);
+    if (!range || range.size !== entry.size) return undefined;
+    return await readLimited(streamRange(range), MAX_MANIFEST_BYTES);
+  }
+
+  async #subjectOf(entry: Descriptor): Promise<string | undefined> {
+    let subject = this.#subjects.get(entry.digest);
+    if (subject === undefined) {
+      const bytes = await this.#small(entry);
+      subject = (bytes && subjectOf(bytes)) ?? null;
+      if (bytes) this.#subjects.set(entry.digest, subject);
+    }
+    return subject ?? undefined;
+  }
+
+  async #artifactType(entry: Descriptor): Promise<{ artifactType?: string }> {
+    if (entry.artifactType) return { artifactType: entry.artifactType };
+    const bytes = await this.#small(entry);
+    const artifactType = bytes && artifactTypeOf(bytes);
+    return artifactType ? { artifactType } : {};
+  }
+
   /** Each entry with the repository and tag it is named (see {@link entryName}). */
   named(naming: LayoutNaming): NamedEntry[] {
     return this.#entries().map((entry) => ({ entry, ...entryName(entry, naming.defaultRepo, naming.forced) }));
@@ -259,6 +344,11 @@ export class OciLayoutStore implements ContentStore {
       return await this.#rootOf({ mediaType: "", digest: reference, size }, options);
     }
     if (reference === "" && entries.length === 1) return await this.#rootOf(entries[0], options);
+    if (reference === "" && entries.length > 1) {
+      // An image and its referrers (signatures, SBOMs listed beside it): the image is the one entry.
+      const images = await this.imageEntries();
+      if (images.length === 1) return await this.#rootOf(images[0], options);
+    }
     const matches = matchTag(entries, reference);
     if (matches.length === 1) return await this.#rootOf(matches[0], options);
     const tags = this.listTags();
@@ -345,10 +435,10 @@ export class OciLayoutStore implements ContentStore {
   }
 
   /** Adds an untagged index.json entry for `desc` (on close), unless one is there already. */
-  async addRoot(desc: Descriptor): Promise<void> {
+  async addRoot(desc: Descriptor, annotations?: Record<string, string>): Promise<void> {
     this.#checkOpen();
     await this.#checkPushed(desc);
-    this.#edits.push({ kind: "root", entry: entryOf(desc) });
+    this.#edits.push({ kind: "root", entry: entryOf(desc, annotations) });
   }
 
   /**
@@ -527,6 +617,11 @@ export class OciLayoutStore implements ContentStore {
     });
     return removed > 0;
   }
+}
+
+/** An entry's tag: its name's, else the cosign tag an archive records for a referrer ({@link REFERRER_TAG}). */
+function tagOf(entry: Descriptor): string | undefined {
+  return entryName(entry, "_").tag ?? entry.annotations?.[REFERRER_TAG];
 }
 
 function emptyIndex(): IndexJson {

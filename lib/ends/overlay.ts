@@ -5,7 +5,7 @@
  */
 import type { Descriptor } from "../oci/descriptor.ts";
 import type { MemoryStore } from "./memory.ts";
-import type { ReadableStore, RegistryOrigin, StoreOptions } from "./store.ts";
+import type { ReadableStore, ReferrerDescriptor, ReferrersOptions, RegistryOrigin, StoreOptions } from "./store.ts";
 
 /**
  * Serves `extra`'s content first and everything else from `base`, so a new root (e.g. an index of the
@@ -36,5 +36,10 @@ export class OverlayStore implements ReadableStore {
 
   async exists(desc: Descriptor, options?: StoreOptions): Promise<boolean> {
     return this.extra.blobs.has(desc.digest) || await this.base.exists(desc, options);
+  }
+
+  /** The base store's referrers (the extra blobs are new roots nothing refers to). */
+  async referrers(subject: Descriptor, options?: ReferrersOptions): Promise<ReferrerDescriptor[]> {
+    return (await this.base.referrers?.(subject, options)) ?? [];
   }
 }

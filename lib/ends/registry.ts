@@ -5,10 +5,25 @@
  *
  * @module
  */
-import { abortErrorOf, FerryError, FormatError, NetworkError, RegistryError } from "../errors.ts";
+import {
+  abortErrorOf,
+  AuthError,
+  FerryError,
+  FormatError,
+  NetworkError,
+  NotFoundError,
+  RegistryError,
+} from "../errors.ts";
 import { type Descriptor, shortDigest } from "../oci/descriptor.ts";
 import { checkDigest, digestOf, isDigest, splitDigest } from "../oci/digest.ts";
-import { isManifest, MANIFEST_ACCEPT } from "../oci/media_types.ts";
+import { isManifest, MANIFEST_ACCEPT, MediaType } from "../oci/media_types.ts";
+import {
+  artifactTypeOf,
+  COSIGN_SUFFIXES,
+  mergeFallbackIndex,
+  referrerDescriptor,
+  schemaTag,
+} from "../oci/referrers.ts";
 import type { Reference } from "../ref/reference.ts";
 import { clientFor, type RegistryClient, type RegistryOptions } from "../remote/client.ts";
 import { drain, errorFromResponse } from "../remote/errors.ts";
@@ -17,10 +32,28 @@ import { TimeoutError } from "../remote/timeouts.ts";
 import { mountBlob, uploadBlob } from "../remote/upload.ts";
 import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
 import { verifyBytes } from "../stream/verify.ts";
-import type { ContentStore, PushOptions, RegistryOrigin, StoreOptions } from "./store.ts";
+import type {
+  ContentStore,
+  PushOptions,
+  PutReferrerOptions,
+  ReferrerDescriptor,
+  ReferrersOptions,
+  RegistryOrigin,
+  StoreOptions,
+} from "./store.ts";
 
 /** A tag as the distribution spec allows it. */
 const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+
+/**
+ * How long a repository's tag list (for the tag schema of referrers) and a registry's answer on the referrers API
+ * are reused by every store of the process: one list per repository for a whole copy or mirror run.
+ */
+const DISCOVERY_CACHE_MS = 60_000;
+const tagCache = new WeakMap<RegistryClient, Map<string, { at: number; tags: Promise<Set<string>> }>>();
+const apiCache = new WeakMap<RegistryClient, { at: number; api: boolean }>();
+/** A first referrers-API request in flight per registry: the others wait for its answer rather than ask too. */
+const apiProbes = new WeakMap<RegistryClient, Promise<unknown>>();
 
 /** Manifests kept in memory per store (for tag(), which must PUT the exact bytes again). */
 const MANIFEST_CACHE_ENTRIES = 256;
@@ -46,6 +79,8 @@ export class RegistryStore implements ContentStore {
   readonly client: RegistryClient;
   readonly #repository: string;
   readonly #manifests = new Map<string, Uint8Array>();
+  /** Fallback-index merges, one at a time per subject. */
+  readonly #fallbackLocks = new Map<string, Promise<unknown>>();
 
   /** A store for the repository of `reference` (its tag or digest is ignored). */
   constructor(reference: Reference, options: RegistryOptions = {}) {
@@ -132,6 +167,170 @@ export class RegistryStore implements ContentStore {
   /** Points `tag` at the manifest `desc` (a manifest PUT by tag). */
   async tag(desc: Descriptor, tag: string, options: StoreOptions = {}): Promise<void> {
     await this.#putManifest(desc, tag, await this.#manifestBytes(desc, options), options);
+    tagCache.get(this.client)?.delete(this.#repository);
+  }
+
+  /**
+   * The referrers of `subject`: the referrers API (`GET /v2/<name>/referrers/<digest>`) when the registry answers
+   * it, else the `sha256-<hex>` fallback index tag; and cosign's `sha256-<hex>.sig|.att|.sbom` tags either way.
+   * The tags are listed once per store; a registry without the API is asked once.
+   */
+  async referrers(subject: Descriptor, options: ReferrersOptions = {}): Promise<ReferrerDescriptor[]> {
+    const found = new Map<string, ReferrerDescriptor>();
+    const api = await this.#askReferrersApi(subject.digest, options);
+    for (const d of api ?? []) found.set(d.digest, d);
+    const tags = await this.#schemaTags(options);
+    const fallback = schemaTag(subject.digest);
+    if (tags.has(fallback)) {
+      const index = await this.resolve(fallback, options);
+      const bytes = await this.#manifestBytes(index, options);
+      verifyBytes(index, bytes, this.ref);
+      const doc = JSON.parse(new TextDecoder().decode(bytes)) as { manifests?: Descriptor[] };
+      for (const d of Array.isArray(doc.manifests) ? doc.manifests : []) {
+        if (d && typeof d.digest === "string" && isDigest(d.digest) && !found.has(d.digest)) found.set(d.digest, d);
+      }
+    }
+    for (const suffix of COSIGN_SUFFIXES) {
+      const tag = schemaTag(subject.digest, suffix);
+      if (!tags.has(tag)) continue;
+      const desc = await this.resolve(tag, options);
+      const bytes = await this.#manifestBytes(desc, options);
+      const artifactType = artifactTypeOf(bytes);
+      found.set(desc.digest, { ...desc, ...(artifactType ? { artifactType } : {}), tag });
+    }
+    const types = options.artifactTypes;
+    return [...found.values()].filter((d) => !types?.length || (d.artifactType && types.includes(d.artifactType)));
+  }
+
+  /**
+   * Makes the pushed referrer `desc` discoverable here: its cosign tag written; or, for a manifest with a subject,
+   * nothing when the registry answers the referrers API (it indexes the subject on push), else an entry added to
+   * the `sha256-<hex>` fallback index (read, merged, written: never replaced).
+   */
+  async putReferrer(desc: Descriptor, options: PutReferrerOptions): Promise<void> {
+    if (options.tag !== undefined) return await this.tag(desc, options.tag, options);
+    const api = this.#referrersApi ?? (await this.#askReferrersApi(options.subject, options)) !== undefined;
+    if (api) return;
+    const subject = options.subject;
+    const previous = this.#fallbackLocks.get(subject) ?? Promise.resolve();
+    const run = previous.catch(() => {}).then(async () => {
+      const tag = schemaTag(subject);
+      const entry = referrerDescriptor(desc, await this.#manifestBytes(desc, options));
+      let existing: Uint8Array | undefined;
+      try {
+        const current = await this.resolve(tag, options);
+        existing = await this.#manifestBytes(current, options);
+        verifyBytes(current, existing, this.ref);
+      } catch (err) {
+        if (!(err instanceof NotFoundError)) throw err;
+      }
+      const merged = mergeFallbackIndex(existing, [entry]);
+      if (!merged) return;
+      const index: Descriptor = { mediaType: MediaType.OciIndex, digest: digestOf(merged), size: merged.byteLength };
+      await this.#putManifest(index, index.digest, merged, options);
+      this.#remember(index.digest, merged);
+      await this.#putManifest(index, tag, merged, options);
+      tagCache.get(this.client)?.delete(this.#repository);
+    });
+    this.#fallbackLocks.set(subject, run);
+    await run;
+  }
+
+  /** Whether the registry answers the referrers API, as last seen (undefined: not asked lately). */
+  get #referrersApi(): boolean | undefined {
+    const known = apiCache.get(this.client);
+    return known && Date.now() - known.at < DISCOVERY_CACHE_MS ? known.api : undefined;
+  }
+
+  set #referrersApi(api: boolean) {
+    apiCache.set(this.client, { at: Date.now(), api });
+  }
+
+  /** The referrers API's answer for `digest` (every page), or undefined when the registry has no referrers API. */
+  async #askReferrersApi(digest: string, options: ReferrersOptions): Promise<Descriptor[] | undefined> {
+    const probe = apiProbes.get(this.client);
+    if (this.#referrersApi === undefined && probe) await probe.catch(() => {});
+    if (this.#referrersApi === false) return undefined;
+    if (this.#referrersApi === undefined && !apiProbes.has(this.client)) {
+      const asking = this.#referrersPages(digest, options);
+      apiProbes.set(this.client, asking);
+      try {
+        return await asking;
+      } finally {
+        apiProbes.delete(this.client);
+      }
+    }
+    return await this.#referrersPages(digest, options);
+  }
+
+  async #referrersPages(digest: string, options: ReferrersOptions): Promise<Descriptor[] | undefined> {
+    checkDigest(digest, "a manifest");
+    const types = options.artifactTypes ?? [];
+    const query = types.length === 1 ? `?artifactType=${encodeURIComponent(types[0])}` : "";
+    const out: Descriptor[] = [];
+    let next: string | undefined = `/v2/${this.#repository}/referrers/${digest}${query}`;
+    while (next) {
+      const res = await this.#send(next, "GET", options, { Accept: MediaType.OciIndex });
+      // No referrers API (distribution 2.8 and most registries before OCI 1.1): 404; some say 405, 501 or 400.
+      if (res.status === 404 || res.status === 405 || res.status === 501 || res.status === 400) {
+        await drain(res);
+        if (out.length === 0) {
+          this.#referrersApi = false;
+          return undefined;
+        }
+        break;
+      }
+      if (!res.ok) throw await this.#error(res, "list", `referrers of ${shortDigest(digest)}`, "GET", next);
+      const type = res.headers.get("content-type")?.split(";")[0].trim();
+      const bytes = await readLimited(res.body ?? streamOf(new Uint8Array()), MAX_MANIFEST_BYTES);
+      let doc: { manifests?: unknown };
+      try {
+        doc = JSON.parse(new TextDecoder().decode(bytes));
+      } catch {
+        doc = {};
+      }
+      if (!Array.isArray(doc?.manifests) || (type && type !== MediaType.OciIndex && type !== "application/json")) {
+        // Not a referrers answer (a catch-all page, a proxy): no referrers API here.
+        if (out.length === 0) {
+          this.#referrersApi = false;
+          return undefined;
+        }
+        break;
+      }
+      this.#referrersApi = true;
+      for (const d of doc.manifests as Descriptor[]) {
+        if (d && typeof d.digest === "string" && isDigest(d.digest) && typeof d.mediaType === "string") out.push(d);
+      }
+      const link = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get("link") ?? "");
+      next = link ? String(this.client.url(link[1])) : undefined;
+    }
+    return out;
+  }
+
+  /** The repository's tags that belong to the tag schema, listed once per repository and run (see DISCOVERY_CACHE_MS). */
+  #schemaTags(options: StoreOptions): Promise<Set<string>> {
+    let byRepository = tagCache.get(this.client);
+    if (!byRepository) tagCache.set(this.client, byRepository = new Map());
+    const cached = byRepository.get(this.#repository);
+    if (cached && Date.now() - cached.at < DISCOVERY_CACHE_MS) return cached.tags;
+    const repositories = byRepository;
+    const tags = this.listTags(options).then(
+      (tags) => new Set(tags.filter((t) => t.startsWith("sha256-"))),
+      (err) => {
+        repositories.delete(this.#repository);
+        if (err instanceof NotFoundError) return new Set<string>();
+        if (err instanceof AuthError) {
+          throw new AuthError(
+            `${err.message} (listing the tags of ${this.#repository} to find its signatures and SBOMs; ` +
+              `--referrers=false leaves them out)`,
+            { ref: this.ref, cause: err },
+          );
+        }
+        throw err;
+      },
+    );
+    byRepository.set(this.#repository, { at: Date.now(), tags });
+    return tags;
   }
 
   /** Mounts `desc` from `fromRepository` of the same registry; false when the registry declined. */

@@ -41,6 +41,55 @@ export interface PushOptions extends StoreOptions {
 }
 
 /**
+ * Options of {@link ReadableStore.referrers}.
+ *
+ * @example
+ * ```ts
+ * const sample = buildSampleImage();
+ * const options: ReferrersOptions = { artifactTypes: ["application/spdx+json"] };
+ * await sample.store.referrers(sample.root, options);
+ * ```
+ */
+export interface ReferrersOptions extends StoreOptions {
+  /** Only referrers of these artifact types (the referrers API's `artifactType` filter); all by default. */
+  artifactTypes?: string[];
+}
+
+/**
+ * A referrer as a store lists it: the descriptor of a manifest that refers to a subject (its `subject` field, or
+ * a cosign tag `sha256-<hex>.sig|.att|.sbom` naming the subject's digest).
+ *
+ * @example
+ * ```ts
+ * const sample = buildSampleImage();
+ * const found: ReferrerDescriptor[] = await sample.store.referrers(sample.root);
+ * const signatures = found.filter((r) => r.tag?.endsWith(".sig"));
+ * ```
+ */
+export interface ReferrerDescriptor extends Descriptor {
+  /** The cosign tag it was found under (`sha256-<hex>.sig`); absent for a manifest whose subject names the digest. */
+  tag?: string;
+}
+
+/**
+ * Options of {@link WritableStore.putReferrer}.
+ *
+ * @example
+ * ```ts
+ * const { root } = buildSampleImage();
+ * const options: PutReferrerOptions = { subject: root.digest, tag: "sha256-" + root.digest.slice(7) + ".sig" };
+ * ```
+ */
+export interface PutReferrerOptions extends StoreOptions {
+  /** The digest it refers to. */
+  subject: string;
+  /** A cosign tag to re-create (`sha256-<hex>.sig`); else it is a manifest with a `subject`. */
+  tag?: string;
+  /** The repository the image is named under in a file (`team/app`), so a server of the file lists it there. */
+  repository?: string;
+}
+
+/**
  * Where a registry-backed store lives; lets copyGraph mount blobs inside one registry.
  *
  * @example
@@ -78,6 +127,12 @@ export interface ReadableStore {
   fetch(desc: Descriptor, options?: StoreOptions): Promise<ReadableStream<Uint8Array>>;
   /** Whether the store holds `desc`: HEAD for a registry, stat for a directory. */
   exists(desc: Descriptor, options?: StoreOptions): Promise<boolean>;
+  /**
+   * The referrers of `subject` (one level): manifests whose `subject` names it (the referrers API, a fallback
+   * `sha256-<hex>` index, index.json entries) and cosign's `sha256-<hex>.sig|.att|.sbom` tags. Absent: the
+   * store holds none. See `discoverReferrers` (lib/engine/referrers.ts) for the recursive walk.
+   */
+  referrers?(subject: Descriptor, options?: ReferrersOptions): Promise<ReferrerDescriptor[]>;
 }
 
 /**
@@ -115,6 +170,12 @@ export interface WritableStore {
   readonly maxConcurrentPushes?: number;
   /** Server-side copy from another repository of the same registry; false when the registry declined. */
   mount?(desc: Descriptor, fromRepository: string, options?: StoreOptions): Promise<boolean>;
+  /**
+   * Makes a pushed referrer `desc` (with all its children) discoverable: a cosign tag re-created; a manifest with
+   * a subject listed (nothing more for a registry with the referrers API, the `sha256-<hex>` fallback index
+   * merged otherwise; an index.json entry in a layout or archive). Absent: the store keeps no referrers.
+   */
+  putReferrer?(desc: Descriptor, options: PutReferrerOptions): Promise<void>;
 }
 
 /**

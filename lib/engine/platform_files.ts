@@ -10,6 +10,8 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { abortErrorOf, FileError, NotFoundError, UnsupportedError, UsageError } from "../errors.ts";
 import { type CopyEvent, copyGraph } from "./copy_graph.ts";
+import { copyReferrers, type Referrer } from "./referrers.ts";
+import { repositoryOfName } from "../oci/referrers.ts";
 import { filterIndex, listPlatforms, selectPlatforms } from "./select.ts";
 import type { Descriptor, Platform } from "../oci/descriptor.ts";
 import {
@@ -84,6 +86,12 @@ export interface ExportOptions {
   allowNondistributable?: boolean;
   /** Called once for each non-distributable layer left out, with the label of the file (or `push`) it is left out of. */
   onForeignLayer?: (desc: Descriptor, label: string) => void;
+  /**
+   * Referrers of the image (see `discoverReferrers`), readable from `src`, to carry: listed in index.json (never
+   * in manifest.json) of the OCI archive, or of the per-platform file of the manifest they refer to (the index's
+   * in every file); and pushed with `push`.
+   */
+  referrers?: Referrer[];
 }
 
 /**
@@ -220,7 +228,15 @@ export async function exportFromStore(
     // orders took the same time (median 4.4 s vs 4.3 s after them; 2.3 s without a push): it is CPU-bound there.
     // Over a real network the upload overlaps the download, which only the concurrent order can do.
     const pushing = push
-      ? pushGraph(spool, push.store, options.filteredRoot ?? root, options, controller.signal, onForeign).catch(fail)
+      ? pushGraph(spool, push.store, options.filteredRoot ?? root, options, controller.signal, onForeign)
+        .then(() =>
+          copyReferrers(spool, push.store, options.referrers ?? [], {
+            concurrency: options.concurrency,
+            signal: controller.signal,
+            foreignLayers: options.allowNondistributable ? "copy" : "skip",
+          })
+        )
+        .catch(fail)
       : undefined;
     const fileLimit = new Limiter(FILES_AT_ONCE);
     const results = await Promise.allSettled(
@@ -322,6 +338,8 @@ interface Job {
   total: number;
   /** The index this per-platform file carries, and the other children of it that go in this file. */
   carry?: { index: Descriptor; bytes: Uint8Array; extras: Descriptor[] };
+  /** The referrers this file lists in index.json. */
+  referrers: Referrer[];
 }
 
 interface Done {
@@ -362,6 +380,15 @@ async function runJob(
       job.writer.annotate(job.root, {
         [SOURCE_INDEX]: index.digest,
         [SOURCE_INDEX_NAME]: containerdName(`${options.repository}:${options.tag}`),
+      });
+    }
+    if (job.referrers.length > 0) {
+      await copyReferrers(spool, job.writer, job.referrers, {
+        concurrency: options.concurrency,
+        signal,
+        onEvent,
+        foreignLayers,
+        repository: repositoryOfName(`${options.repository}:${options.tag}`),
       });
     }
     for (const [desc, name] of job.tags) await job.writer.tag(desc, name);
@@ -455,6 +482,7 @@ async function dockerJobs(
     const home = subject !== undefined && extrasOf.has(subject) ? subject : chosen[0].desc.digest;
     extrasOf.get(home)!.push(entry);
   }
+  const homes = referrerHomes(options.referrers ?? []);
   for (const { desc, platform } of chosen) {
     const parsed = desc === root ? top : await spool.manifest(desc, signal);
     if (parsed.kind !== "manifest") throw new NotFoundError(`Cannot export ${desc.digest}: not an image manifest`);
@@ -491,6 +519,11 @@ async function dockerJobs(
       total: desc.size + parsed.manifest.config.size + layers.reduce((n, l) => n + l.size, 0) + extraSize +
         (carried?.index.size ?? 0),
       ...(carried ? { carry: { index: carried.index, bytes: carried.bytes, extras } } : {}),
+      // This platform's referrers; the index's (and any naming no exported image) in every file.
+      referrers: (options.referrers ?? []).filter((r) => {
+        const home = homes.get(r.desc.digest);
+        return home === desc.digest || !chosen.some((c) => c.desc.digest === home);
+      }),
     });
   }
   return jobs;
@@ -510,6 +543,18 @@ async function notAnImage(spool: SpoolingStore, desc: Descriptor, signal: AbortS
   return type !== undefined
     ? `an artifact (${type}), not a platform image`
     : "not a platform image (no os/architecture)";
+}
+
+/** For each referrer, the digest its subject chain ends at (the image or manifest it is ultimately about). */
+function referrerHomes(referrers: Referrer[]): Map<string, string> {
+  const subjectOf = new Map(referrers.map((r) => [r.desc.digest, r.subject]));
+  const homes = new Map<string, string>();
+  for (const r of referrers) {
+    let home = r.subject;
+    for (let hops = 0; subjectOf.has(home) && hops < referrers.length; hops++) home = subjectOf.get(home)!;
+    homes.set(r.desc.digest, home);
+  }
+  return homes;
 }
 
 /** Bytes in the graph of `desc` (an extra carried in one file), its blobs marked as read once more. */
@@ -556,6 +601,7 @@ async function ociArchiveJob(
     label: "oci-archive",
     tags,
     total,
+    referrers: options.referrers ?? [],
   };
 }
 

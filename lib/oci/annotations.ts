@@ -34,6 +34,12 @@ export const SOURCE_INDEX = "dev.ferry.source-index";
  * (`127.0.0.1:5000/team/app:1.0`), so a server of the files can serve the index under it.
  */
 export const SOURCE_INDEX_NAME = "dev.ferry.source-index.name";
+/**
+ * The cosign tag (`sha256-<hex>.sig|.att|.sbom`) of a referrer listed in an archive's index.json. Kept out of
+ * ref.name, from which containerd's importer (and so `docker load` with the containerd image store) would make
+ * an image `import-<date>:sha256-….sig`; ferry reads it back as the tag, and `ferry serve` lists it.
+ */
+export const REFERRER_TAG = "dev.ferry.referrer.tag";
 /** buildx's annotation on an attestation manifest: the digest of the image it describes. */
 export const REFERENCE_DIGEST = "vnd.docker.reference.digest";
 /** buildx's annotation on an attestation manifest: `attestation-manifest`. */

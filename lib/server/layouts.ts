@@ -12,7 +12,14 @@ import { FormatError, NotFoundError } from "../errors.ts";
 import { type FileRange, streamRange } from "../ends/layout_files.ts";
 import type { LayoutNaming, OciLayoutStore } from "../ends/oci_layout.ts";
 import type { ReadableStore } from "../ends/store.ts";
-import { CONTAINERD_NAME, entryName, SOURCE_INDEX, SOURCE_INDEX_NAME } from "../oci/annotations.ts";
+import {
+  CONTAINERD_NAME,
+  entryName,
+  isTag,
+  REFERRER_TAG,
+  SOURCE_INDEX,
+  SOURCE_INDEX_NAME,
+} from "../oci/annotations.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { isDigest } from "../oci/digest.ts";
 import { isIndex } from "../oci/media_types.ts";
@@ -137,7 +144,9 @@ async function build(layouts: ServedLayout[], pool: LayoutPool, forced?: string)
   const carried: { digest: string; name?: string; repository: string }[] = [];
   for (const { store, defaultRepo } of layouts) {
     for (const { entry, repository, tag } of store.named({ defaultRepo, forced })) {
-      add(repository, tag, entry);
+      // A referrer an archive lists under its cosign tag (kept out of ref.name for containerd) is served by that tag.
+      const referrerTag = entry.annotations?.[REFERRER_TAG];
+      add(repository, tag ?? (referrerTag && isTag(referrerTag) ? referrerTag : undefined), entry);
       const digest = entry.annotations?.[SOURCE_INDEX];
       if (digest && isDigest(digest) && !carried.some((c) => c.digest === digest)) {
         carried.push({ digest, name: entry.annotations?.[SOURCE_INDEX_NAME], repository });

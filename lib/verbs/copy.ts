@@ -5,7 +5,8 @@
  */
 import { UsageError } from "../errors.ts";
 import type { CopyEvent } from "../engine/copy_graph.ts";
-import { transfer } from "../engine/transfer.ts";
+import { referrerSummaries, type ReferrerSummary, transferWithReferrers } from "../engine/referrers.ts";
+import { repositoryOfName } from "../oci/referrers.ts";
 import { foreignLayersMode, type SelectedSource, selectSource } from "../engine/source.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { isAttestation } from "../oci/manifest.ts";
@@ -45,6 +46,13 @@ export interface CopyOptions {
    * which need every layer, refuse such an image instead.
    */
   allowNondistributable?: boolean;
+  /**
+   * Carry the image's referrers (cosign and notation signatures, attestations, SBOMs: found through the referrers
+   * API or the tag schema) with it, digests preserved (default true). Never into the Docker engine.
+   */
+  referrers?: boolean;
+  /** Only referrers of these artifact types (and what refers to them); all by default. */
+  artifactTypes?: string[];
 }
 
 /**
@@ -79,6 +87,8 @@ export interface CopyImageResult {
   bytes: number;
   /** Non-distributable (foreign) layers left out: named by the manifests copied, fetched from their `urls`. */
   skippedForeignLayers: Descriptor[];
+  /** The referrers copied with the image (signatures, attestations, SBOMs), parents first. */
+  referrers: ReferrerSummary[];
 }
 
 /**
@@ -168,12 +178,20 @@ async function copySelected(
       ? formatReference({ ...named, digest: undefined, tag: named.tag ?? "latest" }, { short: true })
       : `${selected.repository}:${tag ?? selected.tag ?? "latest"}`;
   }
-  const result = await transfer(selected.store, dstStore, root, {
+  const archive = dstLocation.kind === "oci-archive" || dstLocation.kind === "docker-archive";
+  const carry = options.referrers !== false && dstLocation.kind !== "docker-daemon";
+  const result = await transferWithReferrers(selected.store, dstStore, root, {
     tags: tag === undefined ? [] : [tag],
     concurrency: options.concurrency,
     signal: options.signal,
     onEvent: options.onEvent,
     foreignLayers: foreignLayersMode(options.allowNondistributable, dstLocation.kind),
+    referrers: carry
+      ? {
+        artifactTypes: options.artifactTypes,
+        ...(archive && tag !== undefined ? { repository: repositoryOfName(tag) } : {}),
+      }
+      : false,
   });
   return {
     source: formatLocation(srcLocation),
@@ -189,5 +207,6 @@ async function copySelected(
     mounted: result.mounted,
     bytes: result.bytes,
     skippedForeignLayers: result.skippedForeignLayers,
+    referrers: referrerSummaries(result.referrers),
   };
 }

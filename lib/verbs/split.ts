@@ -16,6 +16,13 @@ import type { RegistryOptions } from "../remote/client.ts";
 import { openDestination } from "../ends/open.ts";
 import { foreignLayersMode, selectSource } from "../engine/source.ts";
 import { bare } from "../oci/descriptor.ts";
+import {
+  copyReferrers,
+  discoverReferrers,
+  type Referrer,
+  referrerSummaries,
+  type ReferrerSummary,
+} from "../engine/referrers.ts";
 
 /**
  * Options of {@link split}.
@@ -48,6 +55,10 @@ export interface SplitOptions {
   onEvent?: (event: CopyEvent) => void;
   /** Copy non-distributable (foreign) layers too, which the source must hold (crane's `--allow-nondistributable-artifacts`). */
   allowNondistributable?: boolean;
+  /** Carry each platform's referrers (signatures, attestations, SBOMs) with its tag, and the index's with it (default true). */
+  referrers?: boolean;
+  /** Only referrers of these artifact types (and what refers to them); all by default. */
+  artifactTypes?: string[];
 }
 
 /**
@@ -90,6 +101,8 @@ export interface SplitResult {
   index?: { tag: string; digest: string; filtered: boolean };
   /** Non-distributable (foreign) layers left out: named by the manifests copied, fetched from their `urls`. */
   skippedForeignLayers: Descriptor[];
+  /** The referrers copied: those of each platform's manifest (and of the index, with `withIndex`). */
+  referrers: ReferrerSummary[];
 }
 
 /**
@@ -161,6 +174,20 @@ export async function split(src: string, dst: string, options: SplitOptions = {}
         const copied = await copyGraph(selected.store, store, desc, copyOptions);
         for (const d of copied.skippedForeignLayers) skippedForeignLayers.set(d.digest, d);
       }
+      // Each platform's referrers go with its tag (a platform's SBOM, signatures of its digest).
+      const referrers: Referrer[] = [];
+      if (options.referrers !== false) {
+        const seen = new Set<string>();
+        for (const [desc] of roots) {
+          const found = await discoverReferrers(selected.store, desc, {
+            signal: options.signal,
+            artifactTypes: options.artifactTypes,
+            children: false,
+          });
+          for (const r of found) if (!seen.has(r.desc.digest) && seen.add(r.desc.digest)) referrers.push(r);
+        }
+        await copyReferrers(selected.store, store, referrers, copyOptions);
+      }
       if (options.signal?.aborted) throw new AbortError();
       const written: string[] = [];
       for (const [desc, tag] of roots) {
@@ -190,6 +217,7 @@ export async function split(src: string, dst: string, options: SplitOptions = {}
         tags,
         ...(index ? { index } : {}),
         skippedForeignLayers: [...skippedForeignLayers.values()],
+        referrers: referrerSummaries(referrers),
       };
     });
   } finally {

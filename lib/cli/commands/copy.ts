@@ -6,8 +6,16 @@
 import { UsageError } from "../../errors.ts";
 import { copy } from "../../verbs/copy.ts";
 import type { Command } from "../command.ts";
-import { intFlag, listFlag, nondistributableFlags, registryOptionsOf, transferFlags } from "../flags.ts";
-import { formatBytes, reportCopy } from "../output.ts";
+import {
+  intFlag,
+  listFlag,
+  nondistributableFlags,
+  referrerFlags,
+  referrerOptionsOf,
+  registryOptionsOf,
+  transferFlags,
+} from "../flags.ts";
+import { formatBytes, referrersLine, reportCopy } from "../output.ts";
 
 /** `ferry copy`. */
 export const copyCommand: Command = {
@@ -27,6 +35,7 @@ export const copyCommand: Command = {
       value: "OS/ARCH[/VARIANT]",
       description: "Copy only these platforms (comma lists too: amd64,arm64,armv7 …); default all",
     },
+    ...referrerFlags,
     ...nondistributableFlags,
     ...transferFlags,
     json: { type: "boolean", description: "Print the result as one JSON document on stdout" },
@@ -42,6 +51,7 @@ export const copyCommand: Command = {
       signal: io.signal,
       onEvent: reportCopy(io.progress("copy"), io.warn),
       allowNondistributable: args.values["allow-nondistributable-artifacts"] === true,
+      ...referrerOptionsOf(args),
     });
     if (args.values.json) {
       io.print(JSON.stringify(result, null, 2));
@@ -57,5 +67,6 @@ export const copyCommand: Command = {
         result.skippedForeignLayers.length ? `, ${result.skippedForeignLayers.length} foreign layers left out` : ""
       }`,
     );
+    if (result.referrers.length > 0) io.print(`  ${referrersLine(result.referrers)}`);
   },
 };

@@ -6,8 +6,16 @@
 import { UsageError } from "../../errors.ts";
 import { type ExportFormat, exportImage } from "../../verbs/export/export.ts";
 import type { Command, CommandIo, ParsedArgs } from "../command.ts";
-import { intFlag, listFlag, nondistributableFlags, readFlags, registryOptionsOf } from "../flags.ts";
-import { formatBytes, reportCopy } from "../output.ts";
+import {
+  intFlag,
+  listFlag,
+  nondistributableFlags,
+  readFlags,
+  referrerFlags,
+  referrerOptionsOf,
+  registryOptionsOf,
+} from "../flags.ts";
+import { formatBytes, referrersLine, reportCopy } from "../output.ts";
 import { exportEventsTo } from "../progress/feeds.ts";
 
 /** `ferry export`. */
@@ -62,6 +70,7 @@ export const exportCommand: Command = {
       value: "DST",
       description: "Also push the image (same platforms) to this registry reference, reading each blob once",
     },
+    ...referrerFlags,
     ...nondistributableFlags,
     ...readFlags,
     creds: { ...readFlags.creds, description: "Credentials for the source registry" },
@@ -94,6 +103,7 @@ export const exportCommand: Command = {
       onEvent: exportEventsTo(io.tracker, io.warn),
       onCopyEvent: reportCopy(format === "oci" ? io.progress("oci") : undefined, io.warn),
       allowNondistributable: args.values["allow-nondistributable-artifacts"] === true,
+      ...referrerOptionsOf(args),
     });
     print(result, args, io);
   },
@@ -136,8 +146,10 @@ function print(result: Awaited<ReturnType<typeof exportImage>>, args: ParsedArgs
     return;
   }
   const pushed = result.pushed ? `Pushed ${result.pushed.reference} (${result.pushed.digest})` : undefined;
+  const referrers = result.referrers.length > 0 ? `  ${referrersLine(result.referrers)}` : undefined;
   if (result.layout) {
     io.print(`Exported ${result.source} → oci:${result.layout} (${result.digest}, ${result.platforms.join(", ")})`);
+    if (referrers) io.print(referrers);
     if (pushed) io.print(pushed);
     return;
   }
@@ -150,5 +162,6 @@ function print(result: Awaited<ReturnType<typeof exportImage>>, args: ParsedArgs
       }  ${f.sha256}`,
     );
   }
+  if (referrers) io.print(referrers);
   if (pushed) io.print(pushed);
 }

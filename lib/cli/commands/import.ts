@@ -6,8 +6,17 @@
 import { UsageError } from "../../errors.ts";
 import { importImage } from "../../verbs/import/import.ts";
 import type { Command } from "../command.ts";
-import { intFlag, listFlag, registryOptionsOf, timeoutFlags, tlsFlags, transferFlags } from "../flags.ts";
-import { formatBytes } from "../output.ts";
+import {
+  intFlag,
+  listFlag,
+  referrerFlags,
+  referrerOptionsOf,
+  registryOptionsOf,
+  timeoutFlags,
+  tlsFlags,
+  transferFlags,
+} from "../flags.ts";
+import { formatBytes, referrersLine } from "../output.ts";
 
 /** `ferry import`. */
 export const importCommand: Command = {
@@ -43,6 +52,7 @@ export const importCommand: Command = {
       value: "N",
       description: "gzip level 0-9 for layers stored uncompressed (default 6)",
     },
+    ...referrerFlags,
     "dest-creds": transferFlags["dest-creds"],
     "plain-http": transferFlags["plain-http"],
     insecure: transferFlags.insecure,
@@ -72,6 +82,7 @@ export const importCommand: Command = {
       destination: registryOptionsOf(args, "dest"),
       signal: io.signal,
       onEvent: io.progress("import"),
+      ...referrerOptionsOf(args),
     });
     if (args.values.json) {
       io.print(JSON.stringify(result, null, 2));
@@ -91,6 +102,7 @@ export const importCommand: Command = {
       io.print(`  ${image.platform.padEnd(16)} ${image.digest}${image.converted ? "  (layers gzipped)" : ""}`);
     }
     for (const line of result.loaded ?? []) io.print(`  ${line}`);
+    if (result.referrers.length > 0) io.print(`  ${referrersLine(result.referrers)}`);
     io.print(`  ${result.copied} copied, ${result.skipped} already present, ${formatBytes(result.bytes)} transferred`);
   },
 };

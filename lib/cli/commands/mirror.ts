@@ -29,7 +29,15 @@ import {
 import { type MirrorSpec, parseMirrorSpec, specFromImages, validateMirrorSpec } from "../../verbs/mirror/spec.ts";
 import type { CommandIo, ParsedArgs } from "../command.ts";
 import type { Command } from "../command.ts";
-import { intFlag, listFlag, nondistributableFlags, registryOptionsOf, transferFlags } from "../flags.ts";
+import {
+  intFlag,
+  listFlag,
+  nondistributableFlags,
+  referrerFlags,
+  referrerOptionsOf,
+  registryOptionsOf,
+  transferFlags,
+} from "../flags.ts";
 import { foreignLayerLine, formatBytes } from "../output.ts";
 
 const USAGE = [
@@ -132,6 +140,7 @@ export const mirrorCommand: Command = {
     retry: { type: "string", value: "FILE", description: "merge: write a plan of the images not done to FILE" },
     "keep-going": { type: "boolean", description: "Finish the other images when one fails (exit 9 if any did)" },
     parallel: { type: "string", value: "N", description: "Images mirrored at once (default 3)" },
+    ...referrerFlags,
     ...nondistributableFlags,
     ...transferFlags,
     json: { type: "boolean", description: "Print the summary as one JSON document on stdout" },
@@ -168,6 +177,7 @@ export const mirrorCommand: Command = {
         signal: io.signal,
         onEvent,
         allowNondistributable: args.values["allow-nondistributable-artifacts"] === true,
+        ...referrerOptionsOf(args),
       });
     } catch (err) {
       // The summary of what was done (with --json, the same document as on success), then the error.
@@ -296,7 +306,10 @@ function platformsOf(args: ParsedArgs): string[] | undefined {
 }
 
 function imageLine(image: MirrorImageResult): string {
-  const digest = image.digest ? `  ${image.digest.slice(0, 19)}…` : "";
+  const referrers = image.referrers?.length
+    ? `  +${image.referrers.length} referrer${image.referrers.length === 1 ? "" : "s"}`
+    : "";
+  const digest = image.digest ? `  ${image.digest.slice(0, 19)}…${referrers}` : "";
   switch (image.status) {
     case "copied":
       return `copied   ${image.source} → ${image.target}${digest}  ${formatBytes(image.bytes)}`;

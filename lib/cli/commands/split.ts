@@ -7,8 +7,16 @@ import { UsageError } from "../../errors.ts";
 import { DEFAULT_SPLIT_TAG } from "../../ref/tag_template.ts";
 import { split } from "../../verbs/split.ts";
 import type { Command } from "../command.ts";
-import { intFlag, listFlag, nondistributableFlags, registryOptionsOf, transferFlags } from "../flags.ts";
-import { reportCopy } from "../output.ts";
+import {
+  intFlag,
+  listFlag,
+  nondistributableFlags,
+  referrerFlags,
+  referrerOptionsOf,
+  registryOptionsOf,
+  transferFlags,
+} from "../flags.ts";
+import { referrersLine, reportCopy } from "../output.ts";
 
 /** `ferry split`. */
 export const splitCommand: Command = {
@@ -33,6 +41,7 @@ export const splitCommand: Command = {
         `Tag per platform from {tag} {label} {os} {arch} {variant} {osversion} (default '${DEFAULT_SPLIT_TAG}')`,
     },
     "with-index": { type: "boolean", description: "Also tag DST's tag with the multi-arch index" },
+    ...referrerFlags,
     ...nondistributableFlags,
     ...transferFlags,
     json: { type: "boolean", description: "Print the tags and digests as one JSON document on stdout" },
@@ -50,6 +59,7 @@ export const splitCommand: Command = {
       signal: io.signal,
       onEvent: reportCopy(io.progress("split"), io.warn),
       allowNondistributable: args.values["allow-nondistributable-artifacts"] === true,
+      ...referrerOptionsOf(args),
     });
     if (args.values.json) {
       io.print(JSON.stringify(result, null, 2));
@@ -64,5 +74,6 @@ export const splitCommand: Command = {
         })`,
       );
     }
+    if (result.referrers.length > 0) io.print(`  ${referrersLine(result.referrers)}`);
   },
 };

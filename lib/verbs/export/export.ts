@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import { UsageError } from "../../errors.ts";
 import type { CopyEvent, CopyResult } from "../../engine/copy_graph.ts";
+import type { Referrer } from "../../engine/referrers.ts";
 import { formatLocation, type Location, parseLocation } from "../../ref/location.ts";
 import { formatPlatform } from "../../oci/platform.ts";
 import { formatReference, parseReference } from "../../ref/reference.ts";
@@ -17,7 +18,13 @@ import { openDestination } from "../../ends/open.ts";
 import type { Descriptor } from "../../oci/descriptor.ts";
 import type { WritableStore } from "../../ends/store.ts";
 import { foreignLayersMode, selectSource } from "../../engine/source.ts";
-import { transfer } from "../../engine/transfer.ts";
+import {
+  discoverReferrers,
+  referrerSummaries,
+  type ReferrerSummary,
+  transferWithReferrers,
+} from "../../engine/referrers.ts";
+import { repositoryOfName } from "../../oci/referrers.ts";
 import { type ExportedFile, type ExportEvent, exportFromStore } from "../../engine/platform_files.ts";
 import { checkRepoTag, DEFAULT_EXPORT_REPO_TAG, parseTagTemplate } from "../../ref/tag_template.ts";
 
@@ -85,6 +92,14 @@ export interface ExportImageOptions {
    * docker-load file needs every layer.
    */
   allowNondistributable?: boolean;
+  /**
+   * Carry the image's referrers (signatures, attestations, SBOMs) in the output, digests preserved (default
+   * true): in the layout's or archive's index.json, and in each per-platform file's index.json (its platform's and
+   * the index's), never in manifest.json; `ferry import` restores them, `ferry serve` serves them.
+   */
+  referrers?: boolean;
+  /** Only referrers of these artifact types (and what refers to them); all by default. */
+  artifactTypes?: string[];
 }
 
 /**
@@ -113,6 +128,8 @@ export interface ExportImageResult {
   pushed?: { reference: string; digest: string };
   /** Non-distributable (foreign) layers left out: named by the manifests written, fetched from their `urls`. */
   skippedForeignLayers: Descriptor[];
+  /** The referrers carried (signatures, attestations, SBOMs), parents first. */
+  referrers: ReferrerSummary[];
 }
 
 /**
@@ -154,20 +171,26 @@ export async function exportImage(
       registry: options.registry,
       signal: options.signal,
     });
-    let copied: CopyResult;
+    let copied: CopyResult & { referrers: Referrer[] };
+    const name = nameOf(location);
     try {
       const opened = await openDestination(parseLocation(`oci:${dir}`), selected.tag);
-      copied = await transfer(selected.store, opened.store, selected.root, {
+      copied = await transferWithReferrers(selected.store, opened.store, selected.root, {
         tags: opened.tag === undefined ? [] : [opened.tag],
         concurrency: options.concurrency,
         signal: options.signal,
         onEvent: options.onCopyEvent,
         foreignLayers: foreignLayersMode(options.allowNondistributable, "oci"),
+        referrers: options.referrers === false ? false : {
+          artifactTypes: options.artifactTypes,
+          // Named into the repository recordName() gives the image, so ferry serve lists them beside it.
+          ...(name ? { repository: repositoryOfName(name) } : {}),
+        },
       });
     } finally {
       await selected.dispose();
     }
-    await recordName(dir, location);
+    await recordName(dir, location, copied.referrers);
     const result: ExportImageResult = {
       source: formatLocation(location),
       format,
@@ -176,6 +199,7 @@ export async function exportImage(
       files: [],
       layout: dir,
       skippedForeignLayers: copied.skippedForeignLayers,
+      referrers: referrerSummaries(copied.referrers),
     };
     if (target) {
       // The layout now holds every blob: push from it, so the source is still read once.
@@ -194,6 +218,10 @@ export async function exportImage(
     const push = target
       ? await openDestination(target, selected.tag ?? "latest", { registry: options.pushRegistry })
       : undefined;
+    const referrers = options.referrers === false ? [] : await discoverReferrers(selected.store, selected.root, {
+      signal: options.signal,
+      artifactTypes: options.artifactTypes,
+    });
     const { files, pushed, skippedForeignLayers } = await exportFromStore(selected.store, selected.root, dir, {
       format,
       repository: options.repository ?? selected.repository,
@@ -209,6 +237,7 @@ export async function exportImage(
       allowNondistributable: options.allowNondistributable,
       onForeignLayer: (desc) => options.onCopyEvent?.({ type: "foreign", desc }),
       ...(push ? { push: { store: push.store, tag: push.tag } } : {}),
+      referrers,
     });
     return {
       source: src,
@@ -220,6 +249,7 @@ export async function exportImage(
         ? { pushed: { reference: pushedReference(target, pushed.tag), digest: pushed.digest } }
         : {}),
       skippedForeignLayers,
+      referrers: referrerSummaries(referrers),
     };
   } finally {
     await selected.dispose();
@@ -230,14 +260,25 @@ export async function exportImage(
  * Records the image's full name beside its tag in the layout's index.json, as the docker and oci-archive
  * formats do (`io.containerd.image.name`), so `ferry serve` of any export form serves the same `repo:tag`.
  */
-async function recordName(dir: string, location: Location): Promise<void> {
-  if (location.kind !== "registry" || location.reference.tag === undefined) return;
-  const { registry, repository, tag } = location.reference;
+async function recordName(dir: string, location: Location, referrers: Referrer[]): Promise<void> {
+  const name = nameOf(location);
+  if (name === undefined || location.kind !== "registry") return;
   const layout = await OciLayoutStore.open(dir);
-  layout.annotate(tag, {
-    [CONTAINERD_NAME]: containerdName(`${formatReference({ registry, repository }, { short: true })}:${tag}`),
-  });
+  layout.annotate(location.reference.tag!, { [CONTAINERD_NAME]: containerdName(name) });
+  for (const r of referrers) {
+    // A cosign tag keeps its ref.name; its full name puts it in the image's repository for ferry serve.
+    if (r.tag !== undefined) {
+      layout.annotate(r.tag, { [CONTAINERD_NAME]: containerdName(`${name.slice(0, name.lastIndexOf(":"))}:${r.tag}`) });
+    }
+  }
   await layout.close();
+}
+
+/** The image's full name `host/repo:tag` when the source is a tagged registry reference. */
+function nameOf(location: Location): string | undefined {
+  if (location.kind !== "registry" || location.reference.tag === undefined) return undefined;
+  const { registry, repository, tag } = location.reference;
+  return `${formatReference({ registry, repository }, { short: true })}:${tag}`;
 }
 
 /** `--name` must be a repository a docker reference can carry (`team/app`, `registry.example.com/team/app`). */
@@ -289,7 +330,8 @@ async function pushFrom(
   target: Location,
   options: ExportImageOptions,
 ): Promise<{ reference: string; digest: string }> {
-  await transfer(src, dst, root, {
+  await transferWithReferrers(src, dst, root, {
+    referrers: options.referrers === false ? false : { artifactTypes: options.artifactTypes },
     tags: tag === undefined ? [] : [tag],
     concurrency: options.concurrency,
     signal: options.signal,

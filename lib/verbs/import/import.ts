@@ -9,6 +9,7 @@ import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { join, resolve as resolvePath } from "node:path";
 import { AbortError, FormatError, NotFoundError, UsageError } from "../../errors.ts";
 import { type CopyEvent, copyGraph } from "../../engine/copy_graph.ts";
+import { copyReferrers, discoverReferrers, referrerSummaries, type ReferrerSummary } from "../../engine/referrers.ts";
 import { fetchConfig, type FetchedManifest, fetchManifest } from "../../engine/fetch.ts";
 import { filterIndex } from "../../engine/select.ts";
 import type { Descriptor, Platform } from "../../oci/descriptor.ts";
@@ -66,6 +67,13 @@ export interface ImportOptions {
   signal?: AbortSignal;
   /** Called for every blob and manifest skipped, mounted, started, copied, and as bytes stream. */
   onEvent?: (event: CopyEvent) => void;
+  /**
+   * Restore the referrers the inputs list beside their images (signatures, attestations, SBOMs that `ferry export`
+   * carried) for what is pushed, digests preserved (default true). Not into the Docker engine.
+   */
+  referrers?: boolean;
+  /** Only referrers of these artifact types (and what refers to them); all by default. */
+  artifactTypes?: string[];
 }
 
 /**
@@ -124,6 +132,8 @@ export interface ImportResult {
   mounted: number;
   /** Bytes streamed. */
   bytes: number;
+  /** The referrers restored (of the root pushed and of its images), parents first. */
+  referrers: ReferrerSummary[];
 }
 
 interface Image {
@@ -222,11 +232,12 @@ export async function importImage(paths: string[], dst: string, options: ImportO
     const { root, index } = await rootOf(chosen, candidates, union, extra, options, artifacts);
     const opened = await openDestination(location, undefined, { registry: options.destination });
     try {
-      const result = await copyGraph(union, opened.store, root, {
-        concurrency: options.concurrency,
-        signal,
-        onEvent: options.onEvent,
-      });
+      const copyOptions = { concurrency: options.concurrency, signal, onEvent: options.onEvent };
+      const result = await copyGraph(union, opened.store, root, copyOptions);
+      const referrers = options.referrers === false
+        ? []
+        : await discoverReferrers(union, root, { signal, artifactTypes: options.artifactTypes });
+      const extra = await copyReferrers(union, opened.store, referrers, copyOptions);
       if (signal?.aborted) throw new AbortError();
       if (opened.tag !== undefined) await opened.store.tag(root, opened.tag, { signal });
       await opened.store.close();
@@ -236,10 +247,11 @@ export async function importImage(paths: string[], dst: string, options: ImportO
         mediaType: root.mediaType,
         index,
         images: chosen.map(report),
-        copied: result.copied,
-        skipped: result.skipped,
-        mounted: result.mounted,
-        bytes: result.bytes,
+        copied: result.copied + extra.copied,
+        skipped: result.skipped + extra.skipped,
+        mounted: result.mounted + extra.mounted,
+        bytes: result.bytes + extra.bytes,
+        referrers: referrerSummaries(referrers),
       };
     } catch (err) {
       await opened.store.abort().catch(() => {});
@@ -263,7 +275,7 @@ async function openInput(
   });
   if (info.isDirectory()) {
     const store = await OciLayoutStore.open(path);
-    const index = { manifests: store.entries() };
+    const index = { manifests: await store.imageEntries() }; // referrers beside them are found by referrers()
     return {
       store,
       carried: await carriedInLayout(path, index.manifests),
@@ -467,6 +479,7 @@ async function load(
       images: chosen.map(report),
       loaded: engine.loaded,
       ...totals,
+      referrers: [],
     };
   } catch (err) {
     await engine.abort();

@@ -6,7 +6,7 @@
  */
 import { NotFoundError } from "../../errors.ts";
 import type { Descriptor } from "../../oci/descriptor.ts";
-import type { ReadableStore, StoreOptions } from "../../ends/store.ts";
+import type { ReadableStore, ReferrerDescriptor, ReferrersOptions, StoreOptions } from "../../ends/store.ts";
 
 /**
  * A {@link ReadableStore} over a list of stores; later additions win (converted content overrides inputs).
@@ -44,6 +44,17 @@ export class UnionStore implements ReadableStore {
 
   async exists(desc: Descriptor, options?: StoreOptions): Promise<boolean> {
     return (await this.#find(desc, options)) !== undefined;
+  }
+
+  /** The referrers every input lists for `subject`, each digest once. */
+  async referrers(subject: Descriptor, options?: ReferrersOptions): Promise<ReferrerDescriptor[]> {
+    const found = new Map<string, ReferrerDescriptor>();
+    for (const store of this.#stores) {
+      for (const r of (await store.referrers?.(subject, options)) ?? []) {
+        if (!found.has(r.digest)) found.set(r.digest, r);
+      }
+    }
+    return [...found.values()];
   }
 
   async #find(desc: Descriptor, options?: StoreOptions): Promise<ReadableStore | undefined> {

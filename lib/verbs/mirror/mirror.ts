@@ -18,6 +18,13 @@ import {
 } from "../../errors.ts";
 import { type CopyEvent, copyGraph } from "../../engine/copy_graph.ts";
 import { type FetchedManifest, fetchManifest, platformOfImage } from "../../engine/fetch.ts";
+import {
+  copyReferrers,
+  discoverReferrers,
+  type Referrer,
+  referrerSummaries,
+  type ReferrerSummary,
+} from "../../engine/referrers.ts";
 import { filterIndex, selectPlatforms } from "../../engine/select.ts";
 import { Limiter } from "../../stream/limiter.ts";
 import type { Descriptor } from "../../oci/descriptor.ts";
@@ -73,6 +80,13 @@ export interface MirrorOptions {
   onEvent?: (event: MirrorEvent) => void;
   /** Copy non-distributable (foreign) layers too, which the sources must hold (crane's `--allow-nondistributable-artifacts`). */
   allowNondistributable?: boolean;
+  /**
+   * Carry each copied image's referrers (signatures, attestations, SBOMs) with it, before its tag (default true).
+   * An image already present is not looked at again.
+   */
+  referrers?: boolean;
+  /** Only referrers of these artifact types (and what refers to them); all by default. */
+  artifactTypes?: string[];
 }
 
 /**
@@ -112,6 +126,8 @@ export interface MirrorImageResult {
   error?: string;
   /** Copied: the non-distributable (foreign) layers left out, which clients fetch from their `urls`. */
   skippedForeignLayers?: Descriptor[];
+  /** Copied or planned: the image's referrers (signatures, attestations, SBOMs), carried with it. */
+  referrers?: ReferrerSummary[];
 }
 
 /**
@@ -197,8 +213,16 @@ export interface ResolvedItem {
   manifestRequests: number;
   /** The registry host the source's requests go to (whose rate limit applies). */
   sourceHost: string;
+  /** With a dry run or a plan: the referrers (signatures, attestations, SBOMs) the copy will carry. */
+  referrers?: ReferrerSummary[];
   /** In-process state from resolving, reused by execute. */
-  live?: { src: PacedSource; dstStore: RegistryStore; store: ReadableStore; top?: FetchedManifest };
+  live?: {
+    src: PacedSource;
+    srcStore: RegistryStore;
+    dstStore: RegistryStore;
+    store: ReadableStore;
+    top?: FetchedManifest;
+  };
 }
 
 /** What a session's source registries said about their rate limits, per wire host (the last announcement). */
@@ -406,7 +430,7 @@ export function openSession(spec: MirrorSpec, options: SessionOptions = {}) {
       present: have.exists && have.digest === root.digest,
       manifestRequests: src.manifestRequests,
       sourceHost: srcStore.client.host,
-      live: { src, dstStore, store, top },
+      live: { src, srcStore, dstStore, store, top },
     };
     if (resolved.present) return resolved;
     top ??= await fetchManifest(store, root, { signal });
@@ -414,6 +438,9 @@ export function openSession(spec: MirrorSpec, options: SessionOptions = {}) {
     resolved.platforms = platformsOf(top);
     resolved.manifestRequests = src.manifestRequests;
     if (estimate) {
+      // Referrers (issue #18): a dry run or a plan lists them; the copy finds them again (see executeWith).
+      const referrers = await referrersOf(store, srcStore, root, top);
+      resolved.referrers = referrerSummaries(referrers);
       // The real run fetches the root (done above), then each child manifest the target lacks.
       if (!(await dstStore.exists(root, { signal }))) {
         for (const child of childrenOf(top.parsed)) {
@@ -422,6 +449,22 @@ export function openSession(spec: MirrorSpec, options: SessionOptions = {}) {
       }
     }
     return resolved;
+  }
+
+  /** An image's referrers (none with `referrers: false`): read through `store`, listed by the source registry. */
+  function referrersOf(
+    store: ReadableStore,
+    via: RegistryStore,
+    root: Descriptor,
+    top: FetchedManifest,
+  ): Promise<Referrer[]> {
+    if (options.referrers === false) return Promise.resolve([]);
+    return discoverReferrers(store, root, {
+      signal,
+      artifactTypes: options.artifactTypes,
+      via,
+      children: top.parsed.kind === "index" ? top.parsed.index.manifests : [],
+    });
   }
 
   /**
@@ -449,7 +492,7 @@ export function openSession(spec: MirrorSpec, options: SessionOptions = {}) {
       if (have.exists && have.digest === item.root.digest) {
         return { ...base, status: "present", digest: root.digest, manifestRequests: 0 };
       }
-      live = { src, dstStore, store: src };
+      live = { src, srcStore, dstStore, store: src };
       const want = parsePlatformList(item.platformFilter);
       if (want !== "all") {
         const narrowed = await narrow(src, item.sourceRoot, want);
@@ -467,25 +510,35 @@ export function openSession(spec: MirrorSpec, options: SessionOptions = {}) {
     } else if (item.present) {
       return { ...base, status: "present", digest: root.digest, manifestRequests: live.src.manifestRequests };
     }
-    const { src, dstStore, store } = live;
-    const copied = await copyGraph(store, dstStore, root, {
+    const { src, srcStore, dstStore, store } = live;
+    const copyOptions = {
       concurrency: options.jobs ?? spec.jobs,
       signal,
-      onEvent: (event) => emit({ type: "copy", source, event }),
-      foreignLayers: options.allowNondistributable ? "copy" : "skip",
-    });
+      onEvent: (event: CopyEvent) => emit({ type: "copy", source, event }),
+      foreignLayers: options.allowNondistributable ? "copy" as const : "skip" as const,
+    };
+    const copied = await copyGraph(store, dstStore, root, copyOptions);
+    // Referrers (issue #18): copied after the image, before its tag, so the tag names a complete, signed image.
+    const referrers = await referrersOf(
+      store,
+      srcStore,
+      root,
+      live.top ?? await fetchManifest(store, root, { signal }),
+    );
+    const extra = await copyReferrers(store, dstStore, referrers, copyOptions);
     if (item.targetRef.tag !== undefined) await dstStore.tag(root, item.targetRef.tag, { signal });
     return {
       ...base,
       status: "copied",
       digest: root.digest,
       ...(item.platforms ? { platforms: item.platforms } : {}),
-      copied: copied.copied,
-      skipped: copied.skipped,
-      mounted: copied.mounted,
-      bytes: copied.bytes,
+      copied: copied.copied + extra.copied,
+      skipped: copied.skipped + extra.skipped,
+      mounted: copied.mounted + extra.mounted,
+      bytes: copied.bytes + extra.bytes,
       manifestRequests: src.manifestRequests,
       skippedForeignLayers: copied.skippedForeignLayers,
+      referrers: referrerSummaries(referrers),
     };
   }
 
@@ -591,6 +644,7 @@ export function plannedImage(item: ResolvedItem): MirrorImageResult {
     digest: item.root.digest,
     platforms: item.platforms,
     manifestRequests: item.manifestRequests,
+    ...(item.referrers ? { referrers: item.referrers } : {}),
   };
 }
 

@@ -653,6 +653,7 @@ export function parseMirrorShardResult(text: string, name = "the result"): Mirro
       "platforms",
       "error",
       "skippedForeignLayers",
+      "referrers",
     ]);
     const status = c.string(m.status, `${w}.status`, 20);
     if (!STATUSES.includes(status)) throw c.fail(`${w}.status`, `expected one of ${STATUSES.join(", ")}`);
@@ -671,6 +672,21 @@ export function parseMirrorShardResult(text: string, name = "the result"): Mirro
       image.platforms = c.array(m.platforms, `${w}.platforms`, 1024).map((p, j) => c.string(p, `${w}.platforms[${j}]`));
     }
     if (m.error !== undefined) image.error = c.string(m.error, `${w}.error`, 16 * 1024);
+    if (m.referrers !== undefined) {
+      image.referrers = c.array(m.referrers, `${w}.referrers`).map((raw, j) => {
+        const at = `${w}.referrers[${j}]`;
+        const r = c.object(raw, at, ["digest", "mediaType", "subject"], ["artifactType", "tag"]);
+        return {
+          digest: c.digest(r.digest, `${at}.digest`),
+          mediaType: c.string(r.mediaType, `${at}.mediaType`, 255),
+          subject: c.digest(r.subject, `${at}.subject`),
+          ...(r.artifactType !== undefined
+            ? { artifactType: c.string(r.artifactType, `${at}.artifactType`, 255) }
+            : {}),
+          ...(r.tag !== undefined ? { tag: c.string(r.tag, `${at}.tag`, 128) } : {}),
+        };
+      });
+    }
     return image;
   });
   // The retry items are plan items: checked as a plan of the same target.
