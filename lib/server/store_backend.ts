@@ -4,9 +4,10 @@
  *
  * @module
  */
-import { NotFoundError } from "../errors.ts";
+import { createHash } from "node:crypto";
+import { DigestMismatchError, NotFoundError, SizeMismatchError } from "../errors.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
-import { isDigest } from "../oci/digest.ts";
+import { isDigest, splitDigest } from "../oci/digest.ts";
 import { isManifest, MediaType } from "../oci/media_types.ts";
 import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
 import { verifyBytes, verifyStream } from "../stream/verify.ts";
@@ -14,6 +15,7 @@ import { type FileRange, streamRange } from "../ends/layout_files.ts";
 import type { ReadableStore } from "../ends/store.ts";
 import {
   type BlobSource,
+  blobUsers,
   type ManifestContent,
   reachableManifests,
   type ReachedManifest,
@@ -67,10 +69,33 @@ export type TaggedStore = ReadableStore & { tags: Map<string, Descriptor> };
  * ```
  */
 export interface StoreBackendOptions {
-  /** Where every repository's blobs are read (a shared pool); default each repository's own store. */
+  /**
+   * Where every repository's blobs are read (a shared pool); default each repository's own store. With a
+   * pool, a repository serves only the blobs it holds: those its manifests use, and those `holds` names.
+   */
   blobs?: ReadableStore;
+  /** Whether repository `name` holds blob `digest` besides what its manifests use (uploaded, mounted). */
+  holds?: (name: string, digest: string) => Promise<boolean>;
   /** Accept pushes through this writer. */
   writer?: RegistryWriter;
+}
+
+/**
+ * A {@link RegistryBackend} over stores, which can also say which blobs a repository holds.
+ *
+ * @example
+ * ```ts
+ * const backend: StoreBackend = storeBackend(new Map([["sample/app", buildSampleImage().store]]));
+ * console.log(await backend.holdsBlob("sample/app", "sha256:" + "0".repeat(64))); // false
+ * ```
+ */
+export interface StoreBackend extends RegistryBackend {
+  /** Every manifest reachable from the roots of repository `name` (empty for an unknown one), by digest. */
+  reached(name: string): Promise<Map<string, ReachedManifest>>;
+  /** The manifest of `name` that uses blob `digest` (or is it), if one does. */
+  blobUser(name: string, digest: string): Promise<Descriptor | undefined>;
+  /** Whether `name` holds blob `digest`: a manifest of it uses the blob, or `options.holds` says so. */
+  holdsBlob(name: string, digest: string): Promise<boolean>;
 }
 
 /** A store that can say where a blob's bytes are on disk (OciLayoutStore): blobs are then served sized. */
@@ -92,13 +117,20 @@ export function storeBackend(
     | Map<string, ServedRepository | TaggedStore>
     | (() => Promise<Map<string, ServedRepository | TaggedStore>>),
   options: StoreBackendOptions = {},
-): RegistryBackend {
+): StoreBackend {
   const current = () => Promise.resolve(typeof repositories === "function" ? repositories() : repositories);
   const served = new WeakMap<object, ServedRepository>();
   const reachable = new WeakMap<ServedRepository, Promise<Map<string, ReachedManifest>>>();
+  const users = new WeakMap<ServedRepository, Promise<Map<string, Descriptor>>>();
+  const verified = new VerifiedFiles();
   const repo = async (name: string): Promise<ServedRepository> => {
+    const found = await maybeRepo(name);
+    if (!found) throw new NotFoundError(`Cannot find repository "${name}"`);
+    return found;
+  };
+  const maybeRepo = async (name: string): Promise<ServedRepository | undefined> => {
     const entry = (await current()).get(name);
-    if (!entry) throw new NotFoundError(`Cannot find repository "${name}"`);
+    if (!entry) return undefined;
     if (typeof entry.tags === "function") return entry as ServedRepository;
     let view = served.get(entry);
     if (!view) {
@@ -123,7 +155,25 @@ export function storeBackend(
     }
     return all;
   };
+  /** Every blob the repository's manifests use, with the manifest using it; once per repository object. */
+  const usersOf = (r: ServedRepository): Promise<Map<string, Descriptor>> => {
+    let all = users.get(r);
+    if (!all) users.set(r, all = reach(r).then(blobUsers));
+    return all;
+  };
+  const blobUser = async (name: string, digest: string) => {
+    const r = await maybeRepo(name);
+    return r ? (await usersOf(r)).get(digest) : undefined;
+  };
+  const holdsBlob = async (name: string, digest: string) =>
+    (await blobUser(name, digest)) !== undefined || ((await options.holds?.(name, digest)) ?? false);
   return {
+    reached: async (name) => {
+      const r = await maybeRepo(name);
+      return r ? await reach(r) : new Map();
+    },
+    blobUser,
+    holdsBlob,
     hasRepository: async (name) => (await current()).has(name),
     tags: async (name) => [...await (await repo(name)).tags()],
     async manifest(name, reference) {
@@ -135,7 +185,12 @@ export function storeBackend(
       if (!desc) throw new NotFoundError(`Cannot find manifest ${reference} in ${name}`);
       return await readManifest(r.store, desc, reference);
     },
-    blob: async (name, digest) => blobOf(options.blobs ?? (await repo(name)).store, digest),
+    async blob(name, digest) {
+      if (!options.blobs) return await blobOf((await repo(name)).store, digest, verified);
+      // One pool behind every repository: each serves only what it holds, as a registry's repositories do.
+      if (!(await holdsBlob(name, digest))) throw new NotFoundError(`Cannot find blob ${digest} in ${name}`);
+      return await blobOf(options.blobs, digest, verified);
+    },
     async referrers(name, digest) {
       const all = await reach(await repo(name));
       return [...all.values()].filter((m) => m.doc.subject?.digest === digest).map(referrerOf);
@@ -181,23 +236,62 @@ function mediaTypeOf(bytes: Uint8Array): string | undefined {
   return undefined;
 }
 
-async function blobOf(store: ReadableStore, digest: string): Promise<BlobSource> {
+/**
+ * Large blob files whose bytes were hashed in full and matched, by file version (path, offset, size and
+ * stamp: a changed file is checked again). Those are sent sized from the file (sendfile where the runtime
+ * can); the others are hashed as they go out.
+ */
+class VerifiedFiles {
+  static readonly MAX = 100_000;
+  readonly #keys = new Set<string>();
+
+  has(range: FileRange): boolean {
+    return this.#keys.has(VerifiedFiles.#key(range));
+  }
+
+  add(range: FileRange): void {
+    if (this.#keys.size >= VerifiedFiles.MAX) this.#keys.delete(this.#keys.values().next().value!);
+    this.#keys.add(VerifiedFiles.#key(range));
+  }
+
+  static #key(r: FileRange): string {
+    return `${r.path}\0${r.offset}\0${r.size}\0${r.stamp}`;
+  }
+}
+
+async function blobOf(store: ReadableStore, digest: string, verified: VerifiedFiles): Promise<BlobSource> {
   if ("locate" in store) {
     const range = await (store as LocatableStore).locate(digest);
     if (!range) throw new NotFoundError(`Cannot find blob ${digest}`);
+    const desc: Descriptor = { mediaType: "", digest, size: range.size };
     if (range.size > MAX_MANIFEST_BYTES) {
-      // A layer in a file: sent sized (sendfile where the runtime can). Hashing every pull of a big layer is not
-      // cheap; small blobs (configs, manifests) are verified below.
+      // A layer in a file. Its bytes are checked once per file version: hashed while the first response
+      // streams (a mismatch cuts that response short), then sent sized from the file.
+      if (verified.has(range)) {
+        return {
+          digest,
+          size: range.size,
+          file: { path: range.path, offset: range.offset },
+          open: (start, end) => Promise.resolve(streamRange(range, start, end)),
+        };
+      }
       return {
         digest,
         size: range.size,
-        file: { path: range.path, offset: range.offset },
-        open: (start, end) => Promise.resolve(streamRange(range, start, end)),
+        async open(start, end) {
+          if (start === 0 && end === range.size) {
+            return verifyingBody(streamRange(range), desc, () => verified.add(range));
+          }
+          // A range cannot be checked as it goes out: the whole blob is hashed first (once per file version).
+          await streamRange(range).pipeThrough(verifyStream(desc)).pipeTo(new WritableStream());
+          verified.add(range);
+          return streamRange(range, start, end);
+        },
       };
     }
     const read = async () => {
       const bytes = await readLimited(streamRange(range), MAX_MANIFEST_BYTES);
-      verifyBytes({ mediaType: "", digest, size: range.size }, bytes);
+      verifyBytes(desc, bytes);
       return bytes;
     };
     return {
@@ -219,6 +313,52 @@ async function blobOf(store: ReadableStore, digest: string): Promise<BlobSource>
       return body.pipeThrough(sliceStream(start, end));
     },
   };
+}
+
+/**
+ * `body`, the whole blob `desc`, passed on as it is read and hashed, with the last chunk held back until the
+ * hash is known: bytes that do not match error the stream before the client has them all, so it sees a
+ * broken transfer, never a complete wrong blob. `onVerified` runs once they matched.
+ */
+export function verifyingBody(
+  body: ReadableStream<Uint8Array>,
+  desc: Descriptor,
+  onVerified: () => void = () => {},
+): ReadableStream<Uint8Array> {
+  const [algorithm] = splitDigest(desc.digest);
+  const hash = createHash(algorithm);
+  const reader = body.getReader();
+  let held: Uint8Array | undefined;
+  let seen = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) {
+          if (seen !== desc.size) throw new SizeMismatchError(desc.size, seen);
+          const actual = `${algorithm}:${hash.digest("hex")}`;
+          if (actual !== desc.digest) throw new DigestMismatchError(desc.digest, actual);
+          onVerified();
+          if (held) controller.enqueue(held);
+          controller.close();
+          return;
+        }
+        seen += value.byteLength;
+        if (seen > desc.size) {
+          await reader.cancel().catch(() => {});
+          throw new SizeMismatchError(desc.size, seen);
+        }
+        hash.update(value);
+        const out = held;
+        held = value;
+        if (out) {
+          controller.enqueue(out);
+          return;
+        }
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
 }
 
 /** Passes on only the bytes `[start, end)` of a stream. */

@@ -83,6 +83,19 @@ describe("ferry serve (process)", () => {
     expect(await run.exit).toBe(0);
     expect(run.first).toMatch(/^Serving 1 repositories at http:\/\/127\.0\.0\.1:\d+ \(read-only\); Ctrl-C stops$/);
   }, 30_000);
+
+  test("--writable without --htpasswd on a non-loopback address warns on stderr, in one line", async () => {
+    const open = await start(["--writable", "--address", "0.0.0.0:0", join(tmp, "pushed")]);
+    open.child.kill("SIGTERM");
+    expect(await open.exit).toBe(0);
+    const lines = open.stderr().trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^ferry: warning: --writable without --htpasswd on 0\.0\.0\.0:\d+: anyone who can reach/);
+    const local = await start(["--writable", "--address", "127.0.0.1:0", join(tmp, "pushed")]);
+    local.child.kill("SIGTERM");
+    expect(await local.exit).toBe(0);
+    expect(local.stderr()).toBe("");
+  }, 30_000);
 });
 
 const rows: { name: string; args: () => string[]; code: number; stderr: RegExp }[] = [
