@@ -62,7 +62,8 @@ export interface RegistryHandlerOptions {
   maxBlobBytes?: number;
   /**
    * Called when a response fails after its headers went out, e.g. a blob whose bytes on disk do not match
-   * its digest (the transfer is cut short, so the client never has a complete wrong blob): one line.
+   * its digest (the transfer is cut short, so the client never has a complete wrong blob): one line. When
+   * given, such a body is aborted without a reason, so the runtime does not print the error again.
    */
   onError?: (message: string) => void;
 }
@@ -256,17 +257,25 @@ async function blobResponse(
     ? fileBody(blob.file.path, blob.file.offset + start, blob.file.offset + end)
     : blob.read
     ? (await blob.read()).slice(start, end)
-    : reportingErrors(await blob.open(start, end), (err) => {
-      const reason = err instanceof FerryError ? err.message.replace(/^Cannot [^:]*: /, "") : String(err);
-      onError?.(`Cannot serve blob ${digest} of ${name}: ${reason}; the response was cut short`);
-    });
+    : reportingErrors(
+      await blob.open(start, end),
+      onError &&
+        ((err) => {
+          const reason = err instanceof FerryError ? err.message.replace(/^Cannot [^:]*: /, "") : String(err);
+          onError(`Cannot serve blob ${digest} of ${name}: ${reason}; the response was cut short`);
+        }),
+    );
   return new Response(body, { status, headers });
 }
 
-/** `body` as is, calling `onError` if it errors (the client then sees a broken transfer). */
+/**
+ * `body` as is; if it errors, the client sees a broken transfer. With `onError`, the error is reported there
+ * and the body aborted with no reason: the runtimes would print one again, with its stack (Bun always,
+ * Deno unless told, see runtime.ts). Without it, the body errors with the reason (an in-process consumer).
+ */
 function reportingErrors(
   body: ReadableStream<Uint8Array>,
-  onError: (err: unknown) => void,
+  onError: ((err: unknown) => void) | undefined,
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>({
@@ -275,8 +284,10 @@ function reportingErrors(
       try {
         chunk = await reader.read();
       } catch (err) {
+        if (!onError) throw err;
         onError(err);
-        throw err;
+        controller.error(undefined);
+        return;
       }
       if (chunk.done) controller.close();
       else controller.enqueue(chunk.value);

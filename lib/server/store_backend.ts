@@ -4,10 +4,9 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
-import { DigestMismatchError, NotFoundError, SizeMismatchError } from "../errors.ts";
+import { NotFoundError } from "../errors.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
-import { isDigest, splitDigest } from "../oci/digest.ts";
+import { isDigest } from "../oci/digest.ts";
 import { isManifest, MediaType } from "../oci/media_types.ts";
 import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
 import { verifyBytes, verifyStream } from "../stream/verify.ts";
@@ -239,19 +238,36 @@ function mediaTypeOf(bytes: Uint8Array): string | undefined {
 /**
  * Large blob files whose bytes were hashed in full and matched, by file version (path, offset, size and
  * stamp: a changed file is checked again). Those are sent sized from the file (sendfile where the runtime
- * can); the others are hashed as they go out.
+ * can). For the others one hash of the file runs, shared by every response sending it meanwhile.
  */
 class VerifiedFiles {
   static readonly MAX = 100_000;
-  readonly #keys = new Set<string>();
+  readonly #matched = new Set<string>();
+  readonly #checking = new Map<string, Promise<void>>();
 
   has(range: FileRange): boolean {
-    return this.#keys.has(VerifiedFiles.#key(range));
+    return this.#matched.has(VerifiedFiles.#key(range));
   }
 
-  add(range: FileRange): void {
-    if (this.#keys.size >= VerifiedFiles.MAX) this.#keys.delete(this.#keys.values().next().value!);
-    this.#keys.add(VerifiedFiles.#key(range));
+  /** Hashes the file's bytes (once for concurrent callers): resolves when they match `digest`, else rejects. */
+  verify(range: FileRange, digest: string): Promise<void> {
+    const key = VerifiedFiles.#key(range);
+    if (this.#matched.has(key)) return Promise.resolve();
+    let check = this.#checking.get(key);
+    if (!check) {
+      const desc: Descriptor = { mediaType: "", digest, size: range.size };
+      check = streamRange(range)
+        .pipeThrough(verifyStream(desc))
+        .pipeTo(new WritableStream())
+        .then(() => {
+          if (this.#matched.size >= VerifiedFiles.MAX) this.#matched.delete(this.#matched.values().next().value!);
+          this.#matched.add(key);
+        })
+        .finally(() => this.#checking.delete(key));
+      check.catch(() => {}); // each caller sees the rejection
+      this.#checking.set(key, check);
+    }
+    return check;
   }
 
   static #key(r: FileRange): string {
@@ -265,8 +281,8 @@ async function blobOf(store: ReadableStore, digest: string, verified: VerifiedFi
     if (!range) throw new NotFoundError(`Cannot find blob ${digest}`);
     const desc: Descriptor = { mediaType: "", digest, size: range.size };
     if (range.size > MAX_MANIFEST_BYTES) {
-      // A layer in a file. Its bytes are checked once per file version: hashed while the first response
-      // streams (a mismatch cuts that response short), then sent sized from the file.
+      // A layer in a file. Its bytes are checked once per file version: while the first responses stream
+      // (each holding back its last bytes until the hash matched), then sent sized from the file.
       if (verified.has(range)) {
         return {
           digest,
@@ -279,13 +295,10 @@ async function blobOf(store: ReadableStore, digest: string, verified: VerifiedFi
         digest,
         size: range.size,
         async open(start, end) {
-          if (start === 0 && end === range.size) {
-            return verifyingBody(streamRange(range), desc, () => verified.add(range));
-          }
-          // A range cannot be checked as it goes out: the whole blob is hashed first (once per file version).
-          await streamRange(range).pipeThrough(verifyStream(desc)).pipeTo(new WritableStream());
-          verified.add(range);
-          return streamRange(range, start, end);
+          const check = verified.verify(range, digest);
+          // A range is sent only once the whole blob matched; the whole blob while it is being checked.
+          if (start !== 0 || end !== range.size) await check;
+          return holdingBackUntil(streamRange(range, start, end), check);
         },
       };
     }
@@ -316,39 +329,26 @@ async function blobOf(store: ReadableStore, digest: string, verified: VerifiedFi
 }
 
 /**
- * `body`, the whole blob `desc`, passed on as it is read and hashed, with the last chunk held back until the
- * hash is known: bytes that do not match error the stream before the client has them all, so it sees a
- * broken transfer, never a complete wrong blob. `onVerified` runs once they matched.
+ * `body` passed on as it is read, its last chunk held back until `check` resolves: bytes that do not match
+ * their digest error the stream before the client has them all, so it sees a broken transfer, never a
+ * complete wrong blob.
  */
-export function verifyingBody(
+export function holdingBackUntil(
   body: ReadableStream<Uint8Array>,
-  desc: Descriptor,
-  onVerified: () => void = () => {},
+  check: Promise<void>,
 ): ReadableStream<Uint8Array> {
-  const [algorithm] = splitDigest(desc.digest);
-  const hash = createHash(algorithm);
   const reader = body.getReader();
   let held: Uint8Array | undefined;
-  let seen = 0;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       for (;;) {
         const { done, value } = await reader.read();
         if (done) {
-          if (seen !== desc.size) throw new SizeMismatchError(desc.size, seen);
-          const actual = `${algorithm}:${hash.digest("hex")}`;
-          if (actual !== desc.digest) throw new DigestMismatchError(desc.digest, actual);
-          onVerified();
+          await check;
           if (held) controller.enqueue(held);
           controller.close();
           return;
         }
-        seen += value.byteLength;
-        if (seen > desc.size) {
-          await reader.cancel().catch(() => {});
-          throw new SizeMismatchError(desc.size, seen);
-        }
-        hash.update(value);
         const out = held;
         held = value;
         if (out) {
