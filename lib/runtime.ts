@@ -88,7 +88,13 @@ export async function serve(handler: (req: Request) => Promise<Response>, option
   }
   if (runtimeName === "deno") {
     const tls = options.tls ? { cert: options.tls.cert, key: options.tls.key } : {};
-    const server = g.Deno.serve({ hostname, port, onListen: () => {}, ...tls }, handler);
+    // As Deno's default, except that a response body aborted with no reason (its handler reported why,
+    // see registryHandler's onError) is not printed as "undefined".
+    const onError = (err: unknown) => {
+      if (err !== undefined) console.error(err);
+      return new Response("Internal Server Error", { status: 500 });
+    };
+    const server = g.Deno.serve({ hostname, port, onListen: () => {}, onError, ...tls }, handler);
     const bound = server.addr.port as number;
     return {
       host: `${hostname.includes(":") ? `[${hostname}]` : hostname}:${bound}`,

@@ -85,15 +85,23 @@ export interface RegistryBackend {
 export interface RegistryWriter {
   /** A directory on the blobs' file system where upload sessions spool (rename into place is atomic). */
   readonly uploadDir: string;
-  /** The size of a blob in the shared pool, or undefined. */
+  /** The size of a blob anywhere in the registry, or undefined (manifest pushes check their references so). */
   blobSize(digest: string): Promise<number | undefined>;
-  /** Moves a verified temp file into the pool as `digest`. */
-  commitBlob(tempPath: string, digest: string): Promise<void>;
+  /** Moves a verified temp file into the registry as `digest`, held by repository `name` from now on. */
+  commitBlob(name: string, tempPath: string, digest: string): Promise<void>;
+  /**
+   * A cross-repository mount: when repository `from` holds blob `digest`, `name` holds it too from now on
+   * (true); false when `from` does not hold it (the client then uploads it).
+   */
+  mountBlob(name: string, digest: string, from: string): Promise<boolean>;
   /** Stores manifest bytes (already validated) and points `tag` (or an untagged entry) of `name` at them. */
   putManifest(name: string, desc: Descriptor, bytes: Uint8Array, tag: string | undefined): Promise<void>;
   /** Removes a tag, or every entry of the repository with that digest; NotFoundError if none. */
   deleteManifest(name: string, reference: string): Promise<void>;
-  /** Removes a blob from the pool unless a manifest still references it. */
+  /**
+   * Removes blob `digest` from repository `name` (from the disk once no repository holds it): NotFoundError
+   * when `name` does not hold it, 405 `UNSUPPORTED` while a manifest of `name` uses it.
+   */
   deleteBlob(name: string, digest: string): Promise<void>;
 }
 
@@ -145,6 +153,24 @@ export async function reachableManifests(
     frontier = next;
   }
   return seen;
+}
+
+/**
+ * Every blob the manifests of `reached` use, each with the first manifest using it: configs, layers, index
+ * children, and the manifests themselves (which are blobs too).
+ */
+export function blobUsers(reached: Map<string, ReachedManifest>): Map<string, Descriptor> {
+  const users = new Map<string, Descriptor>();
+  const use = (d: Descriptor | undefined, by: Descriptor) => {
+    if (d && typeof d.digest === "string" && !users.has(d.digest)) users.set(d.digest, by);
+  };
+  for (const m of reached.values()) {
+    use(m.desc, m.desc);
+    use(m.doc.config, m.desc);
+    for (const d of Array.isArray(m.doc.layers) ? m.doc.layers : []) use(d, m.desc);
+    for (const d of Array.isArray(m.doc.manifests) ? m.doc.manifests : []) use(d, m.desc);
+  }
+  return users;
 }
 
 /** The referrers-API descriptor of a manifest: its identity, artifactType (or config type) and annotations. */

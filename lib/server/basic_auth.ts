@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 // deno-lint-ignore no-sloppy-imports -- a .js with its .d.ts beside it, which deno lint takes for sloppy
 import bcrypt from "../vendor/bcryptjs.js";
@@ -62,11 +62,27 @@ export async function htpasswdAuthenticator(
   return basicAuthenticator(parseHtpasswd(text, path));
 }
 
-/** {@link htpasswdAuthenticator} over parsed users (user → bcrypt hash). */
+/**
+ * {@link htpasswdAuthenticator} over parsed users (user → bcrypt hash). bcrypt runs on the main thread in
+ * slices (bcryptjs), so checks run one at a time: a flood of wrong passwords queues behind itself while
+ * requests with remembered credentials, and those needing no check, are answered between two slices. An
+ * unknown user is checked against a dummy hash of the same cost, so it takes as long as a known one.
+ */
 export function basicAuthenticator(
   users: Map<string, string>,
 ): (authorization: string | null) => Promise<string | undefined> {
   const verified = new Map<string, string>();
+  const costs = [...users.values()].map((h) => Number(h.slice(4, 6)));
+  const cost = costs.length ? Math.max(...costs) : 10;
+  let dummy: Promise<string> | undefined;
+  const dummyHash = () => (dummy ??= bcrypt.hash(randomBytes(16).toString("hex"), cost));
+  dummyHash().catch(() => {}); // made now, so the first unknown user takes no longer than the next
+  let queue: Promise<unknown> = Promise.resolve();
+  const oneAtATime = <T>(work: () => Promise<T>): Promise<T> => {
+    const run = queue.then(work);
+    queue = run.catch(() => {});
+    return run;
+  };
   return async (authorization) => {
     const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(authorization ?? "");
     if (!m) return undefined;
@@ -78,10 +94,11 @@ export function basicAuthenticator(
     if (colon <= 0) return undefined;
     const user = decoded.slice(0, colon);
     const hash = users.get(user);
-    // bcryptjs knows $2a$/$2b$; Apache's $2y$ is the same algorithm under another name.
-    if (!hash || !(await bcrypt.compare(decoded.slice(colon + 1), hash.replace(/^\$2[xy]\$/, "$2b$")))) {
-      return undefined;
-    }
+    const ok = await oneAtATime(async () =>
+      // bcryptjs knows $2a$/$2b$; Apache's $2y$ is the same algorithm under another name.
+      await bcrypt.compare(decoded.slice(colon + 1), (hash ?? await dummyHash()).replace(/^\$2[xy]\$/, "$2b$"))
+    );
+    if (!ok || hash === undefined) return undefined;
     if (verified.size >= CACHE_SIZE) verified.delete(verified.keys().next().value!);
     verified.set(key, user);
     return user;

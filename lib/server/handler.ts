@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { FerryError } from "../errors.ts";
 import { isDigest } from "../oci/digest.ts";
 import { MediaType } from "../oci/media_types.ts";
 import { fileBody } from "../runtime.ts";
@@ -59,6 +60,12 @@ export interface RegistryHandlerOptions {
   onRequest?: (entry: RequestLogEntry) => void;
   /** Largest blob an upload may grow to (413 `SIZE_INVALID` beyond); default 64 GiB. */
   maxBlobBytes?: number;
+  /**
+   * Called when a response fails after its headers went out, e.g. a blob whose bytes on disk do not match
+   * its digest (the transfer is cut short, so the client never has a complete wrong blob): one line. When
+   * given, such a body is aborted without a reason, so the runtime does not print the error again.
+   */
+  onError?: (message: string) => void;
 }
 
 const READ = "GET, HEAD";
@@ -150,7 +157,7 @@ export function registryHandler(
     const notAllowedResponse = allowed(req, backend.writer ? "GET, HEAD, DELETE" : READ);
     if (notAllowedResponse) return notAllowedResponse;
     if (!backend.writer && !(await backend.hasRepository(route.name))) throw notFoundRepository(route.name);
-    return await blobResponse(backend, route.name, route.digest, req, head);
+    return await blobResponse(backend, route.name, route.digest, req, head, options.onError);
   }
 
   return async (req) => {
@@ -212,7 +219,14 @@ function notFoundRepository(name: string) {
 }
 
 /** A blob, whole or one `Range`; sized (Content-Length) whenever the bytes are in a file. */
-async function blobResponse(backend: RegistryBackend, name: string, digest: string, req: Request, head: boolean) {
+async function blobResponse(
+  backend: RegistryBackend,
+  name: string,
+  digest: string,
+  req: Request,
+  head: boolean,
+  onError?: (message: string) => void,
+) {
   const blob = await backend.blob(name, digest);
   const headers: Record<string, string> = {
     ...API_VERSION,
@@ -243,8 +257,43 @@ async function blobResponse(backend: RegistryBackend, name: string, digest: stri
     ? fileBody(blob.file.path, blob.file.offset + start, blob.file.offset + end)
     : blob.read
     ? (await blob.read()).slice(start, end)
-    : await blob.open(start, end);
+    : reportingErrors(
+      await blob.open(start, end),
+      onError &&
+        ((err) => {
+          const reason = err instanceof FerryError ? err.message.replace(/^Cannot [^:]*: /, "") : String(err);
+          onError(`Cannot serve blob ${digest} of ${name}: ${reason}; the response was cut short`);
+        }),
+    );
   return new Response(body, { status, headers });
+}
+
+/**
+ * `body` as is; if it errors, the client sees a broken transfer. With `onError`, the error is reported there
+ * and the body aborted with no reason: the runtimes would print one again, with its stack (Bun always,
+ * Deno unless told, see runtime.ts). Without it, the body errors with the reason (an in-process consumer).
+ */
+function reportingErrors(
+  body: ReadableStream<Uint8Array>,
+  onError: ((err: unknown) => void) | undefined,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let chunk: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        chunk = await reader.read();
+      } catch (err) {
+        if (!onError) throw err;
+        onError(err);
+        controller.error(undefined);
+        return;
+      }
+      if (chunk.done) controller.close();
+      else controller.enqueue(chunk.value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
 }
 
 /**

@@ -1,9 +1,11 @@
 /**
  * What `ferry serve` serves: OCI layouts ({@link OciLayoutStore}s over directories, and over tars read in place)
- * as repositories through {@link storeBackend}. Every layout's blobs form one pool; repositories and tags come
- * from index.json (see {@link entryName}), and a ferry per-platform export's carried index (see
- * {@link SOURCE_INDEX}) is served too, under the name it was exported as. With `writable`, pushes and deletes
- * go into the one layout directory through OciLayoutStore's index.json edits, one at a time.
+ * as repositories through {@link storeBackend}. Every layout's blobs form one pool, but a repository serves
+ * only the blobs it holds (those its manifests use; with `writable`, also those pushed or mounted into it,
+ * recorded by {@link UploadedBlobs}); repositories and tags come from index.json (see {@link entryName}), and
+ * a ferry per-platform export's carried index (see {@link SOURCE_INDEX}) is served too, under the name it was
+ * exported as. With `writable`, pushes and deletes go into the one layout directory through OciLayoutStore's
+ * index.json edits, one at a time.
  *
  * @module
  */
@@ -25,9 +27,10 @@ import { isDigest } from "../oci/digest.ts";
 import { isIndex } from "../oci/media_types.ts";
 import { MAX_MANIFEST_BYTES, readLimited } from "../stream/read_limited.ts";
 import { verifyBytes } from "../stream/verify.ts";
-import { type ManifestDocument, reachableManifests, type RegistryBackend, type RegistryWriter } from "./backend.ts";
+import type { ManifestDocument, RegistryBackend, RegistryWriter } from "./backend.ts";
 import { httpError } from "./responses.ts";
-import { type ServedRepository, storeBackend } from "./store_backend.ts";
+import { type ServedRepository, type StoreBackend, storeBackend } from "./store_backend.ts";
+import { UPLOADED_BLOBS_FILE, UploadedBlobs } from "./uploaded_blobs.ts";
 
 /**
  * One layout to serve and the repository its unnamed entries get.
@@ -102,16 +105,25 @@ export function layoutBackend(layouts: ServedLayout[], options: LayoutBackendOpt
   };
 
   let writer: RegistryWriter | undefined;
+  let uploaded: UploadedBlobs | undefined;
   if (options.writable) {
     if (layouts.length !== 1 || !layouts[0].store.writable) {
       throw new FormatError("Cannot serve writable: --writable takes exactly one OCI layout directory");
     }
-    writer = layoutWriter(layouts[0], { defaultRepo: layouts[0].defaultRepo, forced: options.repo }, pool, fresh);
+    uploaded = new UploadedBlobs(join(layouts[0].store.path, UPLOADED_BLOBS_FILE));
+    const naming = { defaultRepo: layouts[0].defaultRepo, forced: options.repo };
+    writer = layoutWriter(layouts[0].store, naming, uploaded, fresh, () => backend);
   }
-  const backend = storeBackend(fresh, { blobs: pool, writer });
+  const held = uploaded;
+  const backend = storeBackend(fresh, {
+    blobs: pool,
+    writer,
+    holds: held && ((name, digest) => held.has(name, digest)),
+  });
   return {
     ...backend,
     async repositories() {
+      await uploaded?.ready(); // a damaged record fails serve at start, not its first push
       const repos = await fresh();
       return new Map(
         [...repos].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, r]) => [name, [...r.tagged.keys()].sort()]),
@@ -186,20 +198,37 @@ async function completeIndex(pool: LayoutPool, digest: string): Promise<Descript
   return { mediaType: doc.mediaType ?? "application/vnd.oci.image.index.v1+json", digest, size: range.size };
 }
 
-/** Pushes and deletes into one layout directory, as OciLayoutStore-level operations. */
+/**
+ * Pushes and deletes into one layout directory, as OciLayoutStore-level operations. Blob files are added and
+ * removed one at a time, so a delete never removes a file another repository was just given.
+ */
 function layoutWriter(
-  layout: ServedLayout,
+  store: OciLayoutStore,
   naming: LayoutNaming,
-  pool: LayoutPool,
+  uploaded: UploadedBlobs,
   fresh: () => Promise<Map<string, Repository>>,
+  backend: () => StoreBackend,
 ): RegistryWriter {
-  const store = layout.store;
-  const reach = async (repo: Repository | undefined) =>
-    await reachableManifests(repo?.all ?? [], (d) => pool.small(d).catch(() => undefined));
+  let blobLock: Promise<unknown> = Promise.resolve();
+  const serially = <T>(work: () => Promise<T>): Promise<T> => {
+    const run = blobLock.then(work);
+    blobLock = run.catch(() => {});
+    return run;
+  };
   return {
     uploadDir: join(store.path, ".ferry-uploads"),
     blobSize: (digest) => store.blobSize(digest),
-    commitBlob: (tempPath, digest) => store.adoptBlob(tempPath, digest),
+    commitBlob: (name, tempPath, digest) =>
+      serially(async () => {
+        await store.adoptBlob(tempPath, digest);
+        await uploaded.add(name, digest);
+      }),
+    mountBlob: (name, digest, from) =>
+      serially(async () => {
+        if ((await store.blobSize(digest)) === undefined || !(await backend().holdsBlob(from, digest))) return false;
+        await uploaded.add(name, digest);
+        return true;
+      }),
     async putManifest(name, desc, bytes, tag) {
       await store.putBlob(desc, bytes);
       const children = new Set<string>(
@@ -211,7 +240,7 @@ function layoutWriter(
     },
     async deleteManifest(name, reference) {
       if ((await store.deleteNamed(naming, name, reference)) > 0) return;
-      if (isDigest(reference) && (await reach((await fresh()).get(name))).has(reference)) {
+      if (isDigest(reference) && (await backend().reached(name)).has(reference)) {
         throw httpError(
           405,
           "UNSUPPORTED",
@@ -221,24 +250,27 @@ function layoutWriter(
       }
       throw new NotFoundError(`Cannot find manifest ${reference} in ${name}`);
     },
-    async deleteBlob(name, digest) {
-      if ((await store.blobSize(digest)) === undefined) {
-        throw new NotFoundError(`Cannot find blob ${digest} in ${name}`);
-      }
-      for (const [repository, repo] of await fresh()) {
-        for (const m of (await reach(repo)).values()) {
-          const refs = [m.desc, m.doc.config, ...(m.doc.layers ?? []), ...(m.doc.manifests ?? [])];
-          if (refs.some((d) => d?.digest === digest)) {
-            throw httpError(
-              403,
-              "DENIED",
-              `Cannot delete blob ${digest}: manifest ${m.desc.digest} in ${repository} uses it`,
-            );
-          }
+    deleteBlob: (name, digest) =>
+      serially(async () => {
+        const user = await backend().blobUser(name, digest);
+        if (user) {
+          // The spec's answer for a delete the registry will not do (400 or 405), with what to do instead.
+          const what = user.digest === digest ? "it is a manifest there" : `manifest ${user.digest} there uses it`;
+          throw httpError(
+            405,
+            "UNSUPPORTED",
+            `Cannot delete blob ${digest} from ${name}: ${what}; delete the manifest first`,
+            { Allow: "GET, HEAD" },
+          );
         }
-      }
-      await store.removeBlob(digest);
-    },
+        if (!(await uploaded.has(name, digest)) || (await store.blobSize(digest)) === undefined) {
+          throw new NotFoundError(`Cannot find blob ${digest} in ${name}`);
+        }
+        await uploaded.remove(name, digest);
+        if ((await uploaded.holders(digest)).length > 0) return;
+        for (const other of (await fresh()).keys()) if (await backend().blobUser(other, digest)) return;
+        await store.removeBlob(digest);
+      }),
   };
 }
 
@@ -273,12 +305,5 @@ class LayoutPool implements ReadableStore {
 
   async exists(desc: Descriptor): Promise<boolean> {
     return (await this.locate(desc.digest))?.size === desc.size;
-  }
-
-  /** A manifest's bytes, or undefined when absent or too large to be one. */
-  async small(desc: Descriptor): Promise<Uint8Array | undefined> {
-    if (!isDigest(desc.digest) || desc.size > MAX_MANIFEST_BYTES) return undefined;
-    const range = await this.locate(desc.digest);
-    return range ? await readLimited(streamRange(range), MAX_MANIFEST_BYTES) : undefined;
   }
 }

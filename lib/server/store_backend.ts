@@ -14,6 +14,7 @@ import { type FileRange, streamRange } from "../ends/layout_files.ts";
 import type { ReadableStore } from "../ends/store.ts";
 import {
   type BlobSource,
+  blobUsers,
   type ManifestContent,
   reachableManifests,
   type ReachedManifest,
@@ -67,10 +68,33 @@ export type TaggedStore = ReadableStore & { tags: Map<string, Descriptor> };
  * ```
  */
 export interface StoreBackendOptions {
-  /** Where every repository's blobs are read (a shared pool); default each repository's own store. */
+  /**
+   * Where every repository's blobs are read (a shared pool); default each repository's own store. With a
+   * pool, a repository serves only the blobs it holds: those its manifests use, and those `holds` names.
+   */
   blobs?: ReadableStore;
+  /** Whether repository `name` holds blob `digest` besides what its manifests use (uploaded, mounted). */
+  holds?: (name: string, digest: string) => Promise<boolean>;
   /** Accept pushes through this writer. */
   writer?: RegistryWriter;
+}
+
+/**
+ * A {@link RegistryBackend} over stores, which can also say which blobs a repository holds.
+ *
+ * @example
+ * ```ts
+ * const backend: StoreBackend = storeBackend(new Map([["sample/app", buildSampleImage().store]]));
+ * console.log(await backend.holdsBlob("sample/app", "sha256:" + "0".repeat(64))); // false
+ * ```
+ */
+export interface StoreBackend extends RegistryBackend {
+  /** Every manifest reachable from the roots of repository `name` (empty for an unknown one), by digest. */
+  reached(name: string): Promise<Map<string, ReachedManifest>>;
+  /** The manifest of `name` that uses blob `digest` (or is it), if one does. */
+  blobUser(name: string, digest: string): Promise<Descriptor | undefined>;
+  /** Whether `name` holds blob `digest`: a manifest of it uses the blob, or `options.holds` says so. */
+  holdsBlob(name: string, digest: string): Promise<boolean>;
 }
 
 /** A store that can say where a blob's bytes are on disk (OciLayoutStore): blobs are then served sized. */
@@ -92,13 +116,20 @@ export function storeBackend(
     | Map<string, ServedRepository | TaggedStore>
     | (() => Promise<Map<string, ServedRepository | TaggedStore>>),
   options: StoreBackendOptions = {},
-): RegistryBackend {
+): StoreBackend {
   const current = () => Promise.resolve(typeof repositories === "function" ? repositories() : repositories);
   const served = new WeakMap<object, ServedRepository>();
   const reachable = new WeakMap<ServedRepository, Promise<Map<string, ReachedManifest>>>();
+  const users = new WeakMap<ServedRepository, Promise<Map<string, Descriptor>>>();
+  const verified = new VerifiedFiles();
   const repo = async (name: string): Promise<ServedRepository> => {
+    const found = await maybeRepo(name);
+    if (!found) throw new NotFoundError(`Cannot find repository "${name}"`);
+    return found;
+  };
+  const maybeRepo = async (name: string): Promise<ServedRepository | undefined> => {
     const entry = (await current()).get(name);
-    if (!entry) throw new NotFoundError(`Cannot find repository "${name}"`);
+    if (!entry) return undefined;
     if (typeof entry.tags === "function") return entry as ServedRepository;
     let view = served.get(entry);
     if (!view) {
@@ -123,7 +154,25 @@ export function storeBackend(
     }
     return all;
   };
+  /** Every blob the repository's manifests use, with the manifest using it; once per repository object. */
+  const usersOf = (r: ServedRepository): Promise<Map<string, Descriptor>> => {
+    let all = users.get(r);
+    if (!all) users.set(r, all = reach(r).then(blobUsers));
+    return all;
+  };
+  const blobUser = async (name: string, digest: string) => {
+    const r = await maybeRepo(name);
+    return r ? (await usersOf(r)).get(digest) : undefined;
+  };
+  const holdsBlob = async (name: string, digest: string) =>
+    (await blobUser(name, digest)) !== undefined || ((await options.holds?.(name, digest)) ?? false);
   return {
+    reached: async (name) => {
+      const r = await maybeRepo(name);
+      return r ? await reach(r) : new Map();
+    },
+    blobUser,
+    holdsBlob,
     hasRepository: async (name) => (await current()).has(name),
     tags: async (name) => [...await (await repo(name)).tags()],
     async manifest(name, reference) {
@@ -135,7 +184,12 @@ export function storeBackend(
       if (!desc) throw new NotFoundError(`Cannot find manifest ${reference} in ${name}`);
       return await readManifest(r.store, desc, reference);
     },
-    blob: async (name, digest) => blobOf(options.blobs ?? (await repo(name)).store, digest),
+    async blob(name, digest) {
+      if (!options.blobs) return await blobOf((await repo(name)).store, digest, verified);
+      // One pool behind every repository: each serves only what it holds, as a registry's repositories do.
+      if (!(await holdsBlob(name, digest))) throw new NotFoundError(`Cannot find blob ${digest} in ${name}`);
+      return await blobOf(options.blobs, digest, verified);
+    },
     async referrers(name, digest) {
       const all = await reach(await repo(name));
       return [...all.values()].filter((m) => m.doc.subject?.digest === digest).map(referrerOf);
@@ -181,23 +235,76 @@ function mediaTypeOf(bytes: Uint8Array): string | undefined {
   return undefined;
 }
 
-async function blobOf(store: ReadableStore, digest: string): Promise<BlobSource> {
+/**
+ * Large blob files whose bytes were hashed in full and matched, by file version (path, offset, size and
+ * stamp: a changed file is checked again). Those are sent sized from the file (sendfile where the runtime
+ * can). For the others one hash of the file runs, shared by every response sending it meanwhile.
+ */
+class VerifiedFiles {
+  static readonly MAX = 100_000;
+  readonly #matched = new Set<string>();
+  readonly #checking = new Map<string, Promise<void>>();
+
+  has(range: FileRange): boolean {
+    return this.#matched.has(VerifiedFiles.#key(range));
+  }
+
+  /** Hashes the file's bytes (once for concurrent callers): resolves when they match `digest`, else rejects. */
+  verify(range: FileRange, digest: string): Promise<void> {
+    const key = VerifiedFiles.#key(range);
+    if (this.#matched.has(key)) return Promise.resolve();
+    let check = this.#checking.get(key);
+    if (!check) {
+      const desc: Descriptor = { mediaType: "", digest, size: range.size };
+      check = streamRange(range)
+        .pipeThrough(verifyStream(desc))
+        .pipeTo(new WritableStream())
+        .then(() => {
+          if (this.#matched.size >= VerifiedFiles.MAX) this.#matched.delete(this.#matched.values().next().value!);
+          this.#matched.add(key);
+        })
+        .finally(() => this.#checking.delete(key));
+      check.catch(() => {}); // each caller sees the rejection
+      this.#checking.set(key, check);
+    }
+    return check;
+  }
+
+  static #key(r: FileRange): string {
+    return `${r.path}\0${r.offset}\0${r.size}\0${r.stamp}`;
+  }
+}
+
+async function blobOf(store: ReadableStore, digest: string, verified: VerifiedFiles): Promise<BlobSource> {
   if ("locate" in store) {
     const range = await (store as LocatableStore).locate(digest);
     if (!range) throw new NotFoundError(`Cannot find blob ${digest}`);
+    const desc: Descriptor = { mediaType: "", digest, size: range.size };
     if (range.size > MAX_MANIFEST_BYTES) {
-      // A layer in a file: sent sized (sendfile where the runtime can). Hashing every pull of a big layer is not
-      // cheap; small blobs (configs, manifests) are verified below.
+      // A layer in a file. Its bytes are checked once per file version: while the first responses stream
+      // (each holding back its last bytes until the hash matched), then sent sized from the file.
+      if (verified.has(range)) {
+        return {
+          digest,
+          size: range.size,
+          file: { path: range.path, offset: range.offset },
+          open: (start, end) => Promise.resolve(streamRange(range, start, end)),
+        };
+      }
       return {
         digest,
         size: range.size,
-        file: { path: range.path, offset: range.offset },
-        open: (start, end) => Promise.resolve(streamRange(range, start, end)),
+        async open(start, end) {
+          const check = verified.verify(range, digest);
+          // A range is sent only once the whole blob matched; the whole blob while it is being checked.
+          if (start !== 0 || end !== range.size) await check;
+          return holdingBackUntil(streamRange(range, start, end), check);
+        },
       };
     }
     const read = async () => {
       const bytes = await readLimited(streamRange(range), MAX_MANIFEST_BYTES);
-      verifyBytes({ mediaType: "", digest, size: range.size }, bytes);
+      verifyBytes(desc, bytes);
       return bytes;
     };
     return {
@@ -219,6 +326,39 @@ async function blobOf(store: ReadableStore, digest: string): Promise<BlobSource>
       return body.pipeThrough(sliceStream(start, end));
     },
   };
+}
+
+/**
+ * `body` passed on as it is read, its last chunk held back until `check` resolves: bytes that do not match
+ * their digest error the stream before the client has them all, so it sees a broken transfer, never a
+ * complete wrong blob.
+ */
+export function holdingBackUntil(
+  body: ReadableStream<Uint8Array>,
+  check: Promise<void>,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let held: Uint8Array | undefined;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) {
+          await check;
+          if (held) controller.enqueue(held);
+          controller.close();
+          return;
+        }
+        const out = held;
+        held = value;
+        if (out) {
+          controller.enqueue(out);
+          return;
+        }
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
 }
 
 /** Passes on only the bytes `[start, end)` of a stream. */

@@ -15,6 +15,7 @@ import { readFileStream } from "../stream/files.ts";
 import { isAlive } from "../stream/temp.ts";
 import type { RegistryWriter } from "./backend.ts";
 import { API_VERSION, errorResponse, httpError } from "./responses.ts";
+import { isRepositoryName } from "./routes.ts";
 
 /** Default cap on one blob's size: 64 GiB. */
 export const DEFAULT_MAX_BLOB_BYTES = 64 * 1024 ** 3;
@@ -87,8 +88,11 @@ export class UploadSessions {
           throw httpError(400, "DIGEST_INVALID", `Cannot complete upload: invalid digest "${digest}"`);
         }
         if (req.headers.get("Content-Range")) await this.#checkRange(req, session);
+        // A PUT is all or nothing: with the wrong digest the session is left as it was before it, so the
+        // client can PUT again with the right one.
+        const before = { size: session.size, hash: session.hash.copy() };
         await this.#append(session, req.body);
-        return await this.#finish(session, digest);
+        return await this.#finish(session, digest, before);
       }
       case "DELETE":
         await this.#drop(session);
@@ -101,8 +105,13 @@ export class UploadSessions {
   async #start(req: Request, name: string, url: URL): Promise<Response> {
     const mount = url.searchParams.get("mount");
     const digest = url.searchParams.get("digest");
-    // A cross-repository mount: every repository shares the layout's blobs, so any known blob mounts.
-    if (mount !== null && isDigest(mount) && (await this.writer.blobSize(mount)) !== undefined) {
+    // A cross-repository mount, from a repository that holds the blob; otherwise an upload session (202), as
+    // the spec asks. Without `from` nothing is mounted: a repository never gains a blob it was not given.
+    const from = url.searchParams.get("from");
+    if (
+      mount !== null && isDigest(mount) && from !== null && isRepositoryName(from) &&
+      (await this.writer.mountBlob(name, mount, from))
+    ) {
       await req.body?.cancel().catch(() => {});
       return created(name, mount);
     }
@@ -200,24 +209,36 @@ export class UploadSessions {
     }
   }
 
-  /** Verifies the bytes against `digest` and moves them into the pool; the session ends either way. */
-  async #finish(session: Session, digest: string): Promise<Response> {
+  /**
+   * Verifies the bytes against `digest` and moves them into the registry, ending the session. On a mismatch
+   * (400 `DIGEST_INVALID`) the session is rolled back to `before` and kept, or dropped when there is no
+   * `before` (a monolithic POST, whose client has no session to retry on).
+   */
+  async #finish(session: Session, digest: string, before?: { size: number; hash: Hash }): Promise<Response> {
+    const [algorithm] = splitDigest(digest);
+    const actual = algorithm === "sha256"
+      ? `sha256:${session.hash.copy().digest("hex")}`
+      : await hashFile(session.path, algorithm, session.size);
+    if (actual !== digest) {
+      if (before) {
+        await session.handle.truncate(before.size);
+        session.size = before.size;
+        session.hash = before.hash;
+      } else {
+        await this.#drop(session);
+      }
+      throw httpError(
+        400,
+        "DIGEST_INVALID",
+        `Cannot complete upload: the content's digest is ${actual}, not ${digest}`,
+        before ? progressHeaders(session) : undefined,
+      );
+    }
     this.#sessions.delete(session.id);
     try {
       await session.handle.sync();
       await session.handle.close();
-      const [algorithm] = splitDigest(digest);
-      const actual = algorithm === "sha256"
-        ? `sha256:${session.hash.digest("hex")}`
-        : await hashFile(session.path, algorithm);
-      if (actual !== digest) {
-        throw httpError(
-          400,
-          "DIGEST_INVALID",
-          `Cannot complete upload: the content's digest is ${actual}, not ${digest}`,
-        );
-      }
-      await this.writer.commitBlob(session.path, digest);
+      await this.writer.commitBlob(session.name, session.path, digest);
     } finally {
       await unlink(session.path).catch(() => {});
     }
@@ -255,9 +276,9 @@ export async function sweepUploads(dir: string): Promise<void> {
   }
 }
 
-async function hashFile(path: string, algorithm: string): Promise<string> {
+async function hashFile(path: string, algorithm: string, size: number): Promise<string> {
   const hash = createHash(algorithm);
-  const reader = readFileStream(path).getReader();
+  const reader = readFileStream(path, { end: size }).getReader();
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;

@@ -10,6 +10,8 @@ export declare function compare(password: string, hash: string): Promise<boolean
 export declare function compareSync(password: string, hash: string): boolean;
 /** A bcrypt hash of `password` with a salt of 2^`rounds` rounds (or the given salt). */
 export declare function hashSync(password: string, salt?: number | string): string;
+/** {@link hashSync}, asynchronously (it yields between rounds). */
+export declare function hash(password: string, salt: number | string): Promise<string>;
 /** A salt of 2^`rounds` rounds (default 10). */
 export declare function genSaltSync(rounds?: number): string;
 
@@ -17,6 +19,7 @@ export declare function genSaltSync(rounds?: number): string;
 declare const bcrypt: {
   compare: typeof compare;
   compareSync: typeof compareSync;
+  hash: typeof hash;
   hashSync: typeof hashSync;
   genSaltSync: typeof genSaltSync;
 };

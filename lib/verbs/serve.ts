@@ -63,7 +63,11 @@ export interface ServeImagesOptions {
 export type ServeEvent =
   | { type: "spooling"; path: string; reason: string }
   | { type: "spooled"; path: string; bytes: number }
-  | { type: "request"; entry: RequestLogEntry };
+  | { type: "request"; entry: RequestLogEntry }
+  /** Something the user should know before relying on the server, e.g. pushes open to the network. */
+  | { type: "warning"; message: string }
+  /** A response that failed after it started, e.g. a blob whose bytes on disk do not match its digest. */
+  | { type: "error"; message: string };
 
 /**
  * A running `ferry serve`.
@@ -128,7 +132,9 @@ export async function serve(paths: string[], options: ServeImagesOptions = {}): 
       authenticate,
       maxBlobBytes: options.maxBlobBytes,
       onRequest: options.onEvent ? (entry) => options.onEvent!({ type: "request", entry }) : undefined,
+      onError: (message) => options.onEvent?.({ type: "error", message }),
     });
+    const repositories = [...(await backend.repositories())].map(([name, tags]) => ({ name, tags }));
     let server: Server;
     try {
       server = await listen(handler, { hostname, port, tls });
@@ -138,7 +144,12 @@ export async function serve(paths: string[], options: ServeImagesOptions = {}): 
         cause: err,
       });
     }
-    const repositories = [...(await backend.repositories())].map(([name, tags]) => ({ name, tags }));
+    if (options.writable && !authenticate && !isLoopback(hostname)) {
+      options.onEvent?.({
+        type: "warning",
+        message: `--writable without --htpasswd on ${server.host}: anyone who can reach it can push and delete images`,
+      });
+    }
     return {
       host: server.host,
       url: `${tls ? "https" : "http"}://${server.host}`,
@@ -153,6 +164,13 @@ export async function serve(paths: string[], options: ServeImagesOptions = {}): 
     if (spoolDir) await rm(spoolDir, { recursive: true, force: true }).catch(() => {});
     throw err;
   }
+}
+
+/** Whether `hostname` (as {@link parseAddress} gives it) is reachable from this host only. */
+export function isLoopback(hostname: string): boolean {
+  const h = hostname.toLowerCase();
+  return h === "localhost" || h.endsWith(".localhost") || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h) ||
+    /^::ffff:127\./.test(h);
 }
 
 /** `HOST:PORT`, `:PORT` (all interfaces) or `[v6]:PORT`. */

@@ -9,7 +9,8 @@ import { digestOf } from "../oci/digest.ts";
 import { buildSampleImage } from "../testing/sample_image.ts";
 import { ArchiveWriter } from "../ends/archive_writer.ts";
 import { OciLayoutStore } from "../ends/oci_layout.ts";
-import { parseAddress, repoNameOf, serve, type ServeEvent } from "./serve.ts";
+import { tarFile } from "../../tests/helpers/crafted_tar.ts";
+import { isLoopback, parseAddress, repoNameOf, serve, type ServeEvent } from "./serve.ts";
 
 const sample = buildSampleImage({ platforms: ["linux/amd64", "linux/arm64/v8"] });
 const dir = mkdtempSync(join(tmpdir(), "ferry-serve-op-"));
@@ -35,6 +36,15 @@ test("parseAddress", () => {
   expect(parseAddress("[::1]:0")).toEqual({ hostname: "::1", port: 0 });
   expect(() => parseAddress("localhost")).toThrow(UsageError);
   expect(() => parseAddress("h:70000")).toThrow(UsageError);
+});
+
+test("isLoopback: only addresses this host alone can reach", () => {
+  for (const h of ["127.0.0.1", "127.1.2.3", "::1", "localhost", "LOCALHOST", "::ffff:127.0.0.1"]) {
+    expect(isLoopback(h)).toBe(true);
+  }
+  for (const h of ["0.0.0.0", "::", "192.168.1.10", "10.0.0.1", "example.com", "128.0.0.1"]) {
+    expect(isLoopback(h)).toBe(false);
+  }
 });
 
 test("repoNameOf", () => {
@@ -88,15 +98,31 @@ describe("serve", () => {
     const store = await OciLayoutStore.open(layout, { create: true });
     await copyGraph(sample.store, store, sample.root);
     await store.tag(sample.root, "1.0");
-    await store.close();
-    // A blob that is a symlink to a file outside, whose digest it even has, and one to /etc/shadow.
+    // A blob that is a symlink to a file outside, whose digest it even has, and one to /etc/shadow; a manifest
+    // uses both (a repository serves only the blobs it holds).
     const secret = new TextEncoder().encode("root:$6$not-a-real-hash:19000:0:99999:7:::\n");
+    const linkedInside = new TextEncoder().encode("a blob linked inside the layout");
+    const config = JSON.parse(new TextDecoder().decode(sample.store.get(sample.manifests[0].digest))).config;
+    const layers = [digestOf(secret), `sha256:${"e".repeat(64)}`, digestOf(linkedInside)].map((digest) => ({
+      mediaType: "application/vnd.oci.image.layer.v1.tar",
+      digest,
+      size: 100,
+    }));
+    const linking = new TextEncoder().encode(
+      JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config, layers }),
+    );
+    const linkingDesc = {
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      digest: digestOf(linking),
+      size: linking.byteLength,
+    };
+    await store.putBlob(linkingDesc, linking);
+    await store.tag(linkingDesc, "links");
+    await store.close();
     writeFileSync(join(dir, "shadow"), secret);
     symlinkSync(join(dir, "shadow"), join(layout, "blobs", "sha256", digestOf(secret).slice(7)));
     symlinkSync("/etc/shadow", join(layout, "blobs", "sha256", "e".repeat(64)));
     // Inside the layout, a symlink is fine (layouts deduplicated with links).
-    const config = JSON.parse(new TextDecoder().decode(sample.store.get(sample.manifests[0].digest))).config;
-    const linkedInside = new TextEncoder().encode("a blob linked inside the layout");
     writeFileSync(join(layout, "inside"), linkedInside);
     symlinkSync(join("..", "..", "inside"), join(layout, "blobs", "sha256", digestOf(linkedInside).slice(7)));
     const registry = await serve([layout], { address: "127.0.0.1:0" });
@@ -157,5 +183,110 @@ describe("serve", () => {
     } finally {
       await registry.stop();
     }
+  });
+});
+
+describe("serve: blobs per repository, verified", () => {
+  const big = buildSampleImage({ platforms: ["linux/amd64"], layerSize: 5 * 1024 * 1024, seed: 7 });
+  const other = buildSampleImage({ platforms: ["linux/arm64/v8"], seed: 8 });
+  const layerOf = (image: typeof big) =>
+    JSON.parse(new TextDecoder().decode(image.store.get(image.manifests[0].digest))).layers.at(-1) as {
+      digest: string;
+      size: number;
+    };
+  const layoutOf = async (name: string, image: typeof big) => {
+    const path = join(dir, name);
+    const store = await OciLayoutStore.open(path, { create: true });
+    await copyGraph(image.store, store, image.root);
+    await store.tag(image.root, "1.0");
+    await store.close();
+    return path;
+  };
+
+  test("several layouts: each repository serves only the blobs its manifests use", async () => {
+    const registry = await serve([await layoutOf("per-repo-big", big), await layoutOf("per-repo-other", other)], {
+      address: "127.0.0.1:0",
+    });
+    try {
+      const status = async (repo: string, digest: string) => {
+        const res = await fetch(`${registry.url}/v2/${repo}/blobs/${digest}`, { method: "HEAD" });
+        return res.status;
+      };
+      expect(await status("per-repo-other", layerOf(other).digest)).toBe(200);
+      expect(await status("per-repo-big", layerOf(other).digest)).toBe(404);
+      expect(await status("per-repo-other", layerOf(big).digest)).toBe(404);
+      expect(await status("per-repo-big", layerOf(big).digest)).toBe(200);
+      const res = await fetch(`${registry.url}/v2/per-repo-big/blobs/${layerOf(other).digest}`);
+      expect((await res.json()).errors[0].code).toBe("BLOB_UNKNOWN");
+    } finally {
+      await registry.stop();
+    }
+  });
+
+  test("a large blob whose bytes went bad on disk is cut short, never sent whole; a good one is sent whole", async () => {
+    const layout = await layoutOf("rotten", big);
+    const layer = layerOf(big);
+    const events: ServeEvent[] = [];
+    const registry = await serve([layout], { address: "127.0.0.1:0", onEvent: (e) => events.push(e) });
+    try {
+      const url = `${registry.url}/v2/rotten/blobs/${layer.digest}`;
+      const good = async () => {
+        const res = await fetch(url);
+        expect(res.status).toBe(200);
+        return digestOf(new Uint8Array(await res.arrayBuffer()));
+      };
+      expect(await Promise.all([good(), good(), good()])).toEqual([layer.digest, layer.digest, layer.digest]); // while checked
+      expect(await good()).toBe(layer.digest); // checked: straight from the file
+      // One bit flipped, same size: a rewritten file (new mtime), so checked again though it was good before.
+      const path = join(layout, "blobs", "sha256", layer.digest.slice(7));
+      const bytes = readFileSync(path);
+      bytes[bytes.length >> 1] ^= 1;
+      writeFileSync(path, bytes);
+      // Three clients at once (one hash of the file between them), then one more.
+      const pull = async () => {
+        const bad = await fetch(url);
+        expect(bad.status).toBe(200); // the headers went out before the last byte was read
+        return await bad.arrayBuffer().then((b) => b.byteLength, () => -1);
+      };
+      const got = [...await Promise.all([pull(), pull(), pull()]), await pull()];
+      for (const n of got) expect(n).toBeLessThan(layer.size); // -1: the transfer broke, as a client must see
+      const errors = events.filter((e) => e.type === "error").map((e) => (e as { message: string }).message);
+      expect(errors.length).toBe(4);
+      expect(errors[0]).toStartWith(
+        `Cannot serve blob ${layer.digest} of rotten: expected digest ${layer.digest}, got `,
+      );
+      // A range is served only from a blob whose whole bytes match.
+      const range = await fetch(url, { headers: { Range: "bytes=0-99" } });
+      expect(range.status).toBe(500);
+      expect((await range.json()).errors[0].message).toContain(`expected digest ${layer.digest}`);
+    } finally {
+      await registry.stop();
+    }
+  });
+
+  test("an archive with two entries of one name is refused, so neither copy is served", async () => {
+    const layer = layerOf(other);
+    const entries = [...other.store.blobs.entries()].map(([digest, blob]) => ({
+      name: `blobs/sha256/${digest.slice(7)}`,
+      data: blob.bytes,
+    }));
+    const index = {
+      schemaVersion: 2,
+      manifests: [{ ...other.root, annotations: { "org.opencontainers.image.ref.name": "1.0" } }],
+    };
+    const wrong = new Uint8Array(layer.size).fill(0x41);
+    const tar = join(dir, "duplicated.tar");
+    writeFileSync(
+      tar,
+      tarFile([
+        { name: "oci-layout", data: '{"imageLayoutVersion":"1.0.0"}' },
+        { name: "index.json", data: JSON.stringify(index) },
+        { name: `blobs/sha256/${layer.digest.slice(7)}`, data: wrong },
+        ...entries,
+      ]),
+    );
+    await expect(serve([tar], { address: "127.0.0.1:0" })).rejects.toThrow(
+      `duplicate entry "blobs/sha256/${layer.digest.slice(7)}"`,
+    );
   });
 });

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { copyGraph } from "../../lib/engine/copy_graph.ts";
@@ -82,6 +82,45 @@ describe("ferry serve (process)", () => {
     run.child.kill("SIGTERM");
     expect(await run.exit).toBe(0);
     expect(run.first).toMatch(/^Serving 1 repositories at http:\/\/127\.0\.0\.1:\d+ \(read-only\); Ctrl-C stops$/);
+  }, 30_000);
+
+  test("a large blob gone bad on disk: the pull breaks and stderr says so in one line", async () => {
+    const big = buildSampleImage({ platforms: ["linux/amd64"], layerSize: 5 * 1024 * 1024, seed: 3 });
+    const dir = join(tmp, "rotten");
+    const store = await OciLayoutStore.open(dir, { create: true });
+    await copyGraph(big.store, store, big.root);
+    await store.tag(big.root, "1.0");
+    await store.close();
+    const layer = JSON.parse(new TextDecoder().decode(big.store.get(big.manifests[0].digest))).layers.at(-1);
+    const path = join(dir, "blobs", "sha256", layer.digest.slice(7));
+    const bytes = await readFile(path);
+    bytes[bytes.length - 1] ^= 1;
+    await writeFile(path, bytes);
+    const run = await start(["--address", "127.0.0.1:0", dir]);
+    try {
+      const url = `${run.first.match(/http:\/\/[^ ]+/)![0]}/v2/rotten/blobs/${layer.digest}`;
+      const got = await (await fetch(url)).arrayBuffer().then((b) => b.byteLength, () => -1);
+      expect(got).toBeLessThan(layer.size);
+    } finally {
+      run.child.kill("SIGTERM");
+    }
+    expect(await run.exit).toBe(0);
+    const lines = run.stderr().trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toStartWith(`ferry: error: Cannot serve blob ${layer.digest} of rotten: expected digest `);
+  }, 30_000);
+
+  test("--writable without --htpasswd on a non-loopback address warns on stderr, in one line", async () => {
+    const open = await start(["--writable", "--address", "0.0.0.0:0", join(tmp, "pushed")]);
+    open.child.kill("SIGTERM");
+    expect(await open.exit).toBe(0);
+    const lines = open.stderr().trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^ferry: warning: --writable without --htpasswd on 0\.0\.0\.0:\d+: anyone who can reach/);
+    const local = await start(["--writable", "--address", "127.0.0.1:0", join(tmp, "pushed")]);
+    local.child.kill("SIGTERM");
+    expect(await local.exit).toBe(0);
+    expect(local.stderr()).toBe("");
   }, 30_000);
 });
 

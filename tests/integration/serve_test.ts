@@ -25,6 +25,8 @@ const sample = buildSampleImage({
   files: { "linux/amd64": { "bin/busybox": busybox } },
   cmd: ["/bin/busybox", "cat", "/platform.txt"],
   layerSize: 64 * 1024,
+  // A base layer above 4 MiB: served hashed as it streams out (smaller blobs are verified in memory).
+  baseLayerSize: 5 * 1024 * 1024,
 });
 const work = mkdtempSync(join(tmpdir(), "ferry-serve-it-"));
 const archive = join(work, "app.oci.tar.gz");

@@ -81,7 +81,9 @@ export const serveCommand: Command = {
 
 function events(io: CommandIo, verbose: boolean): (event: ServeEvent) => void {
   return (event) => {
-    if (event.type === "spooling") io.warn(`ferry: ${event.path}: ${event.reason}`);
+    if (event.type === "warning") io.warn(`ferry: warning: ${event.message}`);
+    else if (event.type === "error") io.warn(`ferry: error: ${event.message}`);
+    else if (event.type === "spooling") io.warn(`ferry: ${event.path}: ${event.reason}`);
     else if (event.type === "spooled") io.warn(`ferry: ${event.path}: unpacked (${formatBytes(event.bytes)})`);
     else if (verbose) {
       const e = event.entry;
