@@ -14,6 +14,13 @@ export interface RangedStreamOptions {
   partSize: number;
   /** Parts in flight at once, the one being read included. */
   parallel: number;
+  /**
+   * A connection at least this fast (bytes/s of part 0's body, from `startedAt`) is not capped: the rest of
+   * the blob then comes in one more request, as from a plain GET (parallel parts would only cost memory).
+   */
+  fastBytesPerSecond: number;
+  /** When part 0's answer came (`performance.now()`), its body then still to read. */
+  startedAt: number;
   /** Part 0's body, already requested (the probe that showed the source honours Range). */
   first: ReadableStream<Uint8Array>;
   /** Opens `[start, end)` (end exclusive): a stream of exactly those bytes, resumed on a drop by the opener. */
@@ -21,67 +28,47 @@ export interface RangedStreamOptions {
 }
 
 interface Part {
-  /** Resolved when the part becomes the one being read: parts ahead wait in their connections until then. */
-  turn: Promise<void>;
-  go?: () => void;
-  chunks: Uint8Array[];
-  done: boolean;
-  error?: unknown;
-  reader?: ReadableStreamDefaultReader<Uint8Array>;
-  wake?: () => void;
+  start: number;
+  end: number;
+  /** The part's body once its answer came; read only in its turn, straight into the consumer (backpressure). */
+  body: Promise<ReadableStreamDefaultReader<Uint8Array>>;
 }
 
 /**
- * The blob as one stream, fetched `parallel` parts at a time. The parts ahead of the one being read are
- * requested at once but read only in their turn, so their bytes wait in the connections' buffers (the kernel's,
- * outside the heap: measured on a 6-platform copy, reading them ahead into memory cost ~45 MiB more peak RSS
- * for no gain in time); a new part is requested each time one has been handed on whole. A failed part errors
- * the stream; cancelling it cancels every part.
+ * The blob as one stream. Part 0 alone first: if it came at `fastBytesPerSecond` or more, the rest follows in
+ * one request; otherwise (a capped connection) in parts, `parallel` at a time. The parts ahead of the one being
+ * read are requested at once but read only in their turn, so their bytes wait in the connections' buffers (the
+ * kernel's, mostly: measured on a 6-platform copy, reading them ahead into memory cost ~45 MiB more peak RSS for
+ * no gain in time); the part being read is read as the consumer pulls. A new part is requested each time one has
+ * been handed on whole. A failed part errors the stream; cancelling it cancels every part.
  *
  * @example
  * ```ts
- * const body = rangedStream({ size, partSize: 8 << 20, parallel: 4, first: probe.body!, open: (s, e) => fetchRange(s, e) });
+ * const body = rangedStream({
+ *   size, partSize: 8 << 20, parallel: 8, fastBytesPerSecond: 64 << 20, startedAt: performance.now(),
+ *   first: probe.body!, open: (start, end) => fetchRange(start, end),
+ * });
  * ```
  */
 export function rangedStream(options: RangedStreamOptions): ReadableStream<Uint8Array> {
-  const { size, partSize, parallel, open } = options;
-  const count = Math.max(1, Math.ceil(size / partSize));
+  const { size, partSize, open } = options;
+  let count = Math.max(1, Math.ceil(size / partSize));
+  let parallel = 1; // until part 0 shows whether the connection is capped
   const parts: Part[] = [];
   let current = 0;
-  let stopped = false;
 
-  const pump = async (part: Part, body: Promise<ReadableStream<Uint8Array>>) => {
-    try {
-      const reader = (await body).getReader();
-      part.reader = reader;
-      if (stopped) await reader.cancel().catch(() => {});
-      await part.turn; // read only in order: what a part ahead receives waits in its connection, not here
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        part.chunks.push(value);
-        part.wake?.();
-      }
-      part.done = true;
-    } catch (err) {
-      part.error = err;
-    }
-    part.wake?.();
-  };
   const start = () => {
     while (parts.length < count && parts.length < current + parallel) {
       const i = parts.length;
-      const part = { chunks: [], done: false } as unknown as Part;
-      part.turn = new Promise<void>((resolve) => (part.go = resolve));
-      if (i === current) part.go!();
-      parts.push(part);
-      const begin = i * partSize;
-      void pump(part, i === 0 ? Promise.resolve(options.first) : open(begin, Math.min(size, begin + partSize)));
+      const begin = i === 0 ? 0 : parts[i - 1].end;
+      const end = i === count - 1 ? size : Math.min(size, begin + partSize);
+      const body = (i === 0 ? Promise.resolve(options.first) : open(begin, end)).then((b) => b.getReader());
+      body.catch(() => {}); // seen when its turn comes (or let go by cancel)
+      parts.push({ start: begin, end, body });
     }
   };
   const stop = async (reason?: unknown) => {
-    stopped = true;
-    await Promise.all(parts.map((p) => p.reader?.cancel(reason).catch(() => {})));
+    await Promise.all(parts.slice(current).map((p) => p.body.then((r) => r.cancel(reason)).catch(() => {})));
   };
 
   start();
@@ -89,21 +76,21 @@ export function rangedStream(options: RangedStreamOptions): ReadableStream<Uint8
     async pull(controller) {
       for (;;) {
         const part = parts[current];
-        const chunk = part.chunks.shift();
-        if (chunk) return controller.enqueue(chunk);
-        if (part.error !== undefined) {
-          await stop(part.error);
-          throw part.error;
+        let chunk: Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]>>;
+        try {
+          chunk = await (await part.body).read();
+        } catch (err) {
+          await stop(err);
+          throw err;
         }
-        if (part.done) {
-          parts[current] = { chunks: [], done: true, turn: Promise.resolve() }; // let the finished part's buffers go
-          if (++current === count) return controller.close();
-          start();
-          parts[current].go?.();
-          continue;
+        if (!chunk.done) return controller.enqueue(chunk.value);
+        if (current === 0) {
+          const rate = part.end / Math.max(1e-3, (performance.now() - options.startedAt) / 1000);
+          if (rate >= options.fastBytesPerSecond) count = Math.min(count, 2); // the rest in one request
+          else parallel = options.parallel;
         }
-        await new Promise<void>((resolve) => (part.wake = resolve));
-        part.wake = undefined;
+        if (++current === count) return controller.close();
+        start();
       }
     },
     cancel: stop,

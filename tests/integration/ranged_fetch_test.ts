@@ -15,6 +15,7 @@ import { serve } from "../../lib/runtime.ts";
 import { streamOf } from "../../lib/stream/read_limited.ts";
 import { verifyStream } from "../../lib/stream/verify.ts";
 import { seededBytes } from "../../lib/testing/sample_image.ts";
+import { startThrottleProxy } from "../../scripts/bench/throttle.ts";
 import { type FaultyProxy, startFaultyProxy } from "../helpers/faulty.ts";
 import { startRegistry, type TestRegistry } from "../helpers/registry.ts";
 
@@ -46,7 +47,10 @@ interface Recorded {
 }
 
 /** A proxy recording every blob GET's Range and status and the most GETs open at once; optionally strips headers. */
-async function recordingProxy(options: { stripRange?: boolean; stripAcceptRanges?: boolean } = {}): Promise<Recorded> {
+async function recordingProxy(
+  options: { stripRange?: boolean; stripAcceptRanges?: boolean; upstream?: string } = {},
+): Promise<Recorded> {
+  const upstream = options.upstream ?? registry.host;
   const rec: Recorded = { host: "", gets: [], peak: 0 };
   let open = 0;
   const server = await serve(async (req: Request) => {
@@ -54,7 +58,7 @@ async function recordingProxy(options: { stripRange?: boolean; stripAcceptRanges
     const headers = new Headers(req.headers);
     headers.delete("host");
     if (options.stripRange) headers.delete("range");
-    const res = await fetch(`http://${registry.host}${url.pathname}${url.search}`, { method: req.method, headers, redirect: "manual" });
+    const res = await fetch(`http://${upstream}${url.pathname}${url.search}`, { method: req.method, headers, redirect: "manual" });
     const out = new Headers(res.headers);
     if (options.stripAcceptRanges) out.delete("accept-ranges");
     if (req.method !== "GET" || !url.pathname.includes("/blobs/") || !res.body) return new Response(res.body, { status: res.status, headers: out });
@@ -81,13 +85,24 @@ async function fetchThrough(host: string): Promise<string> {
 }
 
 describe("RegistryStore.fetch of a big blob", () => {
-  test("parallel Range parts, several at once, handed on in order (the whole verifies)", async () => {
-    const rec = await recordingProxy();
+  test("over capped connections: parallel Range parts, several at once, handed on in order (the whole verifies)", async () => {
+    const throttle = await startThrottleProxy(registry.host, 16 * MiB);
+    stops.push(() => throttle.stop());
+    const rec = await recordingProxy({ upstream: throttle.host });
     expect(await fetchThrough(rec.host)).toBe(blob.digest);
     const ranges = rec.gets.map((g) => g.range).sort((a, b) => Number(/=(\d+)/.exec(a!)![1]) - Number(/=(\d+)/.exec(b!)![1]));
     expect(ranges).toEqual([0, 1, 2, 3, 4].map((i) => `bytes=${i * PART}-${Math.min(SIZE, (i + 1) * PART) - 1}`));
     expect(rec.gets.every((g) => g.status === 206)).toBe(true);
     expect(rec.peak).toBeGreaterThan(1);
+  });
+
+  test("over an uncapped connection (part 0 fast): the rest in one more request", async () => {
+    const rec = await recordingProxy();
+    expect(await fetchThrough(rec.host)).toBe(blob.digest);
+    expect(rec.gets).toEqual([
+      { range: `bytes=0-${PART - 1}`, status: 206 },
+      { range: `bytes=${PART}-${SIZE - 1}`, status: 206 },
+    ]);
   });
 
   test("a source that ignores Range (answers 200): one stream, one request", async () => {
@@ -106,7 +121,9 @@ describe("RegistryStore.fetch of a big blob", () => {
   });
 
   test("parts cut short are resumed; a corrupt part fails the digest check", async () => {
-    const cut: FaultyProxy = await startFaultyProxy(registry.host, [{ kind: "cut", times: 3 }]);
+    const throttle = await startThrottleProxy(registry.host, 16 * MiB);
+    stops.push(() => throttle.stop());
+    const cut: FaultyProxy = await startFaultyProxy(throttle.host, [{ kind: "cut", times: 3 }]);
     stops.push(() => cut.stop());
     expect(await fetchThrough(cut.host)).toBe(blob.digest);
     expect(cut.requests.filter((r) => r.method === "GET" && r.path.includes("/blobs/")).length).toBe(5 + 3);
