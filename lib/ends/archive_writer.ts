@@ -12,6 +12,7 @@ import { AbortError, FerryError, FileError } from "../errors.ts";
 import { CONTAINERD_NAME, containerdName, FERRY_REPOSITORY, REF_NAME, REFERRER_TAG } from "../oci/annotations.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { MediaType } from "../oci/media_types.ts";
+import { uninitializedBytes } from "../stream/bytes.ts";
 import { gzipStream } from "../stream/gzip.ts";
 import { ImageTar, repositoriesOf, splitName } from "./image_tar.ts";
 import type { PutReferrerOptions, StoreOptions, WritableStore } from "./store.ts";
@@ -262,11 +263,17 @@ export class ArchiveWriter implements WritableStore {
   }
 }
 
+/**
+ * Chunks from this size up are written as they come (gzip's 256 KiB level-0 chunks, zlib's 64 KiB ones); smaller
+ * ones (tar headers, padding, manifests) are gathered into one buffer first.
+ */
+const DIRECT_WRITE = 64 * 1024;
+
 /** A file behind a WritableStream: coalesces small writes, hashes and counts every byte, fsyncs on close. */
 class FileSink {
   readonly hash = createHash("sha256");
   size = 0;
-  #buffer = new Uint8Array(1024 * 1024);
+  #buffer = uninitializedBytes(256 * 1024);
   #used = 0;
   #closed = false;
   constructor(readonly fh: FileHandle) {}
@@ -277,7 +284,7 @@ class FileSink {
         this.hash.update(chunk);
         this.size += chunk.byteLength;
         // Whatever is buffered goes first: a large chunk written past the buffer must not overtake it.
-        if (chunk.byteLength >= this.#buffer.byteLength / 2) {
+        if (chunk.byteLength >= DIRECT_WRITE) {
           await this.#flush();
           return this.#writeAll(chunk);
         }

@@ -12,7 +12,7 @@ import { type ParsedManifest, parseManifest } from "../oci/manifest.ts";
 import { isManifest } from "../oci/media_types.ts";
 import { createTempWriter, readFileStream } from "../stream/files.ts";
 import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
-import { verifyBytes, verifyStream } from "../stream/verify.ts";
+import { markVerified, verifyBytes, verifyStream } from "../stream/verify.ts";
 import type { ReadableStore, RegistryOrigin, StoreOptions } from "./store.ts";
 
 /** Options of {@link SpoolingStore}. */
@@ -104,7 +104,8 @@ export class SpoolingStore implements ReadableStore {
       spooled = this.#spool(desc, options.signal);
       this.#spooled.set(desc.digest, spooled);
     }
-    return readFileStream(await spooled);
+    // Verified while spooled: copyGraph need not hash it again for every reader.
+    return markVerified(desc, readFileStream(await spooled));
   }
 
   async #spool(desc: Descriptor, signal?: AbortSignal): Promise<string> {

@@ -7,6 +7,7 @@ import { DigestMismatchError } from "../errors.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { MediaType } from "../oci/media_types.ts";
 import { readLimited, streamOf } from "../stream/read_limited.ts";
+import { verifiedBody } from "../stream/verify.ts";
 import { MemoryStore } from "./memory.ts";
 import { SpoolingStore } from "./spooling.ts";
 import type { ReadableStore } from "./store.ts";
@@ -75,6 +76,23 @@ describe("SpoolingStore", () => {
       await spool.dispose();
       expect(readdirSync(root)).toEqual([]);
     }
+  });
+
+  test("a spooled blob, verified once while spooled, is not hashed again by each reader; a direct one is", async () => {
+    const { src, blob, makeDir } = setup();
+    const spool = new SpoolingStore(src, makeDir);
+    const direct = await spool.fetch(blob);
+    const checked = verifiedBody(blob, direct);
+    expect(checked).not.toBe(direct); // streams from the source: verified by the reader
+    expect(await read(checked)).toBe(blob.size);
+    spool.share([blob, blob]);
+    const spooled = await spool.fetch(blob);
+    expect(verifiedBody(blob, spooled)).toBe(spooled);
+    // Marked for this digest and size only: asked for another descriptor it is verified (and fails).
+    const other = { ...blob, size: blob.size + 1 };
+    await expect(read(verifiedBody(other, await spool.fetch(blob)))).rejects.toThrow();
+    expect(await read(spooled)).toBe(blob.size);
+    await spool.dispose();
   });
 
   test("manifests are cached in memory, never spooled", async () => {

@@ -9,7 +9,7 @@ import type { Descriptor, Platform } from "../oci/descriptor.ts";
 import { childrenOf, parseManifest } from "../oci/manifest.ts";
 import { isManifest, isNondistributable } from "../oci/media_types.ts";
 import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
-import { verifyBytes, verifyStream } from "../stream/verify.ts";
+import { verifiedBody, verifyBytes } from "../stream/verify.ts";
 import type { ReadableStore, StoreOptions, WritableStore } from "../ends/store.ts";
 import { Limiter } from "../stream/limiter.ts";
 
@@ -223,11 +223,11 @@ export async function copyGraph(
         return;
       }
       emit({ type: "start", desc });
-      const body = (await fetchBlob(desc)).pipeThrough(verifyStream(desc, src.ref))
-        .pipeThrough(countBytes(desc, emit));
+      // A store that verified the bytes already (a spool) is not hashed again.
+      const body = verifiedBody(desc, await fetchBlob(desc), src.ref).pipeThrough(countBytes(desc, emit));
       try {
         // reopen: a store that retries a failed upload gets the blob again from the source, verified.
-        const reopen = async () => (await src.fetch(desc, { signal })).pipeThrough(verifyStream(desc, src.ref));
+        const reopen = async () => verifiedBody(desc, await src.fetch(desc, { signal }), src.ref);
         await dst.push(desc, body, { signal, reopen });
       } catch (err) {
         // A store that failed before reading (or let go of) the body leaves it to us: release the source.

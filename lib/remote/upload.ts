@@ -57,7 +57,8 @@ export async function uploadBlob(
 ): Promise<void> {
   checkDigest(desc.digest, "a blob");
   const { signal } = options;
-  const replayBytes = options.replayBytes ?? DEFAULT_REPLAY_BYTES;
+  // With `reopen`, a retry fetches the blob again: only small blobs are held (6 blobs × 16 MiB in flight cost ~40 MiB).
+  const replayBytes = options.replayBytes ?? (options.reopen ? REOPEN_REPLAY_BYTES : DEFAULT_REPLAY_BYTES);
   // A small blob is read first (its own errors, e.g. a digest mismatch, come before any request),
   // so every attempt can send it again; a large one streams, and only `reopen` can give it again.
   let bytes: Uint8Array | undefined;
@@ -78,6 +79,9 @@ export async function uploadBlob(
 
 /** The most bytes of a blob held in memory so a failed upload can be sent again without `reopen`. */
 export const DEFAULT_REPLAY_BYTES = 16 << 20;
+
+/** The same when `reopen` can give the blob again: small blobs only (their errors come before any request). */
+export const REOPEN_REPLAY_BYTES = 1 << 20;
 
 /**
  * Whether a failed upload is worth a new session: the connection dropped or timed out, the registry

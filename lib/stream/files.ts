@@ -16,6 +16,7 @@ import { type FileHandle, lstat, open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import process from "node:process";
 import { FerryError, FileError, NotFoundError } from "../errors.ts";
+import { uninitializedBytes } from "./bytes.ts";
 
 /** Largest chunk a file stream yields. */
 // 256 KiB reads: as fast as 1 MiB ones here, and with several files streaming at once (an export of six
@@ -63,7 +64,7 @@ export function readFileStream(path: string, options: ReadFileStreamOptions = {}
           controller.close();
           return;
         }
-        const buffer = new Uint8Array(wanted);
+        const buffer = uninitializedBytes(wanted); // filled by the read; a short read is cut to what was read
         const { bytesRead } = await box.handle!.read(buffer, 0, wanted, position);
         if (bytesRead === 0) {
           // The file shrank under us: end here; verifyStream reports the short read.

@@ -181,6 +181,23 @@ describe("gzipStream output is reproducible", () => {
     }
   });
 
+  test("level 0 sends whole runs of 4 stored blocks (256 KiB), each a plain Uint8Array, whatever the chunking", async () => {
+    const bytes = input.subarray(0, 9 * 65_535 + 100);
+    const sizes: number[] = [];
+    const out = chunkedBy(bytes, [1000, 77_777]).pipeThrough(gzipStream(0)).pipeThrough(
+      new TransformStream({
+        transform(chunk, c) {
+          expect(Object.getPrototypeOf(chunk)).toBe(Uint8Array.prototype); // not a Buffer: slice() copies
+          sizes.push(chunk.byteLength);
+          c.enqueue(chunk);
+        },
+      }),
+    );
+    expect(new Uint8Array(gunzipSync(await collect(out)))).toEqual(bytes);
+    const run = 4 * (5 + 65_535);
+    expect(sizes).toEqual([10, run, run, 5 + 65_535 + 5 + 100, 8]);
+  });
+
   test("under Deno too: every chunking gives the same bytes, level 0 the same as Bun's", async () => {
     // A script written here and run by Deno: gzips input.bin with each chunking and level, checks one
     // output per level with gunzipStream, prints the sha256s as JSON.

@@ -40,6 +40,41 @@ export function verifyStream(desc: Descriptor, ref?: string): TransformStream<Ui
   });
 }
 
+/** Streams a store has already verified against the descriptor they were fetched for (digest and size). */
+const verified = new WeakMap<ReadableStream<Uint8Array>, string>();
+
+/**
+ * Marks `body` as bytes its store has already checked against `desc` (e.g. a spool file written through
+ * {@link verifyStream}), so that {@link verifiedBody} passes it on without hashing it again. Returns `body`.
+ *
+ * @example
+ * ```ts
+ * return markVerified(desc, readFileStream(spooledPath));
+ * ```
+ */
+export function markVerified(desc: Descriptor, body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  verified.set(body, `${desc.digest}/${desc.size}`);
+  return body;
+}
+
+/**
+ * `body` verified against `desc`: through {@link verifyStream}, unless its store marked it as already
+ * verified for this very digest and size ({@link markVerified}).
+ *
+ * @example
+ * ```ts
+ * const body = verifiedBody(desc, await src.fetch(desc, { signal }), src.ref);
+ * ```
+ */
+export function verifiedBody(
+  desc: Descriptor,
+  body: ReadableStream<Uint8Array>,
+  ref?: string,
+): ReadableStream<Uint8Array> {
+  if (verified.get(body) === `${desc.digest}/${desc.size}`) return body;
+  return body.pipeThrough(verifyStream(desc, ref));
+}
+
 /** Checks bytes already in memory (manifests, configs) against `desc`, throwing like {@link verifyStream}. */
 export function verifyBytes(desc: Descriptor, bytes: Uint8Array, ref?: string): void {
   if (bytes.byteLength !== desc.size) throw new SizeMismatchError(desc.size, bytes.byteLength, { ref });

@@ -88,13 +88,13 @@ export async function copyBench(options: CopyBenchOptions): Promise<CopyBenchRes
   const ferrySummary = summarize("ferry copy", results.get("ferry")!);
   const skopeoSummary = summarize("skopeo copy --all", results.get("skopeo")!);
   const jobs = options.jobs.map((j) => summarize(`ferry copy --jobs ${j}`, results.get(`ferry --jobs ${j}`)!));
-  const best = jobs.reduce((a, b) => (b.medianSeconds < a.medianSeconds ? b : a));
+  const best = jobs.reduce<Summary | undefined>((a, b) => (a && a.medianSeconds <= b.medianSeconds ? a : b), undefined);
   return {
     ferry: ferrySummary,
     skopeo: skopeoSummary,
     ratio: ferrySummary.medianSeconds / skopeoSummary.medianSeconds,
     jobs,
-    fastestJobs: options.jobs[jobs.indexOf(best)],
+    fastestJobs: best ? options.jobs[jobs.indexOf(best)] : NaN,
   };
 }
 
