@@ -30,7 +30,9 @@ import { type ImageList, parsePrefix } from "../ref/image_list.ts";
 import { parseLocation } from "../ref/location.ts";
 import { formatReference, parseReference, type Reference } from "../ref/reference.ts";
 import { checkRepoTag, DEFAULT_EXPORT_REPO_TAG, parseTagTemplate } from "../ref/tag_template.ts";
-import type { RegistryOptions } from "../remote/client.ts";
+import type { OpenOptions } from "../ends/open.ts";
+/** Registry access (credentials, plain HTTP, TLS, retries), as lib/remote/client.ts takes it. */
+type RegistryOptions = NonNullable<OpenOptions["registry"]>;
 import { ArchiveWriter } from "../ends/archive_writer.ts";
 import { OciLayoutStore } from "../ends/oci_layout.ts";
 import { openRegistryStore } from "../ends/registry.ts";
