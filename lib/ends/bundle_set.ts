@@ -21,6 +21,7 @@ import {
   type VolumesMeta,
 } from "../oci/bundle_meta.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
+import { CONTAINERD_NAME, REF_NAME } from "../oci/annotations.ts";
 import { isDigest } from "../oci/digest.ts";
 import { childrenOf, parseManifest } from "../oci/manifest.ts";
 import { isManifest, isNondistributable } from "../oci/media_types.ts";
@@ -394,4 +395,56 @@ class MemberStore implements ReadableStore {
   async exists(desc: Descriptor): Promise<boolean> {
     return (await this.#locate(desc.digest))?.range.size === desc.size;
   }
+}
+
+/**
+ * For `ferry serve`: the images of the bundles among `stores` that the stores hold whole together but that no
+ * index.json lists (their pieces are in several volumes), as index.json entries named by their full names; and
+ * the images none of them holds whole.
+ *
+ * @example
+ * ```ts
+ * const { entries, missing } = await bundleEntries([await OciLayoutStore.openArchive("volume-1.tar")]);
+ * ```
+ */
+export async function bundleEntries(
+  stores: OciLayoutStore[],
+): Promise<{ entries: Descriptor[]; missing: BundleSetImage[] }> {
+  const metas: BundleMeta[] = [];
+  for (const store of stores) {
+    const bytes = await store.readFile(BUNDLE_FILE).catch(() => undefined);
+    if (bytes) metas.push(parseBundleMeta(bytes, `${store.path}: ${BUNDLE_FILE}`));
+  }
+  const listed = new Set(stores.flatMap((s) => s.entries().map((e) => e.digest)));
+  const pool = new MemberStore(stores);
+  const entries: Descriptor[] = [];
+  const missing: BundleSetImage[] = [];
+  const done = new Set<string>();
+  for (const meta of metas) {
+    const present = metas.filter((m) => m.id === meta.id).map((m) => m.volume?.number ?? 1);
+    for (const image of meta.images) {
+      if (done.has(`${meta.id} ${image.name}`)) continue;
+      done.add(`${meta.id} ${image.name}`);
+      const root = { mediaType: image.mediaType, digest: image.digest, size: image.size };
+      if (await whole(pool, [root, ...image.roots ?? []])) {
+        if (listed.has(image.digest)) continue;
+        const tagged = /:[^/:@]+$/.test(image.name.split("@")[0]) && !image.name.includes("@");
+        entries.push({
+          ...root,
+          annotations: tagged
+            ? { [REF_NAME]: image.name, [CONTAINERD_NAME]: image.name }
+            : { [CONTAINERD_NAME]: image.name },
+        });
+        continue;
+      }
+      const missingVolumes = (image.volumes ?? [1]).filter((n) => !present.includes(n));
+      missing.push({
+        ...image,
+        complete: false,
+        missingVolumes,
+        missingFiles: missingVolumes.map((n) => meta.volume?.files[n - 1] ?? `volume ${n}`),
+      });
+    }
+  }
+  return { entries, missing };
 }

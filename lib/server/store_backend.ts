@@ -125,6 +125,7 @@ export function storeBackend(
   };
   return {
     hasRepository: async (name) => (await current()).has(name),
+    catalog: async () => [...(await current()).keys()],
     tags: async (name) => [...await (await repo(name)).tags()],
     async manifest(name, reference) {
       const r = await repo(name);
