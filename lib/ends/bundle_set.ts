@@ -39,8 +39,8 @@ import type { ReadableStore, StoreOptions } from "./store.ts";
  *
  * @example
  * ```ts
- * const set = await openBundleSet(["release/volume-2.tar"]);
- * const missing: BundleSetImage[] = set.images.filter((i) => !i.complete);
+ * const { images } = await listBundle(["release/volume-2.tar"]);
+ * const missing: BundleSetImage[] = images.filter((i) => !i.complete);
  * ```
  */
 export interface BundleSetImage extends BundleImage {

@@ -349,7 +349,9 @@ export interface WriteBundleOptions {
  * ```
  */
 export interface BundleFile {
+  /** Path of the file. */
   path: string;
+  /** Bytes in the file. */
   size: number;
   /** `sha256:<hex>` of the whole file. */
   sha256: string;
@@ -756,14 +758,17 @@ export interface PushBundleOptions {
  *
  * @example
  * ```ts
- * const [first]: PushedBundleImage[] = await pushBundle(set.store, set.images, "127.0.0.1:5000/mirror");
+ * const { images } = await importBundle(["release/"], "127.0.0.1:5000/mirror");
+ * const first: PushedBundleImage = images[0];
  * console.log(first.target, first.digest);
  * ```
  */
 export interface PushedBundleImage {
+  /** Its full name in the bundle. */
   name: string;
   /** Where it went: `127.0.0.1:5000/mirror/library/nginx:1.27`. */
   target: string;
+  /** Its root digest, unchanged. */
   digest: string;
 }
 

@@ -16,9 +16,9 @@ export const BUNDLE_FILE = "bundle.json";
 /** The file beside a set of volumes. */
 export const VOLUMES_FILE = "volumes.json";
 /** `mediaType` of {@link BUNDLE_FILE}. */
-export const BUNDLE_MEDIA_TYPE = "application/vnd.ferry.bundle.v1+json";
+export const BUNDLE_MEDIA_TYPE = "application/vnd.ferry.bundle.v1+json" as const;
 /** `mediaType` of {@link VOLUMES_FILE}. */
-export const VOLUMES_MEDIA_TYPE = "application/vnd.ferry.volumes.v1+json";
+export const VOLUMES_MEDIA_TYPE = "application/vnd.ferry.volumes.v1+json" as const;
 
 /**
  * One image of a bundle.
@@ -44,7 +44,9 @@ export interface BundleImage {
   source: string;
   /** The root (index or manifest): media type, digest and size. */
   mediaType: string;
+  /** The root's digest. */
   digest: string;
+  /** The root's size in bytes. */
   size: number;
   /** More roots carried with it (signatures and other referrers), each a whole graph; omitted when none. */
   roots?: Descriptor[];
@@ -65,7 +67,7 @@ export interface BundleImage {
  * ```
  */
 export interface BundleMeta {
-  mediaType: typeof BUNDLE_MEDIA_TYPE;
+  mediaType: "application/vnd.ferry.bundle.v1+json";
   /** Identifies the set: the same in every volume of one export. */
   id: string;
   /** `oci`: index.json names each image (an index per image); `docker`: also a docker-load manifest.json. */
@@ -84,9 +86,11 @@ export interface BundleMeta {
  * ```
  */
 export interface VolumeRecord {
+  /** 1-based. */
   number: number;
   /** Its file name (beside volumes.json). */
   file: string;
+  /** Bytes in the file. */
   size: number;
   /** `sha256:<hex>` of the whole file. */
   sha256: string;
@@ -99,16 +103,21 @@ export interface VolumeRecord {
  *
  * @example
  * ```ts
- * const set: VolumesMeta = { mediaType: VOLUMES_MEDIA_TYPE, id: "sha256:…", format: "oci", volumeSize: 4_683_222_784, volumes: [], images: [] };
+ * const set: VolumesMeta = { mediaType: "application/vnd.ferry.volumes.v1+json", id: "sha256:…", format: "oci", volumeSize: 4_683_222_784, volumes: [], images: [] };
  * ```
  */
 export interface VolumesMeta {
-  mediaType: typeof VOLUMES_MEDIA_TYPE;
+  /** Says what the file is. */
+  mediaType: "application/vnd.ferry.volumes.v1+json";
+  /** The set, as in every bundle.json of it. */
   id: string;
+  /** As in bundle.json. */
   format: "oci" | "docker";
   /** The limit every volume keeps to, in bytes. */
   volumeSize: number;
+  /** Every volume, in order. */
   volumes: VolumeRecord[];
+  /** Every image, with the volumes it needs. */
   images: BundleImage[];
 }
 

@@ -43,6 +43,7 @@ export interface ImageSource {
  * ```
  */
 export interface ImageList {
+  /** The images and repositories. */
   sources: ImageSource[];
   /** Default platforms of every source. */
   platforms?: string[];

@@ -18,7 +18,9 @@ import { type BundleSetImage, isBundle, openBundleSet } from "../ends/bundle_set
 export interface BundleListing {
   /** Volumes in the set (1 without volumes) and those given. */
   count: number;
+  /** The volumes given (numbers). */
   present: number[];
+  /** Every image of the set, whole in the paths given or not. */
   images: BundleSetImage[];
 }
 

@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildSampleImage, type SampleImage } from "../../lib/testing/sample_image.ts";
+import type { SampleImage } from "../../lib/testing/sample_image.ts";
 import { type RunningRegistry, serve } from "../../lib/verbs/serve.ts";
 import { startDocker, type TestDocker } from "../helpers/docker.ts";
 import { freePort, startRegistry, type TestRegistry } from "../helpers/registry.ts";

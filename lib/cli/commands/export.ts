@@ -21,11 +21,8 @@ export const exportCommand: Command = {
     "Export every platform to image-<arch>.tar.gz (docker load) or an OCI layout/archive; many images to one bundle or volumes",
   examples: [
     "ferry export -o out registry.example.com/team/app:1.0",
-    "ferry export --format oci -o ./layout alpine:3",
     "ferry export --format oci-archive -o app.tar.gz --platform linux/arm64 127.0.0.1:5000/app:1.0",
-    "ferry export -o release.tar nginx:1.27 ghcr.io/org/app:2 postgres:16",
-    "ferry export -f images.yaml --volume-size dvd -o release/",
-    "ferry export --format docker -o images.tar app:1 db:16   # docker load -i images.tar",
+    "ferry export -f images.yaml --volume-size dvd -o release/   # or REF... -o release.tar",
   ],
   flags: {
     output: {

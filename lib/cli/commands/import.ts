@@ -56,9 +56,7 @@ export const importCommand: Command = {
   examples: [
     "ferry import out/image-*.tar.gz registry.example.com/team/app:1.0",
     "ferry import app.tar docker-daemon:app:1.0",
-    "ferry import --type docker oci:./layout 127.0.0.1:5000/app:1.0",
-    "ferry import release/ registry.local:5000            # a bundle: every image at its own name",
-    "ferry import /media/dvd2/volume-2.tar registry.local:5000/mirror",
+    "ferry import release/ registry.local:5000/mirror   # a bundle or volumes: each image at its own path",
   ],
   flags: {
     type: {

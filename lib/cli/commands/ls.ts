@@ -17,7 +17,6 @@ export const lsCommand: Command = {
   summary: "List the tags of a registry repository or an OCI layout, or a bundle's images",
   examples: [
     "ferry ls registry.example.com/team/app",
-    "ferry ls --json docker://127.0.0.1:5000/app",
     "ferry ls oci:./layout",
     "ferry ls release/            # a bundle's images, the volumes each needs",
   ],

@@ -72,6 +72,7 @@ export interface ExportBundleOptions {
   concurrency?: number;
   /** Copy non-distributable (foreign) layers too, which the sources must hold. */
   allowNondistributable?: boolean;
+  /** Aborts the export; no file is left under a final name. */
   signal?: AbortSignal;
   /** Progress of each file written. */
   onEvent?: (event: ExportEvent) => void;
@@ -89,6 +90,7 @@ export interface ExportBundleOptions {
  * ```
  */
 export interface ExportBundleResult {
+  /** The format written. */
   format: "oci-archive" | "oci" | "docker";
   /** Every image, as bundle.json has it (with its volumes, when split). */
   images: BundleImage[];

@@ -40,7 +40,7 @@ export type ExportFormat = "docker" | "oci" | "oci-archive";
  * const options: ExportImageOptions = {
  *   platforms: ["linux/arm64"],
  *   tagTemplate: "{repo}:{tag}-{os}-{arch}{variant}",
- *   onEvent: (event) => console.error(event.type, event.label),
+ *   onEvent: (event) => event.type !== "note" && console.error(event.type, event.label),
  * };
  * await exportImage("127.0.0.1:5000/app:1.0", "out", options);
  * ```

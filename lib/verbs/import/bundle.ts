@@ -30,7 +30,9 @@ export interface ImportBundleOptions {
   jobs?: number;
   /** Skip hashing each volume against volumes.json before reading it (blobs are verified either way). */
   noChecksum?: boolean;
+  /** Aborts the import; an image is tagged only after all of it arrived. */
   signal?: AbortSignal;
+  /** Copy progress of every image. */
   onEvent?: (event: CopyEvent) => void;
 }
 
