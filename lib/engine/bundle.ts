@@ -48,6 +48,9 @@ import { type CopyEvent, copyGraph } from "./copy_graph.ts";
 import { Limiter } from "../stream/limiter.ts";
 import { packVolumes, tarBytes } from "./volumes.ts";
 
+/** Sources resolved and walked at once while planning. */
+const PLAN_AT_ONCE = 6;
+
 /**
  * One image to put in a bundle.
  *
@@ -182,15 +185,23 @@ export async function planBundle(requests: BundleRequest[], options: PlanBundleO
   const planned: PlannedImage[] = [];
   const skipped = new Map<string, Descriptor>();
   try {
-    for (const request of requests) {
-      const location = parseLocation(request.source);
-      parsePlatformList(request.platforms); // refused before anything is read
-      const selected = await selectSource(location, request.platforms, {
-        registry: options.registry,
-        signal: options.signal,
-      });
-      disposers.push(selected.dispose);
-      const name = bundleName(request, location, selected.repository, selected.tag);
+    // Every source resolved and walked at once (a few at a time); the plan keeps the requests' order.
+    const limit = new Limiter(PLAN_AT_ONCE);
+    const resolved = await Promise.all(requests.map((request) =>
+      limit.run(async () => {
+        const location = parseLocation(request.source);
+        parsePlatformList(request.platforms); // refused before anything is read
+        const selected = await selectSource(location, request.platforms, {
+          registry: options.registry,
+          signal: options.signal,
+        });
+        disposers.push(selected.dispose);
+        const name = bundleName(request, location, selected.repository, selected.tag);
+        const image = await walk(selected.store, [selected.root], manifests, options, skipped);
+        return { request, selected, name, image };
+      })
+    ));
+    for (const { request, selected, name, image } of resolved) {
       const root = selected.root;
       const known = planned.find((p) => p.meta.name === name);
       if (known) {
@@ -200,7 +211,6 @@ export async function planBundle(requests: BundleRequest[], options: PlanBundleO
             `(${root.digest}); give one of them another name (target: in the list)`,
         );
       }
-      const image = await walk(selected.store, [root], manifests, options, skipped);
       const bytes = image.graph.reduce((n, d) => n + d.size, 0);
       planned.push({
         ...image,
@@ -282,6 +292,16 @@ async function walk(
     }
     graph.push(plain(desc));
   };
+  // Every manifest fetched at once first (an index's children in parallel); the walk below reads them from memory.
+  const fetched = new Set<string>();
+  const prefetch = async (desc: Descriptor): Promise<void> => {
+    if (!isManifest(desc.mediaType) || fetched.has(desc.digest)) return;
+    if (isNondistributable(desc.mediaType)) return;
+    fetched.add(desc.digest);
+    const parsed = await read(desc);
+    await Promise.all(childrenOf(parsed).map(prefetch));
+  };
+  await Promise.all(roots.map(prefetch));
   for (const root of roots) await visit(root);
   const top = await read(roots[0]);
   const platformImages: PlannedImage["platformImages"] = [];
@@ -333,7 +353,7 @@ export type BundleOutput =
  * ```
  */
 export interface WriteBundleOptions {
-  /** Blobs fetched ahead while one is written (default 4). */
+  /** Blobs fetched ahead while one is written (default 6). */
   concurrency?: number;
   signal?: AbortSignal;
   /** Progress of each file written (label: the file's name). */
@@ -610,7 +630,7 @@ async function writePart(
   emit({ type: "start", label: part.label, path, total });
   try {
     if (writer instanceof ArchiveWriter) writer.carry(...part.carried);
-    const ahead = Math.max(1, options.concurrency ?? 4);
+    const ahead = Math.max(1, options.concurrency ?? 6);
     const opened = new Map<number, Promise<ReadableStream<Uint8Array>>>();
     const open = (i: number) => {
       if (i >= part.blobs.length || opened.has(i)) return;
