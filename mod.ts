@@ -28,6 +28,19 @@ export {
   type ExportImageResult,
 } from "./lib/verbs/export/export.ts";
 export { type ImportedImage, importImage, type ImportOptions, type ImportResult } from "./lib/verbs/import/import.ts";
+export { exportBundle, type ExportBundleOptions, type ExportBundleResult } from "./lib/verbs/export/bundle.ts";
+export {
+  importBundle,
+  type ImportBundleOptions,
+  type ImportBundleResult,
+  isBundleInput,
+} from "./lib/verbs/import/bundle.ts";
+export { type BundleListing, isBundlePath, listBundle } from "./lib/verbs/list_bundle.ts";
+export type { BundleFile, PushedBundleImage } from "./lib/engine/bundle.ts";
+export type { BundleSetImage } from "./lib/ends/bundle_set.ts";
+export type { BundleImage, VolumeRecord, VolumesMeta } from "./lib/oci/bundle_meta.ts";
+export { parseVolumeSize } from "./lib/engine/volumes.ts";
+export { type ImageList, type ImageSource, parseImageList } from "./lib/ref/image_list.ts";
 export {
   inspect,
   type InspectedBlob,

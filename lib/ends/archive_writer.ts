@@ -21,6 +21,11 @@ import type { PutReferrerOptions, StoreOptions, WritableStore } from "./store.ts
 export interface ArchiveWriterOptions {
   /** gzip level 0-9 for a `.tar.gz`, or `false` for a plain `.tar` (default false). */
   gzipLevel?: number | false;
+  /**
+   * index.json's ref.name is the full name (`docker.io/library/nginx:1.27`) instead of the tag alone: a bundle of
+   * many images names each one apart, as skopeo's `oci-archive:FILE:NAME` finds them.
+   */
+  fullNames?: boolean;
 }
 
 /**
@@ -66,7 +71,10 @@ export class ArchiveWriter implements WritableStore {
   readonly ref: string;
   readonly #part: string;
   readonly #gzipLevel: number | false;
+  readonly #fullNames: boolean;
   readonly #tar: ImageTar;
+  /** More top-level JSON files, written before index.json. */
+  readonly #files: [string, unknown][] = [];
   /** Extra annotations on the index.json entries of a manifest. */
   readonly #annotations = new Map<string, Record<string, string>>();
   /** Referrers listed in index.json (by their cosign tag, or untagged), never in manifest.json. */
@@ -83,6 +91,7 @@ export class ArchiveWriter implements WritableStore {
     this.ref = path;
     this.#part = `${path}.part`;
     this.#gzipLevel = options.gzipLevel ?? false;
+    this.#fullNames = options.fullNames ?? false;
     this.#tar = new ImageTar(async (chunk) => this.#write(await this.#open(), chunk), path);
   }
 
@@ -146,6 +155,11 @@ export class ArchiveWriter implements WritableStore {
     this.#annotations.set(desc.digest, { ...this.#annotations.get(desc.digest), ...annotations });
   }
 
+  /** Adds a top-level JSON file (`bundle.json`), written by close() before index.json. */
+  addFile(name: string, value: unknown): void {
+    this.#files.push([name, value]);
+  }
+
   /** Appends manifest.json, repositories, index.json and oci-layout, flushes, fsyncs and renames. */
   async close(): Promise<void> {
     if (this.#failed !== undefined) throw this.#failed;
@@ -157,6 +171,7 @@ export class ArchiveWriter implements WritableStore {
       await this.#tar.end([
         ["manifest.json", items],
         ["repositories", repositoriesOf(items)],
+        ...this.#files,
         ["index.json", this.#ociIndex()],
         ["oci-layout", { imageLayoutVersion: "1.0.0" }],
       ]);
@@ -211,7 +226,7 @@ export class ArchiveWriter implements WritableStore {
         const annotations = {
           ...extra,
           [CONTAINERD_NAME]: containerdName(name),
-          [REF_NAME]: splitName(name)[1],
+          [REF_NAME]: this.#fullNames ? name : splitName(name)[1],
         };
         manifests.push({ ...base, annotations });
       }

@@ -325,6 +325,11 @@ export class OciLayoutStore implements ContentStore {
     return isDigest(digest) ? await this.#files.locate(blobName(digest)) : undefined;
   }
 
+  /** A small top-level file of the layout (`bundle.json`), or undefined when there is none. */
+  async readFile(name: string): Promise<Uint8Array | undefined> {
+    return await readSmall(this.#files, name);
+  }
+
   /** The size of the blob `digest`, or undefined when the layout lacks it. */
   async blobSize(digest: string): Promise<number | undefined> {
     return (await this.locate(digest))?.size;

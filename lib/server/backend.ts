@@ -69,6 +69,14 @@ export interface RegistryBackend {
   blob(name: string, digest: string): Promise<BlobSource>;
   /** Descriptors of the repository's manifests whose `subject` is `digest`. */
   referrers(name: string, digest: string): Promise<Descriptor[]>;
+  /** Every repository's name, for `/v2/_catalog`; absent: the catalog is not offered. */
+  catalog?(): Promise<string[]>;
+  /**
+   * The repository a request names, as a registry mirror sees it: `library/nginx` from a Docker engine's
+   * `registry-mirrors` (Docker Hub's path), `org/app` with containerd's `?ns=ghcr.io`, or a full name
+   * (`ghcr.io/org/app`); undefined to take the name as it is.
+   */
+  resolveName?(name: string, namespace: string | undefined): Promise<string | undefined>;
   /** Present when the registry accepts pushes. */
   readonly writer?: RegistryWriter;
 }

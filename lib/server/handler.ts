@@ -96,6 +96,12 @@ export function registryHandler(
     const head = req.method === "HEAD";
     if (route.kind === "unknown") return errorResponse(404, "NOT_FOUND", `Cannot route ${url.pathname}`, head);
     if (route.kind === "base") return allowed(req, READ) ?? json({}, head);
+    if (route.kind === "catalog") return allowed(req, READ) ?? await catalog(backend, url, head);
+    if (backend.resolveName) {
+      // A registry mirror's request: containerd says which registry in `ns` (or an OCI-Namespace header).
+      const ns = url.searchParams.get("ns") ?? req.headers.get("OCI-Namespace") ?? undefined;
+      route.name = (await backend.resolveName(route.name, ns)) ?? route.name;
+    }
     if (!isRepositoryName(route.name)) {
       return errorResponse(400, "NAME_INVALID", `Cannot use repository name "${route.name}": invalid name`, head);
     }
@@ -337,6 +343,25 @@ async function tagsList(backend: RegistryBackend, name: string, url: URL, head: 
     }
   }
   return json({ name, tags }, head, headers);
+}
+
+/** `/v2/_catalog`: repositories in lexical order, `n` and `last` as for tags (and a `Link` to the next page). */
+async function catalog(backend: RegistryBackend, url: URL, head: boolean): Promise<Response> {
+  if (!backend.catalog) return errorResponse(404, "UNSUPPORTED", "Cannot list repositories: no catalog here", head);
+  const nParam = url.searchParams.get("n");
+  const last = url.searchParams.get("last");
+  const n = nParam === null ? undefined : Number(nParam);
+  if (n !== undefined && (!/^\d+$/.test(nParam!) || !Number.isSafeInteger(n))) {
+    return errorResponse(400, "PAGINATION_NUMBER_INVALID", `Cannot list repositories: invalid n "${nParam}"`, head);
+  }
+  let names = [...new Set(await backend.catalog())].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  if (last !== null) names = names.filter((r) => r > last);
+  const headers: Record<string, string> = {};
+  if (n !== undefined && names.length > n) {
+    names = names.slice(0, n);
+    if (n > 0) headers.Link = `</v2/_catalog?${new URLSearchParams({ n: String(n), last: names[n - 1] })}>; rel="next"`;
+  }
+  return json({ repositories: names }, head, headers);
 }
 
 async function referrers(backend: RegistryBackend, name: string, digest: string, url: URL, head: boolean) {

@@ -18,6 +18,7 @@ import {
   CONTAINERD_NAME,
   entryName,
   isTag,
+  NAME_KEYS,
   REFERRER_TAG,
   SOURCE_INDEX,
   SOURCE_INDEX_NAME,
@@ -59,6 +60,11 @@ export interface LayoutBackendOptions {
   repo?: string;
   /** Accept pushes and deletes (one directory layout only). */
   writable?: boolean;
+  /**
+   * More entries to serve as if an index.json listed them (annotated with their names): a bundle's images whose
+   * pieces are in several volumes, each volume listing only the images it holds whole.
+   */
+  entries?: Descriptor[];
 }
 
 /**
@@ -74,6 +80,9 @@ export interface LayoutBackend extends RegistryBackend {
   /** Every repository with its tags (both sorted). */
   repositories(): Promise<Map<string, string[]>>;
 }
+
+/** The repositories by name, and each full name an image was exported under (`docker.io/library/nginx`) → its name. */
+type Repositories = Map<string, Repository> & { aliases: Map<string, string> };
 
 interface Repository extends ServedRepository {
   tagged: Map<string, Descriptor>;
@@ -100,7 +109,7 @@ export function layoutBackend(layouts: ServedLayout[], options: LayoutBackendOpt
   const fresh = async (): Promise<Map<string, Repository>> => {
     await Promise.all(stores.map((s) => s.refresh()));
     const key = stores.map((s) => s.generation).join(",");
-    if (state?.key !== key) state = { key, repos: build(layouts, pool, options.repo) };
+    if (state?.key !== key) state = { key, repos: build(layouts, pool, options.repo, options.entries ?? []) };
     return await state.repos;
   };
 
@@ -122,6 +131,12 @@ export function layoutBackend(layouts: ServedLayout[], options: LayoutBackendOpt
   });
   return {
     ...backend,
+    async resolveName(name, namespace) {
+      const repos = await fresh();
+      const aliases = (repos as Repositories).aliases;
+      if (namespace !== undefined) return aliases.get(`${namespace}/${name}`) ?? aliases.get(name);
+      return repos.has(name) ? undefined : aliases.get(name) ?? aliases.get(`docker.io/${name}`);
+    },
     async repositories() {
       await uploaded?.ready(); // a damaged record fails serve at start, not its first push
       const repos = await fresh();
@@ -133,8 +148,19 @@ export function layoutBackend(layouts: ServedLayout[], options: LayoutBackendOpt
 }
 
 /** The repositories the layouts name: index.json entries first (first tag wins), then carried indexes. */
-async function build(layouts: ServedLayout[], pool: LayoutPool, forced?: string): Promise<Map<string, Repository>> {
-  const repos = new Map<string, Repository>();
+async function build(
+  layouts: ServedLayout[],
+  pool: LayoutPool,
+  forced: string | undefined,
+  extra: Descriptor[],
+): Promise<Map<string, Repository>> {
+  const repos = Object.assign(new Map<string, Repository>(), { aliases: new Map<string, string>() }) as Repositories;
+  const alias = (entry: Descriptor, repository: string) => {
+    for (const key of NAME_KEYS) {
+      const full = hostAndPath(entry.annotations?.[key]);
+      if (full && !repos.aliases.has(full)) repos.aliases.set(full, repository);
+    }
+  };
   const add = (repository: string, tag: string | undefined, desc: Descriptor) => {
     let repo = repos.get(repository);
     if (!repo) {
@@ -159,11 +185,17 @@ async function build(layouts: ServedLayout[], pool: LayoutPool, forced?: string)
       // A referrer an archive lists under its cosign tag (kept out of ref.name for containerd) is served by that tag.
       const referrerTag = entry.annotations?.[REFERRER_TAG];
       add(repository, tag ?? (referrerTag && isTag(referrerTag) ? referrerTag : undefined), entry);
+      alias(entry, repository);
       const digest = entry.annotations?.[SOURCE_INDEX];
       if (digest && isDigest(digest) && !carried.some((c) => c.digest === digest)) {
         carried.push({ digest, name: entry.annotations?.[SOURCE_INDEX_NAME], repository });
       }
     }
+  }
+  for (const entry of extra) {
+    const { repository, tag } = entryName(entry, "image", forced);
+    add(repository, tag, entry);
+    alias(entry, repository);
   }
   for (const c of carried) {
     const index = await completeIndex(pool, c.digest);
@@ -175,6 +207,21 @@ async function build(layouts: ServedLayout[], pool: LayoutPool, forced?: string)
     add(named?.repository ?? c.repository, named?.tag, index);
   }
   return repos;
+}
+
+/**
+ * `host/path` of a full image name (`docker.io/library/nginx:1.27` → `docker.io/library/nginx`), Docker Hub's
+ * `library/` kept, as registry mirrors are asked; undefined for a bare tag or a name without a registry host.
+ */
+function hostAndPath(name: string | undefined): string | undefined {
+  if (!name) return undefined;
+  const at = name.indexOf("@");
+  const base = at < 0 ? name : name.slice(0, at);
+  const colon = base.lastIndexOf(":");
+  const path = colon > base.lastIndexOf("/") ? base.slice(0, colon) : base;
+  const first = path.slice(0, Math.max(path.indexOf("/"), 0));
+  if (!first || !(first.includes(".") || first.includes(":") || first === "localhost")) return undefined;
+  return path.replace(/^index\.docker\.io\//, "docker.io/");
 }
 
 /** The descriptor of the index blob `digest` when the pool holds it and every manifest it lists. */

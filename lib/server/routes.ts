@@ -1,5 +1,5 @@
 /**
- * Route matching for the distribution spec's `/v2/` API: pull, push (upload sessions), tags and referrers.
+ * Route matching for the distribution spec's `/v2/` API: pull, push (upload sessions), tags, referrers, catalog.
  *
  * @module
  */
@@ -7,6 +7,8 @@
 /** What a request path asks for; names and references are percent-decoded but not yet validated. */
 export type Route =
   | { kind: "base" }
+  /** `/v2/_catalog`: every repository (distribution's catalog API, with `n`/`last` pagination). */
+  | { kind: "catalog" }
   | { kind: "manifest"; name: string; reference: string }
   | { kind: "blob"; name: string; digest: string }
   /** `session` is the upload id of `/blobs/uploads/<id>`, undefined for `/blobs/uploads/` (a new upload). */
@@ -19,6 +21,7 @@ export type Route =
 // pattern anchors on the END of the path and the greedy `(.+)` takes everything before it.
 const PATTERNS: [RegExp, (m: string[]) => Route][] = [
   [/^\/v2\/?$/, () => ({ kind: "base" })],
+  [/^\/v2\/_catalog$/, () => ({ kind: "catalog" })],
   [/^\/v2\/(.+)\/manifests\/([^/]+)$/, (m) => ({ kind: "manifest", name: m[1], reference: m[2] })],
   [/^\/v2\/(.+)\/blobs\/uploads(?:\/([^/]*))?$/, (m) => ({ kind: "upload", name: m[1], session: m[2] || undefined })],
   [/^\/v2\/(.+)\/blobs\/([^/]+)$/, (m) => ({ kind: "blob", name: m[1], digest: m[2] })],

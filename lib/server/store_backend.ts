@@ -174,6 +174,7 @@ export function storeBackend(
     blobUser,
     holdsBlob,
     hasRepository: async (name) => (await current()).has(name),
+    catalog: async () => [...(await current()).keys()],
     tags: async (name) => [...await (await repo(name)).tags()],
     async manifest(name, reference) {
       const r = await repo(name);

@@ -42,6 +42,8 @@ export interface SampleOptions {
   program?: boolean;
   /** Seed of the pseudo-random bytes; default 1. */
   seed?: number;
+  /** Seed of the base layer's bytes; default `seed` (images built with one `baseSeed` share their base layer). */
+  baseSeed?: number;
   /**
    * gzip level of every layer. Default: 0 (stored) for a layer with 1 MiB or more of random bytes,
    * which deflate cannot shrink anyway (100 MiB builds in ~0.6 s instead of ~3 s), else 6.
@@ -131,7 +133,7 @@ export function buildSampleImage(options: SampleOptions = {}): SampleImage {
   const baseSize = options.baseLayerSize ?? 0;
   const base = buildLayer(
     baseSize > 0
-      ? [{ path: "base/random.bin", content: seededBytes(baseSize, seed) }]
+      ? [{ path: "base/random.bin", content: seededBytes(baseSize, options.baseSeed ?? seed) }]
       : [{ path: "etc/ferry-sample.txt", content: "ferry sample image: base layer\n" }],
     { gzipLevel: gzipLevel(baseSize) },
   );

@@ -17,6 +17,7 @@ import { OciLayoutStore } from "../ends/oci_layout.ts";
 import { isRepositoryName } from "../oci/annotations.ts";
 import { layoutBackend, type ServedLayout } from "../server/layouts.ts";
 import { sweepUploads } from "../server/uploads.ts";
+import { bundleEntries } from "../ends/bundle_set.ts";
 
 /**
  * Options of {@link serve}.
@@ -62,6 +63,8 @@ export interface ServeImagesOptions {
  */
 export type ServeEvent =
   | { type: "spooling"; path: string; reason: string }
+  /** A bundle's image that the paths served do not hold whole: it needs these volumes too. */
+  | { type: "missing"; name: string; files: string[] }
   | { type: "spooled"; path: string; bytes: number }
   | { type: "request"; entry: RequestLogEntry }
   /** Something the user should know before relying on the server, e.g. pushes open to the network. */
@@ -123,7 +126,14 @@ export async function serve(paths: string[], options: ServeImagesOptions = {}): 
     if (options.writable && sources.length !== 1) {
       throw new UsageError("Cannot serve --writable: give exactly one OCI layout directory");
     }
-    const backend = layoutBackend(sources, { repo: options.repo, writable: options.writable });
+    // A bundle's images split over volumes are listed by no volume's index.json: served once they are whole.
+    const bundled = await bundleEntries(sources.map((s) => s.store));
+    for (const m of bundled.missing) options.onEvent?.({ type: "missing", name: m.name, files: m.missingFiles });
+    const backend = layoutBackend(sources, {
+      repo: options.repo,
+      writable: options.writable,
+      entries: bundled.entries,
+    });
     const authenticate = options.htpasswd ? await htpasswdAuthenticator(options.htpasswd) : undefined;
     const tls = options.tlsCert
       ? { cert: await readText(options.tlsCert), key: await readText(options.tlsKey!) }

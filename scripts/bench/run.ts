@@ -2,7 +2,7 @@
  * ferry against skopeo on the same work, in one run (issues #3, #4, #5, #7 and #8). Not a test: nothing is
  * asserted; it prints a table and writes dist/bench.json.
  *
- *   node_modules/.bin/bun scripts/bench/run.ts [copy|export|rss|import|mirror|serve|throttle|tiny|all] [--runs N]
+ *   node_modules/.bin/bun scripts/bench/run.ts [copy|export|rss|import|mirror|serve|throttle|tiny|bundle|all] [--runs N]
  *     [--image-mib N] [--big-mib N] [--cap-mib N]
  *
  * --image-mib sizes the 6-platform image (default 100: a 64 MiB shared base layer + 6 MiB per platform, the
@@ -19,6 +19,8 @@
  *         + a list pushed by `ferry manifest create/push` (no daemonless manifest tool besides ferry here).
  * mirror: 10 images of 6 platforms (~5 MiB each): `ferry mirror -d` vs a `skopeo copy --all` loop and
  *         `skopeo sync --all --src yaml`, each into a fresh registry, then the no-change re-run of each.
+ * bundle: the mirror benchmark's 10 images in one `ferry export REF... -o bundle.tar` vs one `skopeo copy --all
+ *         … oci:DIR:REF` per image and `skopeo sync --all --dest dir`.
  * serve:  the 6-platform image pulled by `skopeo copy --all docker://… oci:` out of docker-registry and out
  *         of `ferry serve` (OCI layout; oci-archive .tar), alternating; every blob by 8 curl clients at once
  *         (bytes/s); peak RSS of `ferry serve` serving the 1 GiB layer of the rss image (needs curl).
@@ -49,12 +51,13 @@ import { exportBench, type ExportBenchResult, rssBench, type RssBenchResult } fr
 import { importBench, type ImportBenchResult } from "./import_bench.ts";
 import { hasGnuTime, type Summary, summarize } from "./measure.ts";
 import { mirrorBench, type MirrorBenchResult, pushMirrorImages } from "./mirror_bench.ts";
+import { bundleBench, type BundleBenchResult } from "./bundle_bench.ts";
 import { type BenchBlob, serveBench, type ServeBenchResult } from "./serve_bench.ts";
 import { throttleBench, type ThrottleBenchResult } from "./throttle_bench.ts";
 
 const MiB = 1024 * 1024;
 const PLATFORMS = ["linux/amd64", "linux/arm64/v8", "linux/arm/v7", "linux/arm/v6", "linux/ppc64le", "linux/s390x"];
-const MODES = ["copy", "export", "rss", "import", "mirror", "serve", "throttle", "tiny", "all"];
+const MODES = ["copy", "export", "rss", "import", "mirror", "serve", "throttle", "tiny", "bundle", "all"];
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 const { mode, runs, bigMiB, imageMiB, capMiB } = parseArgs(process.argv.slice(2));
@@ -92,6 +95,7 @@ try {
   let served: ServeBenchResult | undefined;
   let throttled: ThrottleBenchResult | undefined;
   let tiny: CopyBenchResult | undefined;
+  let bundled: BundleBenchResult | undefined;
   let sample: Awaited<ReturnType<typeof pushSampleImage>> | undefined;
   let big: Awaited<ReturnType<typeof pushBigImage>> | undefined;
 
@@ -154,6 +158,12 @@ try {
     mirror = await mirrorBench({ ferry, sourceHost: src.host, images, runs, log });
     report.mirror = mirror;
   }
+  if (mode === "bundle" || mode === "all") {
+    log(`pushing 10 small images of ${PLATFORMS.length} platforms to ${src.host}/bench/mirror-N:1.0`);
+    const images = await pushMirrorImages(src.host, 10, PLATFORMS);
+    bundled = await bundleBench({ ferry, sourceHost: src.host, images, runs, log });
+    report.bundle = bundled;
+  }
   if (mode === "serve" || mode === "all") {
     if (!big) {
       log(`pushing a single-platform image with one ${bigMiB} MiB layer to ${src.host}/bench/big:1.0`);
@@ -176,7 +186,8 @@ try {
     report.serve = served;
   }
 
-  const table = formatTable(copy, exp, rss, imp, mirror, served, throttled, tiny);
+  let table = formatTable(copy, exp, rss, imp, mirror, served, throttled, tiny);
+  if (bundled) table += "\n" + bundleTable(bundled);
   log("\n" + table);
   report.table = table;
   await mkdir(join(ROOT, "dist"), { recursive: true });
@@ -187,6 +198,21 @@ try {
   process.exitCode = 1;
 } finally {
   await Promise.all(registries.map((r) => r.stop()));
+}
+
+/** The bundle benchmark's rows (targets: ≤ 0.5× each baseline, RSS < 100 MiB). */
+function bundleTable(b: BundleBenchResult): string {
+  const line = (s: Summary, ratio = "", target = "") =>
+    `bundle  ${s.name.padEnd(28)} ${s.medianSeconds.toFixed(2).padStart(7)} s  ${
+      Number.isNaN(s.rssMiB) ? "" : `${s.rssMiB.toFixed(0)} MiB`
+    }  ${ratio}  ${target}`;
+  return [
+    line(b.ferry, "", `RSS < 100: ${b.ferry.rssMiB < 100 ? "ok" : "MISSED"}`),
+    ...b.baselines.map((s) => {
+      const r = b.ratios[s.name];
+      return line(s, r.toFixed(2), `≤ 0.50: ${r <= 0.5 ? "ok" : "MISSED"}`);
+    }),
+  ].join("\n");
 }
 
 function formatTable(

@@ -25,7 +25,7 @@ export interface TestDocker {
 }
 
 /**
- * Starts `dockerd` and waits until `docker version` answers (up to 45 s).
+ * Starts `dockerd` (with `extraArgs` too) and waits until `docker version` answers (up to 45 s).
  *
  * @example
  * ```ts
@@ -34,7 +34,7 @@ export interface TestDocker {
  * afterAll(() => engine.stop(), 60_000);
  * ```
  */
-export async function startDocker(): Promise<TestDocker> {
+export async function startDocker(options: { extraArgs?: string[] } = {}): Promise<TestDocker> {
   const dir = await mkdtemp("/tmp/dk");
   const host = `unix://${join(dir, "docker.sock")}`;
   const log = await open(join(dir, "docker.log"), "w");
@@ -47,6 +47,8 @@ export async function startDocker(): Promise<TestDocker> {
     "--exec-root", join(dir, "exec"),
     "--pidfile", join(dir, "docker.pid"),
     "-H", host,
+    // e.g. `--registry-mirror http://127.0.0.1:PORT --insecure-registry 127.0.0.1:PORT`
+    ...(options.extraArgs ?? []),
   ], { stdio: ["ignore", log.fd, log.fd], detached: false });
   let exited: number | null | undefined;
   const exit = new Promise<void>((resolve) => {

@@ -5,6 +5,7 @@
  */
 import { UsageError } from "../../errors.ts";
 import { type ExportFormat, exportImage } from "../../verbs/export/export.ts";
+import { exportBundle } from "../../verbs/export/bundle.ts";
 import type { Command, CommandIo, ParsedArgs } from "../command.ts";
 import {
   intFlag,
@@ -21,12 +22,15 @@ import { exportEventsTo } from "../progress/feeds.ts";
 /** `ferry export`. */
 export const exportCommand: Command = {
   name: "export",
-  usage: "ferry export [-o DIR] [--platform P]... [--format docker|oci|oci-archive] [--tag TEMPLATE] [--push DST] SRC",
-  summary: "Export every platform to image-<arch>.tar.gz (docker load), or the whole index to an OCI layout/archive",
+  usage:
+    "ferry export [-o PATH] [--platform P]... [--format docker|oci|oci-archive] [--tag TEMPLATE] [--push DST] SRC | " +
+    "[-f IMAGES.yaml] [--all-tags REPO]... [--volume-size SIZE] SRC...",
+  summary:
+    "Export every platform to image-<arch>.tar.gz (docker load) or an OCI layout/archive; many images to one bundle or volumes",
   examples: [
     "ferry export -o out registry.example.com/team/app:1.0",
-    "ferry export --format oci -o ./layout alpine:3",
     "ferry export --format oci-archive -o app.tar.gz --platform linux/arm64 127.0.0.1:5000/app:1.0",
+    "ferry export -f images.yaml --volume-size dvd -o release/   # or REF... -o release.tar",
   ],
   flags: {
     output: {
@@ -64,6 +68,25 @@ export const exportCommand: Command = {
       value: "0-9",
       description: "gzip level of the files (default 0: layers inside are already compressed)",
     },
+    file: {
+      type: "string",
+      short: "f",
+      value: "FILE",
+      description:
+        "A YAML list of images to bundle (sources: image/repository, platforms, tags, target; a ferry mirror -c file works)",
+    },
+    "all-tags": {
+      type: "string",
+      multiple: true,
+      value: "REPO",
+      description: "Bundle every tag of this repository",
+    },
+    "volume-size": {
+      type: "string",
+      value: "SIZE",
+      description:
+        "Split the bundle into self-contained OCI archives (volume-N.tar + volumes.json in -o DIR) of at most SIZE: 4G, 700M, dvd, dvd9, bd25, bd50, fat32",
+    },
     jobs: { type: "string", short: "j", value: "N", description: "Blobs fetched at once (default 6)" },
     push: {
       type: "string",
@@ -78,6 +101,9 @@ export const exportCommand: Command = {
     json: { type: "boolean", description: "Print the files written (path, platform, size, sha256) as JSON" },
   },
   async run(args, io) {
+    const bundle = args.positionals.length > 1 || args.values.file !== undefined ||
+      args.values["all-tags"] !== undefined || args.values["volume-size"] !== undefined;
+    if (bundle) return await runBundle(args, io);
     if (args.positionals.length !== 1) throw new UsageError(`Cannot export: expected one SRC\nusage: ${this.usage}`);
     const output = typeof args.values.output === "string" ? args.values.output : undefined;
     const format = formatOf(args.values.format, output, io);
@@ -108,6 +134,56 @@ export const exportCommand: Command = {
     print(result, args, io);
   },
 };
+
+/** Many images: one bundle (archive, layout or docker-load archive), or volumes. */
+async function runBundle(args: ParsedArgs, io: CommandIo): Promise<void> {
+  const str = (name: string) => (typeof args.values[name] === "string" ? args.values[name] as string : undefined);
+  const format = str("format");
+  if (format !== undefined && !["docker", "oci", "oci-archive"].includes(format)) {
+    throw new UsageError(`Cannot export as "${format}": --format takes docker, oci or oci-archive`);
+  }
+  const volumes = str("volume-size");
+  if (format === "oci" && !str("output")) {
+    throw new UsageError("Cannot export as oci: name the layout directory with -o DIR");
+  }
+  const output = str("output") ?? (volumes ? "." : "bundle.tar");
+  const result = await exportBundle({
+    images: args.positionals,
+    imageList: str("file"),
+    allTags: listFlag(args, "all-tags"),
+    platforms: listFlag(args, "platform"),
+    format: (format ?? "oci-archive") as "oci-archive" | "oci" | "docker",
+    output,
+    volumeSize: volumes,
+    tagTemplate: str("tag"),
+    pushTo: str("push"),
+    registry: registryOptionsOf(args),
+    ...(str("push") ? { pushRegistry: registryOptionsOf(args, "dest") } : {}),
+    concurrency: intFlag(args, "jobs", 1, 64),
+    allowNondistributable: args.values["allow-nondistributable-artifacts"] === true,
+    signal: io.signal,
+    onEvent: exportEventsTo(io.tracker, io.warn),
+    onCopyEvent: reportCopy(undefined, io.warn),
+  });
+  if (args.values.json) {
+    io.print(JSON.stringify(result, null, 2));
+    return;
+  }
+  const where = result.layout
+    ? `oci:${result.layout}`
+    : result.volumes
+    ? `${result.files.length} volumes`
+    : result.files[0].path;
+  io.print(`Exported ${result.images.length} image${result.images.length === 1 ? "" : "s"} → ${where}`);
+  const width = Math.max(...result.images.map((i) => i.name.length));
+  for (const i of result.images) {
+    const vols = i.volumes ? `  volume ${i.volumes.join("+")}` : "";
+    io.print(`  ${i.name.padEnd(width)}  ${i.digest.slice(0, 19)}  ${i.platforms.join(",")}${vols}`);
+  }
+  for (const f of result.files) io.print(`  ${f.path}  ${formatBytes(f.size).padStart(10)}  ${f.sha256}`);
+  if (result.volumes) io.print(`  ${result.volumes.path}`);
+  for (const p of result.pushed ?? []) io.print(`Pushed ${p.target} (${p.digest})`);
+}
 
 const ARCHIVE_NAME = /\.(tar|tar\.gz|tgz)$/i;
 

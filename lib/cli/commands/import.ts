@@ -5,7 +5,9 @@
  */
 import { UsageError } from "../../errors.ts";
 import { importImage } from "../../verbs/import/import.ts";
-import type { Command } from "../command.ts";
+import { importBundle, isBundleInput } from "../../verbs/import/bundle.ts";
+import type { Command, CommandIo, ParsedArgs } from "../command.ts";
+import type { ImportBundleResult } from "../../verbs/import/bundle.ts";
 import {
   intFlag,
   listFlag,
@@ -18,16 +20,52 @@ import {
 } from "../flags.ts";
 import { formatBytes, referrersLine } from "../output.ts";
 
+/** A bundle (or volumes of one): every image it holds whole, under the prefix; the others named with their volumes. */
+async function runBundle(files: string[], dst: string, args: ParsedArgs, io: CommandIo): Promise<void> {
+  for (const flag of ["type", "platform", "prefer", "compression-level"]) {
+    if (args.values[flag] !== undefined) {
+      throw new UsageError(`Cannot use --${flag} with a bundle: each image is imported as it is, digests unchanged`);
+    }
+  }
+  let result: ImportBundleResult;
+  let failure: unknown;
+  try {
+    result = await importBundle(files, dst, {
+      destination: registryOptionsOf(args, "dest"),
+      jobs: intFlag(args, "jobs", 1, 64),
+      signal: io.signal,
+      onEvent: io.progress("import"),
+    });
+  } catch (err) {
+    const partial = (err as { result?: ImportBundleResult }).result;
+    if (!partial) throw err;
+    result = partial;
+    failure = err;
+  }
+  if (args.values.json) io.print(JSON.stringify(result, null, 2));
+  else {
+    const { present, count } = result.volumes;
+    io.print(
+      `Imported ${result.images.length} image${result.images.length === 1 ? "" : "s"} → ${result.destination}` +
+        (count > 1 ? ` (volume ${present.join(", ")} of ${count})` : ""),
+    );
+    for (const i of result.images) io.print(`  ${i.target}  ${i.digest}`);
+    for (const m of result.missing) io.print(`  missing ${m.name}: needs ${m.missingFiles.join(", ")}`);
+  }
+  if (failure) throw failure;
+}
+
 /** `ferry import`. */
 export const importCommand: Command = {
   name: "import",
-  usage: "ferry import [--type oci|docker] [--platform P]... [--prefer FILE]... [--json] FILE... DST",
+  usage:
+    "ferry import [--type oci|docker] [--platform P]... [--prefer FILE]... [--json] FILE... DST | BUNDLE|VOLUME... REGISTRY[/PREFIX]",
   summary:
-    "Import export files, docker save tarballs, OCI layouts/archives into a registry (one multi-arch index) or docker-daemon:",
+    "Import export files, docker save tarballs, OCI layouts/archives into a registry (one multi-arch index) or docker-daemon:; a bundle's images under a prefix",
   examples: [
     "ferry import out/image-*.tar.gz registry.example.com/team/app:1.0",
     "ferry import app.tar docker-daemon:app:1.0",
-    "ferry import --type docker oci:./layout 127.0.0.1:5000/app:1.0",
+    "ferry import release/ registry.local:5000/mirror   # a bundle or volumes: each image at its own path",
   ],
   flags: {
     type: {
@@ -73,6 +111,7 @@ export const importCommand: Command = {
     }
     const files = args.positionals.slice(0, -1);
     const dst = args.positionals.at(-1)!;
+    if (await isBundleInput(files)) return await runBundle(files, dst, args, io);
     const result = await importImage(files, dst, {
       type,
       platforms: listFlag(args, "platform"),

@@ -13,10 +13,12 @@ export const serveCommand: Command = {
   name: "serve",
   usage:
     "ferry serve [--address HOST:PORT] [--writable] [--repo NAME] [--htpasswd FILE] [--tls-cert F --tls-key F] PATH...",
-  summary: "Serve OCI layouts or archives (ferry export's output) as a registry that docker can pull from",
+  summary:
+    "Serve OCI layouts or archives (ferry export's output, bundles, volumes) as a registry, or a registry mirror, docker can pull from",
   examples: [
     "ferry serve out/image-amd64.tar.gz",
     "ferry serve --address 0.0.0.0:5000 --writable ./layout",
+    "ferry serve -a :5000 release/   # dockerd --registry-mirror http://HOST:5000 pulls nginx:1.27 from it",
   ],
   flags: {
     address: {
@@ -84,6 +86,7 @@ function events(io: CommandIo, verbose: boolean): (event: ServeEvent) => void {
     if (event.type === "warning") io.warn(`ferry: warning: ${event.message}`);
     else if (event.type === "error") io.warn(`ferry: error: ${event.message}`);
     else if (event.type === "spooling") io.warn(`ferry: ${event.path}: ${event.reason}`);
+    else if (event.type === "missing") io.warn(`ferry: not serving ${event.name}: it needs ${event.files.join(", ")}`);
     else if (event.type === "spooled") io.warn(`ferry: ${event.path}: unpacked (${formatBytes(event.bytes)})`);
     else if (verbose) {
       const e = event.entry;

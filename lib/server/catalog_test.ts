@@ -1,0 +1,45 @@
+import { describe, expect, test } from "bun:test";
+import { buildSampleImage } from "../testing/sample_image.ts";
+import { OciLayoutStore } from "../ends/oci_layout.ts";
+import { transfer } from "../engine/transfer.ts";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { registryHandler } from "./handler.ts";
+import { layoutBackend } from "./layouts.ts";
+
+describe("/v2/_catalog and registry-mirror names", () => {
+  test("lists repositories with n/last; Docker Hub paths, ?ns= and full names find an image's original name", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ferry-catalog-"));
+    try {
+      const sample = buildSampleImage();
+      const layout = await OciLayoutStore.open(dir, { create: true });
+      await transfer(sample.store, layout, sample.root, {
+        tags: ["docker.io/library/nginx:1.27", "ghcr.io/org/app:2", "127.0.0.1:5000/team/db:16"],
+      });
+      const handler = registryHandler(layoutBackend([{ store: await OciLayoutStore.open(dir), defaultRepo: "x" }]));
+      const get = (path: string, init?: RequestInit) => handler(new Request(`http://127.0.0.1${path}`, init));
+      expect(await (await get("/v2/_catalog")).json()).toEqual({ repositories: ["nginx", "org/app", "team/db"] });
+      const page = await get("/v2/_catalog?n=1&last=nginx");
+      expect(await page.json()).toEqual({ repositories: ["org/app"] });
+      expect(page.headers.get("Link")).toBe('</v2/_catalog?n=1&last=org%2Fapp>; rel="next"');
+      expect((await get("/v2/_catalog?n=x")).status).toBe(400);
+      for (
+        const [path, headers] of [
+          ["/v2/library/nginx/manifests/1.27", {}], // a Docker engine's registry-mirrors: Docker Hub's path
+          ["/v2/library/nginx/manifests/1.27?ns=docker.io", {}], // containerd hosts.toml
+          ["/v2/org/app/manifests/2?ns=ghcr.io", {}],
+          ["/v2/org/app/manifests/2", { "OCI-Namespace": "ghcr.io" }],
+          ["/v2/ghcr.io/org/app/manifests/2", {}], // the full name as a path
+          ["/v2/nginx/manifests/1.27", {}], // the served name itself
+        ] as [string, Record<string, string>][]
+      ) {
+        const res = await get(path, { method: "HEAD", headers });
+        expect([path, res.status, res.headers.get("Docker-Content-Digest")]).toEqual([path, 200, sample.root.digest]);
+      }
+      expect((await get("/v2/library/redis/manifests/1", { method: "HEAD" })).status).toBe(404);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
