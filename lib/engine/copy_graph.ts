@@ -11,7 +11,7 @@ import { isManifest, isNondistributable } from "../oci/media_types.ts";
 import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
 import { verifiedBody, verifyBytes } from "../stream/verify.ts";
 import type { ReadableStore, StoreOptions, WritableStore } from "../ends/store.ts";
-import { Limiter } from "../stream/limiter.ts";
+import { TaskGroup } from "./task_group.ts";
 
 /** How many blobs copyGraph moves at once unless told otherwise. */
 export const DEFAULT_CONCURRENCY = 6;
@@ -116,21 +116,14 @@ export async function copyGraph(
 ): Promise<CopyResult> {
   const outer = options.signal;
   if (outer?.aborted) throw abortErrorOf(outer);
-  const controller = new AbortController();
-  let firstError: unknown;
-  const fail = (err: unknown) => {
-    if (firstError === undefined) {
-      firstError = outer?.aborted ? abortErrorOf(outer) : err;
-      controller.abort(firstError);
-    }
-  };
-  const onOuterAbort = () => fail(abortErrorOf(outer!));
-  outer?.addEventListener("abort", onOuterAbort, { once: true });
-  const signal = controller.signal;
-  const emit = options.onEvent ?? (() => {});
-  const limit = new Limiter(
+  // Blobs (and manifest pushes) at most `concurrency` at once; the first failure aborts the rest.
+  const group = new TaskGroup(
     Math.max(1, Math.min(options.concurrency ?? DEFAULT_CONCURRENCY, dst.maxConcurrentPushes ?? Infinity)),
+    outer,
   );
+  const signal = group.signal;
+  const fail = (err: unknown) => group.fail(err);
+  const emit = options.onEvent ?? (() => {});
   const result: CopyResult = { root, copied: 0, skipped: 0, mounted: 0, bytes: 0, skippedForeignLayers: [] };
   const foreignLayers = options.foreignLayers ?? "skip";
   const visits = new Map<string, Promise<void>>();
@@ -188,7 +181,7 @@ export async function copyGraph(
     }
     const { bytes, children } = read;
     await Promise.all(children.map(visit));
-    await limit.run(() => dst.push(desc, streamOf(bytes), { signal }));
+    await group.run(() => dst.push(desc, streamOf(bytes), { signal }));
     result.copied++;
     emit({ type: "copied", desc });
   }
@@ -210,7 +203,7 @@ export async function copyGraph(
   }
 
   function copyBlob(desc: Descriptor): Promise<void> {
-    return limit.run(async () => {
+    return group.run(async () => {
       if (signal.aborted) throw signal.reason;
       if (await dst.exists(desc, { signal })) {
         result.skipped++;
@@ -260,12 +253,13 @@ export async function copyGraph(
   } catch (err) {
     fail(err);
   } finally {
-    outer?.removeEventListener("abort", onOuterAbort);
+    group.release();
   }
-  if (firstError !== undefined) {
+  if (group.failure !== undefined) {
     // Let every in-flight transfer see the abort and settle before the caller cleans up the destination.
     await Promise.allSettled([...visits.values(), ...manifests.values()]);
-    throw firstError;
+    await group.wait().catch(() => {});
+    throw group.failure;
   }
   return result;
 }

@@ -54,6 +54,24 @@ export class TaskGroup {
     );
   }
 
+  /**
+   * Runs `task` in a slot like {@link TaskGroup.go} and returns its result, for work whose value or completion
+   * others wait on; its failure is the group's too. Rejects at once (with the failure) after a failure.
+   */
+  run<T>(task: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const result = this.#limit.run(async () => {
+      if (this.signal.aborted) throw this.signal.reason;
+      try {
+        return await task(this.signal);
+      } catch (err) {
+        this.fail(err);
+        throw err;
+      }
+    });
+    this.#tasks.push(result.then(() => {}, () => {}));
+    return result;
+  }
+
   /** Records `err` as the group's failure (the first one wins) and aborts the other tasks. */
   fail(err: unknown): void {
     if (this.#first) return;
@@ -61,17 +79,21 @@ export class TaskGroup {
     this.#controller.abort(this.#first.error);
   }
 
-  /** Waits for every task started so far (including ones started while waiting); throws the first failure. */
+  /**
+   * Waits for every task started so far (including ones started while waiting); throws the first failure. A group
+   * can be waited on again after more tasks (a session running phase after phase); the failure stays.
+   */
   async wait(): Promise<void> {
-    try {
-      for (let settled = 0; settled < this.#tasks.length;) {
-        const batch = this.#tasks.slice(settled);
-        await Promise.all(batch);
-        settled += batch.length;
-      }
-    } finally {
-      this.#outer?.removeEventListener("abort", this.#onOuterAbort);
+    for (let settled = 0; settled < this.#tasks.length;) {
+      const batch = this.#tasks.slice(settled);
+      await Promise.all(batch);
+      settled += batch.length;
     }
     if (this.#first) throw this.#first.error;
+  }
+
+  /** Stops listening to the outer signal (once no more tasks will be started). */
+  release(): void {
+    this.#outer?.removeEventListener("abort", this.#onOuterAbort);
   }
 }

@@ -74,3 +74,19 @@ describe("TaskGroup", () => {
     expect(late).toBe(true);
   });
 });
+
+describe("TaskGroup.run", () => {
+  test("returns the task's value; a failure rejects it, is the group's, and later runs reject at once", async () => {
+    const group = new TaskGroup(2);
+    expect(await group.run(() => Promise.resolve(42))).toBe(42);
+    await expect(group.run(() => Promise.reject(new Error("bad")))).rejects.toThrow("bad");
+    expect((group.failure as Error).message).toBe("bad");
+    let ran = false;
+    await expect(group.run(() => {
+      ran = true;
+      return Promise.resolve(1);
+    })).rejects.toThrow("bad");
+    expect(ran).toBe(false);
+    await expect(group.wait()).rejects.toThrow("bad");
+  });
+});

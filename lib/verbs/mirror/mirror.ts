@@ -26,7 +26,7 @@ import {
   type ReferrerSummary,
 } from "../../engine/referrers.ts";
 import { filterIndex, selectPlatforms } from "../../engine/select.ts";
-import { Limiter } from "../../stream/limiter.ts";
+import { TaskGroup } from "../../engine/task_group.ts";
 import type { Descriptor } from "../../oci/descriptor.ts";
 import { childrenOf, parseManifest } from "../../oci/manifest.ts";
 import { isManifest } from "../../oci/media_types.ts";
@@ -243,10 +243,9 @@ export interface SessionOptions extends MirrorOptions {
 export function openSession(spec: MirrorSpec, options: SessionOptions = {}) {
   const outer = options.signal;
   if (outer?.aborted) throw abortErrorOf(outer);
-  const controller = new AbortController();
-  const onOuterAbort = () => controller.abort(abortErrorOf(outer!));
-  outer?.addEventListener("abort", onOuterAbort, { once: true });
-  const signal = controller.signal;
+  // The session's images, at most `concurrency` at once; without keepGoing the first failure stops the rest.
+  const group = new TaskGroup(options.concurrency ?? spec.concurrency ?? 3, outer);
+  const signal = group.signal;
   const emit = options.onEvent ?? (() => {});
   const retries = spec.retries !== undefined ? { retries: spec.retries } : {};
   const sourceOptions = { ...retries, ...options.source };
@@ -310,18 +309,16 @@ export function openSession(spec: MirrorSpec, options: SessionOptions = {}) {
   }
 
   const images: MirrorImageResult[] = [];
-  let firstError: unknown;
+  /** The first image's failure that stopped the run (never set with keepGoing, nor by an outer abort). */
+  const firstError = () => (outer?.aborted ? undefined : group.failure);
   /** Whether `err` is only the run being stopped by an earlier image's failure (not a failure of its own). */
   const stoppedByFirstError = (err: unknown) =>
-    firstError !== undefined && !outer?.aborted &&
-    (err === firstError || err instanceof AbortError || (err instanceof Error && err.name === "AbortError"));
+    firstError() !== undefined &&
+    (err === firstError() || err instanceof AbortError || (err instanceof Error && err.name === "AbortError"));
   const record = (index: number, image: MirrorImageResult, err?: unknown) => {
     images[index] = image;
     emit({ type: "image", image });
-    if (err !== undefined && !options.keepGoing && firstError === undefined) {
-      firstError = err;
-      controller.abort(err);
-    }
+    if (err !== undefined && !options.keepGoing) group.fail(err);
   };
 
   /** The images of the spec; a repository whose tags cannot be listed is recorded failed. */
@@ -347,13 +344,8 @@ export function openSession(spec: MirrorSpec, options: SessionOptions = {}) {
   ): Promise<void> {
     const offset = images.length;
     for (const entry of list) emit({ type: "queued", ...names(entry) });
-    const limit = new Limiter(options.concurrency ?? spec.concurrency ?? 3);
     const one = async (entry: T, i: number) => {
       const { source, target } = names(entry);
-      if (signal.aborted) {
-        if (stoppedByFirstError(firstError)) record(offset + i, skippedImage(source, target));
-        return;
-      }
       try {
         record(offset + i, await work(entry, i));
       } catch (err) {
@@ -361,22 +353,33 @@ export function openSession(spec: MirrorSpec, options: SessionOptions = {}) {
         else record(offset + i, failedImage(source, target, err), err);
       }
     };
-    const groups = new Map<string, number[]>();
+    const serial = new Map<string, number[]>();
     list.forEach((entry, i) => {
       const key = serialKey ? serialKey(entry) : String(i);
-      groups.set(key, [...(groups.get(key) ?? []), i]);
+      serial.set(key, [...(serial.get(key) ?? []), i]);
     });
-    await Promise.all([...groups.values()].map((group) =>
-      limit.run(async () => {
-        for (const i of group) await one(list[i], i);
-      })
-    ));
+    for (const indexes of serial.values()) {
+      group.go(async (groupSignal) => {
+        for (const i of indexes) if (!groupSignal.aborted) await one(list[i], i);
+      });
+    }
+    await group.wait().catch(() => {}); // each image's outcome is recorded above
     if (outer?.aborted) throw abortErrorOf(outer);
-    if (firstError !== undefined) throw firstError;
+    const first = firstError();
+    if (first !== undefined) {
+      // Images the first failure kept from starting: not attempted.
+      list.forEach((entry, i) => {
+        if (images[offset + i] === undefined) {
+          const { source, target } = names(entry);
+          record(offset + i, skippedImage(source, target));
+        }
+      });
+      throw first;
+    }
   }
 
   function close(): void {
-    outer?.removeEventListener("abort", onOuterAbort);
+    group.release();
     for (const stop of unsubscribe) stop();
   }
 
