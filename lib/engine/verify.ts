@@ -23,8 +23,7 @@ import {
 } from "../oci/cosign.ts";
 import type { Descriptor, Platform } from "../oci/descriptor.ts";
 import { isDigest } from "../oci/digest.ts";
-import { childrenOf, type ParsedManifest, parseManifest } from "../oci/manifest.ts";
-import { isAttestation } from "../oci/manifest.ts";
+import { isAttestation, type ParsedManifest, parseManifest } from "../oci/manifest.ts";
 import { isManifest, isNondistributable } from "../oci/media_types.ts";
 import { formatPlatform, matchPlatform, platformOfConfig } from "../oci/platform.ts";
 import { Limiter } from "../stream/limiter.ts";
