@@ -42,6 +42,12 @@ import { TaskGroup } from "./task_group.ts";
  * - `platform`: an expected platform is not in the image;
  * - `unsigned`: no signature where one is required;
  * - `signature`: signatures are there, none verifies with the keys.
+ *
+ * @example
+ * ```ts
+ * declare const report: VerifyReport;
+ * const kinds: VerifyProblemKind[] = report.problems.map((p) => p.kind);
+ * ```
  */
 export type VerifyProblemKind =
   | "missing"
@@ -77,6 +83,7 @@ export interface VerifyProblem {
  *
  * @example
  * ```ts
+ * declare const report: VerifyReport;
  * const checked: VerifiedSignature = report.images[0].signatures[0];
  * console.log(checked.subject, checked.verified ? `by ${checked.key}` : checked.reason);
  * ```
@@ -99,6 +106,7 @@ export interface VerifiedSignature {
  *
  * @example
  * ```ts
+ * declare const report: VerifyReport;
  * const image: VerifiedImage = report.images[0];
  * console.log(image.ref, image.digest, image.platforms, image.signed);
  * ```
@@ -123,8 +131,9 @@ export interface VerifiedImage {
  *
  * @example
  * ```ts
- * const report: VerifyReport = await verifyImages(store, roots);
- * if (report.problems.length > 0) process.exitCode = 10;
+ * const sample = buildSampleImage();
+ * const report: VerifyReport = await verifyImages(sample.store, [{ desc: sample.root, name: "sample" }]);
+ * if (report.problems.length > 0) console.log(`${report.problems.length} problems`);
  * ```
  */
 export interface VerifyReport {
@@ -143,6 +152,7 @@ export interface VerifyReport {
  *
  * @example
  * ```ts
+ * const store = await OciLayoutStore.open("out");
  * const root: VerifyRoot = { desc: await store.resolve("1.0"), name: "oci:out:1.0" };
  * ```
  */
@@ -161,7 +171,12 @@ export interface VerifyRoot {
  *
  * @example
  * ```ts
- * const options: VerifyImagesOptions = { keys: [parsePublicKey(pem, "cosign.pub")], platforms: [parsePlatform("linux/arm64")], concurrency: 4 };
+ * declare const pem: string; // cosign.pub's text
+ * const options: VerifyImagesOptions = {
+ *   keys: [parsePublicKey(pem, "cosign.pub")],
+ *   platforms: [parsePlatform("linux/arm64")],
+ *   concurrency: 4,
+ * };
  * ```
  */
 export interface VerifyImagesOptions extends StoreOptions {
@@ -205,6 +220,7 @@ interface ImageState {
  * @example
  * ```ts
  * const set = storeSet([await OciLayoutStore.openArchive("image-amd64.tar"), await OciLayoutStore.openArchive("image-arm64.tar")]);
+ * console.log(set.ref);
  * ```
  */
 export function storeSet(ends: ReadableStore[]): ReadableStore {
@@ -272,6 +288,7 @@ function isAbort(err: unknown, signal: AbortSignal | undefined): boolean {
  * ```ts
  * const layout = await OciLayoutStore.open("out");
  * const roots = (await layout.imageEntries()).map((desc) => ({ desc, name: `oci:out@${desc.digest}` }));
+ * declare const pem: string; // cosign.pub's text
  * const report = await verifyImages(layout, roots, { keys: [parsePublicKey(pem, "cosign.pub")] });
  * for (const p of report.problems) console.log(`${p.ref}: ${p.message}`);
  * ```

@@ -20,7 +20,14 @@ export const SIGSTORE_BUNDLE_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+js
 /** The `type` of a simple-signing payload made by cosign (atomic container signatures say `atomic container signature`). */
 export const COSIGN_PAYLOAD_TYPE = "cosign container image signature";
 
-/** The key kinds ferry verifies, as cosign makes and reads them. */
+/**
+ * The key kinds ferry verifies, as cosign makes and reads them.
+ *
+ * @example
+ * ```ts
+ * const algorithm: KeyAlgorithm = "ed25519";
+ * ```
+ */
 export type KeyAlgorithm = "ecdsa-p256" | "ecdsa-p384" | "ecdsa-p521" | "ed25519" | "rsa" | "rsa-pss";
 
 /**
@@ -28,7 +35,8 @@ export type KeyAlgorithm = "ecdsa-p256" | "ecdsa-p384" | "ecdsa-p521" | "ed25519
  *
  * @example
  * ```ts
- * const key: PublicKey = parsePublicKey(await readFile("cosign.pub", "utf8"), "cosign.pub");
+ * declare const pem: string; // the text of cosign.pub
+ * const key: PublicKey = parsePublicKey(pem, "cosign.pub");
  * console.log(key.algorithm); // "ecdsa-p256"
  * ```
  */
@@ -95,7 +103,9 @@ export function decodeBase64(text: string): Uint8Array | undefined {
  *
  * @example
  * ```ts
- * const key = parsePublicKey("-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE…\n-----END PUBLIC KEY-----\n", "cosign.pub");
+ * import { readFile } from "node:fs/promises";
+ * const key = parsePublicKey(await readFile("cosign.pub", "utf8"), "cosign.pub");
+ * console.log(key.algorithm, key.name);
  * ```
  */
 export function parsePublicKey(pem: string, name = "key"): PublicKey {
@@ -287,6 +297,7 @@ export function parseSimpleSigning(bytes: Uint8Array): SimpleSigning {
  *
  * @example
  * ```ts
+ * declare const payload: Uint8Array, signature: string, digest: string, keys: PublicKey[];
  * const verdict: SignatureVerdict = await verifySimpleSigning({ payload, signature, digest, keys });
  * if (!verdict.verified) console.log(verdict.reason);
  * ```
@@ -311,7 +322,14 @@ function keyNames(keys: PublicKey[]): string {
  *
  * @example
  * ```ts
- * const verdict = await verifySimpleSigning({ payload, signature: layer.annotations![COSIGN_SIGNATURE_ANNOTATION], digest: root.digest, keys: [key] });
+ * declare const payload: Uint8Array, layer: Descriptor, root: Descriptor, key: PublicKey;
+ * const verdict = await verifySimpleSigning({
+ *   payload, // the layer's bytes, exactly
+ *   signature: layer.annotations?.["dev.cosignproject.cosign/signature"],
+ *   digest: root.digest,
+ *   keys: [key],
+ * });
+ * console.log(verdict.verified);
  * ```
  */
 export async function verifySimpleSigning(
