@@ -185,7 +185,9 @@ export async function verify(locations: string[], options: VerifyOptions = {}): 
       }
       if (ends.length > 0) {
         const set = storeSet(ends);
-        // A root an index carried in the files lists is verified as part of that index, not on its own.
+        // A root an index carried in the files lists is verified as part of that index, not on its own; an index
+        // that is itself a root of an input (a layout holding it whole) is verified as that root, strictly.
+        const partial = carried.filter((c) => !roots.some((r) => r.desc.digest === c.desc.digest));
         const covered = new Set<string>();
         for (const c of carried) {
           const fetched = await fetchManifest(set, c.desc, { signal: options.signal })
@@ -195,7 +197,7 @@ export async function verify(locations: string[], options: VerifyOptions = {}): 
           }
         }
         const own = dedupe(roots.filter((r) => !covered.has(r.desc.digest)));
-        reports.push(await verifyImages(set, [...carried, ...own], engine));
+        reports.push(await verifyImages(set, [...partial, ...own], engine));
       }
     }
   } finally {

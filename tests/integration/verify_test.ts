@@ -246,6 +246,10 @@ describe("export files, offline", () => {
     expect(alone.code).toBe(ExitCode.Verification);
     expect(alone.stderr).toContain(`linux/arm64/v8 manifest ${good.manifests[1].digest}: not among the inputs`);
     expectGood(await verify(["--key", key("ecdsa"), "--platform", "linux/amd64", amd64]));
+    // With the layout that holds the whole index: one image, verified as the layout's (a path, as import takes it).
+    const mixed = await verify(["--key", key("ecdsa"), join(work, "layout"), amd64]);
+    expectGood(mixed);
+    expect(mixed.stdout).toMatch(/^1 image, /m);
   }, 60_000);
 
   test("a corrupted export file fails at once, naming the file", async () => {
