@@ -88,6 +88,7 @@ export {
   type PlatformIssueKind,
 } from "./lib/verbs/manifest/platform_lint.ts";
 export { split, type SplitOptions, type SplitResult, type SplitTag } from "./lib/verbs/split.ts";
+export { VerificationError, verify, type VerifyOptions, type VerifyResult } from "./lib/verbs/verify.ts";
 export {
   build,
   type BuildOptions,
@@ -122,6 +123,24 @@ export {
   type TransferWithReferrersOptions,
   type TransferWithReferrersResult,
 } from "./lib/engine/referrers.ts";
+export {
+  storeSet,
+  type VerifiedImage,
+  type VerifiedSignature,
+  verifyImages,
+  type VerifyImagesOptions,
+  type VerifyProblem,
+  type VerifyProblemKind,
+  type VerifyReport,
+  type VerifyRoot,
+} from "./lib/engine/verify.ts";
+export {
+  type KeyAlgorithm,
+  parsePublicKey,
+  type PublicKey,
+  type SignatureVerdict,
+  verifySimpleSigning,
+} from "./lib/oci/cosign.ts";
 export type {
   ContentStore,
   PushOptions,

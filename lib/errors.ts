@@ -27,6 +27,7 @@ export const ExitCode = {
   Unsupported: 7,
   Io: 8,
   Partial: 9,
+  Verification: 10,
   Interrupted: 130,
 } as const;
 /** One of the values of {@link ExitCode}. */

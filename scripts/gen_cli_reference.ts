@@ -26,6 +26,7 @@ const EXIT_MEANINGS: Record<keyof typeof ExitCode, string> = {
   Unsupported: "unsupported content (Docker schema 1, unknown manifest types)",
   Io: "local file error: permission, no space, malformed archive or layout",
   Partial: "partial failure (some images of a batch failed)",
+  Verification: "verification failed: `ferry verify` found a problem (a blob, manifest, platform or signature)",
   Interrupted: "interrupted (SIGINT/SIGTERM); nothing is left under a final name",
 };
 

@@ -21,6 +21,7 @@ import { mirrorCommand } from "./commands/mirror.ts";
 import { manifestCommand } from "./commands/manifest.ts";
 import { serveCommand } from "./commands/serve.ts";
 import { splitCommand } from "./commands/split.ts";
+import { verifyCommand } from "./commands/verify.ts";
 import { credentialWarnings, takeBooleanValues } from "./flags.ts";
 import { completionCommand } from "./commands/completion.ts";
 import { lsCommand } from "./commands/ls.ts";
@@ -35,6 +36,7 @@ export const commands: Command[] = [
   exportCommand,
   importCommand,
   inspectCommand,
+  verifyCommand,
   lsCommand,
   rmCommand,
   splitCommand,

@@ -28,7 +28,12 @@ import {
   loadEntries,
   smallBytes,
 } from "./archive_scan.ts";
-import { entryNames, REFERRER_TAG, SOURCE_INDEX as SOURCE_INDEX_ANNOTATION } from "../oci/annotations.ts";
+import {
+  entryNames,
+  REFERRER_TAG,
+  SOURCE_INDEX as SOURCE_INDEX_ANNOTATION,
+  SOURCE_INDEX_NAME as SOURCE_INDEX_NAME_ANNOTATION,
+} from "../oci/annotations.ts";
 import { artifactTypeOf, COSIGN_SUFFIXES, parseSchemaTag, schemaTag, subjectOf } from "../oci/referrers.ts";
 import type { ReadableStore, ReferrerDescriptor, ReferrersOptions, StoreOptions } from "./store.ts";
 
@@ -73,6 +78,7 @@ export class ArchiveStore implements ReadableStore {
   readonly #blobs = new Map<string, ArchiveEntry | Uint8Array>();
   #roots: ArchiveRoot[] = [];
   #carried: Descriptor[] = [];
+  #carriedNames = new Map<string, string>();
   /** index.json entries that are referrers (a manifest with a subject, or a tag-schema name), not roots. */
   #referrers: { desc: Descriptor; names: string[]; subject?: string; artifactType?: string }[] = [];
   #format: "oci" | "docker" = "oci";
@@ -99,6 +105,11 @@ export class ArchiveStore implements ReadableStore {
    */
   get carried(): Descriptor[] {
     return this.#carried;
+  }
+
+  /** The name each carried index was exported as (its {@link SOURCE_INDEX_NAME_ANNOTATION}), by digest. */
+  get carriedNames(): ReadonlyMap<string, string> {
+    return this.#carriedNames;
   }
 
   /** `oci` for an archive with index.json and blobs, `docker` for a classic docker save tarball. */
@@ -192,7 +203,15 @@ export class ArchiveStore implements ReadableStore {
       const m = /^blobs\/(sha256)\/([^/]+)$/.exec(name);
       if (m && !isDigest(`${m[1]}:${m[2]}`)) throw bad(`blob name "${name}" is not a digest`);
     }
-    const plan: Plan = { wanted: new Map(), roots: [], carried: [], referrers: [], format: "oci", items: [] };
+    const plan: Plan = {
+      wanted: new Map(),
+      roots: [],
+      carried: [],
+      carriedNames: new Map(),
+      referrers: [],
+      format: "oci",
+      items: [],
+    };
     const want = (name: string, size: number | undefined) => {
       const had = plan.wanted.get(name);
       if (had !== undefined && size !== undefined && had !== size) {
@@ -245,6 +264,8 @@ export class ArchiveStore implements ReadableStore {
           const carried = await carriedIndex(source, entries, verified, bad);
           plan.carried.push(carried);
           follow.push(carried);
+          const name = d.annotations?.[SOURCE_INDEX_NAME_ANNOTATION];
+          if (typeof name === "string") plan.carriedNames.set(carried.digest, name);
         }
       }
       // The graph, level by level (for a gzipped archive, manifests not kept in memory are read in one pass each).
@@ -288,6 +309,7 @@ export class ArchiveStore implements ReadableStore {
     const bad = (reason: string) => this.#bad(reason);
     this.#roots = plan.roots;
     this.#carried = plan.carried;
+    this.#carriedNames = plan.carriedNames;
     this.#referrers = plan.referrers;
     this.#format = plan.format;
     // Blobs of an OCI layout: the name is the digest, checked against the hash taken while loading.
@@ -411,6 +433,7 @@ interface Plan {
   wanted: Map<string, number | undefined>;
   roots: ArchiveRoot[];
   carried: Descriptor[];
+  carriedNames: Map<string, string>;
   /** index.json entries that are referrers (a manifest with a subject, or a tag-schema name), not roots. */
   referrers: { desc: Descriptor; names: string[]; subject?: string; artifactType?: string }[];
   format: "oci" | "docker";

@@ -44,17 +44,27 @@ export interface SigningKey {
 }
 
 /**
- * A fresh ECDSA P-256 key pair.
+ * A fresh key pair: ECDSA P-256 (cosign's default), Ed25519 or RSA 2048 (cosign signs RSA with PKCS#1 v1.5).
  *
  * @example
  * ```ts
  * const key = generateSigningKey();
+ * const ed = generateSigningKey("ed25519");
  * console.log(key.publicPem);
  * ```
  */
-export function generateSigningKey(): SigningKey {
-  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+export function generateSigningKey(kind: "ecdsa-p256" | "ed25519" | "rsa" = "ecdsa-p256"): SigningKey {
+  const { privateKey, publicKey } = kind === "ed25519"
+    ? generateKeyPairSync("ed25519")
+    : kind === "rsa"
+    ? generateKeyPairSync("rsa", { modulusLength: 2048 })
+    : generateKeyPairSync("ec", { namedCurve: "P-256" });
   return { privateKey, publicKey, publicPem: publicKey.export({ type: "spki", format: "pem" }).toString() };
+}
+
+/** The hash `sign`/`verify` take for `key`: none for Ed25519 (it hashes itself), SHA-256 otherwise. */
+function hashFor(key: KeyObject): string | null {
+  return key.asymmetricKeyType === "ed25519" ? null : "sha256";
 }
 
 /**
@@ -153,7 +163,7 @@ export function addCosignSignature(
   options: { reference: string; key: SigningKey },
 ): MadeReferrer {
   const payload = simpleSigningPayload(options.reference, subject.digest);
-  const signature = sign("sha256", payload, options.key.privateKey).toString("base64");
+  const signature = sign(hashFor(options.key.privateKey), payload, options.key.privateKey).toString("base64");
   const layer = blob(store, payload, COSIGN_SIMPLESIGNING, { [COSIGN_SIGNATURE_ANNOTATION]: signature });
   const desc = cosignManifest(store, layer);
   const tag = schemaTag(subject.digest, "sig");
@@ -192,7 +202,9 @@ export function addCosignAttestation(
     predicate: { buildDefinition: { buildType: "https://ferry.test/build" }, runDetails: {} },
   });
   const payloadType = "application/vnd.in-toto+json";
-  const sig = sign("sha256", pae(payloadType, statement), options.key.privateKey).toString("base64");
+  const sig = sign(hashFor(options.key.privateKey), pae(payloadType, statement), options.key.privateKey).toString(
+    "base64",
+  );
   const envelope = json({
     payloadType,
     payload: Buffer.from(statement).toString("base64"),
@@ -260,7 +272,7 @@ export function addNotationSignature(
   const payload = json({
     targetArtifact: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
   });
-  const signature = sign("sha256", payload, options.key.privateKey);
+  const signature = sign(hashFor(options.key.privateKey), payload, options.key.privateKey);
   const layer = blob(store, new Uint8Array(signature), "application/jose+json", {
     "io.cncf.notary.payload": Buffer.from(payload).toString("base64"),
   });
@@ -302,5 +314,6 @@ export function verifyCosignSignature(
   if (!signature) return false;
   const claims = JSON.parse(new TextDecoder().decode(payload));
   if (claims?.critical?.image?.["docker-manifest-digest"] !== digest) return false;
-  return verify("sha256", payload, createPublicKey(publicPem), Buffer.from(signature, "base64"));
+  const key = createPublicKey(publicPem);
+  return verify(hashFor(key), payload, key, Buffer.from(signature, "base64"));
 }
