@@ -57,7 +57,9 @@ export function planRows(plan: DryRunPlan, where: string): PlanRow[] {
     return {
       what: group === "" ? "index" : group,
       where,
-      bytes: `${formatBytes(blobBytes)} (${items(write)}${mounted.length ? `; ${count(mounted.length, "mount")}` : ""})`,
+      bytes: `${formatBytes(blobBytes)} (${items(write)}${
+        mounted.length ? `; ${count(mounted.length, "mount")}` : ""
+      })`,
       there: presentText(present),
     };
   });
@@ -81,17 +83,17 @@ function isManifest(i: PlannedItem): boolean {
   return isManifestType(i.mediaType);
 }
 
-/** The tags' lines: new, already naming it, or moved from what they name now. */
-export function tagLines(plan: DryRunPlan, digest: string, where: string): string[] {
-  return plan.tags.map((t) =>
-    `  tag ${t.tag} at ${where}: ${
-      t.current === undefined
-        ? "new"
-        : t.current === digest
-        ? "already names it"
-        : `would move from ${t.current}`
-    }`
-  );
+/** The tags' lines: new, already naming it, or moved from what they name now; `digest` of each tag's image. */
+export function tagLines(plan: DryRunPlan, digest: string | ((tag: string) => string), where: string): string[] {
+  return plan.tags.map((t) => {
+    const want = typeof digest === "string" ? digest : digest(t.tag);
+    const state = t.current === undefined
+      ? "new"
+      : t.current === want
+      ? "already names it"
+      : `would move from ${t.current}`;
+    return `  tag ${t.tag} at ${where}: ${state}`;
+  });
 }
 
 /** The first line of every dry run. */

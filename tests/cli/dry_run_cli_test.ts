@@ -155,3 +155,40 @@ describe("ferry copy --dry-run", () => {
     expect(real.copied).toBe(plan.copied);
   }, 60_000);
 });
+
+describe("ferry split --dry-run", () => {
+  test("to a registry: the tags it would write, nothing written, the bytes split then streams", async () => {
+    const target = `${dst.host}/dry/split`;
+    const before = storage(dst);
+    const plan = await json(["split", "--dry-run", "--with-index", SRC(), target]);
+    expect(storage(dst)).toEqual(before);
+    expect(await catalog(dst)).not.toContain("dry/split");
+    expect(plan.dryRun).toBe(true);
+    expect(plan.tags.map((t: { tag: string }) => t.tag)).toEqual(["1.0-amd64", "1.0-arm64", "1.0-armv7"]);
+    expect(plan.plan.tags).toEqual([{ tag: "1.0-amd64" }, { tag: "1.0-arm64" }, { tag: "1.0-armv7" }, { tag: "1.0" }]);
+    const real = await json(["split", "--with-index", SRC(), target]);
+    expect(real.bytes).toBe(plan.bytes);
+    expect(real.copied).toBe(plan.copied);
+    expect(real.tags).toEqual(plan.tags);
+  }, 60_000);
+
+  test("into a layout holding one platform: that one is already there; no directory for a new one", async () => {
+    const out = fresh("split");
+    const none = await json(["split", "--dry-run", SRC(), `oci:${out}`]);
+    expect(existsSync(out)).toBe(false);
+    await json(["split", "--platform", "linux/arm/v7", SRC(), `oci:${out}`]);
+    const plan = await json(["split", "--dry-run", SRC(), `oci:${out}`]);
+    const armv7 = sample.manifests.find((m) => m.platform?.variant === "v7")!;
+    expect(plan.plan.present.map((i: { digest: string }) => i.digest)).toContain(armv7.digest);
+    expect(plan.plan.tags).toContainEqual({ tag: "1.0-armv7", current: armv7.digest });
+    expect(plan.bytes).toBeLessThan(none.bytes);
+    const r = await runCli(["split", "--dry-run", SRC(), `oci:${out}`]);
+    expect(r.stdout).toContain(`tag 1.0-armv7 at oci:${out}: already names it`);
+    expect(r.stdout).toContain(`tag 1.0-amd64 at oci:${out}: new`);
+    const real = await json(["split", SRC(), `oci:${out}`]);
+    expect(real.bytes).toBe(plan.bytes);
+    expect(real.copied).toBe(plan.copied);
+    // The run counts the base layer once per platform it skips it for; the plan lists each digest once.
+    expect(real.skipped).toBeGreaterThanOrEqual(plan.skipped);
+  }, 60_000);
+});
