@@ -192,3 +192,45 @@ describe("ferry split --dry-run", () => {
     expect(real.skipped).toBeGreaterThanOrEqual(plan.skipped);
   }, 60_000);
 });
+
+describe("ferry import --dry-run", () => {
+  let files: string[];
+  beforeAll(async () => {
+    const out = fresh("export");
+    const exported = await json(["export", "-o", out, SRC()]);
+    files = exported.files.map((f: { path: string }) => f.path);
+  }, 60_000);
+
+  test("to a registry: nothing pushed, the bytes the import then streams", async () => {
+    const target = `${dst.host}/dry/import:1.0`;
+    const before = storage(dst);
+    const plan = await json(["import", "--dry-run", ...files, target]);
+    expect(storage(dst)).toEqual(before);
+    expect(await catalog(dst)).not.toContain("dry/import");
+    expect(plan).toMatchObject({ dryRun: true, digest: sample.root.digest, index: "original" });
+    expect(plan.estimated).toBeUndefined();
+    const real = await json(["import", ...files, target]);
+    expect(real.digest).toBe(plan.digest);
+    expect(real.bytes).toBe(plan.bytes);
+    expect(real.copied).toBe(plan.copied);
+  }, 60_000);
+
+  test("to a repository holding one platform: it is already there; to a new layout: no directory", async () => {
+    const amd64 = files.find((f) => f.includes("amd64"))!;
+    await json(["import", amd64, `${dst.host}/dry/import-partial:amd64`]);
+    const plan = await json(["import", "--dry-run", ...files, `${dst.host}/dry/import-partial:1.0`]);
+    const amd64Digest = sample.manifests.find((m) => m.platform?.architecture === "amd64")!.digest;
+    expect(plan.plan.present.map((i: { digest: string }) => i.digest)).toContain(amd64Digest);
+    expect(plan.plan.perPlatform.find((p: { platform: string }) => p.platform === "linux/amd64")).toMatchObject({
+      bytes: 0,
+    });
+    const real = await json(["import", ...files, `${dst.host}/dry/import-partial:1.0`]);
+    expect(real.bytes).toBe(plan.bytes);
+    const out = fresh("import-layout");
+    const r = await runCli(["import", "--dry-run", ...files, `oci:${out}:1.0`]);
+    expect(r.code).toBe(0);
+    expect(existsSync(out)).toBe(false);
+    expect(r.stdout).toContain(`Dry run: import 3 files → oci:${out}:1.0`);
+    expect(r.stdout).toMatch(/WHAT +WHERE +BYTES +ALREADY THERE/);
+  }, 60_000);
+});

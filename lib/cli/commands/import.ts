@@ -17,11 +17,12 @@ import {
   transferFlags,
 } from "../flags.ts";
 import { formatBytes, referrersLine } from "../output.ts";
+import { dryRunFlags, dryRunHeading, planRows, printTable, tagLines } from "../dry_run.ts";
 
 /** `ferry import`. */
 export const importCommand: Command = {
   name: "import",
-  usage: "ferry import [--type oci|docker] [--platform P]... [--prefer FILE]... [--json] FILE... DST",
+  usage: "ferry import [--type oci|docker] [--platform P]... [--prefer FILE]... [--dry-run] [--json] FILE... DST",
   summary:
     "Import export files, docker save tarballs, OCI layouts/archives into a registry (one multi-arch index) or docker-daemon:",
   examples: [
@@ -61,6 +62,7 @@ export const importCommand: Command = {
     jobs: transferFlags.jobs,
     ...tlsFlags("one"),
     ...timeoutFlags,
+    ...dryRunFlags,
     json: { type: "boolean", description: "Print the result as one JSON document on stdout" },
   },
   async run(args, io) {
@@ -83,12 +85,15 @@ export const importCommand: Command = {
       signal: io.signal,
       onEvent: io.progress("import"),
       ...referrerOptionsOf(args),
+      dryRun: args.values["dry-run"] === true,
     });
     if (args.values.json) {
       io.print(JSON.stringify(result, null, 2));
       return;
     }
-    io.print(`Imported ${files.length} file${files.length === 1 ? "" : "s"} → ${result.destination}`);
+    const inputs = `${files.length} file${files.length === 1 ? "" : "s"}`;
+    if (result.plan) io.print(dryRunHeading("import", inputs, result.destination, result.plan.destinationExists));
+    else io.print(`Imported ${inputs} → ${result.destination}`);
     if (result.digest) {
       const what = {
         original: "the inputs' own index",
@@ -99,7 +104,17 @@ export const importCommand: Command = {
       io.print(`  ${result.digest}  ${what}`);
     }
     for (const image of result.images) {
-      io.print(`  ${image.platform.padEnd(16)} ${image.digest}${image.converted ? "  (layers gzipped)" : ""}`);
+      const converted = result.plan ? "  (layers to gzip first)" : "  (layers gzipped)";
+      io.print(`  ${image.platform.padEnd(16)} ${image.digest}${image.converted ? converted : ""}`);
+    }
+    if (result.plan) {
+      printTable(io, planRows(result.plan, result.destination));
+      for (const line of tagLines(result.plan, result.digest, result.destination)) io.print(line);
+      if (result.referrers.length > 0) io.print(`  ${referrersLine(result.referrers)}`);
+      if (result.estimated) {
+        io.print("  estimated: layers stored uncompressed are counted as they are; the import gzips them first");
+      }
+      return;
     }
     for (const line of result.loaded ?? []) io.print(`  ${line}`);
     if (result.referrers.length > 0) io.print(`  ${referrersLine(result.referrers)}`);
