@@ -227,8 +227,16 @@ export async function split(src: string, dst: string, options: SplitOptions = {}
     if (probe) {
       const seen = new Set<string>();
       let plan = emptyPlan(selected.root);
-      for (const [desc] of roots) {
-        plan = mergePlans(plan, await planCopy(selected.store, probe.store, desc, { ...copyOptions, seen }));
+      for (const [desc, tag] of roots) {
+        const platform = planned.find((p) => p.tag === tag)?.platform; // none for the index
+        plan = mergePlans(
+          plan,
+          await planCopy(selected.store, probe.store, desc, {
+            ...copyOptions,
+            seen,
+            ...(platform ? { group: formatPlatform(platform) } : {}),
+          }),
+        );
       }
       const referrers = await referrersOf();
       plan = await planReferrers(selected.store, probe.store, plan, referrers, { ...copyOptions, seen });

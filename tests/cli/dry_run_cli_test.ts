@@ -234,3 +234,57 @@ describe("ferry import --dry-run", () => {
     expect(r.stdout).toMatch(/WHAT +WHERE +BYTES +ALREADY THERE/);
   }, 60_000);
 });
+
+describe("ferry export --dry-run", () => {
+  test("docker files: no directory, each file's exact size, then the files the export writes have it", async () => {
+    const out = fresh("export-dry");
+    const plan = await json(["export", "--dry-run", "-o", out, SRC()]);
+    expect(existsSync(out)).toBe(false);
+    expect(plan.dryRun).toBe(true);
+    expect(plan.files).toEqual([]);
+    expect(plan.planned.map((f: { platform: string }) => f.platform)).toEqual(["linux/amd64", "linux/arm64/v8", "linux/arm/v7"]);
+    const real = await json(["export", "-o", out, SRC()]);
+    for (const f of real.files) {
+      const p = plan.planned.find((q: { path: string }) => q.path === f.path);
+      expect(p).toMatchObject({ size: f.size, manifest: f.manifest, exists: false });
+      expect(statSync(f.path).size).toBe(p.size);
+      expect(p.tar).toBeGreaterThan(p.content);
+    }
+    // Again: the files are there (and would be replaced).
+    const again = await json(["export", "--dry-run", "-o", out, SRC()]);
+    expect(again.planned.every((f: { exists: boolean }) => f.exists)).toBe(true);
+    const text = await runCli(["export", "--dry-run", "-o", out, SRC()]);
+    expect(text.stdout).toMatch(/linux\/amd64 +\S+image-amd64\.tar\.gz +\d+ B \(.*\) +a file \(would be replaced\)/);
+  }, 60_000);
+
+  test("oci-archive: the exact size of the one file; a compressing gzip level gives the tar's size only", async () => {
+    const out = fresh("archive");
+    const file = join(out, "app.tar");
+    const plan = await json(["export", "--dry-run", "--format", "oci-archive", "-o", file, SRC()]);
+    expect(existsSync(out)).toBe(false);
+    const real = await json(["export", "--format", "oci-archive", "-o", file, SRC()]);
+    expect(plan.planned[0].size).toBe(real.files[0].size);
+    expect(plan.planned[0].tar).toBe(real.files[0].size);
+    const gz = await json(["export", "--dry-run", "--compression-level", "6", "-o", join(out, "app.tar.gz"), SRC()]);
+    expect(gz.planned[0].size).toBeUndefined();
+    expect(gz.planned[0].tar).toBe(real.files[0].size);
+  }, 60_000);
+
+  test("oci layout and --push: nothing written, the bytes the layout copy and the push then stream", async () => {
+    const out = fresh("export-layout");
+    const target = `${dst.host}/dry/export-push:1.0`;
+    const before = storage(dst);
+    const plan = await json(["export", "--dry-run", "--format", "oci", "-o", out, "--push", target, SRC()]);
+    expect(existsSync(out)).toBe(false);
+    expect(storage(dst)).toEqual(before);
+    expect(plan.plan.bytes).toBeGreaterThan(0);
+    expect(plan.pushPlan.bytes).toBe(plan.plan.bytes);
+    const layout = await json(["copy", SRC(), `oci:${out}:1.0`]); // the layout half, with copy's byte count
+    expect(layout.bytes).toBe(plan.plan.bytes);
+    const pushed = await json(["copy", SRC(), target]);
+    expect(pushed.bytes).toBe(plan.pushPlan.bytes);
+    const again = await json(["export", "--dry-run", "--format", "oci", "-o", out, "--push", target, SRC()]);
+    expect(again.plan.present.map((i: { digest: string }) => i.digest)).toEqual([sample.root.digest]);
+    expect(again.pushPlan.bytes).toBe(0);
+  }, 60_000);
+});
