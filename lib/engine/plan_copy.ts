@@ -9,7 +9,7 @@
  * @module
  */
 import { stat } from "node:fs/promises";
-import { abortErrorOf, FerryError, UsageError } from "../errors.ts";
+import { abortErrorOf, FerryError, NotFoundError, UsageError } from "../errors.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { childrenOf } from "../oci/manifest.ts";
 import { isManifest, isNondistributable } from "../oci/media_types.ts";
@@ -455,4 +455,49 @@ export function planJson(plan: CopyPlan): CopyPlanJson {
     manifestBytes: plan.manifestBytes,
     perPlatform: [...plan.perPlatform].map(([platform, p]) => ({ platform, ...p })),
   };
+}
+
+/**
+ * A dry run's `plan`, as verbs put it in their `--json` result: the lists and totals, the tags, and whether the
+ * destination is there.
+ *
+ * @example
+ * ```ts
+ * const result = await copy("127.0.0.1:5000/app:1.0", "oci:out:1.0", { dryRun: true });
+ * const plan: DryRunPlan | undefined = result.plan;
+ * console.log(plan?.bytes, plan?.present.length, plan?.tags);
+ * ```
+ */
+export interface DryRunPlan extends CopyPlanJson {
+  /** Whether the destination is there already (a registry always is; a layout directory; a file it would replace). */
+  destinationExists: boolean;
+  /** The tags the run would write, each with the digest it names now (absent: a new tag). */
+  tags: { tag: string; current?: string }[];
+}
+
+/**
+ * `plan` with the state of the `tags` the run would write at `probe`.
+ *
+ * @example
+ * ```ts
+ * const probe = await probeDestination(parseLocation("oci:out:1.0"), undefined);
+ * const plan = await planCopy(src, probe.store, root);
+ * const json = await dryRunPlan(plan, probe, probe.tag ? [probe.tag] : []);
+ * ```
+ */
+export async function dryRunPlan(
+  plan: CopyPlan,
+  probe: ProbedDestination,
+  tags: string[],
+  signal?: AbortSignal,
+): Promise<DryRunPlan> {
+  const states: DryRunPlan["tags"] = [];
+  for (const tag of tags) {
+    const current = await probe.resolve?.(tag, { signal }).catch((err) => {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    });
+    states.push({ tag, ...(current ? { current: current.digest } : {}) });
+  }
+  return { ...planJson(plan), destinationExists: probe.exists, tags: states };
 }

@@ -182,7 +182,9 @@ async function copySelected(
   const probe = options.dryRun
     ? await probeDestination(dstLocation, selected.tag, { registry: options.destination })
     : undefined;
-  const opened = probe ? undefined : await openDestination(dstLocation, selected.tag, { registry: options.destination });
+  const opened = probe
+    ? undefined
+    : await openDestination(dstLocation, selected.tag, { registry: options.destination });
   let tag = (probe ?? opened!).tag;
   if (dstLocation.kind === "oci-archive" || dstLocation.kind === "docker-archive") {
     // Archives name images `repo:tag` (docker's RepoTags), from the destination reference or the source's name.
