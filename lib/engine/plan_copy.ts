@@ -42,14 +42,18 @@ export type PlanDestination = Pick<WritableStore, "ref" | "exists"> & Partial<Pi
  *
  * @example
  * ```ts
+ * const sample = buildSampleImage();
  * const plan = await planCopy(sample.store, new MemoryStore(), sample.root);
  * const first: PlannedItem = plan.toWrite[0];
  * console.log(first.digest, first.size, first.platform ?? "index");
  * ```
  */
 export interface PlannedItem {
+  /** Its digest. */
   digest: string;
+  /** Its media type. */
   mediaType: string;
+  /** Its size in bytes. */
   size: number;
   /** The platform of the nearest index entry above it (the first, for a blob platforms share), or `referrers`. */
   platform?: string;
@@ -60,6 +64,7 @@ export interface PlannedItem {
  *
  * @example
  * ```ts
+ * const sample = buildSampleImage();
  * const plan = await planCopy(sample.store, new MemoryStore(), sample.root);
  * const amd64: PlatformPlan | undefined = plan.perPlatform.get("linux/amd64");
  * ```
@@ -80,11 +85,13 @@ export interface PlatformPlan {
  *
  * @example
  * ```ts
+ * const sample = buildSampleImage();
  * const plan: CopyPlan = await planCopy(sample.store, new MemoryStore(), sample.root);
  * console.log(`${plan.toWrite.length} to write, ${plan.bytes} bytes, ${plan.present.length} already there`);
  * ```
  */
 export interface CopyPlan {
+  /** The root planned. */
   root: Descriptor;
   /** Manifests and blobs the destination lacks, parents first. */
   toWrite: PlannedItem[];
@@ -272,7 +279,15 @@ export function mergePlans(a: CopyPlan, b: CopyPlan): CopyPlan {
   };
 }
 
-/** An empty plan of `root`, to merge others into. */
+/**
+ * An empty plan of `root`, to merge others into.
+ *
+ * @example
+ * ```ts
+ * let plan = emptyPlan(root);
+ * for (const desc of roots) plan = mergePlans(plan, await planCopy(src, dst, desc, { seen }));
+ * ```
+ */
 export function emptyPlan(root: Descriptor): CopyPlan {
   return {
     root,
@@ -324,7 +339,15 @@ export async function planWithReferrers(
   return { ...await planReferrers(src, dst, plan, referrers, { ...options, seen }), referrers };
 }
 
-/** Adds the graphs of `referrers` (labelled `referrers`) to `plan`. */
+/**
+ * Adds the graphs of `referrers` (labelled `referrers`) to `plan`.
+ *
+ * @example
+ * ```ts
+ * const seen = new Set<string>();
+ * const plan = await planReferrers(src, dst, await planCopy(src, dst, root, { seen }), referrers, { seen });
+ * ```
+ */
 export async function planReferrers(
   src: ReadableStore,
   dst: PlanDestination,
@@ -368,8 +391,9 @@ const NOTHING_THERE = (ref: string): PlanDestination => ({ ref, exists: () => Pr
  *
  * @example
  * ```ts
+ * const sample = buildSampleImage();
  * const { store, tag } = await probeDestination(parseLocation("127.0.0.1:5000/app"), "1.0");
- * const plan = await planCopy(src, store, root);
+ * const plan = await planCopy(sample.store, store, sample.root);
  * ```
  */
 export async function probeDestination(
@@ -424,16 +448,24 @@ export async function probeDestination(
  *
  * @example
  * ```ts
- * console.log(JSON.stringify(planJson(await planCopy(src, new MemoryStore(), root))));
+ * const result = await copy("127.0.0.1:5000/app:1.0", "oci:out:1.0", { dryRun: true });
+ * const json: CopyPlanJson | undefined = result.plan;
  * ```
  */
 export interface CopyPlanJson {
+  /** See {@link CopyPlan.toWrite}. */
   toWrite: PlannedItem[];
+  /** See {@link CopyPlan.present}. */
   present: PlannedItem[];
+  /** See {@link CopyPlan.mounted}. */
   mounted: PlannedItem[];
+  /** See {@link CopyPlan.skippedForeignLayers}. */
   skippedForeignLayers: Descriptor[];
+  /** Blob bytes to stream: what the real run reports as `bytes`. */
   bytes: number;
+  /** Bytes of the manifests to write. */
   manifestBytes: number;
+  /** {@link CopyPlan.perPlatform} as a list (`platform` `""`: above every platform). */
   perPlatform: ({ platform: string } & PlatformPlan)[];
 }
 
