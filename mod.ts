@@ -141,6 +141,20 @@ export {
   type SignatureVerdict,
   verifySimpleSigning,
 } from "./lib/oci/cosign.ts";
+export {
+  type CopyPlan,
+  type CopyPlanJson,
+  type DryRunPlan,
+  planCopy,
+  type PlanCopyOptions,
+  type PlanDestination,
+  type PlannedItem,
+  planWithReferrers,
+  type PlanWithReferrersOptions,
+  type PlatformPlan,
+  type ProbedDestination,
+  probeDestination,
+} from "./lib/engine/plan_copy.ts";
 export type {
   ContentStore,
   PushOptions,
@@ -163,7 +177,7 @@ export { openRegistryStore, RegistryStore } from "./lib/ends/registry.ts";
 export { type LayoutNaming, type NamedEntry, OciLayoutStore } from "./lib/ends/oci_layout.ts";
 export type { FileRange } from "./lib/ends/layout_files.ts";
 export type { EntryName } from "./lib/oci/annotations.ts";
-export { type ArchiveFile, ArchiveWriter } from "./lib/ends/archive_writer.ts";
+export { type ArchiveFile, type ArchiveMeasure, ArchiveWriter } from "./lib/ends/archive_writer.ts";
 export { MemoryStore } from "./lib/ends/memory.ts";
 export {
   type ExportedFile,
@@ -171,6 +185,7 @@ export {
   exportFromStore,
   type ExportOptions,
   type ExportResult,
+  type PlannedFile,
 } from "./lib/engine/platform_files.ts";
 export { RegistryClient, type RegistryOptions, type SendOptions } from "./lib/remote/client.ts";
 export type { RetryPolicy } from "./lib/remote/retry.ts";

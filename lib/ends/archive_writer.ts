@@ -13,8 +13,10 @@ import { CONTAINERD_NAME, containerdName, FERRY_REPOSITORY, REF_NAME, REFERRER_T
 import type { Descriptor } from "../oci/descriptor.ts";
 import { MediaType } from "../oci/media_types.ts";
 import { uninitializedBytes } from "../stream/bytes.ts";
-import { gzipStream } from "../stream/gzip.ts";
-import { ImageTar, repositoriesOf, splitName } from "./image_tar.ts";
+import { gzipStream, storedGzipSize } from "../stream/gzip.ts";
+import { isManifest } from "../oci/media_types.ts";
+import { tarHeader, tarPadding } from "../tar/write.ts";
+import { blobPath, ImageTar, repositoriesOf, splitName } from "./image_tar.ts";
 import type { PutReferrerOptions, StoreOptions, WritableStore } from "./store.ts";
 
 /** Options of {@link ArchiveWriter}. */
@@ -26,6 +28,30 @@ export interface ArchiveWriterOptions {
    * many images names each one apart, as skopeo's `oci-archive:FILE:NAME` finds them.
    */
   fullNames?: boolean;
+  /**
+   * A dry run: write no file, only count what would be written (see {@link ArchiveWriter.measured}). Blob bodies
+   * are cancelled unread (their sizes are the descriptors'); manifests are read, for manifest.json and index.json.
+   */
+  measure?: boolean;
+}
+
+/**
+ * What a measuring {@link ArchiveWriter} (`measure: true`) would have written.
+ *
+ * @example
+ * ```ts
+ * const writer = new ArchiveWriter("image-amd64.tar.gz", { gzipLevel: 0, measure: true });
+ * // … copyGraph, tag, close as for a real one …
+ * const measured: ArchiveMeasure | undefined = writer.measured;
+ * ```
+ */
+export interface ArchiveMeasure {
+  /** Bytes of the blobs and manifests in it. */
+  content: number;
+  /** Bytes of the tar: content, 512-byte headers, padding, manifest.json, index.json, …, the end marker. */
+  tar: number;
+  /** Bytes of the file: the tar's, or gzip level 0's (stored blocks: exact); undefined when gzip would compress. */
+  size?: number;
 }
 
 /**
@@ -85,6 +111,9 @@ export class ArchiveWriter implements WritableStore {
   #failed?: unknown;
   #closed = false;
   #file?: ArchiveFile;
+  readonly #measure: boolean;
+  #measured = { content: 0, tar: 0 };
+  #measuredFile?: ArchiveMeasure;
 
   /** A writer that will write the archive to `path` (under a temporary name until {@link ArchiveWriter.close}). */
   constructor(readonly path: string, options: ArchiveWriterOptions = {}) {
@@ -92,7 +121,11 @@ export class ArchiveWriter implements WritableStore {
     this.#part = `${path}.part`;
     this.#gzipLevel = options.gzipLevel ?? false;
     this.#fullNames = options.fullNames ?? false;
-    this.#tar = new ImageTar(async (chunk) => this.#write(await this.#open(), chunk), path);
+    this.#measure = options.measure ?? false;
+    this.#tar = new ImageTar(
+      async (chunk) => this.#write(this.#measure ? undefined : await this.#open(), chunk),
+      path,
+    );
   }
 
   exists(desc: Descriptor): Promise<boolean> {
@@ -107,7 +140,13 @@ export class ArchiveWriter implements WritableStore {
       return;
     }
     try {
-      await this.#tar.push(desc, body, options.signal);
+      if (this.#measure && !isManifest(desc.mediaType)) {
+        await body.cancel().catch(() => {});
+        this.#measured.tar += tarHeader(blobPath(desc.digest), desc.size).byteLength + desc.size +
+          tarPadding(desc.size).byteLength;
+        this.#tar.written.add(desc.digest);
+      } else await this.#tar.push(desc, body, options.signal);
+      this.#measured.content += desc.size;
     } catch (err) {
       // Part of an entry may be in the tar already: the file cannot be finished any more.
       this.#failed ??= err;
@@ -165,6 +204,19 @@ export class ArchiveWriter implements WritableStore {
     if (this.#failed !== undefined) throw this.#failed;
     if (this.#closed) throw new FileError(`Cannot close ${this.path}: already closed`, { ref: this.path });
     this.#closed = true;
+    if (this.#measure) {
+      const items = this.#tar.dockerManifest({ exclude: new Set(this.#referrers.keys()) });
+      await this.#tar.end([
+        ["manifest.json", items],
+        ["repositories", repositoriesOf(items)],
+        ["index.json", this.#ociIndex()],
+        ["oci-layout", { imageLayoutVersion: "1.0.0" }],
+      ]);
+      const tar = this.#measured.tar;
+      const size = this.#gzipLevel === false ? tar : this.#gzipLevel === 0 ? storedGzipSize(tar) : undefined;
+      this.#measuredFile = { content: this.#measured.content, tar, ...(size !== undefined ? { size } : {}) };
+      return;
+    }
     try {
       const out = await this.#open();
       const items = this.#tar.dockerManifest({ exclude: new Set(this.#referrers.keys()) });
@@ -190,6 +242,11 @@ export class ArchiveWriter implements WritableStore {
     this.#file = { path: this.path, size: this.#sink!.size, sha256: `sha256:${this.#sink!.hash.digest("hex")}` };
   }
 
+  /** With `measure`, once `close()` has succeeded: what the file would hold. */
+  get measured(): ArchiveMeasure | undefined {
+    return this.#measuredFile;
+  }
+
   /** The file written, once `close()` has succeeded. */
   get file(): ArchiveFile | undefined {
     return this.#file;
@@ -197,6 +254,7 @@ export class ArchiveWriter implements WritableStore {
 
   async abort(): Promise<void> {
     this.#failed ??= new AbortError();
+    if (this.#measure) return;
     if (this.#opening) {
       const out = await this.#opening.catch(() => undefined);
       await out?.abort(this.#failed).catch(() => {});
@@ -257,7 +315,11 @@ export class ArchiveWriter implements WritableStore {
     return this.#opening;
   }
 
-  async #write(out: WritableStreamDefaultWriter<Uint8Array>, chunk: Uint8Array): Promise<void> {
+  async #write(out: WritableStreamDefaultWriter<Uint8Array> | undefined, chunk: Uint8Array): Promise<void> {
+    if (out === undefined) {
+      this.#measured.tar += chunk.byteLength;
+      return;
+    }
     if (chunk.byteLength === 0) return;
     try {
       await out.ready;

@@ -208,3 +208,31 @@ describe("ArchiveWriter and foreign layers", () => {
 function manifestOf2(store: MemoryStore, desc: Descriptor): { config: Descriptor } {
   return JSON.parse(new TextDecoder().decode(store.get(desc.digest)!));
 }
+
+describe("ArchiveWriter with measure (a dry run)", () => {
+  for (const gzipLevel of [false, 0] as const) {
+    test(`predicts the file's exact size (${gzipLevel === false ? ".tar" : "gzip level 0"}), writing nothing`, async () => {
+      const dir = fresh();
+      const path = join(dir, gzipLevel === false ? "app.tar" : "app.tar.gz");
+      const dry = new ArchiveWriter(path, { gzipLevel, measure: true });
+      await copyGraph(sample.store, dry, sample.root);
+      await dry.tag(sample.root, "app:1.0");
+      await dry.close();
+      expect(readdirSync(dir)).toEqual([]);
+      const real = new ArchiveWriter(path, { gzipLevel });
+      await copyGraph(sample.store, real, sample.root);
+      await real.tag(sample.root, "app:1.0");
+      await real.close();
+      expect(dry.measured?.size).toBe(real.file!.size);
+      expect(dry.measured!.content).toBe([...sample.store.blobs.values()].reduce((n, b) => n + b.desc.size, 0));
+    });
+  }
+
+  test("gzip levels 1-9 compress: the size is not known, the tar's is", async () => {
+    const dry = new ArchiveWriter(join(fresh(), "app.tar.gz"), { gzipLevel: 6, measure: true });
+    await copyGraph(sample.store, dry, sample.root);
+    await dry.close();
+    expect(dry.measured?.size).toBeUndefined();
+    expect(dry.measured!.tar).toBeGreaterThan(dry.measured!.content);
+  });
+});

@@ -188,15 +188,7 @@ export async function copyGraph(
 
   // Neither end is asked about it: the manifest names it, and clients fetch it from its urls.
   function leaveOut(desc: Descriptor): Promise<void> {
-    if (foreignLayers === "refuse") {
-      return Promise.reject(
-        new UnsupportedError(
-          `Cannot write foreign layer ${desc.digest} (${desc.mediaType}) to ${dst.ref}: the destination needs every layer; ` +
-            `add --allow-nondistributable-artifacts if the source has its bytes`,
-          { ref: dst.ref },
-        ),
-      );
-    }
+    if (foreignLayers === "refuse") return Promise.reject(foreignLayerRefused(desc, dst.ref));
     result.skippedForeignLayers.push(desc);
     emit({ type: "foreign", desc });
     return Promise.resolve();
@@ -262,6 +254,15 @@ export async function copyGraph(
     throw group.failure;
   }
   return result;
+}
+
+/** The error of `foreignLayers: "refuse"` (copyGraph's, and planCopy's: a dry run fails where the run would). */
+export function foreignLayerRefused(desc: Descriptor, dstRef: string): UnsupportedError {
+  return new UnsupportedError(
+    `Cannot write foreign layer ${desc.digest} (${desc.mediaType}) to ${dstRef}: the destination needs every layer; ` +
+      `add --allow-nondistributable-artifacts if the source has its bytes`,
+    { ref: dstRef },
+  );
 }
 
 function countBytes(desc: Descriptor, emit: (event: CopyEvent) => void): TransformStream<Uint8Array, Uint8Array> {

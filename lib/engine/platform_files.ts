@@ -6,7 +6,7 @@
  * @module
  */
 import { TaskGroup } from "./task_group.ts";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { abortErrorOf, FileError, NotFoundError, UnsupportedError, UsageError } from "../errors.ts";
 import { type CopyEvent, copyGraph } from "./copy_graph.ts";
@@ -92,6 +92,39 @@ export interface ExportOptions {
    * in every file); and pushed with `push`.
    */
   referrers?: Referrer[];
+  /**
+   * Write nothing: no directory, no file; each file is measured instead (`planned` in the result). Manifests are
+   * read, blobs are not (their sizes are the descriptors'). Without `push`.
+   */
+  dryRun?: boolean;
+}
+
+/**
+ * One file a dry run of {@link exportFromStore} would write.
+ *
+ * @example
+ * ```ts
+ * const { planned } = await exportImage("127.0.0.1:5000/app:1.0", "out", { dryRun: true });
+ * for (const f of planned ?? []) console.log(f.path, f.content, f.size ?? `about ${f.tar}`);
+ * ```
+ */
+export interface PlannedFile {
+  /** Path of the file. */
+  path: string;
+  /** `os/arch[/variant]`, for a per-platform file. */
+  platform?: string;
+  /** Digest of the manifest (or index) it holds. */
+  manifest: string;
+  /** The index it carries (see {@link ExportedFile.index}). */
+  index?: string;
+  /** Bytes of the blobs and manifests in it. */
+  content: number;
+  /** Bytes of its tar: content, 512-byte headers, padding to 512, manifest.json, index.json, …, 1024 at the end. */
+  tar: number;
+  /** The file's exact size: the tar's, or with gzip level 0 the tar's in stored blocks; absent when gzip compresses. */
+  size?: number;
+  /** A file of that name is there (the export would replace it). */
+  exists: boolean;
 }
 
 /**
@@ -158,6 +191,8 @@ export interface ExportResult {
   pushed?: { digest: string; tag?: string };
   /** Non-distributable (foreign) layers left out (of the OCI archive, of the push), each digest once. */
   skippedForeignLayers: Descriptor[];
+  /** With `dryRun`: the files it would write (and `files` is empty). */
+  planned?: PlannedFile[];
 }
 
 interface Target {
@@ -203,11 +238,13 @@ export async function exportFromStore(
       throw fileErrorOf(err, "create a temp directory in", dir);
     }), { spoolAll: push !== undefined });
   try {
-    await mkdir(dir, { recursive: true }).catch((err) => {
-      // ENOENT from `mkdir -p` (e.g. under /proc) means the output cannot be made, not that something is missing.
-      const e = fileErrorOf(err, "create", dir);
-      throw e instanceof NotFoundError ? new FileError(e.message, { ref: dir, cause: err }) : e;
-    });
+    if (!options.dryRun) {
+      await mkdir(dir, { recursive: true }).catch((err) => {
+        // ENOENT from `mkdir -p` (e.g. under /proc) means the output cannot be made, not that something is missing.
+        const e = fileErrorOf(err, "create", dir);
+        throw e instanceof NotFoundError ? new FileError(e.message, { ref: dir, cause: err }) : e;
+      });
+    }
     const jobs = options.format === "oci-archive"
       ? [await ociArchiveJob(spool, root, dir, options)]
       : await dockerJobs(spool, root, dir, options, options.signal ?? new AbortController().signal);
@@ -229,10 +266,11 @@ export async function exportFromStore(
         });
       });
     }
+    const reader = options.dryRun ? manifestsOnly(spool) : spool;
     const done: (Done | undefined)[] = jobs.map(() => undefined);
     jobs.forEach((job, i) =>
       group.go(async (signal) => {
-        done[i] = await runJob(spool, job, options, signal, onForeign);
+        done[i] = await runJob(reader, job, options, signal, onForeign);
       })
     );
     try {
@@ -253,7 +291,8 @@ export async function exportFromStore(
     }
     group.release();
     return {
-      files: done.map((d) => d!.file),
+      files: options.dryRun ? [] : done.map((d) => d!.file),
+      ...(options.dryRun ? { planned: done.map((d) => d!.planned!) } : {}),
       ...(push ? { pushed: { digest: (options.filteredRoot ?? root).digest, tag: push.tag } } : {}),
       skippedForeignLayers: [...skippedForeignLayers.values()],
     };
@@ -328,11 +367,26 @@ interface Job {
 
 interface Done {
   file: ExportedFile;
+  /** A dry run's measure of it. */
+  planned?: PlannedFile;
   discard(): Promise<void>;
 }
 
+/**
+ * `src` for a dry run: manifests read through, every other blob an empty stream that never ends, which the
+ * measuring writer cancels unread (so no blob is fetched, and none spooled).
+ */
+function manifestsOnly(src: ReadableStore): ReadableStore {
+  return {
+    ref: src.ref,
+    resolve: (reference, o) => src.resolve(reference, o),
+    exists: (desc, o) => src.exists(desc, o),
+    fetch: (desc, o) => isManifest(desc.mediaType) ? src.fetch(desc, o) : Promise.resolve(new ReadableStream()),
+  };
+}
+
 async function runJob(
-  spool: SpoolingStore,
+  spool: ReadableStore,
   job: Job,
   options: ExportOptions,
   signal: AbortSignal,
@@ -380,6 +434,23 @@ async function runJob(
   } catch (err) {
     await job.writer.abort();
     throw err;
+  }
+  const measured = job.writer.measured;
+  if (measured) {
+    const path = job.writer.path;
+    const planned: PlannedFile = {
+      path,
+      ...(job.platform ? { platform: formatPlatform(job.platform) } : {}),
+      manifest: job.root.digest,
+      ...(job.carry ? { index: job.carry.index.digest } : {}),
+      ...measured,
+      exists: await stat(path).then(() => true, () => false),
+    };
+    return {
+      file: { path, size: 0, sha256: "", manifest: job.root.digest },
+      planned,
+      discard: () => Promise.resolve(),
+    };
   }
   const file = job.writer.file!;
   emit({ type: "progress", label: job.label, bytes: job.total, total: job.total }); // + manifests, not streamed
@@ -495,7 +566,7 @@ async function dockerJobs(
     const gzipLevel = options.gzipLevel ?? (compressed ? DEFAULT_GZIP_LEVEL : GZIP_LEVEL_FOR_UNCOMPRESSED);
     const repoTag = expandTemplate(options.tagTemplate ?? DEFAULT_EXPORT_REPO_TAG, options, platform, label);
     jobs.push({
-      writer: new ArchiveWriter(join(dir, `image-${label}.tar.gz`), { gzipLevel }),
+      writer: new ArchiveWriter(join(dir, `image-${label}.tar.gz`), { gzipLevel, measure: options.dryRun }),
       root: desc,
       label,
       platform,
@@ -580,7 +651,7 @@ async function ociArchiveJob(
   const gz = options.gzipLevel !== undefined;
   const path = options.output ?? join(dir, gz ? "image.tar.gz" : "image.tar");
   return {
-    writer: new ArchiveWriter(path, { gzipLevel: options.gzipLevel ?? false }),
+    writer: new ArchiveWriter(path, { gzipLevel: options.gzipLevel ?? false, measure: options.dryRun }),
     root: top,
     label: "oci-archive",
     tags,

@@ -152,6 +152,20 @@ function storedGzipStream(): TransformStream<Uint8Array, Uint8Array> {
   });
 }
 
+/**
+ * The exact size of {@link gzipStream}(0)'s output for `n` input bytes: the 10-byte header, `n` bytes in stored
+ * blocks of {@link STORED_BLOCK} (at least one, possibly empty) with a 5-byte header each, the 8-byte trailer.
+ *
+ * @example
+ * ```ts
+ * storedGzipSize(0); // 23
+ * storedGzipSize(65_536); // 65_536 + 18 + 2 * 5
+ * ```
+ */
+export function storedGzipSize(n: number): number {
+  return 10 + n + 5 * Math.max(1, Math.ceil(n / STORED_BLOCK)) + 8;
+}
+
 function checkChunk(chunk: unknown): asserts chunk is Uint8Array {
   if (!(chunk instanceof Uint8Array)) {
     throw new TypeError(`gzip input chunks must be Uint8Array, got ${Object.prototype.toString.call(chunk)}`);

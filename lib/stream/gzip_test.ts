@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
-import { DEFAULT_GZIP_LEVEL, gunzipStream, gzipStream, isGzip, isGzipFile } from "./gzip.ts";
+import { DEFAULT_GZIP_LEVEL, gunzipStream, gzipStream, isGzip, isGzipFile, storedGzipSize } from "./gzip.ts";
 
 async function collect(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
@@ -272,6 +272,17 @@ describe("isGzip and isGzipFile", () => {
       await expect(isGzipFile(join(dir, "missing"))).rejects.toThrow(/Cannot read/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("storedGzipSize", () => {
+  test("is gzipStream(0)'s exact output size, at and around the stored-block boundary", async () => {
+    for (const n of [0, 1, 65_534, 65_535, 65_536, 131_070, 131_071, 300_000]) {
+      const out = await new Response(
+        new Blob([new Uint8Array(n)]).stream().pipeThrough(gzipStream(0)),
+      ).arrayBuffer();
+      expect(storedGzipSize(n)).toBe(out.byteLength);
     }
   });
 });

@@ -15,6 +15,7 @@ import { formatPlatform, matchPlatform } from "../oci/platform.ts";
 import { formatReference } from "../ref/reference.ts";
 import type { RegistryOptions } from "../remote/client.ts";
 import { openDestination } from "../ends/open.ts";
+import { type DryRunPlan, dryRunPlan, planWithReferrers, probeDestination } from "../engine/plan_copy.ts";
 import { hostPlatform } from "../ends/docker_engine.ts";
 
 /**
@@ -53,6 +54,11 @@ export interface CopyOptions {
   referrers?: boolean;
   /** Only referrers of these artifact types (and what refers to them); all by default. */
   artifactTypes?: string[];
+  /**
+   * Write nothing: report what the copy would write, where, and what the destination already has (`plan`; the
+   * counts and `bytes` are the copy's to come). The destination is only asked whether it has each blob.
+   */
+  dryRun?: boolean;
 }
 
 /**
@@ -89,6 +95,10 @@ export interface CopyImageResult {
   skippedForeignLayers: Descriptor[];
   /** The referrers copied with the image (signatures, attestations, SBOMs), parents first. */
   referrers: ReferrerSummary[];
+  /** Set by a `dryRun`: nothing was written, and the counts above are what the copy would do. */
+  dryRun?: true;
+  /** With `dryRun`: what would be written and what is there already. */
+  plan?: DryRunPlan;
 }
 
 /**
@@ -168,9 +178,14 @@ async function copySelected(
   const root = dstLocation.kind === "docker-archive" || dstLocation.kind === "docker-daemon"
     ? singleImage(selected, dstLocation.kind)
     : selected.root;
-  const opened = await openDestination(dstLocation, selected.tag, { registry: options.destination });
-  const dstStore = opened.store;
-  let tag = opened.tag;
+  // A dry run only asks the destination (probeDestination opens nothing for writing).
+  const probe = options.dryRun
+    ? await probeDestination(dstLocation, selected.tag, { registry: options.destination })
+    : undefined;
+  const opened = probe
+    ? undefined
+    : await openDestination(dstLocation, selected.tag, { registry: options.destination });
+  let tag = (probe ?? opened!).tag;
   if (dstLocation.kind === "oci-archive" || dstLocation.kind === "docker-archive") {
     // Archives name images `repo:tag` (docker's RepoTags), from the destination reference or the source's name.
     const named = dstLocation.kind === "docker-archive" ? dstLocation.reference : undefined;
@@ -180,19 +195,42 @@ async function copySelected(
   }
   const archive = dstLocation.kind === "oci-archive" || dstLocation.kind === "docker-archive";
   const carry = options.referrers !== false && dstLocation.kind !== "docker-daemon";
-  const result = await transferWithReferrers(selected.store, dstStore, root, {
-    tags: tag === undefined ? [] : [tag],
-    concurrency: options.concurrency,
-    signal: options.signal,
-    onEvent: options.onEvent,
-    foreignLayers: foreignLayersMode(options.allowNondistributable, dstLocation.kind),
-    referrers: carry
-      ? {
-        artifactTypes: options.artifactTypes,
-        ...(archive && tag !== undefined ? { repository: repositoryOfName(tag) } : {}),
-      }
-      : false,
-  });
+  const referrers = carry
+    ? {
+      artifactTypes: options.artifactTypes,
+      ...(archive && tag !== undefined ? { repository: repositoryOfName(tag) } : {}),
+    }
+    : false as const;
+  const foreignLayers = foreignLayersMode(options.allowNondistributable, dstLocation.kind);
+  const tags = tag === undefined ? [] : [tag];
+  let plan: DryRunPlan | undefined;
+  let result;
+  if (probe) {
+    const planned = await planWithReferrers(selected.store, probe.store, root, {
+      concurrency: options.concurrency,
+      signal: options.signal,
+      foreignLayers,
+      referrers,
+    });
+    plan = await dryRunPlan(planned, probe, tags, options.signal);
+    result = {
+      copied: planned.toWrite.length,
+      skipped: planned.present.length,
+      mounted: planned.mounted.length,
+      bytes: planned.bytes,
+      skippedForeignLayers: planned.skippedForeignLayers,
+      referrers: planned.referrers,
+    };
+  } else {
+    result = await transferWithReferrers(selected.store, opened!.store, root, {
+      tags,
+      concurrency: options.concurrency,
+      signal: options.signal,
+      onEvent: options.onEvent,
+      foreignLayers,
+      referrers,
+    });
+  }
   return {
     source: formatLocation(srcLocation),
     destination: formatLocation(dstLocation),
@@ -208,5 +246,6 @@ async function copySelected(
     bytes: result.bytes,
     skippedForeignLayers: result.skippedForeignLayers,
     referrers: referrerSummaries(result.referrers),
+    ...(plan ? { dryRun: true as const, plan } : {}),
   };
 }

@@ -14,6 +14,15 @@ import { isValidTag } from "../ref/reference.ts";
 import { DEFAULT_SPLIT_TAG, parseTagTemplate } from "../ref/tag_template.ts";
 import type { RegistryOptions } from "../remote/client.ts";
 import { openDestination } from "../ends/open.ts";
+import {
+  type DryRunPlan,
+  dryRunPlan,
+  emptyPlan,
+  mergePlans,
+  planCopy,
+  planReferrers,
+  probeDestination,
+} from "../engine/plan_copy.ts";
 import { foreignLayersMode, selectSource } from "../engine/source.ts";
 import { bare } from "../oci/descriptor.ts";
 import {
@@ -59,6 +68,8 @@ export interface SplitOptions {
   referrers?: boolean;
   /** Only referrers of these artifact types (and what refers to them); all by default. */
   artifactTypes?: string[];
+  /** Write nothing: report the tags, what would be written and what the destination has (`plan`). */
+  dryRun?: boolean;
 }
 
 /**
@@ -103,6 +114,18 @@ export interface SplitResult {
   skippedForeignLayers: Descriptor[];
   /** The referrers copied: those of each platform's manifest (and of the index, with `withIndex`). */
   referrers: ReferrerSummary[];
+  /** Blobs and manifests written (with `dryRun`: to write). */
+  copied: number;
+  /** Blobs and manifests the destination already had. */
+  skipped: number;
+  /** Blobs mounted from another repository of the same registry. */
+  mounted: number;
+  /** Blob bytes streamed (with `dryRun`: to stream). */
+  bytes: number;
+  /** Set by a `dryRun`: nothing was written. */
+  dryRun?: true;
+  /** With `dryRun`: what would be written and what is there already. */
+  plan?: DryRunPlan;
 }
 
 /**
@@ -132,8 +155,13 @@ export async function split(src: string, dst: string, options: SplitOptions = {}
     signal: options.signal,
   });
   try {
-    const opened = await openDestination(dstLocation, selected.tag, { registry: options.destination });
-    const base = opened.tag ?? "latest";
+    const probe = options.dryRun
+      ? await probeDestination(dstLocation, selected.tag, { registry: options.destination })
+      : undefined;
+    const opened = probe ? undefined : await openDestination(dstLocation, selected.tag, {
+      registry: options.destination,
+    });
+    const base = (probe ?? opened!).tag ?? "latest";
     const planned = selected.platforms.map((p) => ({
       desc: p.desc,
       platform: p.platform,
@@ -158,36 +186,90 @@ export async function split(src: string, dst: string, options: SplitOptions = {}
     if (options.withIndex && seen.has(base)) {
       throw new UsageError(`Cannot split ${src}: tag "${base}" is both a platform tag and the index tag`);
     }
-    const store = opened.store;
     const copyOptions = {
       concurrency: options.concurrency,
       signal: options.signal,
       onEvent: options.onEvent,
       foreignLayers: foreignLayersMode(options.allowNondistributable, dstLocation.kind),
     };
+    const roots: [Descriptor, string][] = planned.map((p) => [bare(p.desc), p.tag]);
+    if (options.withIndex) roots.push([selected.root, base]);
+    // Each platform's referrers go with its tag (a platform's SBOM, signatures of its digest).
+    const referrersOf = async () => {
+      const referrers: Referrer[] = [];
+      if (options.referrers === false) return referrers;
+      const seen = new Set<string>();
+      for (const [desc] of roots) {
+        const found = await discoverReferrers(selected.store, desc, {
+          signal: options.signal,
+          artifactTypes: options.artifactTypes,
+          children: false,
+        });
+        for (const r of found) if (!seen.has(r.desc.digest) && seen.add(r.desc.digest)) referrers.push(r);
+      }
+      return referrers;
+    };
+    const tags: SplitTag[] = planned.map((p) => ({
+      tag: p.tag,
+      digest: p.desc.digest,
+      platform: formatPlatform(p.platform),
+    }));
+    const index: SplitResult["index"] = options.withIndex
+      ? { tag: base, digest: selected.root.digest, filtered: selected.filtered }
+      : undefined;
+    const head = {
+      source: formatLocation(srcLocation),
+      destination: formatLocation(dstLocation),
+      digest: selected.root.digest,
+      tags,
+      ...(index ? { index } : {}),
+    };
+    if (probe) {
+      const seen = new Set<string>();
+      let plan = emptyPlan(selected.root);
+      for (const [desc, tag] of roots) {
+        const platform = planned.find((p) => p.tag === tag)?.platform; // none for the index
+        plan = mergePlans(
+          plan,
+          await planCopy(selected.store, probe.store, desc, {
+            ...copyOptions,
+            seen,
+            ...(platform ? { group: formatPlatform(platform) } : {}),
+          }),
+        );
+      }
+      const referrers = await referrersOf();
+      plan = await planReferrers(selected.store, probe.store, plan, referrers, { ...copyOptions, seen });
+      return {
+        ...head,
+        skippedForeignLayers: plan.skippedForeignLayers,
+        referrers: referrerSummaries(referrers),
+        copied: plan.toWrite.length,
+        skipped: plan.present.length,
+        mounted: plan.mounted.length,
+        bytes: plan.bytes,
+        dryRun: true,
+        plan: await dryRunPlan(plan, probe, roots.map(([, tag]) => tag), options.signal),
+      };
+    }
+    const store = opened!.store;
     return await commit(store, options.signal, async () => {
       // Everything is copied before the first tag is written, so a failed copy leaves no tag behind.
       const skippedForeignLayers = new Map<string, Descriptor>();
-      const roots: [Descriptor, string][] = planned.map((p) => [bare(p.desc), p.tag]);
-      if (options.withIndex) roots.push([selected.root, base]);
+      const totals = { copied: 0, skipped: 0, mounted: 0, bytes: 0 };
+      const add = (r: typeof totals) => {
+        totals.copied += r.copied;
+        totals.skipped += r.skipped;
+        totals.mounted += r.mounted;
+        totals.bytes += r.bytes;
+      };
       for (const [desc] of roots) {
         const copied = await copyGraph(selected.store, store, desc, copyOptions);
+        add(copied);
         for (const d of copied.skippedForeignLayers) skippedForeignLayers.set(d.digest, d);
       }
-      // Each platform's referrers go with its tag (a platform's SBOM, signatures of its digest).
-      const referrers: Referrer[] = [];
-      if (options.referrers !== false) {
-        const seen = new Set<string>();
-        for (const [desc] of roots) {
-          const found = await discoverReferrers(selected.store, desc, {
-            signal: options.signal,
-            artifactTypes: options.artifactTypes,
-            children: false,
-          });
-          for (const r of found) if (!seen.has(r.desc.digest) && seen.add(r.desc.digest)) referrers.push(r);
-        }
-        await copyReferrers(selected.store, store, referrers, copyOptions);
-      }
+      const referrers = await referrersOf();
+      if (referrers.length > 0) add(await copyReferrers(selected.store, store, referrers, copyOptions));
       if (options.signal?.aborted) throw new AbortError();
       const written: string[] = [];
       for (const [desc, tag] of roots) {
@@ -202,22 +284,11 @@ export async function split(src: string, dst: string, options: SplitOptions = {}
         }
         written.push(tag);
       }
-      const tags: SplitTag[] = planned.map((p) => ({
-        tag: p.tag,
-        digest: p.desc.digest,
-        platform: formatPlatform(p.platform),
-      }));
-      const index: SplitResult["index"] = options.withIndex
-        ? { tag: base, digest: selected.root.digest, filtered: selected.filtered }
-        : undefined;
       return {
-        source: formatLocation(srcLocation),
-        destination: formatLocation(dstLocation),
-        digest: selected.root.digest,
-        tags,
-        ...(index ? { index } : {}),
+        ...head,
         skippedForeignLayers: [...skippedForeignLayers.values()],
         referrers: referrerSummaries(referrers),
+        ...totals,
       };
     });
   } finally {

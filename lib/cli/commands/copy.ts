@@ -16,12 +16,13 @@ import {
   transferFlags,
 } from "../flags.ts";
 import { formatBytes, referrersLine, reportCopy } from "../output.ts";
+import { dryRunFlags, dryRunHeading, planRows, printTable, tagLines } from "../dry_run.ts";
 
 /** `ferry copy`. */
 export const copyCommand: Command = {
   name: "copy",
   aliases: ["cp"],
-  usage: "ferry copy [--platform P]... [--jobs N] [--json] SRC DST",
+  usage: "ferry copy [--platform P]... [--jobs N] [--dry-run] [--json] SRC DST",
   summary: "Copy an image with all its platforms (or the chosen ones); digests are preserved",
   examples: [
     "ferry copy docker.io/library/alpine:3 registry.example.com/mirror/alpine:3",
@@ -38,6 +39,7 @@ export const copyCommand: Command = {
     ...referrerFlags,
     ...nondistributableFlags,
     ...transferFlags,
+    ...dryRunFlags,
     json: { type: "boolean", description: "Print the result as one JSON document on stdout" },
   },
   async run(args, io) {
@@ -52,9 +54,21 @@ export const copyCommand: Command = {
       onEvent: reportCopy(io.progress("copy"), io.warn),
       allowNondistributable: args.values["allow-nondistributable-artifacts"] === true,
       ...referrerOptionsOf(args),
+      dryRun: args.values["dry-run"] === true,
     });
     if (args.values.json) {
       io.print(JSON.stringify(result, null, 2));
+      return;
+    }
+    if (result.plan) {
+      io.print(dryRunHeading("copy", result.source, result.destination, result.plan.destinationExists));
+      io.print(`  ${result.digest}  ${result.platforms.join(", ") || "(no platform)"}`);
+      printTable(io, planRows(result.plan, result.destination));
+      for (const line of tagLines(result.plan, result.digest, result.destination)) io.print(line);
+      if (result.skippedForeignLayers.length) {
+        io.print(`  ${result.skippedForeignLayers.length} foreign layers would be left out`);
+      }
+      if (result.referrers.length > 0) io.print(`  ${referrersLine(result.referrers)}`);
       return;
     }
     io.print(`Copied ${result.source} → ${result.destination}`);

@@ -18,12 +18,13 @@ import {
 } from "../flags.ts";
 import { formatBytes, referrersLine, reportCopy } from "../output.ts";
 import { exportEventsTo } from "../progress/feeds.ts";
+import { dryRunFlags, dryRunHeading, planRows, printTable, tagLines } from "../dry_run.ts";
 
 /** `ferry export`. */
 export const exportCommand: Command = {
   name: "export",
   usage:
-    "ferry export [-o PATH] [--platform P]... [--format docker|oci|oci-archive] [--tag TEMPLATE] [--push DST] SRC | " +
+    "ferry export [-o PATH] [--platform P]... [--format docker|oci|oci-archive] [--tag TEMPLATE] [--push DST] [--dry-run] SRC | " +
     "[-f IMAGES.yaml] [--all-tags REPO]... [--volume-size SIZE] SRC...",
   summary:
     "Export every platform to image-<arch>.tar.gz (docker load) or an OCI layout/archive; many images to one bundle or volumes",
@@ -98,6 +99,7 @@ export const exportCommand: Command = {
     ...readFlags,
     creds: { ...readFlags.creds, description: "Credentials for the source registry" },
     "dest-creds": { type: "string", value: "USER:PASS", description: "Credentials for the --push registry" },
+    ...dryRunFlags,
     json: { type: "boolean", description: "Print the files written (path, platform, size, sha256) as JSON" },
   },
   async run(args, io) {
@@ -130,6 +132,7 @@ export const exportCommand: Command = {
       onCopyEvent: reportCopy(format === "oci" ? io.progress("oci") : undefined, io.warn),
       allowNondistributable: args.values["allow-nondistributable-artifacts"] === true,
       ...referrerOptionsOf(args),
+      dryRun: args.values["dry-run"] === true,
     });
     print(result, args, io);
   },
@@ -221,6 +224,7 @@ function print(result: Awaited<ReturnType<typeof exportImage>>, args: ParsedArgs
     io.print(JSON.stringify(result, null, 2));
     return;
   }
+  if (result.dryRun) return printDryRun(result, io, typeof args.values.push === "string" ? args.values.push : "");
   const pushed = result.pushed ? `Pushed ${result.pushed.reference} (${result.pushed.digest})` : undefined;
   const referrers = result.referrers.length > 0 ? `  ${referrersLine(result.referrers)}` : undefined;
   if (result.layout) {
@@ -240,4 +244,44 @@ function print(result: Awaited<ReturnType<typeof exportImage>>, args: ParsedArgs
   }
   if (referrers) io.print(referrers);
   if (pushed) io.print(pushed);
+}
+
+function printDryRun(result: Awaited<ReturnType<typeof exportImage>>, io: CommandIo, push: string) {
+  if (result.plan) {
+    io.print(dryRunHeading("export", result.source, `oci:${result.layout}`, result.plan.destinationExists));
+    io.print(`  ${result.digest}  ${result.platforms.join(", ")}`);
+    printTable(io, planRows(result.plan, `oci:${result.layout}`));
+    for (const line of tagLines(result.plan, result.digest, `oci:${result.layout}`)) io.print(line);
+  } else {
+    const files = result.planned ?? [];
+    io.print(
+      dryRunHeading("export", result.source, files.length === 1 ? files[0].path : `${files.length} files`, true),
+    );
+    io.print(`  ${result.digest}  ${result.platforms.join(", ")}`);
+    printTable(io, [
+      ...files.map((f) => ({
+        what: f.platform ?? "index",
+        where: f.path,
+        bytes: `${
+          f.size !== undefined ? `${f.size} B (${formatBytes(f.size)}` : `about ${formatBytes(f.tar)} before gzip (`
+        }; content ${formatBytes(f.content)})`,
+        there: f.exists ? "a file (would be replaced)" : "-",
+      })),
+      {
+        what: "total",
+        where: "",
+        bytes: files.every((f) => f.size !== undefined)
+          ? `${files.reduce((n, f) => n + f.size!, 0)} B`
+          : `about ${formatBytes(files.reduce((n, f) => n + f.tar, 0))} before gzip`,
+        there: "",
+      },
+    ]);
+    io.print(`  file size = content (layers, configs, manifests) + tar headers, padding and JSON + gzip framing`);
+  }
+  if (result.referrers.length > 0) io.print(`  ${referrersLine(result.referrers)}`);
+  if (result.pushPlan) {
+    io.print(`  and the push (--push):`);
+    printTable(io, planRows(result.pushPlan, push));
+    for (const line of tagLines(result.pushPlan, result.digest, push)) io.print(line);
+  }
 }

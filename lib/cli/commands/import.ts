@@ -19,6 +19,7 @@ import {
   transferFlags,
 } from "../flags.ts";
 import { formatBytes, referrersLine } from "../output.ts";
+import { dryRunFlags, dryRunHeading, planRows, printTable, tagLines } from "../dry_run.ts";
 
 /** A bundle (or volumes of one): every image it holds whole, under the prefix; the others named with their volumes. */
 async function runBundle(files: string[], dst: string, args: ParsedArgs, io: CommandIo): Promise<void> {
@@ -59,7 +60,7 @@ async function runBundle(files: string[], dst: string, args: ParsedArgs, io: Com
 export const importCommand: Command = {
   name: "import",
   usage:
-    "ferry import [--type oci|docker] [--platform P]... [--prefer FILE]... [--json] FILE... DST | BUNDLE|VOLUME... REGISTRY[/PREFIX]",
+    "ferry import [--type oci|docker] [--platform P]... [--prefer FILE]... [--dry-run] [--json] FILE... DST | BUNDLE|VOLUME... REGISTRY[/PREFIX]",
   summary:
     "Import export files, docker save tarballs, OCI layouts/archives into a registry (one multi-arch index) or docker-daemon:; a bundle's images under a prefix",
   examples: [
@@ -99,6 +100,7 @@ export const importCommand: Command = {
     jobs: transferFlags.jobs,
     ...tlsFlags("one"),
     ...timeoutFlags,
+    ...dryRunFlags,
     json: { type: "boolean", description: "Print the result as one JSON document on stdout" },
   },
   async run(args, io) {
@@ -122,12 +124,15 @@ export const importCommand: Command = {
       signal: io.signal,
       onEvent: io.progress("import"),
       ...referrerOptionsOf(args),
+      dryRun: args.values["dry-run"] === true,
     });
     if (args.values.json) {
       io.print(JSON.stringify(result, null, 2));
       return;
     }
-    io.print(`Imported ${files.length} file${files.length === 1 ? "" : "s"} → ${result.destination}`);
+    const inputs = `${files.length} file${files.length === 1 ? "" : "s"}`;
+    if (result.plan) io.print(dryRunHeading("import", inputs, result.destination, result.plan.destinationExists));
+    else io.print(`Imported ${inputs} → ${result.destination}`);
     if (result.digest) {
       const what = {
         original: "the inputs' own index",
@@ -138,7 +143,17 @@ export const importCommand: Command = {
       io.print(`  ${result.digest}  ${what}`);
     }
     for (const image of result.images) {
-      io.print(`  ${image.platform.padEnd(16)} ${image.digest}${image.converted ? "  (layers gzipped)" : ""}`);
+      const converted = result.plan ? "  (layers to gzip first)" : "  (layers gzipped)";
+      io.print(`  ${image.platform.padEnd(16)} ${image.digest}${image.converted ? converted : ""}`);
+    }
+    if (result.plan) {
+      printTable(io, planRows(result.plan, result.destination));
+      for (const line of tagLines(result.plan, result.digest, result.destination)) io.print(line);
+      if (result.referrers.length > 0) io.print(`  ${referrersLine(result.referrers)}`);
+      if (result.estimated) {
+        io.print("  estimated: layers stored uncompressed are counted as they are; the import gzips them first");
+      }
+      return;
     }
     for (const line of result.loaded ?? []) io.print(`  ${line}`);
     if (result.referrers.length > 0) io.print(`  ${referrersLine(result.referrers)}`);

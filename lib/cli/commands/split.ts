@@ -17,11 +17,12 @@ import {
   transferFlags,
 } from "../flags.ts";
 import { referrersLine, reportCopy } from "../output.ts";
+import { dryRunFlags, dryRunHeading, planRows, printTable, tagLines } from "../dry_run.ts";
 
 /** `ferry split`. */
 export const splitCommand: Command = {
   name: "split",
-  usage: "ferry split [--platform P]... [--tag-template T] [--with-index] [--json] SRC DST",
+  usage: "ferry split [--platform P]... [--tag-template T] [--with-index] [--dry-run] [--json] SRC DST",
   summary: "Give each platform of a multi-arch image its own tag (DST:1.0-amd64, …); digests unchanged",
   examples: [
     "ferry split 127.0.0.1:5000/app:1.0 127.0.0.1:5000/app",
@@ -44,6 +45,7 @@ export const splitCommand: Command = {
     ...referrerFlags,
     ...nondistributableFlags,
     ...transferFlags,
+    ...dryRunFlags,
     json: { type: "boolean", description: "Print the tags and digests as one JSON document on stdout" },
   },
   async run(args, io) {
@@ -60,9 +62,20 @@ export const splitCommand: Command = {
       onEvent: reportCopy(io.progress("split"), io.warn),
       allowNondistributable: args.values["allow-nondistributable-artifacts"] === true,
       ...referrerOptionsOf(args),
+      dryRun: args.values["dry-run"] === true,
     });
     if (args.values.json) {
       io.print(JSON.stringify(result, null, 2));
+      return;
+    }
+    if (result.plan) {
+      io.print(dryRunHeading("split", result.source, result.destination, result.plan.destinationExists));
+      for (const t of result.tags) io.print(`  ${t.tag.padEnd(24)} ${t.digest}  ${t.platform}`);
+      if (result.index) io.print(`  ${result.index.tag.padEnd(24)} ${result.index.digest}  (index)`);
+      printTable(io, planRows(result.plan, result.destination));
+      const digests = new Map([...result.tags, ...(result.index ? [result.index] : [])].map((t) => [t.tag, t.digest]));
+      for (const line of tagLines(result.plan, (tag) => digests.get(tag)!, result.destination)) io.print(line);
+      if (result.referrers.length > 0) io.print(`  ${referrersLine(result.referrers)}`);
       return;
     }
     io.print(`Split ${result.source} → ${result.destination}`);

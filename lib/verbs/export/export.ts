@@ -25,7 +25,9 @@ import {
   transferWithReferrers,
 } from "../../engine/referrers.ts";
 import { repositoryOfName } from "../../oci/referrers.ts";
-import { type ExportedFile, type ExportEvent, exportFromStore } from "../../engine/platform_files.ts";
+import { type ExportedFile, type ExportEvent, exportFromStore, type PlannedFile } from "../../engine/platform_files.ts";
+import type { DryRunPlan } from "../../engine/plan_copy.ts";
+import { planExportLayout, planExportPush } from "./plan.ts";
 import { checkRepoTag, DEFAULT_EXPORT_REPO_TAG, parseTagTemplate } from "../../ref/tag_template.ts";
 
 /**
@@ -100,6 +102,11 @@ export interface ExportImageOptions {
   referrers?: boolean;
   /** Only referrers of these artifact types (and what refers to them); all by default. */
   artifactTypes?: string[];
+  /**
+   * Write nothing: report each file's path and size (`planned`), or for `oci` what the layout would get (`plan`),
+   * and for `pushTo` what the push would write (`pushPlan`). Manifests are read, blobs are not.
+   */
+  dryRun?: boolean;
 }
 
 /**
@@ -130,6 +137,14 @@ export interface ExportImageResult {
   skippedForeignLayers: Descriptor[];
   /** The referrers carried (signatures, attestations, SBOMs), parents first. */
   referrers: ReferrerSummary[];
+  /** Set by a `dryRun`: nothing was written. */
+  dryRun?: true;
+  /** With `dryRun` (docker, oci-archive): the files it would write, each with its exact size (see {@link PlannedFile}). */
+  planned?: PlannedFile[];
+  /** With `dryRun` (oci): what the layout would get and what it has. */
+  plan?: DryRunPlan;
+  /** With `dryRun` and `pushTo`: what the push would write and what the registry has. */
+  pushPlan?: DryRunPlan;
 }
 
 /**
@@ -171,6 +186,7 @@ export async function exportImage(
       registry: options.registry,
       signal: options.signal,
     });
+    if (options.dryRun) return await planExportLayout(selected, location, dir, target, options);
     let copied: CopyResult & { referrers: Referrer[] };
     const name = nameOf(location);
     try {
@@ -215,14 +231,14 @@ export async function exportImage(
     signal: options.signal,
   });
   try {
-    const push = target
+    const push = target && !options.dryRun
       ? await openDestination(target, selected.tag ?? "latest", { registry: options.pushRegistry })
       : undefined;
     const referrers = options.referrers === false ? [] : await discoverReferrers(selected.store, selected.root, {
       signal: options.signal,
       artifactTypes: options.artifactTypes,
     });
-    const { files, pushed, skippedForeignLayers } = await exportFromStore(selected.store, selected.root, dir, {
+    const { files, pushed, skippedForeignLayers, planned } = await exportFromStore(selected.store, selected.root, dir, {
       format,
       repository: options.repository ?? selected.repository,
       tag: selected.tag ?? "latest",
@@ -233,12 +249,22 @@ export async function exportImage(
         ? options.output ?? join(dir, options.gzipLevel === undefined ? "image.tar" : "image.tar.gz")
         : undefined,
       signal: options.signal,
-      onEvent: options.onEvent,
+      onEvent: options.dryRun ? (e) => e.type === "note" && options.onEvent?.(e) : options.onEvent,
       allowNondistributable: options.allowNondistributable,
       onForeignLayer: (desc) => options.onCopyEvent?.({ type: "foreign", desc }),
       ...(push ? { push: { store: push.store, tag: push.tag } } : {}),
       referrers,
+      dryRun: options.dryRun,
     });
+    const dry = options.dryRun
+      ? {
+        dryRun: true as const,
+        planned: planned!,
+        ...(target
+          ? { pushPlan: await planExportPush(selected, target, selected.tag ?? "latest", referrers, options) }
+          : {}),
+      }
+      : {};
     return {
       source: src,
       format,
@@ -250,6 +276,7 @@ export async function exportImage(
         : {}),
       skippedForeignLayers,
       referrers: referrerSummaries(referrers),
+      ...dry,
     };
   } finally {
     await selected.dispose();

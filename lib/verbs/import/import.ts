@@ -28,6 +28,16 @@ import { DockerEngineStore, hostPlatform } from "../../ends/docker_engine.ts";
 import { MemoryStore } from "../../ends/memory.ts";
 import { OciLayoutStore } from "../../ends/oci_layout.ts";
 import { openDestination } from "../../ends/open.ts";
+import {
+  type CopyPlan,
+  type DryRunPlan,
+  dryRunPlan,
+  emptyPlan,
+  mergePlans,
+  planCopy,
+  planReferrers,
+  probeDestination,
+} from "../../engine/plan_copy.ts";
 import type { ReadableStore } from "../../ends/store.ts";
 import { fileErrorOf } from "../../stream/files.ts";
 import { GZIP_LEVEL_FOR_UNCOMPRESSED } from "../../stream/gzip.ts";
@@ -74,6 +84,11 @@ export interface ImportOptions {
   referrers?: boolean;
   /** Only referrers of these artifact types (and what refers to them); all by default. */
   artifactTypes?: string[];
+  /**
+   * Write nothing: read the inputs' indexes and manifests and report what would be pushed (`plan`), and what the
+   * destination has. Layers the import would gzip are not: they are counted as they are (`estimated`).
+   */
+  dryRun?: boolean;
 }
 
 /**
@@ -134,6 +149,15 @@ export interface ImportResult {
   bytes: number;
   /** The referrers restored (of the root pushed and of its images), parents first. */
   referrers: ReferrerSummary[];
+  /** Set by a `dryRun`: nothing was written, and the counts above are what the import would do. */
+  dryRun?: true;
+  /** With `dryRun`: what would be written and what is there already. */
+  plan?: DryRunPlan;
+  /**
+   * With `dryRun`: some layers would be gzipped first (`converted` images), so their bytes, the manifests' and the
+   * index's digests are the inputs' own, not what the import will push.
+   */
+  estimated?: true;
 }
 
 interface Image {
@@ -209,7 +233,13 @@ export async function importImage(paths: string[], dst: string, options: ImportO
     }
     const chosen = choose([...images.values()], options);
     const extra = new MemoryStore("import:");
-    if ((await Promise.all(chosen.map((i) => needsCompression(union, i.desc, signal)))).some(Boolean)) {
+    const compress = await Promise.all(chosen.map((i) => needsCompression(union, i.desc, signal)));
+    if (options.dryRun) {
+      chosen.forEach((image, i) => compress[i] && (image.converted = true));
+      union.add(extra);
+      return await planImport(union, chosen, candidates, extra, location, options, artifacts);
+    }
+    if (compress.some(Boolean)) {
       const parent = tempBase ?? await ferryTempDir();
       workDir = await mkdtemp(join(parent, "gzip-")).catch((err) => {
         throw fileErrorOf(err, "create a temp directory in", parent);
@@ -261,6 +291,70 @@ export async function importImage(paths: string[], dst: string, options: ImportO
     await Promise.all(archives.map((a) => a.dispose()));
     if (workDir) await rm(workDir, { recursive: true, force: true }).catch(() => {});
   }
+}
+
+/** The dry run of an import: the root and its referrers planned against the destination, which is only asked. */
+async function planImport(
+  union: UnionStore,
+  chosen: Image[],
+  candidates: Candidate[],
+  extra: MemoryStore,
+  location: import("../../ref/location.ts").Location,
+  options: ImportOptions,
+  artifacts: ReadonlySet<string>,
+): Promise<ImportResult> {
+  const signal = options.signal;
+  const estimated = chosen.some((i) => i.converted);
+  const probe = location.kind === "docker-daemon"
+    ? { store: { ref: "docker-daemon:", exists: () => Promise.resolve(false) }, exists: true }
+    : await probeDestination(location, undefined, { registry: options.destination });
+  const planOptions = { concurrency: options.concurrency, signal };
+  const totals = (plan: CopyPlan) => ({
+    copied: plan.toWrite.length,
+    skipped: plan.present.length,
+    mounted: plan.mounted.length,
+    bytes: plan.bytes,
+  });
+  if (location.kind === "docker-daemon") {
+    const seen = new Set<string>();
+    const loaded = loadChoice(chosen, location.reference);
+    let plan = emptyPlan(loaded[0].desc);
+    for (const image of loaded) {
+      plan = mergePlans(plan, await planCopy(union, probe.store, image.desc, { ...planOptions, seen }));
+    }
+    return {
+      destination: "docker-daemon:",
+      digest: "",
+      mediaType: "",
+      index: "none",
+      images: loaded.map(report),
+      ...totals(plan),
+      referrers: [],
+      dryRun: true,
+      plan: await dryRunPlan(plan, probe, [], signal),
+      ...(estimated ? { estimated: true as const } : {}),
+    };
+  }
+  // As the run would: an input's index is kept only when no layer is gzipped (converted images make a new one).
+  const { root, index } = await rootOf(chosen, candidates, union, extra, options, artifacts);
+  const seen = new Set<string>();
+  let plan = await planCopy(union, probe.store, root, { ...planOptions, seen });
+  const referrers = options.referrers === false
+    ? []
+    : await discoverReferrers(union, root, { signal, artifactTypes: options.artifactTypes });
+  plan = await planReferrers(union, probe.store, plan, referrers, { ...planOptions, seen });
+  return {
+    destination: formatLocation(location),
+    digest: root.digest,
+    mediaType: root.mediaType,
+    index,
+    images: chosen.map(report),
+    ...totals(plan),
+    referrers: referrerSummaries(referrers),
+    dryRun: true,
+    plan: await dryRunPlan(plan, probe, probe.tag === undefined ? [] : [probe.tag], signal),
+    ...(estimated ? { estimated: true as const } : {}),
+  };
 }
 
 async function openInput(
@@ -443,17 +537,7 @@ async function load(
   reference: import("../../ref/reference.ts").Reference | undefined,
   options: ImportOptions,
 ): Promise<ImportResult> {
-  let chosen = images;
-  if (reference) {
-    if (images.length > 1) chosen = images.filter((i) => matchPlatform(hostPlatform(), i.platform));
-    if (chosen.length !== 1) {
-      throw new UsageError(
-        `Cannot load ${images.length} platforms as one name into the Docker engine: no single ${
-          formatPlatform(hostPlatform())
-        } image; choose one with --platform`,
-      );
-    }
-  }
+  const chosen = loadChoice(images, reference);
   const engine = new DockerEngineStore();
   try {
     let totals = { copied: 0, skipped: 0, mounted: 0, bytes: 0 };
@@ -485,6 +569,20 @@ async function load(
     await engine.abort();
     throw err;
   }
+}
+
+/** The images a load sends: all, or with a REF the one for this host. */
+function loadChoice(images: Image[], reference: import("../../ref/reference.ts").Reference | undefined): Image[] {
+  if (!reference) return images;
+  const chosen = images.length > 1 ? images.filter((i) => matchPlatform(hostPlatform(), i.platform)) : images;
+  if (chosen.length !== 1) {
+    throw new UsageError(
+      `Cannot load ${images.length} platforms as one name into the Docker engine: no single ${
+        formatPlatform(hostPlatform())
+      } image; choose one with --platform`,
+    );
+  }
+  return chosen;
 }
 
 function report(image: Image): ImportedImage {

@@ -232,6 +232,12 @@ describe("importImage", () => {
       ]),
     );
     const out = join(fresh(), "l");
+    // A dry run first: nothing gzipped or written, the image marked as to convert, the bytes an estimate.
+    const dry = await importImage([path], `oci:${out}:saved`, { dryRun: true });
+    expect(dry).toMatchObject({ dryRun: true, estimated: true, index: "none" });
+    expect(dry.images[0].converted).toBe(true);
+    expect(dry.bytes).toBe(config.byteLength + layerTar.byteLength);
+    expect(readdirSync(join(out, ".."))).toEqual([]);
     const result = await importImage([path], `oci:${out}:saved`);
     expect(result.images[0].converted).toBe(true);
     expect(result.index).toBe("none");
