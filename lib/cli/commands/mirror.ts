@@ -170,7 +170,7 @@ export const mirrorCommand: Command = {
       result = await mirror(spec, {
         source: registryOptionsOf(args, "src"),
         destination: registryOptionsOf(args, "dest"),
-        concurrency: intFlag(args, "parallel", 1, 64),
+        images: intFlag(args, "parallel", 1, 64),
         jobs: intFlag(args, "jobs", 1, 64),
         keepGoing: args.values["keep-going"] === true,
         dryRun,
@@ -371,7 +371,7 @@ async function planVerb(args: ParsedArgs, io: CommandIo): Promise<void> {
   const plan = await planMirror(spec, {
     source: registryOptionsOf(args, "src"),
     destination: registryOptionsOf(args, "dest"),
-    concurrency: intFlag(args, "parallel", 1, 64),
+    images: intFlag(args, "parallel", 1, 64),
     signal: io.signal,
     onEvent,
     shard,
@@ -416,7 +416,7 @@ async function runVerb(args: ParsedArgs, io: CommandIo): Promise<void> {
   const result = await runMirrorPlan(plan, {
     source: registryOptionsOf(args, "src"),
     destination: registryOptionsOf(args, "dest"),
-    concurrency: intFlag(args, "parallel", 1, 64),
+    images: intFlag(args, "parallel", 1, 64),
     jobs: intFlag(args, "jobs", 1, 64),
     keepGoing: args.values["keep-going"] === true,
     budgetShares: intFlag(args, "budget-shares", 1, 10_000) ?? shard.count,

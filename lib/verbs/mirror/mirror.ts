@@ -54,7 +54,7 @@ import { type MirrorSpec, parsePrefix, validateMirrorSpec } from "./spec.ts";
  *
  * @example
  * ```ts
- * const options: MirrorOptions = { dryRun: true, keepGoing: true, concurrency: 2, jobs: 6 };
+ * const options: MirrorOptions = { dryRun: true, keepGoing: true, images: 2, jobs: 6 };
  * await mirror({ target: "127.0.0.1:5000/mirror", sources: [{ image: "alpine:3.20" }] }, options);
  * ```
  */
@@ -63,9 +63,12 @@ export interface MirrorOptions {
   source?: RegistryOptions;
   /** Registry access for the target. */
   destination?: RegistryOptions;
-  /** Images mirrored at once (default: the spec's, else 3). */
-  concurrency?: number;
-  /** Blobs transferred at once per image (default: the spec's, else 6). */
+  /**
+   * Images mirrored at once (`--parallel`; default: the spec's `concurrency`, else 3). Every other verb's knob for
+   * blobs at once is `concurrency`; here that is `jobs`, so neither name means images and blobs in two verbs.
+   */
+  images?: number;
+  /** Blobs transferred at once per image (`--jobs`; default: the spec's, else 6). */
   jobs?: number;
   /**
    * Go on after an image fails; a {@link PartialError} listing the failures is thrown at the end. Without it the
@@ -244,7 +247,7 @@ export function openSession(spec: MirrorSpec, options: SessionOptions = {}) {
   const outer = options.signal;
   if (outer?.aborted) throw abortErrorOf(outer);
   // The session's images, at most `concurrency` at once; without keepGoing the first failure stops the rest.
-  const group = new TaskGroup(options.concurrency ?? spec.concurrency ?? 3, outer);
+  const group = new TaskGroup(options.images ?? spec.concurrency ?? 3, outer);
   const signal = group.signal;
   const emit = options.onEvent ?? (() => {});
   const retries = spec.retries !== undefined ? { retries: spec.retries } : {};
