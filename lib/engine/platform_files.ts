@@ -27,6 +27,7 @@ import { formatPlatform, matchPlatform, platformLabel } from "../oci/platform.ts
 import { ArchiveWriter } from "../ends/archive_writer.ts";
 import { containerdName, REFERENCE_DIGEST, SOURCE_INDEX, SOURCE_INDEX_NAME } from "../oci/annotations.ts";
 import { SpoolingStore } from "../ends/spooling.ts";
+import { clearState, RESUME_DIR, sweepState } from "../stream/partial.ts";
 import type { ReadableStore, WritableStore } from "../ends/store.ts";
 import { fileErrorOf } from "../stream/files.ts";
 import { streamOf } from "../stream/read_limited.ts";
@@ -92,6 +93,13 @@ export interface ExportOptions {
    * in every file); and pushed with `push`.
    */
   referrers?: Referrer[];
+  /**
+   * Keep every verified blob (and a blob cut midway, journaled) in `DIR/.ferry-resume/` while the files are
+   * written, so that a rerun after a crash rebuilds them from local bytes and fetches only what is missing:
+   * `continue` uses what a previous run left, `restart` removes it first. Removed on success. Default: a temp
+   * spool of the shared blobs only.
+   */
+  resume?: "continue" | "restart";
 }
 
 /**
@@ -208,10 +216,14 @@ export async function exportFromStore(
     options.onForeignLayer?.(desc, label);
   };
   // When pushing, every blob has two readers (its file and the push): spool them all, so each is read once.
+  const stateDir = options.resume ? join(dir, RESUME_DIR) : undefined;
+  if (stateDir && options.resume === "restart") await clearState(stateDir);
+  else if (stateDir) await sweepState(stateDir);
   const spool = new SpoolingStore(src, () =>
     mkdtemp(join(dir, ".ferry-tmp-")).catch((err) => {
       throw fileErrorOf(err, "create a temp directory in", dir);
-    }), { spoolAll: push !== undefined });
+    }), { spoolAll: push !== undefined, ...(stateDir ? { stateDir } : {}) });
+  let ok = false;
   try {
     await mkdir(dir, { recursive: true }).catch((err) => {
       // ENOENT from `mkdir -p` (e.g. under /proc) means the output cannot be made, not that something is missing.
@@ -265,6 +277,7 @@ export async function exportFromStore(
       ]);
       throw firstError;
     }
+    ok = true;
     return {
       files: results.map((r) => (r as PromiseFulfilledResult<Done>).value.file),
       ...(push ? { pushed: { digest: (options.filteredRoot ?? root).digest, tag: push.tag } } : {}),
@@ -274,7 +287,7 @@ export async function exportFromStore(
     throw firstError ?? err;
   } finally {
     options.signal?.removeEventListener("abort", onAbort);
-    await spool.dispose();
+    await spool.finish(ok);
   }
 }
 

@@ -27,6 +27,11 @@ import { hostPlatform } from "../ends/docker_engine.ts";
  * ```
  */
 export interface CopyOptions {
+  /**
+   * Resume after a crash (default true): a rerun continues the blobs a killed run left half written beside the
+   * output (`.ferry-resume/`, removed on success). false (`--no-resume`) removes that state first.
+   */
+  resume?: boolean;
   /** Platforms to keep (`linux/arm64`, `armv7`, comma lists); all by default. */
   platforms?: string[];
   /** Blobs moved at once. */
@@ -168,7 +173,10 @@ async function copySelected(
   const root = dstLocation.kind === "docker-archive" || dstLocation.kind === "docker-daemon"
     ? singleImage(selected, dstLocation.kind)
     : selected.root;
-  const opened = await openDestination(dstLocation, selected.tag, { registry: options.destination });
+  const opened = await openDestination(dstLocation, selected.tag, {
+    registry: options.destination,
+    resume: options.resume === false ? "restart" : "continue",
+  });
   const dstStore = opened.store;
   let tag = opened.tag;
   if (dstLocation.kind === "oci-archive" || dstLocation.kind === "docker-archive") {

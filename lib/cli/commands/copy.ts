@@ -13,6 +13,8 @@ import {
   referrerFlags,
   referrerOptionsOf,
   registryOptionsOf,
+  resumeFlags,
+  resumeOptionOf,
   transferFlags,
 } from "../flags.ts";
 import { formatBytes, referrersLine, reportCopy } from "../output.ts";
@@ -38,6 +40,7 @@ export const copyCommand: Command = {
     ...referrerFlags,
     ...nondistributableFlags,
     ...transferFlags,
+    ...resumeFlags,
     json: { type: "boolean", description: "Print the result as one JSON document on stdout" },
   },
   async run(args, io) {
@@ -52,6 +55,7 @@ export const copyCommand: Command = {
       onEvent: reportCopy(io.progress("copy"), io.warn),
       allowNondistributable: args.values["allow-nondistributable-artifacts"] === true,
       ...referrerOptionsOf(args),
+      ...resumeOptionOf(args),
     });
     if (args.values.json) {
       io.print(JSON.stringify(result, null, 2));

@@ -14,6 +14,8 @@ import {
   referrerFlags,
   referrerOptionsOf,
   registryOptionsOf,
+  resumeFlags,
+  resumeOptionOf,
   timeoutFlags,
   tlsFlags,
   transferFlags,
@@ -97,6 +99,7 @@ export const importCommand: Command = {
     authfile: transferFlags.authfile,
     retries: transferFlags.retries,
     jobs: transferFlags.jobs,
+    ...resumeFlags,
     ...tlsFlags("one"),
     ...timeoutFlags,
     json: { type: "boolean", description: "Print the result as one JSON document on stdout" },
@@ -122,6 +125,7 @@ export const importCommand: Command = {
       signal: io.signal,
       onEvent: io.progress("import"),
       ...referrerOptionsOf(args),
+      ...resumeOptionOf(args),
     });
     if (args.values.json) {
       io.print(JSON.stringify(result, null, 2));

@@ -53,6 +53,11 @@ export type ExportFormat = "docker" | "oci" | "oci-archive";
  * ```
  */
 export interface ExportImageOptions {
+  /**
+   * Resume after a crash (default true): a rerun continues the blobs a killed run left half written beside the
+   * output (`.ferry-resume/`, removed on success). false (`--no-resume`) removes that state first.
+   */
+  resume?: boolean;
   /** Platforms to export (`amd64`, `linux/arm/v7`, comma lists); all by default. */
   platforms?: string[];
   /** `docker` (default): one `image-<label>.tar.gz` per platform; `oci`: a layout directory; `oci-archive`: one tar. */
@@ -174,7 +179,9 @@ export async function exportImage(
     let copied: CopyResult & { referrers: Referrer[] };
     const name = nameOf(location);
     try {
-      const opened = await openDestination(parseLocation(`oci:${dir}`), selected.tag);
+      const opened = await openDestination(parseLocation(`oci:${dir}`), selected.tag, {
+        resume: options.resume === false ? "restart" : "continue",
+      });
       copied = await transferWithReferrers(selected.store, opened.store, selected.root, {
         tags: opened.tag === undefined ? [] : [opened.tag],
         concurrency: options.concurrency,
@@ -238,6 +245,7 @@ export async function exportImage(
       onForeignLayer: (desc) => options.onCopyEvent?.({ type: "foreign", desc }),
       ...(push ? { push: { store: push.store, tag: push.tag } } : {}),
       referrers,
+      resume: options.resume === false ? "restart" : "continue",
     });
     return {
       source: src,
