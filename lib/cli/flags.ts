@@ -50,6 +50,20 @@ export const nondistributableFlags: Record<string, FlagSpec> = {
   },
 };
 
+/** `--no-resume`: discard what a crashed run left beside the output (`.ferry-resume/`) and start clean (issue #20). */
+export const resumeFlags: Record<string, FlagSpec> = {
+  "no-resume": {
+    type: "boolean",
+    description:
+      "Start clean: drop the blobs a killed run left in .ferry-resume/ beside the output (default: continue them)",
+  },
+};
+
+/** The `resume` option of copy, export and import from `--no-resume`. */
+export function resumeOptionOf(args: ParsedArgs): { resume?: false } {
+  return args.values["no-resume"] === true ? { resume: false } : {};
+}
+
 /** Whether referrers (signatures, attestations, SBOMs) travel with the image, and which (issue #18). */
 export const referrerFlags: Record<string, FlagSpec> = {
   referrers: {

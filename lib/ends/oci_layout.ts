@@ -6,15 +6,24 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { mkdir, rm, stat } from "node:fs/promises";
-import { AbortError, abortErrorOf, FileError, FormatError, NotFoundError, UsageError } from "../errors.ts";
+import {
+  AbortError,
+  abortErrorOf,
+  FileError,
+  FormatError,
+  IntegrityError,
+  NotFoundError,
+  UsageError,
+} from "../errors.ts";
 import { type EntryName, entryName, FERRY_REPOSITORY, isNamed, REF_NAME, REFERRER_TAG } from "../oci/annotations.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { isDigest, splitDigest } from "../oci/digest.ts";
-import { MediaType } from "../oci/media_types.ts";
+import { isManifest, MediaType } from "../oci/media_types.ts";
 import { fileErrorOf, type TempWriter } from "../stream/files.ts";
 import { sweepTempFiles } from "../stream/temp.ts";
+import { clearState, openPartial, type PartialBlob, removeState, RESUME_DIR, sweepState } from "../stream/partial.ts";
 import { MAX_MANIFEST_BYTES, readLimited } from "../stream/read_limited.ts";
 import {
   dirFiles,
@@ -26,7 +35,15 @@ import {
   tarFiles,
 } from "./layout_files.ts";
 import { artifactTypeOf, COSIGN_SUFFIXES, parseSchemaTag, schemaTag, subjectOf } from "../oci/referrers.ts";
-import type { ContentStore, PutReferrerOptions, ReferrerDescriptor, ReferrersOptions, StoreOptions } from "./store.ts";
+import type {
+  ContentStore,
+  PartialContent,
+  PushOptions,
+  PutReferrerOptions,
+  ReferrerDescriptor,
+  ReferrersOptions,
+  StoreOptions,
+} from "./store.ts";
 
 const LAYOUT_VERSION = "1.0.0";
 /**
@@ -39,6 +56,12 @@ const REF_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9._:@/+-]{0,255}$/;
 export interface OciLayoutOptions {
   /** Create the directory if needed (oci-layout and index.json are written by close()). Default false. */
   create?: boolean;
+  /**
+   * Keep resume state in `DIR/.ferry-resume/` (see lib/stream/partial.ts), so that a rerun after a crash
+   * continues a blob cut midway instead of fetching it again: `continue` picks up what a previous run left,
+   * `restart` removes it first (`--no-resume`). The state is removed by a successful close(). Default: none.
+   */
+  resume?: "continue" | "restart";
 }
 
 /**
@@ -124,6 +147,10 @@ export class OciLayoutStore implements ContentStore {
   #closed = false;
   /** What each manifest's `subject` names (null: none), by digest: content-addressed, so never stale. */
   readonly #subjects = new Map<string, string | null>();
+  /** The resume state directory (`DIR/.ferry-resume`), when resuming. */
+  #stateDir?: string;
+  /** Partials this session holds (opened by partial() or push()), by digest. */
+  readonly #partials = new Map<string, PartialBlob>();
 
   private constructor(files: LayoutFiles, ref: string, read: ReadIndex | undefined, createdDir: boolean) {
     this.#files = files;
@@ -179,7 +206,13 @@ export class OciLayoutStore implements ContentStore {
       // Temp files a dead writer left (kill -9 mid-copy): see sweepTempFiles.
       if (existed) await sweepTempFiles([dir, join(dir, "blobs", "sha256")]);
       const files = dirFiles(dir);
-      return new OciLayoutStore(files, ref, await readIndex(files, ref, true), createdDir);
+      const store = new OciLayoutStore(files, ref, await readIndex(files, ref, true), createdDir);
+      if (options.resume) {
+        store.#stateDir = join(dir, RESUME_DIR);
+        if (options.resume === "restart") await clearState(store.#stateDir);
+        else if (existed) await sweepState(store.#stateDir);
+      }
+      return store;
     }
     const files = dirFiles(dir);
     const layout = await readSmall(files, "oci-layout");
@@ -386,12 +419,19 @@ export class OciLayoutStore implements ContentStore {
    * cleanly with `desc.size` bytes (callers verify the digest: copyGraph pipes through verifyStream).
    * A blob already present is left alone; concurrent pushes of one digest each rename identical bytes.
    */
-  async push(desc: Descriptor, body: ReadableStream<Uint8Array>, options: StoreOptions = {}): Promise<void> {
+  async push(desc: Descriptor, body: ReadableStream<Uint8Array>, options: PushOptions = {}): Promise<void> {
     const files = this.#checkOpen();
     const path = files.pathOf(blobName(desc.digest));
     if (await this.exists(desc)) {
       await body.cancel().catch(() => {});
       return;
+    }
+    if (this.#stateDir !== undefined && !isManifestBlob(desc)) {
+      const partial = await this.#takePartial(desc, options.resumeFrom ?? 0).catch(async (err) => {
+        await body.cancel().catch(() => {});
+        throw err;
+      });
+      if (partial) return await this.#pushPartial(desc, body, partial, path, options);
     }
     const writer = await files.createTemp(blobName(desc.digest)).catch(async (err) => {
       await body.cancel().catch(() => {});
@@ -425,6 +465,76 @@ export class OciLayoutStore implements ContentStore {
       throw fileErrorOf(err, "write", path);
     } finally {
       this.#writers.delete(writer);
+    }
+  }
+
+  /**
+   * The bytes of blob `desc` a crashed run left in `DIR/.ferry-resume/` (with the `resume` option), for
+   * copyGraph to continue it; the partial stays held for the push that follows.
+   */
+  async partial(desc: Descriptor, _options?: StoreOptions): Promise<PartialContent | undefined> {
+    if (this.#stateDir === undefined || this.#closed || isManifestBlob(desc)) return undefined;
+    let held = this.#partials.get(desc.digest);
+    if (!held) {
+      held = await openPartial(this.#stateDir, desc.digest, desc.size);
+      if (!held) return undefined;
+      this.#partials.set(desc.digest, held);
+    }
+    return held.offset > 0 && held.offset < desc.size
+      ? { offset: held.offset, prefix: () => held.prefix() }
+      : undefined;
+  }
+
+  /** The partial to push `desc` into, holding exactly `from` bytes (a fresh one when it holds others). */
+  async #takePartial(desc: Descriptor, from: number): Promise<PartialBlob | undefined> {
+    let held = this.#partials.get(desc.digest);
+    this.#partials.delete(desc.digest);
+    held ??= await openPartial(this.#stateDir!, desc.digest, desc.size);
+    if (held && held.offset !== from) {
+      await held.discard();
+      held = from === 0 ? await openPartial(this.#stateDir!, desc.digest, desc.size) : undefined;
+    }
+    return held;
+  }
+
+  /** Streams `body` (minus the `partial.offset` bytes the partial holds) into the partial, then renames it into place. */
+  async #pushPartial(
+    desc: Descriptor,
+    body: ReadableStream<Uint8Array>,
+    partial: PartialBlob,
+    path: string,
+    options: PushOptions,
+  ): Promise<void> {
+    let seen = 0;
+    const skip = partial.offset;
+    const rest = body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          const from = Math.max(0, Math.min(chunk.byteLength, skip - seen));
+          seen += chunk.byteLength;
+          if (from < chunk.byteLength) controller.enqueue(from === 0 ? chunk : chunk.subarray(from));
+        },
+      }),
+    );
+    const signal = options.signal ? AbortSignal.any([options.signal, this.#aborter.signal]) : this.#aborter.signal;
+    try {
+      await rest.pipeTo(partial.writable, { signal });
+      if (seen !== desc.size) {
+        throw new FileError(`Cannot write blob ${desc.digest}: expected ${desc.size} bytes, got ${seen}`, {
+          ref: this.ref,
+        });
+      }
+      await mkdir(dirname(path), { recursive: true });
+      await partial.commit(path);
+    } catch (err) {
+      // Bytes that did not verify are dropped; anything else (a drop, an abort, a kill) keeps them for a rerun.
+      if (err instanceof IntegrityError || err instanceof FileError) await partial.discard();
+      else await partial.release();
+      if (options.signal?.aborted) throw abortErrorOf(options.signal);
+      if (this.#aborter.signal.aborted) {
+        throw new AbortError(`Cannot write blob ${desc.digest}: the store was aborted`, { ref: this.ref });
+      }
+      throw fileErrorOf(err, "write", path);
     }
   }
 
@@ -462,10 +572,18 @@ export class OciLayoutStore implements ContentStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#releasePartials();
+    if (this.#stateDir !== undefined) await removeState(this.#stateDir);
     if (this.#edits.length === 0 && !this.#isNew) return;
     if (!this.#files.writer) return;
     const edits = this.#edits.splice(0);
     await this.#updateIndex((manifests) => applyEdits(manifests, edits));
+  }
+
+  async #releasePartials(): Promise<void> {
+    const held = [...this.#partials.values()];
+    this.#partials.clear();
+    await Promise.all(held.map((p) => p.release()));
   }
 
   /**
@@ -567,6 +685,7 @@ export class OciLayoutStore implements ContentStore {
     this.#closed = true;
     this.#edits.length = 0;
     this.#aborter.abort();
+    await this.#releasePartials(); // kept in DIR/.ferry-resume for a rerun
     // Only our own temp files: another process may be writing into the same layout.
     await Promise.all([...this.#writers].map((w) => w.discard()));
     this.#writers.clear();
@@ -702,4 +821,9 @@ function applyEdits(manifests: Descriptor[], edits: IndexEdit[]): Descriptor[] {
 function matchTag(entries: Descriptor[], tag: string): Descriptor[] {
   const exact = entries.filter((e) => isNamed(e, tag, true));
   return exact.length > 0 ? exact : entries.filter((e) => isNamed(e, tag));
+}
+
+/** Manifests are small: written whole, never resumed. */
+function isManifestBlob(desc: Descriptor): boolean {
+  return isManifest(desc.mediaType) && desc.size <= MAX_MANIFEST_BYTES;
 }

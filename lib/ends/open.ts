@@ -136,7 +136,7 @@ export interface OpenedDestination {
 export async function openDestination(
   location: Location,
   sourceTag: string | undefined,
-  options: OpenOptions & { gzipLevel?: number } = {},
+  options: OpenOptions & { gzipLevel?: number; resume?: "continue" | "restart" } = {},
 ): Promise<OpenedDestination> {
   switch (location.kind) {
     case "registry": {
@@ -149,7 +149,7 @@ export async function openDestination(
     }
     case "oci":
       return {
-        store: await OciLayoutStore.open(location.path, { create: true }),
+        store: await OciLayoutStore.open(location.path, { create: true, resume: options.resume }),
         tag: location.tag ?? sourceTag ?? "latest",
       };
     case "oci-archive":

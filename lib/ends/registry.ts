@@ -154,6 +154,28 @@ export class RegistryStore implements ContentStore {
   }
 
   /**
+   * The blob's bytes from `start` on (`Range: bytes=START-`), resumed like any fetch when the connection drops;
+   * undefined when the registry answers anything but a 206 of exactly that range (it ignores Range).
+   */
+  async fetchRange(
+    desc: Descriptor,
+    start: number,
+    options: StoreOptions = {},
+  ): Promise<ReadableStream<Uint8Array> | undefined> {
+    if (isManifest(desc.mediaType) || start <= 0 || start >= desc.size) return undefined;
+    const path = this.#path("blobs", desc.digest);
+    const res = await this.#send(path, "GET", options, { Range: `bytes=${start}-` });
+    if (res.status !== 206 || res.headers.get("content-range") !== `bytes ${start}-${desc.size - 1}/${desc.size}`) {
+      if (res.status !== 200 && res.status !== 206 && res.status !== 416 && !res.ok) {
+        throw await this.#error(res, "fetch", `blob ${shortDigest(desc.digest)}`, "GET", path);
+      }
+      await res.body?.cancel().catch(() => {});
+      return undefined;
+    }
+    return this.#resumable(res, desc, path, options.signal, { start });
+  }
+
+  /**
    * A big blob in parallel `Range` parts ({@link rangedStream}), for connections that are each capped. The first
    * part's request is the probe: a 206 with the expected `Content-Range` and `Accept-Ranges: bytes` starts the
    * other parts; a 206 without `Accept-Ranges` is read as one stream (that part, then the rest in one request);

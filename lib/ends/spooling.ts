@@ -4,15 +4,17 @@
  *
  * @module
  */
-import { rm } from "node:fs/promises";
+import { mkdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { abortErrorOf } from "../errors.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { type ParsedManifest, parseManifest } from "../oci/manifest.ts";
 import { isManifest } from "../oci/media_types.ts";
-import { createTempWriter, readFileStream } from "../stream/files.ts";
+import { createTempWriter, fileErrorOf, readFileStream } from "../stream/files.ts";
 import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
 import { markVerified, verifyBytes, verifyStream } from "../stream/verify.ts";
+import { concatStreams, openPartial, type PartialBlob, removeState } from "../stream/partial.ts";
+import { IntegrityError } from "../errors.ts";
 import type { ReadableStore, RegistryOrigin, StoreOptions } from "./store.ts";
 
 /** Options of {@link SpoolingStore}. */
@@ -22,6 +24,12 @@ export interface SpoolingStoreOptions {
    * want it too); otherwise only blobs {@link SpoolingStore.share}d by two or more readers are.
    */
   spoolAll?: boolean;
+  /**
+   * Spool every blob into this resume state directory (`DIR/.ferry-resume`, see lib/stream/partial.ts) instead
+   * of a temp one: complete blobs in `blobs/`, a blob cut midway as a journaled partial, so a rerun after a crash
+   * fetches only what is missing (the rest with `fetchRange`). {@link SpoolingStore.finish} removes it on success.
+   */
+  stateDir?: string;
 }
 
 /**
@@ -47,6 +55,7 @@ export class SpoolingStore implements ReadableStore {
   readonly #users = new Map<string, number>();
   readonly #spooled = new Map<string, Promise<string>>();
   readonly #spoolAll: boolean;
+  readonly #stateDir?: string;
   #dir?: Promise<string>;
 
   constructor(
@@ -56,7 +65,8 @@ export class SpoolingStore implements ReadableStore {
   ) {
     this.ref = src.ref;
     this.origin = src.origin;
-    this.#spoolAll = options.spoolAll ?? false;
+    this.#spoolAll = (options.spoolAll ?? false) || options.stateDir !== undefined;
+    this.#stateDir = options.stateDir;
   }
 
   resolve(reference: string, options?: StoreOptions): Promise<Descriptor> {
@@ -109,6 +119,10 @@ export class SpoolingStore implements ReadableStore {
   }
 
   async #spool(desc: Descriptor, signal?: AbortSignal): Promise<string> {
+    if (this.#stateDir !== undefined) {
+      const spooled = await this.#spoolResumable(this.#stateDir, desc, signal);
+      if (spooled) return spooled;
+    }
     this.#dir ??= this.makeDir();
     const path = join(await this.#dir, desc.digest.replace(":", "-"));
     const writer = await createTempWriter(path);
@@ -121,6 +135,66 @@ export class SpoolingStore implements ReadableStore {
       await writer.discard();
       throw signal?.aborted ? abortErrorOf(signal) : err;
     }
+  }
+
+  /**
+   * Spools `desc` into the state directory: a complete blob a previous run left is verified (hashed from disk)
+   * and kept; a partial one continues with `fetchRange`. Undefined when another live process holds its partial.
+   */
+  async #spoolResumable(dir: string, desc: Descriptor, signal?: AbortSignal): Promise<string | undefined> {
+    const blobs = join(dir, "blobs");
+    const path = join(blobs, desc.digest.replace(":", "-"));
+    if ((await stat(path).catch(() => undefined))?.size === desc.size) {
+      const ok = await readFileStream(path).pipeThrough(verifyStream(desc, path)).pipeTo(new WritableStream())
+        .then(() => true, () => false);
+      if (ok) return path;
+      await rm(path, { force: true }).catch(() => {});
+    }
+    await mkdir(blobs, { recursive: true }).catch((err) => {
+      throw fileErrorOf(err, "create", blobs);
+    });
+    let partial: PartialBlob | undefined = await openPartial(dir, desc.digest, desc.size);
+    if (!partial) return undefined;
+    try {
+      let body: ReadableStream<Uint8Array> | undefined;
+      if (partial.offset > 0) {
+        const rest = await this.src.fetchRange?.(desc, partial.offset, { signal });
+        if (rest) body = concatStreams(partial.prefix(), rest);
+        else {
+          await partial.discard(); // the source cannot start there: from 0
+          partial = await openPartial(dir, desc.digest, desc.size);
+          if (!partial) return undefined;
+        }
+      }
+      body ??= await this.src.fetch(desc, { signal });
+      let seen = 0;
+      const skip = partial.offset;
+      await body.pipeThrough(verifyStream(desc, this.ref)).pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, controller) {
+            const from = Math.max(0, Math.min(chunk.byteLength, skip - seen));
+            seen += chunk.byteLength;
+            if (from < chunk.byteLength) controller.enqueue(from === 0 ? chunk : chunk.subarray(from));
+          },
+        }),
+      ).pipeTo(partial.writable, { signal });
+      await partial.commit(path);
+      return path;
+    } catch (err) {
+      // Bytes that did not verify go; a drop or an abort keeps them for a rerun.
+      if (err instanceof IntegrityError) await partial?.discard();
+      else await partial?.release();
+      throw signal?.aborted ? abortErrorOf(signal) : err;
+    }
+  }
+
+  /**
+   * Ends the spool: the temp directory is removed; the resume state directory too when `ok` (else it stays for
+   * a rerun).
+   */
+  async finish(ok: boolean): Promise<void> {
+    await this.dispose();
+    if (ok && this.#stateDir !== undefined) await removeState(this.#stateDir);
   }
 
   /** Removes the temp directory, if one was made. */

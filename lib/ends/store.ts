@@ -38,6 +38,27 @@ export interface PushOptions extends StoreOptions {
    * a blob too large to keep (the registry end). copyGraph passes the blob fetched again from the source.
    */
   reopen?: () => Promise<ReadableStream<Uint8Array>>;
+  /**
+   * The body's first `resumeFrom` bytes are the ones {@link WritableStore.partial} read back (so they are
+   * verified with the rest): the store keeps its own copy of them and writes only what follows.
+   */
+  resumeFrom?: number;
+}
+
+/**
+ * The part of a blob a destination holds from a crashed run, see {@link WritableStore.partial}.
+ *
+ * @example
+ * ```ts
+ * const held: PartialContent | undefined = await dst.partial?.(desc);
+ * if (held) console.log(`${held.offset} of ${desc.size} bytes already written`);
+ * ```
+ */
+export interface PartialContent {
+  /** Bytes held (0 < offset < size). */
+  offset: number;
+  /** Those bytes, read back from the store (to hash them again). */
+  prefix(): ReadableStream<Uint8Array>;
 }
 
 /**
@@ -128,6 +149,12 @@ export interface ReadableStore {
   /** Whether the store holds `desc`: HEAD for a registry, stat for a directory. */
   exists(desc: Descriptor, options?: StoreOptions): Promise<boolean>;
   /**
+   * The bytes of blob `desc` from `start` (0 < start < size) to its end, to continue a blob a crashed run left
+   * half written (see lib/stream/partial.ts); undefined when the source cannot start there (a registry that
+   * ignores `Range`). Callers verify the whole blob: the bytes before `start` they hold, then these.
+   */
+  fetchRange?(desc: Descriptor, start: number, options?: StoreOptions): Promise<ReadableStream<Uint8Array> | undefined>;
+  /**
    * The referrers of `subject` (one level): manifests whose `subject` names it (the referrers API, a fallback
    * `sha256-<hex>` index, index.json entries) and cosign's `sha256-<hex>.sig|.att|.sbom` tags. Absent: the
    * store holds none. See `discoverReferrers` (lib/engine/referrers.ts) for the recursive walk.
@@ -166,6 +193,12 @@ export interface WritableStore {
   close(): Promise<void>;
   /** Discards what close() would have committed: temp files removed, nothing left under a final name. */
   abort(): Promise<void>;
+  /**
+   * The first bytes of blob `desc` that a crashed or failed run left in the store's resume state; undefined when
+   * it holds none. copyGraph then fetches the rest (`ReadableStore.fetchRange`) and pushes the whole blob with
+   * {@link PushOptions.resumeFrom}. Absent: the store cannot resume a blob.
+   */
+  partial?(desc: Descriptor, options?: StoreOptions): Promise<PartialContent | undefined>;
   /** At most this many `push` calls at once; a tar stream says 1. */
   readonly maxConcurrentPushes?: number;
   /** Server-side copy from another repository of the same registry; false when the registry declined. */

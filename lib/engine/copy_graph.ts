@@ -12,6 +12,7 @@ import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limite
 import { verifiedBody, verifyBytes } from "../stream/verify.ts";
 import type { ReadableStore, StoreOptions, WritableStore } from "../ends/store.ts";
 import { TaskGroup } from "./task_group.ts";
+import { resumeBlob } from "./resumable.ts";
 
 /** How many blobs copyGraph moves at once unless told otherwise. */
 export const DEFAULT_CONCURRENCY = 6;
@@ -208,12 +209,15 @@ export async function copyGraph(
         return;
       }
       emit({ type: "start", desc });
+      // A blob a crashed run left half written in dst continues where it stopped (lib/engine/resumable.ts).
+      const resumed = await resumeBlob(src, dst, desc, signal);
       // A store that verified the bytes already (a spool) is not hashed again.
-      const body = verifiedBody(desc, await fetchBlob(desc), src.ref).pipeThrough(countBytes(desc, emit));
+      const body = verifiedBody(desc, resumed?.body ?? await fetchBlob(desc), src.ref)
+        .pipeThrough(countBytes(desc, emit));
       try {
         // reopen: a store that retries a failed upload gets the blob again from the source, verified.
         const reopen = async () => verifiedBody(desc, await src.fetch(desc, { signal }), src.ref);
-        await dst.push(desc, body, { signal, reopen });
+        await dst.push(desc, body, { signal, reopen, ...(resumed ? { resumeFrom: resumed.resumeFrom } : {}) });
       } catch (err) {
         // A store that failed before reading (or let go of) the body leaves it to us: release the source.
         await body.cancel(err).catch(() => {});

@@ -27,6 +27,7 @@ import { formatPlatform, matchPlatform, platformLabel } from "../oci/platform.ts
 import { ArchiveWriter } from "../ends/archive_writer.ts";
 import { containerdName, REFERENCE_DIGEST, SOURCE_INDEX, SOURCE_INDEX_NAME } from "../oci/annotations.ts";
 import { SpoolingStore } from "../ends/spooling.ts";
+import { clearState, RESUME_DIR, sweepState } from "../stream/partial.ts";
 import type { ReadableStore, WritableStore } from "../ends/store.ts";
 import { fileErrorOf } from "../stream/files.ts";
 import { streamOf } from "../stream/read_limited.ts";
@@ -97,6 +98,13 @@ export interface ExportOptions {
    * read, blobs are not (their sizes are the descriptors'). Without `push`.
    */
   dryRun?: boolean;
+  /**
+   * Keep every verified blob (and a blob cut midway, journaled) in `DIR/.ferry-resume/` while the files are
+   * written, so that a rerun after a crash rebuilds them from local bytes and fetches only what is missing:
+   * `continue` uses what a previous run left, `restart` removes it first. Removed on success. Default: a temp
+   * spool of the shared blobs only.
+   */
+  resume?: "continue" | "restart";
 }
 
 /**
@@ -233,10 +241,14 @@ export async function exportFromStore(
     options.onForeignLayer?.(desc, label);
   };
   // When pushing, every blob has two readers (its file and the push): spool them all, so each is read once.
+  const stateDir = options.resume && !options.dryRun ? join(dir, RESUME_DIR) : undefined; // a dry run writes nothing
+  if (stateDir && options.resume === "restart") await clearState(stateDir);
+  else if (stateDir) await sweepState(stateDir);
   const spool = new SpoolingStore(src, () =>
     mkdtemp(join(dir, ".ferry-tmp-")).catch((err) => {
       throw fileErrorOf(err, "create a temp directory in", dir);
-    }), { spoolAll: push !== undefined });
+    }), { spoolAll: push !== undefined, ...(stateDir ? { stateDir } : {}) });
+  let ok = false;
   try {
     if (!options.dryRun) {
       await mkdir(dir, { recursive: true }).catch((err) => {
@@ -290,6 +302,7 @@ export async function exportFromStore(
       throw err;
     }
     group.release();
+    ok = true;
     return {
       files: options.dryRun ? [] : done.map((d) => d!.file),
       ...(options.dryRun ? { planned: done.map((d) => d!.planned!) } : {}),
@@ -297,7 +310,7 @@ export async function exportFromStore(
       skippedForeignLayers: [...skippedForeignLayers.values()],
     };
   } finally {
-    await spool.dispose();
+    await spool.finish(ok);
   }
 }
 

@@ -28,6 +28,11 @@ import { hostPlatform } from "../ends/docker_engine.ts";
  * ```
  */
 export interface CopyOptions {
+  /**
+   * Resume after a crash (default true): a rerun continues the blobs a killed run left half written beside the
+   * output (`.ferry-resume/`, removed on success). false (`--no-resume`) removes that state first.
+   */
+  resume?: boolean;
   /** Platforms to keep (`linux/arm64`, `armv7`, comma lists); all by default. */
   platforms?: string[];
   /** Blobs moved at once. */
@@ -182,9 +187,10 @@ async function copySelected(
   const probe = options.dryRun
     ? await probeDestination(dstLocation, selected.tag, { registry: options.destination })
     : undefined;
-  const opened = probe
-    ? undefined
-    : await openDestination(dstLocation, selected.tag, { registry: options.destination });
+  const opened = probe ? undefined : await openDestination(dstLocation, selected.tag, {
+    registry: options.destination,
+    resume: options.resume === false ? "restart" : "continue",
+  });
   let tag = (probe ?? opened!).tag;
   if (dstLocation.kind === "oci-archive" || dstLocation.kind === "docker-archive") {
     // Archives name images `repo:tag` (docker's RepoTags), from the destination reference or the source's name.

@@ -74,7 +74,9 @@ const files = (dir: string) =>
   existsSync(dir)
     ? (readdirSync(dir, { recursive: true }) as string[]).filter((p) => statSync(join(dir, p)).isFile())
     : [];
-const parts = (layout: string) => files(layout).filter((p) => isTempName(p.split("/").at(-1)!));
+// Temp files, and (since resume, #20) a blob cut midway kept as .ferry-resume/<digest>.partial for the next run.
+const parts = (layout: string) =>
+  files(layout).filter((p) => isTempName(p.split("/").at(-1)!) || p.startsWith(".ferry-resume/"));
 
 describe("kill -9, then run again: nothing left", () => {
   let proxy: FaultyProxy;

@@ -24,7 +24,9 @@ export type Fault =
    * Hang: blob GET bodies (of `digest`, or every blob) send half their bytes and then nothing more; any other
    * request matching `method`/`path` (an upload PATCH, say) is never answered. Until the proxy stops.
    */
-  | { kind: "stall"; digest?: string; method?: string; path?: RegExp };
+  | { kind: "stall"; digest?: string; method?: string; path?: RegExp }
+  /** Pace every blob GET body to at most `bytesPerSecond` (each body on its own), so a test can stop ferry midway. */
+  | { kind: "throttle"; bytesPerSecond: number };
 
 /** A running proxy. */
 export interface FaultyProxy {
@@ -32,6 +34,8 @@ export interface FaultyProxy {
   host: string;
   /** Every request received, in order (token requests included, as `/token?...`). */
   requests: { method: string; path: string }[];
+  /** Bytes of blob GET bodies (200 and 206) handed to clients so far (startFaultyProxy only). */
+  readonly blobBytes?: number;
   stop(): Promise<void>;
 }
 
@@ -54,6 +58,7 @@ export async function startFaultyProxy(upstream: string, faults: Fault[]): Promi
   let self = "";
   const stalled = new Set<() => void>();
   const stall = () => new Promise<void>((resolve) => stalled.add(resolve));
+  let blobBytes = 0;
 
   async function handle(req: Request): Promise<Response> {
     const url = new URL(req.url);
@@ -109,6 +114,16 @@ export async function startFaultyProxy(upstream: string, faults: Fault[]): Promi
     if (faults.some((f) => f.kind === "stall" && !f.method && !f.path && (!f.digest || f.digest === digest))) {
       body = body.pipeThrough(halfThenStall(Math.floor(Number(out.get("content-length") ?? 0) / 2), stall));
     }
+    const throttle = faults.find((f) => f.kind === "throttle");
+    if (throttle) body = body.pipeThrough(pace(throttle.bytesPerSecond));
+    body = body.pipeThrough(
+      new TransformStream({
+        transform(chunk, controller) {
+          blobBytes += chunk.byteLength;
+          controller.enqueue(chunk);
+        },
+      }),
+    );
     return new Response(body, { status: res.status, headers: out });
   }
 
@@ -117,6 +132,9 @@ export async function startFaultyProxy(upstream: string, faults: Fault[]): Promi
   return {
     host: server.host,
     requests,
+    get blobBytes() {
+      return blobBytes;
+    },
     stop: async () => {
       for (const release of stalled) release();
       await server.stop();
@@ -161,6 +179,24 @@ function halfThenStall(limit: number, stall: () => Promise<void>): TransformStre
       sent += part.byteLength;
       controller.enqueue(part);
       if (sent >= limit) await stall();
+    },
+  });
+}
+
+/** Passes at most `rate` bytes a second, in pieces of up to 64 KiB. */
+function pace(rate: number): TransformStream<Uint8Array, Uint8Array> {
+  const started = performance.now();
+  let sent = 0;
+  return new TransformStream({
+    async transform(chunk, controller) {
+      for (let at = 0; at < chunk.byteLength; at += 65536) {
+        const piece = chunk.subarray(at, Math.min(chunk.byteLength, at + 65536));
+        const due = started + ((sent + piece.byteLength) / rate) * 1000;
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        sent += piece.byteLength;
+        controller.enqueue(piece);
+      }
     },
   });
 }

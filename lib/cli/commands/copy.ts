@@ -13,6 +13,8 @@ import {
   referrerFlags,
   referrerOptionsOf,
   registryOptionsOf,
+  resumeFlags,
+  resumeOptionOf,
   transferFlags,
 } from "../flags.ts";
 import { formatBytes, referrersLine, reportCopy } from "../output.ts";
@@ -40,6 +42,7 @@ export const copyCommand: Command = {
     ...nondistributableFlags,
     ...transferFlags,
     ...dryRunFlags,
+    ...resumeFlags,
     json: { type: "boolean", description: "Print the result as one JSON document on stdout" },
   },
   async run(args, io) {
@@ -55,6 +58,7 @@ export const copyCommand: Command = {
       allowNondistributable: args.values["allow-nondistributable-artifacts"] === true,
       ...referrerOptionsOf(args),
       dryRun: args.values["dry-run"] === true,
+      ...resumeOptionOf(args),
     });
     if (args.values.json) {
       io.print(JSON.stringify(result, null, 2));

@@ -15,6 +15,8 @@ import {
   referrerFlags,
   referrerOptionsOf,
   registryOptionsOf,
+  resumeFlags,
+  resumeOptionOf,
 } from "../flags.ts";
 import { formatBytes, referrersLine, reportCopy } from "../output.ts";
 import { exportEventsTo } from "../progress/feeds.ts";
@@ -96,6 +98,7 @@ export const exportCommand: Command = {
     },
     ...referrerFlags,
     ...nondistributableFlags,
+    ...resumeFlags,
     ...readFlags,
     creds: { ...readFlags.creds, description: "Credentials for the source registry" },
     "dest-creds": { type: "string", value: "USER:PASS", description: "Credentials for the --push registry" },
@@ -130,6 +133,7 @@ export const exportCommand: Command = {
       signal: io.signal,
       onEvent: exportEventsTo(io.tracker, io.warn),
       onCopyEvent: reportCopy(format === "oci" ? io.progress("oci") : undefined, io.warn),
+      ...resumeOptionOf(args),
       allowNondistributable: args.values["allow-nondistributable-artifacts"] === true,
       ...referrerOptionsOf(args),
       dryRun: args.values["dry-run"] === true,

@@ -14,6 +14,8 @@ import {
   referrerFlags,
   referrerOptionsOf,
   registryOptionsOf,
+  resumeFlags,
+  resumeOptionOf,
   timeoutFlags,
   tlsFlags,
   transferFlags,
@@ -98,6 +100,7 @@ export const importCommand: Command = {
     authfile: transferFlags.authfile,
     retries: transferFlags.retries,
     jobs: transferFlags.jobs,
+    ...resumeFlags,
     ...tlsFlags("one"),
     ...timeoutFlags,
     ...dryRunFlags,
@@ -125,6 +128,7 @@ export const importCommand: Command = {
       onEvent: io.progress("import"),
       ...referrerOptionsOf(args),
       dryRun: args.values["dry-run"] === true,
+      ...resumeOptionOf(args),
     });
     if (args.values.json) {
       io.print(JSON.stringify(result, null, 2));

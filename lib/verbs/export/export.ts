@@ -55,6 +55,11 @@ export type ExportFormat = "docker" | "oci" | "oci-archive";
  * ```
  */
 export interface ExportImageOptions {
+  /**
+   * Resume after a crash (default true): a rerun continues the blobs a killed run left half written beside the
+   * output (`.ferry-resume/`, removed on success). false (`--no-resume`) removes that state first.
+   */
+  resume?: boolean;
   /** Platforms to export (`amd64`, `linux/arm/v7`, comma lists); all by default. */
   platforms?: string[];
   /** `docker` (default): one `image-<label>.tar.gz` per platform; `oci`: a layout directory; `oci-archive`: one tar. */
@@ -190,7 +195,9 @@ export async function exportImage(
     let copied: CopyResult & { referrers: Referrer[] };
     const name = nameOf(location);
     try {
-      const opened = await openDestination(parseLocation(`oci:${dir}`), selected.tag);
+      const opened = await openDestination(parseLocation(`oci:${dir}`), selected.tag, {
+        resume: options.resume === false ? "restart" : "continue",
+      });
       copied = await transferWithReferrers(selected.store, opened.store, selected.root, {
         tags: opened.tag === undefined ? [] : [opened.tag],
         concurrency: options.concurrency,
@@ -255,6 +262,7 @@ export async function exportImage(
       ...(push ? { push: { store: push.store, tag: push.tag } } : {}),
       referrers,
       dryRun: options.dryRun,
+      resume: options.resume === false ? "restart" : "continue",
     });
     const dry = options.dryRun
       ? {

@@ -56,6 +56,11 @@ import { UnionStore } from "./union.ts";
  * ```
  */
 export interface ImportOptions {
+  /**
+   * Resume after a crash (default true): a rerun continues the blobs a killed run left half written beside the
+   * output (`.ferry-resume/`, removed on success). false (`--no-resume`) removes that state first.
+   */
+  resume?: boolean;
   /** Media type of a rebuilt index: OCI image index (default) or Docker manifest list. */
   type?: "oci" | "docker";
   /** Platforms to import (`amd64`, `linux/arm/v7`, comma lists); all by default. */
@@ -260,7 +265,10 @@ export async function importImage(paths: string[], dst: string, options: ImportO
     union.add(extra);
     if (location.kind === "docker-daemon") return await load(union, chosen, location.reference, options);
     const { root, index } = await rootOf(chosen, candidates, union, extra, options, artifacts);
-    const opened = await openDestination(location, undefined, { registry: options.destination });
+    const opened = await openDestination(location, undefined, {
+      registry: options.destination,
+      resume: options.resume === false ? "restart" : "continue",
+    });
     try {
       const copyOptions = { concurrency: options.concurrency, signal, onEvent: options.onEvent };
       const result = await copyGraph(union, opened.store, root, copyOptions);
