@@ -157,6 +157,7 @@ export {
 } from "./lib/engine/plan_copy.ts";
 export type {
   ContentStore,
+  PartialContent,
   PushOptions,
   PutReferrerOptions,
   ReadableStore,

@@ -71,6 +71,7 @@ export type VerifyProblemKind =
 export interface VerifyProblem {
   /** The image it is about (`127.0.0.1:5000/app:1.0`, `oci:out:1.0`, a file), or the input that could not be read. */
   ref: string;
+  /** What is wrong: a missing blob, a digest or size mismatch, a missing platform, a signature that fails, …. */
   kind: VerifyProblemKind;
   /** One line, naming the platform and the digest it is about. */
   message: string;
@@ -93,7 +94,9 @@ export interface VerifiedSignature {
   subject: string;
   /** The signature manifest's digest. */
   signature: string;
+  /** A cosign simple-signing signature, or a sigstore bundle. */
   format: "cosign" | "sigstore-bundle";
+  /** Whether it verified with one of the keys. */
   verified: boolean;
   /** The key it verified with. */
   key?: string;
@@ -114,7 +117,9 @@ export interface VerifiedSignature {
 export interface VerifiedImage {
   /** How problems name it. */
   ref: string;
+  /** The root's digest (an index or a manifest). */
   digest: string;
+  /** The root's media type. */
   mediaType: string;
   /** The platforms present (`linux/amd64`, …). */
   platforms: string[];
@@ -137,7 +142,9 @@ export interface VerifiedImage {
  * ```
  */
 export interface VerifyReport {
+  /** Every image verified, with what was found of it. */
   images: VerifiedImage[];
+  /** Every problem found, one each; empty when everything checks out. */
   problems: VerifyProblem[];
   /** Manifests read and checked (each digest once). */
   manifests: number;
@@ -157,7 +164,9 @@ export interface VerifyReport {
  * ```
  */
 export interface VerifyRoot {
+  /** The image's root descriptor. */
   desc: Descriptor;
+  /** How problems name the image. */
   name: string;
   /**
    * An index carried by a subset of files (`ferry export`'s per-platform files carry their index): its entries

@@ -43,6 +43,7 @@ export type KeyAlgorithm = "ecdsa-p256" | "ecdsa-p384" | "ecdsa-p521" | "ed25519
 export interface PublicKey {
   /** How messages name it (the file it came from). */
   name: string;
+  /** The key's algorithm (ECDSA curve, Ed25519 or RSA). */
   algorithm: KeyAlgorithm;
   /** The DER SubjectPublicKeyInfo. */
   spki: Uint8Array;

@@ -33,8 +33,11 @@ const manifest = enc(
 const manifestDigest = digestOf(manifest);
 const UNKNOWN = `sha256:${"0".repeat(64)}`;
 
+let parent: string;
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "ferry-protocol-"));
+  // The layout sits in a private parent, so "nothing outside the layout touched" looks at a directory no one else uses.
+  parent = await mkdtemp(join(tmpdir(), "ferry-protocol-"));
+  dir = join(parent, "layout");
   const store = await OciLayoutStore.open(dir, { create: true });
   const backend = layoutBackend([{ store, defaultRepo: "default" }], { writable: true });
   server = await serve(registryHandler(backend, { maxBlobBytes: 1_000_000, onRequest: (e) => log.push(e) }));
@@ -42,7 +45,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.stop();
-  await rm(dir, { recursive: true, force: true });
+  await rm(parent, { recursive: true, force: true });
 });
 
 function req(

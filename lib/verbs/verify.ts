@@ -70,6 +70,7 @@ export interface VerifyOptions {
   registry?: RegistryOptions;
   /** Where a gzipped archive is spooled while read (default: this run's ferry temp directory). */
   tempDir?: string;
+  /** Aborts the verification. */
   signal?: AbortSignal;
 }
 
