@@ -50,6 +50,8 @@ export interface PushOptions extends StoreOptions {
  *
  * @example
  * ```ts
+ * const dst: WritableStore = await OciLayoutStore.open("out", { create: true });
+ * const desc = buildSampleImage().manifests[0];
  * const held: PartialContent | undefined = await dst.partial?.(desc);
  * if (held) console.log(`${held.offset} of ${desc.size} bytes already written`);
  * ```
