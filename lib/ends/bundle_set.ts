@@ -21,7 +21,8 @@ import {
   type VolumesMeta,
 } from "../oci/bundle_meta.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
-import { CONTAINERD_NAME, REF_NAME } from "../oci/annotations.ts";
+import { CONTAINERD_NAME, FERRY_REPOSITORY, REF_NAME, REFERRER_TAG } from "../oci/annotations.ts";
+import { repositoryOfName } from "../oci/referrers.ts";
 import { isDigest } from "../oci/digest.ts";
 import { childrenOf, parseManifest } from "../oci/manifest.ts";
 import { isManifest, isNondistributable } from "../oci/media_types.ts";
@@ -435,6 +436,20 @@ export async function bundleEntries(
             ? { [REF_NAME]: image.name, [CONTAINERD_NAME]: image.name }
             : { [CONTAINERD_NAME]: image.name },
         });
+        // Its referrers beside it, in its repository: by their cosign tag, or found through the referrers API.
+        const repository = repositoryOfName(image.name.split("@")[0]);
+        for (const r of image.referrers ?? []) {
+          entries.push({
+            mediaType: r.mediaType,
+            digest: r.digest,
+            size: r.size,
+            ...(r.artifactType ? { artifactType: r.artifactType } : {}),
+            annotations: {
+              ...(repository !== undefined ? { [FERRY_REPOSITORY]: repository } : {}),
+              ...(r.tag !== undefined ? { [REFERRER_TAG]: r.tag } : {}),
+            },
+          });
+        }
         continue;
       }
       const missingVolumes = (image.volumes ?? [1]).filter((n) => !present.includes(n));

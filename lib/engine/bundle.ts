@@ -21,6 +21,7 @@ import {
   BUNDLE_MEDIA_TYPE,
   type BundleImage,
   type BundleMeta,
+  type BundleReferrer,
   VOLUMES_FILE,
   VOLUMES_MEDIA_TYPE,
   type VolumesMeta,
@@ -43,8 +44,10 @@ import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limite
 import { verifyBytes, verifyStream } from "../stream/verify.ts";
 import type { ExportEvent } from "./platform_files.ts";
 import { selectSource } from "./source.ts";
-import { transfer } from "./transfer.ts";
+import { commit } from "./transfer.ts";
 import { type CopyEvent, copyGraph } from "./copy_graph.ts";
+import { copyReferrers, discoverReferrers, type Referrer, type ReferrersChoice } from "./referrers.ts";
+import { repositoryOfName } from "../oci/referrers.ts";
 import { Limiter } from "../stream/limiter.ts";
 import { packVolumes, tarBytes } from "./volumes.ts";
 
@@ -81,6 +84,13 @@ export interface PlanBundleOptions {
   registry?: RegistryOptions;
   /** Copy non-distributable (foreign) layers too, which the sources must hold; left out by default. */
   allowNondistributable?: boolean;
+  /**
+   * Carry each image's referrers (signatures, attestations, SBOMs; see lib/engine/referrers.ts), digests preserved
+   * (default true).
+   */
+  referrers?: boolean;
+  /** Only referrers of these artifact types (and what refers to them); all by default. */
+  artifactTypes?: string[];
   signal?: AbortSignal;
 }
 
@@ -90,6 +100,8 @@ interface PlannedImage {
   store: ReadableStore;
   /** The image root first, then any extra roots (referrers). */
   roots: Descriptor[];
+  /** The referrers among the roots, parents first. */
+  referrers: Referrer[];
   /** Every descriptor of every root's graph, each once, children before parents (foreign layers left out). */
   graph: Descriptor[];
   /** The platform images of the root (an index's entries with a platform, or the one manifest). */
@@ -197,11 +209,16 @@ export async function planBundle(requests: BundleRequest[], options: PlanBundleO
         });
         disposers.push(selected.dispose);
         const name = bundleName(request, location, selected.repository, selected.tag);
-        const image = await walk(selected.store, [selected.root], manifests, options, skipped);
-        return { request, selected, name, image };
+        const referrers = options.referrers === false ? [] : await discoverReferrers(selected.store, selected.root, {
+          signal: options.signal,
+          artifactTypes: options.artifactTypes,
+        });
+        const roots = [selected.root, ...referrers.map((r) => r.desc)];
+        const image = await walk(selected.store, roots, manifests, options, skipped);
+        return { request, selected, name, image, roots, referrers };
       })
     ));
-    for (const { request, selected, name, image } of resolved) {
+    for (const { request, selected, name, image, roots, referrers } of resolved) {
       const root = selected.root;
       const known = planned.find((p) => p.meta.name === name);
       if (known) {
@@ -215,13 +232,17 @@ export async function planBundle(requests: BundleRequest[], options: PlanBundleO
       planned.push({
         ...image,
         store: selected.store,
-        roots: [root],
+        roots,
+        referrers,
         meta: {
           name,
           source: request.source,
           mediaType: root.mediaType,
           digest: root.digest,
           size: root.size,
+          ...(referrers.length > 0
+            ? { roots: referrers.map((r) => plainReferrer(r.desc)), referrers: referrers.map(bundleReferrer) }
+            : {}),
           platforms: image.platformImages.map((p) => formatPlatform(p.platform)),
           bytes,
         },
@@ -327,6 +348,42 @@ async function walk(
 
 function plain(desc: Descriptor): Descriptor {
   return { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
+}
+
+function plainReferrer(desc: Descriptor): Descriptor {
+  return { ...plain(desc), ...(desc.artifactType ? { artifactType: desc.artifactType } : {}) };
+}
+
+/** A referrer as bundle.json records it. */
+function bundleReferrer(r: Referrer): BundleReferrer {
+  return {
+    ...plainReferrer(r.desc),
+    subject: r.subject,
+    ...(r.tag !== undefined ? { tag: r.tag } : {}),
+  };
+}
+
+/**
+ * The referrers bundle.json records for `image`, as copyReferrers takes them: all; none (`false`); or those of
+ * `artifactTypes` and, recursively, what refers to them (as discovery chooses them at a registry).
+ */
+export function bundleReferrersOf(image: BundleImage, choice: ReferrersChoice = {}): Referrer[] {
+  if (choice === false) return [];
+  const all = image.referrers ?? [];
+  const types = choice.artifactTypes?.length ? choice.artifactTypes : undefined;
+  const kept = new Set<string>();
+  const referrer = new Set(all.map((r) => r.digest));
+  for (const r of all) {
+    // Parents come first: what refers to a kept referrer is kept; a referrer of the image, if its type is chosen.
+    const chosen = r.artifactType !== undefined && types?.includes(r.artifactType);
+    if (!types || kept.has(r.subject) || (!referrer.has(r.subject) && chosen)) kept.add(r.digest);
+  }
+  return all.filter((r) => kept.has(r.digest)).map((r) => ({
+    desc: plainReferrer(r),
+    subject: r.subject,
+    ...(r.artifactType !== undefined ? { artifactType: r.artifactType } : {}),
+    ...(r.tag !== undefined ? { tag: r.tag } : {}),
+  }));
 }
 
 /**
@@ -662,7 +719,19 @@ async function writePart(
       bytes += desc.size;
     }
     for (const p of opened.values()) await p.then((b) => b.cancel(), () => {});
-    for (const image of part.images) await nameImage(writer, image, output);
+    for (const image of part.images) {
+      await nameImage(writer, image, output);
+      // Its referrers listed beside it (untagged, or by their cosign tag), named into its repository for serve.
+      const repository = repositoryOfName(image.meta.name.split("@")[0]);
+      for (const r of image.referrers) {
+        await writer.putReferrer(r.desc, {
+          subject: r.subject,
+          signal,
+          ...(r.tag !== undefined ? { tag: r.tag } : {}),
+          ...(repository !== undefined ? { repository } : {}),
+        });
+      }
+    }
     if (writer instanceof ArchiveWriter) writer.addFile(BUNDLE_FILE, meta);
     else {await writeFileAtomic(
         join(output.kind === "oci" ? output.dir : ".", BUNDLE_FILE),
@@ -771,6 +840,8 @@ export interface PushBundleOptions {
   signal?: AbortSignal;
   /** Copy progress of every image. */
   onEvent?: (event: CopyEvent) => void;
+  /** Which referrers the bundle carries are pushed (default all; see {@link bundleReferrersOf}). */
+  referrers?: ReferrersChoice;
 }
 
 /**
@@ -828,16 +899,15 @@ export async function pushBundle(
         };
         const dst = openRegistryStore(ref, options.registry);
         const root: Descriptor = { mediaType: image.mediaType, digest: image.digest, size: image.size };
-        await transfer(store, dst, root, {
-          tags: own.tag !== undefined ? [own.tag] : [],
-          concurrency: options.jobs,
-          signal: controller.signal,
-          onEvent: options.onEvent,
-          beforeClose: async () => {
-            for (const extra of image.roots ?? []) {
-              await copyGraph(store, dst, extra, { concurrency: options.jobs, signal: controller.signal });
-            }
-          },
+        const signal = controller.signal;
+        const copyOptions = { concurrency: options.jobs, signal, onEvent: options.onEvent };
+        const referrers = bundleReferrersOf(image, options.referrers);
+        await commit(dst, signal, async () => {
+          await copyGraph(store, dst, root, copyOptions);
+          // Referrers (cosign tags, the fallback index) before the tag, as transferWithReferrers orders them.
+          await copyReferrers(store, dst, referrers, copyOptions);
+          if (signal.aborted) throw abortErrorOf(signal);
+          if (own.tag !== undefined) await dst.tag(root, own.tag, { signal });
         });
         results.push({
           name: image.name,

@@ -50,12 +50,40 @@ export interface BundleImage {
   size: number;
   /** More roots carried with it (signatures and other referrers), each a whole graph; omitted when none. */
   roots?: Descriptor[];
+  /**
+   * The referrers among {@link BundleImage.roots}, with what each refers to and its cosign tag, parents first (an
+   * import makes each discoverable at the target: the cosign tag, or the fallback index); omitted when none.
+   */
+  referrers?: BundleReferrer[];
   /** Its platforms (`linux/amd64`, …). */
   platforms: string[];
   /** Bytes of every blob and manifest of it, each once. */
   bytes: number;
   /** The volumes (1-based) it needs: one, unless it is larger than a volume; omitted in a bundle without volumes. */
   volumes?: number[];
+}
+
+/**
+ * A referrer carried with an image of a bundle (a signature, attestation or SBOM).
+ *
+ * @example
+ * ```ts
+ * const r: BundleReferrer = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: "sha256:…", size: 512, subject: "sha256:…", tag: "sha256-….sig" };
+ * ```
+ */
+export interface BundleReferrer {
+  /** The referrer manifest's media type. */
+  mediaType: string;
+  /** Its digest. */
+  digest: string;
+  /** Its size in bytes. */
+  size: number;
+  /** Its artifact type, when known. */
+  artifactType?: string;
+  /** The digest it refers to: the image's root, one of its manifests, or another referrer. */
+  subject: string;
+  /** The cosign tag it travels under (`sha256-<hex>.sig|.att|.sbom`). */
+  tag?: string;
 }
 
 /**
@@ -182,9 +210,19 @@ function checkCommon(doc: Partial<BundleMeta | VolumesMeta>, what: string): void
       !image || typeof image.name !== "string" || !isDigest(image.digest) || typeof image.mediaType !== "string" ||
       !Number.isInteger(image.size) ||
       (image.volumes !== undefined &&
-        (!Array.isArray(image.volumes) || image.volumes.some((n) => !Number.isInteger(n))))
+        (!Array.isArray(image.volumes) || image.volumes.some((n) => !Number.isInteger(n)))) ||
+      (image.roots !== undefined && (!Array.isArray(image.roots) || image.roots.some((d) => !goodDescriptor(d)))) ||
+      (image.referrers !== undefined &&
+        (!Array.isArray(image.referrers) ||
+          image.referrers.some((r) =>
+            !goodDescriptor(r) || !isDigest(r.subject) || (r.tag !== undefined && !/^[\w][\w.-]{0,127}$/.test(r.tag))
+          )))
     ) throw bad(what, `malformed image ${JSON.stringify(image?.name ?? null)}`);
   }
+}
+
+function goodDescriptor(d: { mediaType?: unknown; digest?: unknown; size?: unknown } | null | undefined): boolean {
+  return !!d && typeof d.mediaType === "string" && isDigest(d.digest as string) && Number.isInteger(d.size);
 }
 
 function bad(what: string, reason: string): FormatError {

@@ -161,6 +161,7 @@ async function runBundle(args: ParsedArgs, io: CommandIo): Promise<void> {
     ...(str("push") ? { pushRegistry: registryOptionsOf(args, "dest") } : {}),
     concurrency: intFlag(args, "jobs", 1, 64),
     allowNondistributable: args.values["allow-nondistributable-artifacts"] === true,
+    ...referrerOptionsOf(args),
     signal: io.signal,
     onEvent: exportEventsTo(io.tracker, io.warn),
     onCopyEvent: reportCopy(undefined, io.warn),
@@ -178,7 +179,8 @@ async function runBundle(args: ParsedArgs, io: CommandIo): Promise<void> {
   const width = Math.max(...result.images.map((i) => i.name.length));
   for (const i of result.images) {
     const vols = i.volumes ? `  volume ${i.volumes.join("+")}` : "";
-    io.print(`  ${i.name.padEnd(width)}  ${i.digest.slice(0, 19)}  ${i.platforms.join(",")}${vols}`);
+    const refs = i.referrers?.length ? `  +${i.referrers.length} referrer${i.referrers.length === 1 ? "" : "s"}` : "";
+    io.print(`  ${i.name.padEnd(width)}  ${i.digest.slice(0, 19)}  ${i.platforms.join(",")}${vols}${refs}`);
   }
   for (const f of result.files) io.print(`  ${f.path}  ${formatBytes(f.size).padStart(10)}  ${f.sha256}`);
   if (result.volumes) io.print(`  ${result.volumes.path}`);

@@ -72,6 +72,10 @@ export interface ExportBundleOptions {
   concurrency?: number;
   /** Copy non-distributable (foreign) layers too, which the sources must hold. */
   allowNondistributable?: boolean;
+  /** Carry each image's referrers (signatures, attestations, SBOMs), digests preserved (default true). */
+  referrers?: boolean;
+  /** Only referrers of these artifact types (and what refers to them); all by default. */
+  artifactTypes?: string[];
   /** Aborts the export; no file is left under a final name. */
   signal?: AbortSignal;
   /** Progress of each file written. */
@@ -174,6 +178,8 @@ export async function exportBundle(options: ExportBundleOptions): Promise<Export
     registry: options.registry,
     signal: options.signal,
     allowNondistributable: options.allowNondistributable,
+    referrers: options.referrers,
+    artifactTypes: options.artifactTypes,
   });
   let written;
   try {
