@@ -78,6 +78,8 @@ export interface BundleSet {
   members: { path: string; volume?: number; store: OciLayoutStore }[];
   /** Every image of the set, complete or not. */
   images: BundleSetImage[];
+  /** A delta: the sha256 of the receipt it was made against (its images' `leftOut` blobs must be at the target). */
+  since?: string;
   /** volumes.json, when one was given or found beside the volumes (every member's sha256 was checked). */
   volumes?: VolumesMeta;
   /** Every member's content as one store (a digest from the first member holding it). */
@@ -241,7 +243,7 @@ export async function openBundleSet(paths: string[], options: OpenBundleSetOptio
         await whole(store, [
           { mediaType: image.mediaType, digest: image.digest, size: image.size },
           ...image.roots ?? [],
-        ]);
+        ], image.leftOut);
       images.push({
         ...image,
         complete,
@@ -260,6 +262,7 @@ export async function openBundleSet(paths: string[], options: OpenBundleSetOptio
         ...(m.meta.volume ? { volume: m.meta.volume.number } : {}),
       })),
       images,
+      ...(first.meta.since ? { since: first.meta.since } : {}),
       ...(volumesMeta ? { volumes: volumesMeta } : {}),
       store,
       dispose,
@@ -344,12 +347,14 @@ async function checkVolume(path: string, size: number, sha256: string, signal?: 
 }
 
 /** Whether every manifest and blob of `roots` is in `store` (foreign layers are not expected to be). */
-async function whole(store: MemberStore, roots: Descriptor[]): Promise<boolean> {
+async function whole(store: MemberStore, roots: Descriptor[], leftOut: Descriptor[] = []): Promise<boolean> {
   const seen = new Set<string>();
+  // A delta's blobs left out are at the target (the importer checks): not expected in the bundle.
+  const absent = new Set(leftOut.map((d) => d.digest));
   const visit = async (desc: Descriptor): Promise<boolean> => {
     if (seen.has(desc.digest)) return true;
     seen.add(desc.digest);
-    if (!(await store.exists(desc))) return isNondistributable(desc.mediaType);
+    if (!(await store.exists(desc))) return isNondistributable(desc.mediaType) || absent.has(desc.digest);
     if (!isManifest(desc.mediaType)) return true;
     let children: Descriptor[];
     try {

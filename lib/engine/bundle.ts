@@ -50,6 +50,7 @@ import { copyReferrers, discoverReferrers, type Referrer, type ReferrersChoice }
 import { repositoryOfName } from "../oci/referrers.ts";
 import { Limiter } from "../stream/limiter.ts";
 import { packVolumes, tarBytes } from "./volumes.ts";
+import type { Receipt } from "./receipt.ts";
 
 /** Sources resolved and walked at once while planning. */
 const PLAN_AT_ONCE = 6;
@@ -415,6 +416,11 @@ export interface WriteBundleOptions {
   signal?: AbortSignal;
   /** Progress of each file written (label: the file's name). */
   onEvent?: (event: ExportEvent) => void;
+  /**
+   * A delta: leave out every blob this receipt of the target lists (same digest and size); manifests are always
+   * written. bundle.json records the receipt's sha256 and each image's blobs left out.
+   */
+  since?: Receipt;
 }
 
 /**
@@ -454,6 +460,29 @@ export interface WriteBundleResult {
   layout?: string;
   /** With volumes: volumes.json's path and content. */
   volumes?: { path: string; meta: VolumesMeta };
+  /** A delta (`since`): what it leaves out and what it writes. */
+  delta?: DeltaSummary;
+}
+
+/**
+ * What a delta bundle saves: the blobs it leaves out (the target has them) against the full bundle.
+ *
+ * @example
+ * ```ts
+ * const d: DeltaSummary = { since: "sha256:…", leftOut: 12, leftOutBytes: 80_000_000, bytes: 3_000_000, fullBytes: 83_000_000 };
+ * ```
+ */
+export interface DeltaSummary {
+  /** The receipt's sha256. */
+  since: string;
+  /** Blobs left out (each once). */
+  leftOut: number;
+  /** Their bytes. */
+  leftOutBytes: number;
+  /** Bytes of the blobs and manifests the delta holds. */
+  bytes: number;
+  /** Bytes the full bundle would hold. */
+  fullBytes: number;
 }
 
 /** One output file (or directory) to write: its blobs in order and the images whole in it. */
@@ -487,9 +516,27 @@ export async function writeBundle(
   options: WriteBundleOptions = {},
 ): Promise<WriteBundleResult> {
   if (options.signal?.aborted) throw abortErrorOf(options.signal);
-  const planned = plan.planned;
   const format = output.kind === "docker" ? "docker" : "oci";
-  const id = bundleId(plan, output);
+  const since = options.since;
+  if (since && output.kind === "docker") {
+    throw new UsageError(
+      "Cannot write a delta (--since) as a docker-load archive: docker load needs every layer; use --format oci-archive",
+    );
+  }
+  // A delta: each image's graph without the blobs the target holds (manifests are always carried).
+  const held = new Map((since?.blobs ?? []).map((b) => [b.digest, b.size]));
+  const leftOutOf = (p: PlannedImage) =>
+    p.graph.filter((d) => !isManifest(d.mediaType) && held.get(d.digest) === d.size);
+  const planned: PlannedImage[] = plan.planned.map((p) => {
+    if (!since) return p;
+    const out = new Set(leftOutOf(p).map((d) => d.digest));
+    return {
+      ...p,
+      graph: p.graph.filter((d) => !out.has(d.digest)),
+      meta: { ...p.meta, leftOut: p.graph.filter((d) => out.has(d.digest)).map(plain) },
+    };
+  });
+  const id = bundleId(plan, output, since?.sha256);
   let images: BundleImage[] = planned.map((p) => p.meta);
   let parts: Part[];
   let files: string[] = [];
@@ -559,6 +606,7 @@ export async function writeBundle(
         images,
         ...(part.volume !== undefined ? { volume: { number: part.volume, count: parts.length, files } } : {}),
       };
+      if (since) meta.since = since.sha256;
       return { part, meta };
     });
     for (const { part } of writers) {
@@ -611,11 +659,25 @@ export async function writeBundle(
       });
       volumes = { path, meta };
     }
+    let delta: DeltaSummary | undefined;
+    if (since) {
+      const full = new Map(plan.planned.flatMap((p) => p.graph.map((d) => [d.digest, d.size] as const)));
+      const kept = new Map(planned.flatMap((p) => p.graph.map((d) => [d.digest, d.size] as const)));
+      const gone = [...full].filter(([digest]) => !kept.has(digest));
+      delta = {
+        since: since.sha256,
+        leftOut: gone.length,
+        leftOutBytes: gone.reduce((n, [, size]) => n + size, 0),
+        bytes: [...kept.values()].reduce((a, b) => a + b, 0),
+        fullBytes: [...full.values()].reduce((a, b) => a + b, 0),
+      };
+    }
     return {
       files: out,
       images,
       ...(output.kind === "oci" ? { layout: output.dir } : {}),
       ...(volumes ? { volumes } : {}),
+      ...(delta ? { delta } : {}),
     };
   } catch (err) {
     for (const w of written) {
@@ -661,12 +723,13 @@ function sum(descs: Descriptor[]): number {
 }
 
 /** A deterministic id of the set: the images, the format and the volume size. */
-function bundleId(plan: BundlePlan, output: BundleOutput): string {
+function bundleId(plan: BundlePlan, output: BundleOutput, since?: string): string {
   const hash = createHash("sha256");
   hash.update(JSON.stringify({
     images: plan.images.map((i) => [i.name, i.digest]),
     kind: output.kind,
     size: output.kind === "volumes" ? output.size : 0,
+    ...(since ? { since } : {}),
   }));
   return `sha256:${hash.digest("hex")}`;
 }
@@ -882,6 +945,15 @@ export async function pushBundle(
   options: PushBundleOptions = {},
 ): Promise<PushedBundleImage[]> {
   const { registry, path } = parsePrefix(prefix);
+  const targetOf = (image: BundleImage): Reference => {
+    const own = pathUnderPrefix(image.name);
+    return {
+      registry,
+      repository: path ? `${path}/${own.repository}` : own.repository,
+      ...(own.tag !== undefined ? { tag: own.tag } : {}),
+    };
+  };
+  await checkDeltaBase(images, targetOf, options);
   const limit = new Limiter(options.concurrency ?? 3);
   const results: PushedBundleImage[] = [];
   const controller = new AbortController();
@@ -892,20 +964,18 @@ export async function pushBundle(
       limit.run(async () => {
         if (controller.signal.aborted) throw controller.signal.reason;
         const own = pathUnderPrefix(image.name);
-        const ref: Reference = {
-          registry,
-          repository: path ? `${path}/${own.repository}` : own.repository,
-          ...(own.tag !== undefined ? { tag: own.tag } : {}),
-        };
+        const ref = targetOf(image);
         const dst = openRegistryStore(ref, options.registry);
+        // A delta's left-out blobs are read (should copyGraph ever need them) from the target itself.
+        const src = image.leftOut?.length ? new DeltaSource(store, dst, image.leftOut) : store;
         const root: Descriptor = { mediaType: image.mediaType, digest: image.digest, size: image.size };
         const signal = controller.signal;
         const copyOptions = { concurrency: options.jobs, signal, onEvent: options.onEvent };
         const referrers = bundleReferrersOf(image, options.referrers);
         await commit(dst, signal, async () => {
-          await copyGraph(store, dst, root, copyOptions);
+          await copyGraph(src, dst, root, copyOptions);
           // Referrers (cosign tags, the fallback index) before the tag, as transferWithReferrers orders them.
-          await copyReferrers(store, dst, referrers, copyOptions);
+          await copyReferrers(src, dst, referrers, copyOptions);
           if (signal.aborted) throw abortErrorOf(signal);
           if (own.tag !== undefined) await dst.tag(root, own.tag, { signal });
         });
@@ -923,4 +993,69 @@ export async function pushBundle(
     options.signal?.removeEventListener("abort", onAbort);
   }
   return images.map((i) => results.find((r) => r.name === i.name)!);
+}
+
+/** Blobs checked at the target at once by the base guard. */
+const GUARD_AT_ONCE = 8;
+
+/**
+ * The base guard of a delta: before anything is pushed, every blob a delta leaves out must be at the image's target
+ * repository (HEAD), else a {@link UsageError} lists what is missing and nothing is pushed.
+ */
+async function checkDeltaBase(
+  images: BundleImage[],
+  targetOf: (image: BundleImage) => Reference,
+  options: PushBundleOptions,
+): Promise<void> {
+  const limit = new Limiter(GUARD_AT_ONCE);
+  const lacking: string[] = [];
+  let checked = 0;
+  await Promise.all(images.map(async (image) => {
+    if (!image.leftOut?.length) return;
+    const ref = targetOf(image);
+    const dst = openRegistryStore(ref, options.registry);
+    const where = formatReference({ registry: ref.registry, repository: ref.repository });
+    await Promise.all(image.leftOut.map((blob) =>
+      limit.run(async () => {
+        checked++;
+        if (!(await dst.exists(blob, { signal: options.signal }))) lacking.push(`${blob.digest} (${where})`);
+      })
+    ));
+  }));
+  if (lacking.length === 0) return;
+  lacking.sort();
+  const shown = lacking.slice(0, 10).join(", ") + (lacking.length > 10 ? `, and ${lacking.length - 10} more` : "");
+  throw new UsageError(
+    `Cannot import: the target lacks ${lacking.length} blob${lacking.length === 1 ? "" : "s"} the delta leaves out ` +
+      `(of ${checked} checked): ${shown}; nothing was pushed. Import the full bundle, or take a new receipt of the ` +
+      `target and export the delta again`,
+  );
+}
+
+/**
+ * A delta bundle's content for one image: everything from the bundle, and the blobs it leaves out from the target
+ * (where the base guard found them), so a graph walk never needs them in the bundle.
+ */
+class DeltaSource implements ReadableStore {
+  readonly ref: string;
+  readonly #leftOut: Set<string>;
+  constructor(readonly bundle: ReadableStore, readonly target: ReadableStore, leftOut: Descriptor[]) {
+    this.ref = bundle.ref;
+    this.#leftOut = new Set(leftOut.map((d) => d.digest));
+  }
+
+  resolve(reference: string, options?: StoreOptions): Promise<Descriptor> {
+    return this.bundle.resolve(reference, options);
+  }
+
+  async fetch(desc: Descriptor, options?: StoreOptions): Promise<ReadableStream<Uint8Array>> {
+    if (this.#leftOut.has(desc.digest) && !(await this.bundle.exists(desc, options))) {
+      return await this.target.fetch(desc, options);
+    }
+    return await this.bundle.fetch(desc, options);
+  }
+
+  async exists(desc: Descriptor, options?: StoreOptions): Promise<boolean> {
+    return this.#leftOut.has(desc.digest) || await this.bundle.exists(desc, options);
+  }
 }

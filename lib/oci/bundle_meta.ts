@@ -55,6 +55,11 @@ export interface BundleImage {
    * import makes each discoverable at the target: the cosign tag, or the fallback index); omitted when none.
    */
   referrers?: BundleReferrer[];
+  /**
+   * In a delta (`ferry export --since`): the blobs of it the bundle leaves out because the target holds them (an
+   * import checks they are there before it pushes anything); omitted in a full bundle.
+   */
+  leftOut?: Descriptor[];
   /** Its platforms (`linux/amd64`, …). */
   platforms: string[];
   /** Bytes of every blob and manifest of it, each once. */
@@ -101,6 +106,8 @@ export interface BundleMeta {
   /** `oci`: index.json names each image (an index per image); `docker`: also a docker-load manifest.json. */
   format: "oci" | "docker";
   images: BundleImage[];
+  /** A delta: the `sha256` of the receipt it was made against (its images' `leftOut` blobs are at the target). */
+  since?: string;
   /** In a volume: which one, of how many, and every volume's file name (in order). */
   volume?: { number: number; count: number; files: string[] };
 }
@@ -205,6 +212,7 @@ function checkCommon(doc: Partial<BundleMeta | VolumesMeta>, what: string): void
   if (typeof doc.id !== "string" || (doc.format !== "oci" && doc.format !== "docker") || !Array.isArray(doc.images)) {
     throw bad(what, "missing id, format or images");
   }
+  if ("since" in doc && doc.since !== undefined && !isDigest(doc.since as string)) throw bad(what, "malformed since");
   for (const image of doc.images) {
     if (
       !image || typeof image.name !== "string" || !isDigest(image.digest) || typeof image.mediaType !== "string" ||
@@ -212,6 +220,8 @@ function checkCommon(doc: Partial<BundleMeta | VolumesMeta>, what: string): void
       (image.volumes !== undefined &&
         (!Array.isArray(image.volumes) || image.volumes.some((n) => !Number.isInteger(n)))) ||
       (image.roots !== undefined && (!Array.isArray(image.roots) || image.roots.some((d) => !goodDescriptor(d)))) ||
+      (image.leftOut !== undefined &&
+        (!Array.isArray(image.leftOut) || image.leftOut.some((d) => !goodDescriptor(d)))) ||
       (image.referrers !== undefined &&
         (!Array.isArray(image.referrers) ||
           image.referrers.some((r) =>
