@@ -36,9 +36,9 @@ export {
   isBundleInput,
 } from "./lib/verbs/import/bundle.ts";
 export { type BundleListing, isBundlePath, listBundle } from "./lib/verbs/list_bundle.ts";
-export type { BundleFile, PushedBundleImage } from "./lib/engine/bundle.ts";
+export type { BundleFile, DeltaSummary, PushedBundleImage } from "./lib/engine/bundle.ts";
 export type { BundleSetImage } from "./lib/ends/bundle_set.ts";
-export type { BundleImage, VolumeRecord, VolumesMeta } from "./lib/oci/bundle_meta.ts";
+export type { BundleImage, BundleReferrer, VolumeRecord, VolumesMeta } from "./lib/oci/bundle_meta.ts";
 export { parseVolumeSize } from "./lib/engine/volumes.ts";
 export { type ImageList, type ImageSource, parseImageList } from "./lib/ref/image_list.ts";
 export {

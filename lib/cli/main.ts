@@ -26,6 +26,7 @@ import { credentialWarnings, takeBooleanValues } from "./flags.ts";
 import { completionCommand } from "./commands/completion.ts";
 import { lsCommand } from "./commands/ls.ts";
 import { rmCommand } from "./commands/rm.ts";
+import { receiptCommand } from "./commands/receipt.ts";
 import { closestName, translateArgs, understoodBy, unknownFlagHint } from "./compat.ts";
 import { Output, progressModeOf } from "./output.ts";
 import { env } from "../runtime.ts";
@@ -42,6 +43,7 @@ export const commands: Command[] = [
   splitCommand,
   manifestCommand,
   mirrorCommand,
+  receiptCommand,
   serveCommand,
   buildCommand,
   loginCommand,

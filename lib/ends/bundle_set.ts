@@ -21,7 +21,8 @@ import {
   type VolumesMeta,
 } from "../oci/bundle_meta.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
-import { CONTAINERD_NAME, REF_NAME } from "../oci/annotations.ts";
+import { CONTAINERD_NAME, FERRY_REPOSITORY, REF_NAME, REFERRER_TAG } from "../oci/annotations.ts";
+import { repositoryOfName } from "../oci/referrers.ts";
 import { isDigest } from "../oci/digest.ts";
 import { childrenOf, parseManifest } from "../oci/manifest.ts";
 import { isManifest, isNondistributable } from "../oci/media_types.ts";
@@ -77,6 +78,8 @@ export interface BundleSet {
   members: { path: string; volume?: number; store: OciLayoutStore }[];
   /** Every image of the set, complete or not. */
   images: BundleSetImage[];
+  /** A delta: the sha256 of the receipt it was made against (its images' `leftOut` blobs must be at the target). */
+  since?: string;
   /** volumes.json, when one was given or found beside the volumes (every member's sha256 was checked). */
   volumes?: VolumesMeta;
   /** Every member's content as one store (a digest from the first member holding it). */
@@ -240,7 +243,7 @@ export async function openBundleSet(paths: string[], options: OpenBundleSetOptio
         await whole(store, [
           { mediaType: image.mediaType, digest: image.digest, size: image.size },
           ...image.roots ?? [],
-        ]);
+        ], image.leftOut);
       images.push({
         ...image,
         complete,
@@ -259,6 +262,7 @@ export async function openBundleSet(paths: string[], options: OpenBundleSetOptio
         ...(m.meta.volume ? { volume: m.meta.volume.number } : {}),
       })),
       images,
+      ...(first.meta.since ? { since: first.meta.since } : {}),
       ...(volumesMeta ? { volumes: volumesMeta } : {}),
       store,
       dispose,
@@ -343,12 +347,14 @@ async function checkVolume(path: string, size: number, sha256: string, signal?: 
 }
 
 /** Whether every manifest and blob of `roots` is in `store` (foreign layers are not expected to be). */
-async function whole(store: MemberStore, roots: Descriptor[]): Promise<boolean> {
+async function whole(store: MemberStore, roots: Descriptor[], leftOut: Descriptor[] = []): Promise<boolean> {
   const seen = new Set<string>();
+  // A delta's blobs left out are at the target (the importer checks): not expected in the bundle.
+  const absent = new Set(leftOut.map((d) => d.digest));
   const visit = async (desc: Descriptor): Promise<boolean> => {
     if (seen.has(desc.digest)) return true;
     seen.add(desc.digest);
-    if (!(await store.exists(desc))) return isNondistributable(desc.mediaType);
+    if (!(await store.exists(desc))) return isNondistributable(desc.mediaType) || absent.has(desc.digest);
     if (!isManifest(desc.mediaType)) return true;
     let children: Descriptor[];
     try {
@@ -435,6 +441,20 @@ export async function bundleEntries(
             ? { [REF_NAME]: image.name, [CONTAINERD_NAME]: image.name }
             : { [CONTAINERD_NAME]: image.name },
         });
+        // Its referrers beside it, in its repository: by their cosign tag, or found through the referrers API.
+        const repository = repositoryOfName(image.name.split("@")[0]);
+        for (const r of image.referrers ?? []) {
+          entries.push({
+            mediaType: r.mediaType,
+            digest: r.digest,
+            size: r.size,
+            ...(r.artifactType ? { artifactType: r.artifactType } : {}),
+            annotations: {
+              ...(repository !== undefined ? { [FERRY_REPOSITORY]: repository } : {}),
+              ...(r.tag !== undefined ? { [REFERRER_TAG]: r.tag } : {}),
+            },
+          });
+        }
         continue;
       }
       const missingVolumes = (image.volumes ?? [1]).filter((n) => !present.includes(n));

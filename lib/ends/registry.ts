@@ -461,6 +461,47 @@ export class RegistryStore implements ContentStore {
     return tags;
   }
 
+  /**
+   * Every repository of the registry (`/v2/_catalog`, following `Link` pagination), or undefined when the registry
+   * does not offer the catalog (404, 405, or refused: 401, 403).
+   */
+  async listRepositories(options: StoreOptions & { pageSize?: number } = {}): Promise<string[] | undefined> {
+    const names: string[] = [];
+    let next: string | undefined = `/v2/_catalog?n=${options.pageSize ?? 1000}`;
+    while (next) {
+      const res = await this.client.send(next, {
+        method: "GET",
+        headers: {},
+        scopes: ["registry:catalog:*"],
+        signal: options.signal,
+      });
+      if ([401, 403, 404, 405].includes(res.status) && names.length === 0) {
+        await drain(res);
+        return undefined;
+      }
+      if (!res.ok) throw await this.#error(res, "list", "the repositories (catalog)", "GET", next);
+      let body: { repositories?: unknown };
+      try {
+        body = JSON.parse(
+          new TextDecoder().decode(await readLimited(res.body ?? streamOf(new Uint8Array()), 64 << 20)),
+        );
+      } catch (err) {
+        if (err instanceof FerryError) throw err;
+        throw new RegistryError(
+          `Cannot list the repositories of ${this.client.host}: the registry did not answer JSON`,
+          {
+            ref: this.ref,
+          },
+        );
+      }
+      const page = Array.isArray(body?.repositories) ? body.repositories : [];
+      names.push(...page.filter((n): n is string => typeof n === "string"));
+      const link = /<([^>]+)>\s*;\s*rel="?next"?/.exec(res.headers.get("link") ?? "");
+      next = link ? String(this.client.url(link[1])) : undefined;
+    }
+    return names;
+  }
+
   /** Nothing to flush: a registry commits each push itself. */
   close(): Promise<void> {
     return Promise.resolve();

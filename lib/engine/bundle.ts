@@ -21,6 +21,7 @@ import {
   BUNDLE_MEDIA_TYPE,
   type BundleImage,
   type BundleMeta,
+  type BundleReferrer,
   VOLUMES_FILE,
   VOLUMES_MEDIA_TYPE,
   type VolumesMeta,
@@ -43,10 +44,13 @@ import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limite
 import { verifyBytes, verifyStream } from "../stream/verify.ts";
 import type { ExportEvent } from "./platform_files.ts";
 import { selectSource } from "./source.ts";
-import { transfer } from "./transfer.ts";
+import { commit } from "./transfer.ts";
 import { type CopyEvent, copyGraph } from "./copy_graph.ts";
+import { copyReferrers, discoverReferrers, type Referrer, type ReferrersChoice } from "./referrers.ts";
+import { repositoryOfName } from "../oci/referrers.ts";
 import { Limiter } from "../stream/limiter.ts";
 import { packVolumes, tarBytes } from "./volumes.ts";
+import type { Receipt } from "./receipt.ts";
 
 /** Sources resolved and walked at once while planning. */
 const PLAN_AT_ONCE = 6;
@@ -81,6 +85,13 @@ export interface PlanBundleOptions {
   registry?: RegistryOptions;
   /** Copy non-distributable (foreign) layers too, which the sources must hold; left out by default. */
   allowNondistributable?: boolean;
+  /**
+   * Carry each image's referrers (signatures, attestations, SBOMs; see lib/engine/referrers.ts), digests preserved
+   * (default true).
+   */
+  referrers?: boolean;
+  /** Only referrers of these artifact types (and what refers to them); all by default. */
+  artifactTypes?: string[];
   signal?: AbortSignal;
 }
 
@@ -90,6 +101,8 @@ interface PlannedImage {
   store: ReadableStore;
   /** The image root first, then any extra roots (referrers). */
   roots: Descriptor[];
+  /** The referrers among the roots, parents first. */
+  referrers: Referrer[];
   /** Every descriptor of every root's graph, each once, children before parents (foreign layers left out). */
   graph: Descriptor[];
   /** The platform images of the root (an index's entries with a platform, or the one manifest). */
@@ -197,11 +210,16 @@ export async function planBundle(requests: BundleRequest[], options: PlanBundleO
         });
         disposers.push(selected.dispose);
         const name = bundleName(request, location, selected.repository, selected.tag);
-        const image = await walk(selected.store, [selected.root], manifests, options, skipped);
-        return { request, selected, name, image };
+        const referrers = options.referrers === false ? [] : await discoverReferrers(selected.store, selected.root, {
+          signal: options.signal,
+          artifactTypes: options.artifactTypes,
+        });
+        const roots = [selected.root, ...referrers.map((r) => r.desc)];
+        const image = await walk(selected.store, roots, manifests, options, skipped);
+        return { request, selected, name, image, roots, referrers };
       })
     ));
-    for (const { request, selected, name, image } of resolved) {
+    for (const { request, selected, name, image, roots, referrers } of resolved) {
       const root = selected.root;
       const known = planned.find((p) => p.meta.name === name);
       if (known) {
@@ -215,13 +233,17 @@ export async function planBundle(requests: BundleRequest[], options: PlanBundleO
       planned.push({
         ...image,
         store: selected.store,
-        roots: [root],
+        roots,
+        referrers,
         meta: {
           name,
           source: request.source,
           mediaType: root.mediaType,
           digest: root.digest,
           size: root.size,
+          ...(referrers.length > 0
+            ? { roots: referrers.map((r) => plainReferrer(r.desc)), referrers: referrers.map(bundleReferrer) }
+            : {}),
           platforms: image.platformImages.map((p) => formatPlatform(p.platform)),
           bytes,
         },
@@ -329,6 +351,42 @@ function plain(desc: Descriptor): Descriptor {
   return { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
 }
 
+function plainReferrer(desc: Descriptor): Descriptor {
+  return { ...plain(desc), ...(desc.artifactType ? { artifactType: desc.artifactType } : {}) };
+}
+
+/** A referrer as bundle.json records it. */
+function bundleReferrer(r: Referrer): BundleReferrer {
+  return {
+    ...plainReferrer(r.desc),
+    subject: r.subject,
+    ...(r.tag !== undefined ? { tag: r.tag } : {}),
+  };
+}
+
+/**
+ * The referrers bundle.json records for `image`, as copyReferrers takes them: all; none (`false`); or those of
+ * `artifactTypes` and, recursively, what refers to them (as discovery chooses them at a registry).
+ */
+export function bundleReferrersOf(image: BundleImage, choice: ReferrersChoice = {}): Referrer[] {
+  if (choice === false) return [];
+  const all = image.referrers ?? [];
+  const types = choice.artifactTypes?.length ? choice.artifactTypes : undefined;
+  const kept = new Set<string>();
+  const referrer = new Set(all.map((r) => r.digest));
+  for (const r of all) {
+    // Parents come first: what refers to a kept referrer is kept; a referrer of the image, if its type is chosen.
+    const chosen = r.artifactType !== undefined && types?.includes(r.artifactType);
+    if (!types || kept.has(r.subject) || (!referrer.has(r.subject) && chosen)) kept.add(r.digest);
+  }
+  return all.filter((r) => kept.has(r.digest)).map((r) => ({
+    desc: plainReferrer(r),
+    subject: r.subject,
+    ...(r.artifactType !== undefined ? { artifactType: r.artifactType } : {}),
+    ...(r.tag !== undefined ? { tag: r.tag } : {}),
+  }));
+}
+
 /**
  * Where {@link writeBundle} writes: one OCI archive, an OCI layout directory, one docker-load archive (also an OCI
  * archive), or volumes of at most `size` bytes in `dir` (`volume-1.tar` …, and `volumes.json`).
@@ -358,6 +416,11 @@ export interface WriteBundleOptions {
   signal?: AbortSignal;
   /** Progress of each file written (label: the file's name). */
   onEvent?: (event: ExportEvent) => void;
+  /**
+   * A delta: leave out every blob this receipt of the target lists (same digest and size); manifests are always
+   * written. bundle.json records the receipt's sha256 and each image's blobs left out.
+   */
+  since?: Receipt;
 }
 
 /**
@@ -397,6 +460,29 @@ export interface WriteBundleResult {
   layout?: string;
   /** With volumes: volumes.json's path and content. */
   volumes?: { path: string; meta: VolumesMeta };
+  /** A delta (`since`): what it leaves out and what it writes. */
+  delta?: DeltaSummary;
+}
+
+/**
+ * What a delta bundle saves: the blobs it leaves out (the target has them) against the full bundle.
+ *
+ * @example
+ * ```ts
+ * const d: DeltaSummary = { since: "sha256:…", leftOut: 12, leftOutBytes: 80_000_000, bytes: 3_000_000, fullBytes: 83_000_000 };
+ * ```
+ */
+export interface DeltaSummary {
+  /** The receipt's sha256. */
+  since: string;
+  /** Blobs left out (each once). */
+  leftOut: number;
+  /** Their bytes. */
+  leftOutBytes: number;
+  /** Bytes of the blobs and manifests the delta holds. */
+  bytes: number;
+  /** Bytes the full bundle would hold. */
+  fullBytes: number;
 }
 
 /** One output file (or directory) to write: its blobs in order and the images whole in it. */
@@ -430,9 +516,27 @@ export async function writeBundle(
   options: WriteBundleOptions = {},
 ): Promise<WriteBundleResult> {
   if (options.signal?.aborted) throw abortErrorOf(options.signal);
-  const planned = plan.planned;
   const format = output.kind === "docker" ? "docker" : "oci";
-  const id = bundleId(plan, output);
+  const since = options.since;
+  if (since && output.kind === "docker") {
+    throw new UsageError(
+      "Cannot write a delta (--since) as a docker-load archive: docker load needs every layer; use --format oci-archive",
+    );
+  }
+  // A delta: each image's graph without the blobs the target holds (manifests are always carried).
+  const held = new Map((since?.blobs ?? []).map((b) => [b.digest, b.size]));
+  const leftOutOf = (p: PlannedImage) =>
+    p.graph.filter((d) => !isManifest(d.mediaType) && held.get(d.digest) === d.size);
+  const planned: PlannedImage[] = plan.planned.map((p) => {
+    if (!since) return p;
+    const out = new Set(leftOutOf(p).map((d) => d.digest));
+    return {
+      ...p,
+      graph: p.graph.filter((d) => !out.has(d.digest)),
+      meta: { ...p.meta, leftOut: p.graph.filter((d) => out.has(d.digest)).map(plain) },
+    };
+  });
+  const id = bundleId(plan, output, since?.sha256);
   let images: BundleImage[] = planned.map((p) => p.meta);
   let parts: Part[];
   let files: string[] = [];
@@ -502,6 +606,7 @@ export async function writeBundle(
         images,
         ...(part.volume !== undefined ? { volume: { number: part.volume, count: parts.length, files } } : {}),
       };
+      if (since) meta.since = since.sha256;
       return { part, meta };
     });
     for (const { part } of writers) {
@@ -554,11 +659,25 @@ export async function writeBundle(
       });
       volumes = { path, meta };
     }
+    let delta: DeltaSummary | undefined;
+    if (since) {
+      const full = new Map(plan.planned.flatMap((p) => p.graph.map((d) => [d.digest, d.size] as const)));
+      const kept = new Map(planned.flatMap((p) => p.graph.map((d) => [d.digest, d.size] as const)));
+      const gone = [...full].filter(([digest]) => !kept.has(digest));
+      delta = {
+        since: since.sha256,
+        leftOut: gone.length,
+        leftOutBytes: gone.reduce((n, [, size]) => n + size, 0),
+        bytes: [...kept.values()].reduce((a, b) => a + b, 0),
+        fullBytes: [...full.values()].reduce((a, b) => a + b, 0),
+      };
+    }
     return {
       files: out,
       images,
       ...(output.kind === "oci" ? { layout: output.dir } : {}),
       ...(volumes ? { volumes } : {}),
+      ...(delta ? { delta } : {}),
     };
   } catch (err) {
     for (const w of written) {
@@ -604,12 +723,13 @@ function sum(descs: Descriptor[]): number {
 }
 
 /** A deterministic id of the set: the images, the format and the volume size. */
-function bundleId(plan: BundlePlan, output: BundleOutput): string {
+function bundleId(plan: BundlePlan, output: BundleOutput, since?: string): string {
   const hash = createHash("sha256");
   hash.update(JSON.stringify({
     images: plan.images.map((i) => [i.name, i.digest]),
     kind: output.kind,
     size: output.kind === "volumes" ? output.size : 0,
+    ...(since ? { since } : {}),
   }));
   return `sha256:${hash.digest("hex")}`;
 }
@@ -662,7 +782,19 @@ async function writePart(
       bytes += desc.size;
     }
     for (const p of opened.values()) await p.then((b) => b.cancel(), () => {});
-    for (const image of part.images) await nameImage(writer, image, output);
+    for (const image of part.images) {
+      await nameImage(writer, image, output);
+      // Its referrers listed beside it (untagged, or by their cosign tag), named into its repository for serve.
+      const repository = repositoryOfName(image.meta.name.split("@")[0]);
+      for (const r of image.referrers) {
+        await writer.putReferrer(r.desc, {
+          subject: r.subject,
+          signal,
+          ...(r.tag !== undefined ? { tag: r.tag } : {}),
+          ...(repository !== undefined ? { repository } : {}),
+        });
+      }
+    }
     if (writer instanceof ArchiveWriter) writer.addFile(BUNDLE_FILE, meta);
     else {await writeFileAtomic(
         join(output.kind === "oci" ? output.dir : ".", BUNDLE_FILE),
@@ -771,6 +903,8 @@ export interface PushBundleOptions {
   signal?: AbortSignal;
   /** Copy progress of every image. */
   onEvent?: (event: CopyEvent) => void;
+  /** Which referrers the bundle carries are pushed (default all; see {@link bundleReferrersOf}). */
+  referrers?: ReferrersChoice;
 }
 
 /**
@@ -811,6 +945,15 @@ export async function pushBundle(
   options: PushBundleOptions = {},
 ): Promise<PushedBundleImage[]> {
   const { registry, path } = parsePrefix(prefix);
+  const targetOf = (image: BundleImage): Reference => {
+    const own = pathUnderPrefix(image.name);
+    return {
+      registry,
+      repository: path ? `${path}/${own.repository}` : own.repository,
+      ...(own.tag !== undefined ? { tag: own.tag } : {}),
+    };
+  };
+  await checkDeltaBase(images, targetOf, options);
   const limit = new Limiter(options.concurrency ?? 3);
   const results: PushedBundleImage[] = [];
   const controller = new AbortController();
@@ -821,23 +964,20 @@ export async function pushBundle(
       limit.run(async () => {
         if (controller.signal.aborted) throw controller.signal.reason;
         const own = pathUnderPrefix(image.name);
-        const ref: Reference = {
-          registry,
-          repository: path ? `${path}/${own.repository}` : own.repository,
-          ...(own.tag !== undefined ? { tag: own.tag } : {}),
-        };
+        const ref = targetOf(image);
         const dst = openRegistryStore(ref, options.registry);
+        // A delta's left-out blobs are read (should copyGraph ever need them) from the target itself.
+        const src = image.leftOut?.length ? new DeltaSource(store, dst, image.leftOut) : store;
         const root: Descriptor = { mediaType: image.mediaType, digest: image.digest, size: image.size };
-        await transfer(store, dst, root, {
-          tags: own.tag !== undefined ? [own.tag] : [],
-          concurrency: options.jobs,
-          signal: controller.signal,
-          onEvent: options.onEvent,
-          beforeClose: async () => {
-            for (const extra of image.roots ?? []) {
-              await copyGraph(store, dst, extra, { concurrency: options.jobs, signal: controller.signal });
-            }
-          },
+        const signal = controller.signal;
+        const copyOptions = { concurrency: options.jobs, signal, onEvent: options.onEvent };
+        const referrers = bundleReferrersOf(image, options.referrers);
+        await commit(dst, signal, async () => {
+          await copyGraph(src, dst, root, copyOptions);
+          // Referrers (cosign tags, the fallback index) before the tag, as transferWithReferrers orders them.
+          await copyReferrers(src, dst, referrers, copyOptions);
+          if (signal.aborted) throw abortErrorOf(signal);
+          if (own.tag !== undefined) await dst.tag(root, own.tag, { signal });
         });
         results.push({
           name: image.name,
@@ -853,4 +993,69 @@ export async function pushBundle(
     options.signal?.removeEventListener("abort", onAbort);
   }
   return images.map((i) => results.find((r) => r.name === i.name)!);
+}
+
+/** Blobs checked at the target at once by the base guard. */
+const GUARD_AT_ONCE = 8;
+
+/**
+ * The base guard of a delta: before anything is pushed, every blob a delta leaves out must be at the image's target
+ * repository (HEAD), else a {@link UsageError} lists what is missing and nothing is pushed.
+ */
+async function checkDeltaBase(
+  images: BundleImage[],
+  targetOf: (image: BundleImage) => Reference,
+  options: PushBundleOptions,
+): Promise<void> {
+  const limit = new Limiter(GUARD_AT_ONCE);
+  const lacking: string[] = [];
+  let checked = 0;
+  await Promise.all(images.map(async (image) => {
+    if (!image.leftOut?.length) return;
+    const ref = targetOf(image);
+    const dst = openRegistryStore(ref, options.registry);
+    const where = formatReference({ registry: ref.registry, repository: ref.repository });
+    await Promise.all(image.leftOut.map((blob) =>
+      limit.run(async () => {
+        checked++;
+        if (!(await dst.exists(blob, { signal: options.signal }))) lacking.push(`${blob.digest} (${where})`);
+      })
+    ));
+  }));
+  if (lacking.length === 0) return;
+  lacking.sort();
+  const shown = lacking.slice(0, 10).join(", ") + (lacking.length > 10 ? `, and ${lacking.length - 10} more` : "");
+  throw new UsageError(
+    `Cannot import: the target lacks ${lacking.length} blob${lacking.length === 1 ? "" : "s"} the delta leaves out ` +
+      `(of ${checked} checked): ${shown}; nothing was pushed. Import the full bundle, or take a new receipt of the ` +
+      `target and export the delta again`,
+  );
+}
+
+/**
+ * A delta bundle's content for one image: everything from the bundle, and the blobs it leaves out from the target
+ * (where the base guard found them), so a graph walk never needs them in the bundle.
+ */
+class DeltaSource implements ReadableStore {
+  readonly ref: string;
+  readonly #leftOut: Set<string>;
+  constructor(readonly bundle: ReadableStore, readonly target: ReadableStore, leftOut: Descriptor[]) {
+    this.ref = bundle.ref;
+    this.#leftOut = new Set(leftOut.map((d) => d.digest));
+  }
+
+  resolve(reference: string, options?: StoreOptions): Promise<Descriptor> {
+    return this.bundle.resolve(reference, options);
+  }
+
+  async fetch(desc: Descriptor, options?: StoreOptions): Promise<ReadableStream<Uint8Array>> {
+    if (this.#leftOut.has(desc.digest) && !(await this.bundle.exists(desc, options))) {
+      return await this.target.fetch(desc, options);
+    }
+    return await this.bundle.fetch(desc, options);
+  }
+
+  async exists(desc: Descriptor, options?: StoreOptions): Promise<boolean> {
+    return this.#leftOut.has(desc.digest) || await this.bundle.exists(desc, options);
+  }
 }

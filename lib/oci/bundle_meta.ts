@@ -50,12 +50,45 @@ export interface BundleImage {
   size: number;
   /** More roots carried with it (signatures and other referrers), each a whole graph; omitted when none. */
   roots?: Descriptor[];
+  /**
+   * The referrers among {@link BundleImage.roots}, with what each refers to and its cosign tag, parents first (an
+   * import makes each discoverable at the target: the cosign tag, or the fallback index); omitted when none.
+   */
+  referrers?: BundleReferrer[];
+  /**
+   * In a delta (`ferry export --since`): the blobs of it the bundle leaves out because the target holds them (an
+   * import checks they are there before it pushes anything); omitted in a full bundle.
+   */
+  leftOut?: Descriptor[];
   /** Its platforms (`linux/amd64`, …). */
   platforms: string[];
   /** Bytes of every blob and manifest of it, each once. */
   bytes: number;
   /** The volumes (1-based) it needs: one, unless it is larger than a volume; omitted in a bundle without volumes. */
   volumes?: number[];
+}
+
+/**
+ * A referrer carried with an image of a bundle (a signature, attestation or SBOM).
+ *
+ * @example
+ * ```ts
+ * const r: BundleReferrer = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: "sha256:…", size: 512, subject: "sha256:…", tag: "sha256-….sig" };
+ * ```
+ */
+export interface BundleReferrer {
+  /** The referrer manifest's media type. */
+  mediaType: string;
+  /** Its digest. */
+  digest: string;
+  /** Its size in bytes. */
+  size: number;
+  /** Its artifact type, when known. */
+  artifactType?: string;
+  /** The digest it refers to: the image's root, one of its manifests, or another referrer. */
+  subject: string;
+  /** The cosign tag it travels under (`sha256-<hex>.sig|.att|.sbom`). */
+  tag?: string;
 }
 
 /**
@@ -73,6 +106,8 @@ export interface BundleMeta {
   /** `oci`: index.json names each image (an index per image); `docker`: also a docker-load manifest.json. */
   format: "oci" | "docker";
   images: BundleImage[];
+  /** A delta: the `sha256` of the receipt it was made against (its images' `leftOut` blobs are at the target). */
+  since?: string;
   /** In a volume: which one, of how many, and every volume's file name (in order). */
   volume?: { number: number; count: number; files: string[] };
 }
@@ -177,14 +212,27 @@ function checkCommon(doc: Partial<BundleMeta | VolumesMeta>, what: string): void
   if (typeof doc.id !== "string" || (doc.format !== "oci" && doc.format !== "docker") || !Array.isArray(doc.images)) {
     throw bad(what, "missing id, format or images");
   }
+  if ("since" in doc && doc.since !== undefined && !isDigest(doc.since as string)) throw bad(what, "malformed since");
   for (const image of doc.images) {
     if (
       !image || typeof image.name !== "string" || !isDigest(image.digest) || typeof image.mediaType !== "string" ||
       !Number.isInteger(image.size) ||
       (image.volumes !== undefined &&
-        (!Array.isArray(image.volumes) || image.volumes.some((n) => !Number.isInteger(n))))
+        (!Array.isArray(image.volumes) || image.volumes.some((n) => !Number.isInteger(n)))) ||
+      (image.roots !== undefined && (!Array.isArray(image.roots) || image.roots.some((d) => !goodDescriptor(d)))) ||
+      (image.leftOut !== undefined &&
+        (!Array.isArray(image.leftOut) || image.leftOut.some((d) => !goodDescriptor(d)))) ||
+      (image.referrers !== undefined &&
+        (!Array.isArray(image.referrers) ||
+          image.referrers.some((r) =>
+            !goodDescriptor(r) || !isDigest(r.subject) || (r.tag !== undefined && !/^[\w][\w.-]{0,127}$/.test(r.tag))
+          )))
     ) throw bad(what, `malformed image ${JSON.stringify(image?.name ?? null)}`);
   }
+}
+
+function goodDescriptor(d: { mediaType?: unknown; digest?: unknown; size?: unknown } | null | undefined): boolean {
+  return !!d && typeof d.mediaType === "string" && isDigest(d.digest as string) && Number.isInteger(d.size);
 }
 
 function bad(what: string, reason: string): FormatError {

@@ -194,7 +194,8 @@ async function build(
   }
   for (const entry of extra) {
     const { repository, tag } = entryName(entry, "image", forced);
-    add(repository, tag, entry);
+    const referrerTag = entry.annotations?.[REFERRER_TAG];
+    add(repository, tag ?? (referrerTag && isTag(referrerTag) ? referrerTag : undefined), entry);
     alias(entry, repository);
   }
   for (const c of carried) {

@@ -237,3 +237,29 @@ describe("ferry completion", () => {
     expect(bad.stderr).toContain("expected one of bash, zsh, fish");
   });
 });
+
+describe("ferry receipt", () => {
+  test("a repository, --repository under a registry, a layout; a tampered receipt is refused by export --since", async () => {
+    const out = join(work, "receipt.json");
+    const r = await runCli(["receipt", "-o", out, REPO()]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^Receipt of .* → .*receipt\.json: \d+ tags, \d+ manifests, \d+ blobs \(.*\), sha256:[0-9a-f]{64}\n$/);
+    const doc = JSON.parse(readFileSync(out, "utf8"));
+    expect(Object.keys(doc.tags)).toEqual(expect.arrayContaining([`${REPO()}:1.0`, `${REPO()}:2.0`]));
+    // The same repository by --repository under the registry: the same content.
+    const byFlag = await runCli(["receipt", "--repository", "verbs/app", registry.host]);
+    expect(byFlag.code).toBe(0);
+    const same = JSON.parse(byFlag.stdout);
+    expect([same.tags, same.manifests, same.blobs]).toEqual([doc.tags, doc.manifests, doc.blobs]);
+    // --check: every blob answers HEAD, so nothing is dropped.
+    const checked = JSON.parse((await runCli(["receipt", "--check", REPO()])).stdout);
+    expect(checked.blobs).toEqual(doc.blobs);
+    writeFileSync(out, JSON.stringify({ ...doc, blobs: doc.blobs.slice(1) }));
+    const bad = await runCli(["export", "--since", out, `${REPO()}:1.0`, "-o", join(work, "d.tar")]);
+    expect(bad.code).toBe(6);
+    expect(bad.stderr).toMatch(/^ferry: .*Cannot use receipt .*receipt\.json: its content hashes to sha256:/);
+    const none = await runCli(["receipt"]);
+    expect(none.code).toBe(2);
+  }, 60_000);
+});

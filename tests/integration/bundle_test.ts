@@ -18,7 +18,20 @@ import { startDocker, type TestDocker } from "../helpers/docker.ts";
 import { freePort, startRegistry, type TestRegistry } from "../helpers/registry.ts";
 import { pushSampleImage } from "../helpers/sample.ts";
 import { runCli } from "../helpers/cli.ts";
-import { skopeoInspectRaw } from "../helpers/tools.ts";
+import { run as runTool, skopeoInspectRaw } from "../helpers/tools.ts";
+import { copyGraph } from "../../lib/engine/copy_graph.ts";
+import { copyReferrers, discoverReferrers } from "../../lib/engine/referrers.ts";
+import { openRegistryStore } from "../../lib/ends/registry.ts";
+import { schemaTag } from "../../lib/oci/referrers.ts";
+import { parseReference } from "../../lib/ref/reference.ts";
+import { buildSampleImage } from "../../lib/testing/sample_image.ts";
+import {
+  addCosignSignature,
+  addSpdxSbom,
+  generateSigningKey,
+  type MadeReferrer,
+  SPDX_JSON,
+} from "../../lib/testing/referrers.ts";
 
 const busybox = new Uint8Array(readFileSync("/bin/busybox"));
 const work = mkdtempSync(join(tmpdir(), "ferry-bundle-it-"));
@@ -257,5 +270,112 @@ describe("one docker-load archive of five images", () => {
         expect(sha256(new TextEncoder().encode(raw))).toBe(samples[i].root.digest);
       }
     });
+  }, 300_000);
+});
+
+describe("signed images: referrers travel in bundles and volumes", () => {
+  const key = generateSigningKey();
+  const signed: { repo: string; sample: SampleImage; sig: MadeReferrer; sbom: MadeReferrer }[] = [];
+  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+  beforeAll(async () => {
+    for (const [i, repo] of ["signed/one", "signed/two"].entries()) {
+      const sample = buildSampleImage({ seed: 300 + i, layerSize: 256 * 1024, gzipLevel: 0 });
+      const sig = addCosignSignature(sample.store, sample.root, { reference: `127.0.0.1/${repo}`, key });
+      const sbom = addSpdxSbom(sample.store, sample.manifests[0], { name: repo });
+      // As cosign and oras leave them at a registry without the referrers API: a .sig tag and a fallback index.
+      const store = openRegistryStore(parseReference(`${source.host}/${repo}:1.0`));
+      await copyGraph(sample.store, store, sample.root);
+      await copyReferrers(sample.store, store, await discoverReferrers(sample.store, sample.root));
+      await store.tag(sample.root, "1.0");
+      signed.push({ repo, sample, sig, sbom });
+    }
+  }, 60_000);
+
+  /** Every image at `host/prefix/repo:1.0` with its signature tag and SBOM fallback index, byte for byte. */
+  async function expectSigned(host: string, prefix: string): Promise<void> {
+    for (const { repo, sample, sig, sbom } of signed) {
+      const at = `${host}/${prefix}/${repo}`;
+      expect(sha256(new TextEncoder().encode(await skopeoInspectRaw(`docker://${at}:1.0`)))).toBe(sample.root.digest);
+      expect(await skopeoInspectRaw(`docker://${at}:${sig.tag}`)).toBe(text(sample.store.get(sig.desc.digest)!));
+      const fallback = JSON.parse(await skopeoInspectRaw(`docker://${at}:${schemaTag(sample.manifests[0].digest)}`));
+      expect(fallback.manifests.map((m: { digest: string }) => m.digest)).toEqual([sbom.desc.digest]);
+      expect(await skopeoInspectRaw(`docker://${at}@${sbom.desc.digest}`)).toBe(text(sample.store.get(sbom.desc.digest)!));
+    }
+  }
+
+  const refs = () => signed.map((s) => `${source.host}/${s.repo}:1.0`);
+
+  test("export REF REF -o bundle.tar lists each image's referrers; import pushes them (cosign tag, fallback index)", async () => {
+    const bundle = join(work, "signed.tar");
+    const run = await ferry(["export", "--plain-http", "--json", ...refs(), "-o", bundle]);
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    const images = JSON.parse(run.stdout).images as { referrers?: { digest: string; subject: string; tag?: string }[] }[];
+    for (const [i, { sample, sig, sbom }] of signed.entries()) {
+      expect(images[i].referrers).toEqual([
+        expect.objectContaining({ digest: sig.desc.digest, subject: sample.root.digest, tag: sig.tag }),
+        expect.objectContaining({ digest: sbom.desc.digest, subject: sample.manifests[0].digest }),
+      ]);
+    }
+    // index.json: referrers untagged or under dev.ferry.referrer.tag, never a ref.name; none in manifest.json.
+    const list = await runTool("tar", ["-xOf", bundle, "index.json"]);
+    const index = JSON.parse(list.stdout) as { manifests: { digest: string; annotations?: Record<string, string> }[] };
+    for (const { sig, sbom } of signed) {
+      const entry = index.manifests.find((m) => m.digest === sig.desc.digest)!;
+      expect(entry.annotations?.["dev.ferry.referrer.tag"]).toBe(sig.tag);
+      expect(entry.annotations?.["org.opencontainers.image.ref.name"]).toBeUndefined();
+      expect(index.manifests.some((m) => m.digest === sbom.desc.digest)).toBe(true);
+    }
+    const manifestJson = (await runTool("tar", ["-xOf", bundle, "manifest.json"])).stdout;
+    for (const { sig } of signed) expect(manifestJson).not.toContain(sig.desc.digest.slice(7));
+    await withRegistry(async (host) => {
+      const back = await ferry(["import", "--plain-http", bundle, `${host}/mirror`]);
+      expect(back.stderr).toBe("");
+      expect(back.code).toBe(0);
+      await expectSigned(host, "mirror");
+    });
+  }, 300_000);
+
+  test("--referrers=false leaves them out; --artifact-type keeps only the SBOM", async () => {
+    const none = await ferry(["export", "--plain-http", "--json", "--referrers=false", ...refs(), "-o", join(work, "n.tar")]);
+    expect(none.code).toBe(0);
+    expect(JSON.parse(none.stdout).images.map((i: { referrers?: unknown }) => i.referrers)).toEqual([undefined, undefined]);
+    const sboms = await ferry([
+      "export", "--plain-http", "--json", "--artifact-type", SPDX_JSON, ...refs(), "-o", join(work, "s.tar"),
+    ]);
+    expect(sboms.code).toBe(0);
+    const kept = JSON.parse(sboms.stdout).images.map((i: { referrers: { digest: string }[] }) => i.referrers.map((r) => r.digest));
+    expect(kept).toEqual(signed.map((s) => [s.sbom.desc.digest]));
+  }, 300_000);
+
+  test("as volumes (one image a volume): import of all of them pushes every referrer; serve answers the referrers API", async () => {
+    const dir = join(work, "signed-vols");
+    const run = await ferry(["export", "--plain-http", ...refs(), "--volume-size", "1100000", "-o", dir]);
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    const meta = JSON.parse(readFileSync(join(dir, "volumes.json"), "utf8"));
+    expect(meta.volumes.length).toBeGreaterThanOrEqual(2);
+    await withRegistry(async (host) => {
+      const back = await ferry(["import", "--plain-http", dir, `${host}/vols`]);
+      expect(back.stderr).toBe("");
+      expect(back.code).toBe(0);
+      await expectSigned(host, "vols");
+    });
+    const served = await serve([dir], { address: "127.0.0.1:0" });
+    try {
+      for (const { repo, sample, sig, sbom } of signed) {
+        const api = await fetch(`http://${served.host}/v2/${repo}/referrers/${sample.manifests[0].digest}`);
+        expect(api.status).toBe(200);
+        expect((await api.json()).manifests.map((m: { digest: string }) => m.digest)).toEqual([sbom.desc.digest]);
+        const byTag = await fetch(`http://${served.host}/v2/${repo}/manifests/${sig.tag}`, {
+          headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
+        });
+        expect(byTag.status).toBe(200);
+        expect(await byTag.text()).toBe(text(sample.store.get(sig.desc.digest)!));
+      }
+    } finally {
+      await served.stop();
+    }
   }, 300_000);
 });

@@ -27,7 +27,7 @@ export const exportCommand: Command = {
   name: "export",
   usage:
     "ferry export [-o PATH] [--platform P]... [--format docker|oci|oci-archive] [--tag TEMPLATE] [--push DST] [--dry-run] SRC | " +
-    "[-f IMAGES.yaml] [--all-tags REPO]... [--volume-size SIZE] SRC...",
+    "[-f IMAGES.yaml] [--all-tags REPO]... [--volume-size SIZE] [--since RECEIPT] SRC...",
   summary:
     "Export every platform to image-<arch>.tar.gz (docker load) or an OCI layout/archive; many images to one bundle or volumes",
   examples: [
@@ -90,6 +90,12 @@ export const exportCommand: Command = {
       description:
         "Split the bundle into self-contained OCI archives (volume-N.tar + volumes.json in -o DIR) of at most SIZE: 4G, 700M, dvd, dvd9, bd25, bd50, fat32",
     },
+    since: {
+      type: "string",
+      value: "RECEIPT",
+      description:
+        "Write a delta bundle: every manifest, only the blobs this receipt of the target (ferry receipt) lacks",
+    },
     jobs: { type: "string", short: "j", value: "N", description: "Blobs fetched at once (default 6)" },
     push: {
       type: "string",
@@ -107,7 +113,8 @@ export const exportCommand: Command = {
   },
   async run(args, io) {
     const bundle = args.positionals.length > 1 || args.values.file !== undefined ||
-      args.values["all-tags"] !== undefined || args.values["volume-size"] !== undefined;
+      args.values["all-tags"] !== undefined || args.values["volume-size"] !== undefined ||
+      args.values.since !== undefined;
     if (bundle) return await runBundle(args, io);
     if (args.positionals.length !== 1) throw new UsageError(`Cannot export: expected one SRC\nusage: ${this.usage}`);
     const output = typeof args.values.output === "string" ? args.values.output : undefined;
@@ -163,11 +170,13 @@ async function runBundle(args: ParsedArgs, io: CommandIo): Promise<void> {
     output,
     volumeSize: volumes,
     tagTemplate: str("tag"),
+    since: str("since"),
     pushTo: str("push"),
     registry: registryOptionsOf(args),
     ...(str("push") ? { pushRegistry: registryOptionsOf(args, "dest") } : {}),
     concurrency: intFlag(args, "jobs", 1, 64),
     allowNondistributable: args.values["allow-nondistributable-artifacts"] === true,
+    ...referrerOptionsOf(args),
     signal: io.signal,
     onEvent: exportEventsTo(io.tracker, io.warn),
     onCopyEvent: reportCopy(undefined, io.warn),
@@ -185,10 +194,12 @@ async function runBundle(args: ParsedArgs, io: CommandIo): Promise<void> {
   const width = Math.max(...result.images.map((i) => i.name.length));
   for (const i of result.images) {
     const vols = i.volumes ? `  volume ${i.volumes.join("+")}` : "";
-    io.print(`  ${i.name.padEnd(width)}  ${i.digest.slice(0, 19)}  ${i.platforms.join(",")}${vols}`);
+    const refs = i.referrers?.length ? `  +${i.referrers.length} referrer${i.referrers.length === 1 ? "" : "s"}` : "";
+    io.print(`  ${i.name.padEnd(width)}  ${i.digest.slice(0, 19)}  ${i.platforms.join(",")}${vols}${refs}`);
   }
   for (const f of result.files) io.print(`  ${f.path}  ${formatBytes(f.size).padStart(10)}  ${f.sha256}`);
   if (result.volumes) io.print(`  ${result.volumes.path}`);
+  if (result.delta) io.print(`  ${deltaLine(result.delta)}`);
   for (const p of result.pushed ?? []) io.print(`Pushed ${p.target} (${p.digest})`);
 }
 
@@ -288,4 +299,12 @@ function printDryRun(result: Awaited<ReturnType<typeof exportImage>>, io: Comman
     printTable(io, planRows(result.pushPlan, push));
     for (const line of tagLines(result.pushPlan, result.digest, push)) io.print(line);
   }
+}
+
+/** `delta since sha256:0123…: 12 blobs (80.0 MB) left out, the target has them; 3.0 MB of 83.0 MB (saves 96%)`. */
+function deltaLine(d: { since: string; leftOut: number; leftOutBytes: number; bytes: number; fullBytes: number }) {
+  const saved = d.fullBytes > 0 ? Math.round((d.leftOutBytes / d.fullBytes) * 100) : 0;
+  return `delta since ${d.since.slice(0, 19)}…: ${d.leftOut} blob${d.leftOut === 1 ? "" : "s"} (${
+    formatBytes(d.leftOutBytes)
+  }) left out, the target has them; ${formatBytes(d.bytes)} of ${formatBytes(d.fullBytes)} (saves ${saved}%)`;
 }

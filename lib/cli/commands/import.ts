@@ -38,6 +38,7 @@ async function runBundle(files: string[], dst: string, args: ParsedArgs, io: Com
       jobs: intFlag(args, "jobs", 1, 64),
       signal: io.signal,
       onEvent: io.progress("import"),
+      ...referrerOptionsOf(args),
     });
   } catch (err) {
     const partial = (err as { result?: ImportBundleResult }).result;

@@ -13,6 +13,7 @@ import {
   type BundleFile,
   type BundleOutput,
   type BundleRequest,
+  type DeltaSummary,
   expandImageList,
   planBundle,
   pushBundle,
@@ -21,6 +22,7 @@ import {
 } from "../../engine/bundle.ts";
 import type { ExportEvent } from "../../engine/platform_files.ts";
 import { parseVolumeSize } from "../../engine/volumes.ts";
+import { readReceipt } from "../../engine/receipt.ts";
 import { openBundleSet } from "../../ends/bundle_set.ts";
 import type { BundleImage, VolumesMeta } from "../../oci/bundle_meta.ts";
 import type { Descriptor } from "../../oci/descriptor.ts";
@@ -72,6 +74,15 @@ export interface ExportBundleOptions {
   concurrency?: number;
   /** Copy non-distributable (foreign) layers too, which the sources must hold. */
   allowNondistributable?: boolean;
+  /** Carry each image's referrers (signatures, attestations, SBOMs), digests preserved (default true). */
+  referrers?: boolean;
+  /** Only referrers of these artifact types (and what refers to them); all by default. */
+  artifactTypes?: string[];
+  /**
+   * A delta against this receipt of the target (`ferry receipt`): every manifest, only the blobs the target lacks;
+   * `ferry import` checks the rest is at the target before it pushes anything.
+   */
+  since?: string;
   /** Aborts the export; no file is left under a final name. */
   signal?: AbortSignal;
   /** Progress of each file written. */
@@ -104,6 +115,8 @@ export interface ExportBundleResult {
   pushed?: PushedBundleImage[];
   /** Non-distributable layers left out. */
   skippedForeignLayers: Descriptor[];
+  /** With `since`: the blobs left out (the target has them) and the bytes saved against a full bundle. */
+  delta?: DeltaSummary;
 }
 
 /**
@@ -170,10 +183,14 @@ export async function exportBundle(options: ExportBundleOptions): Promise<Export
     : format === "docker"
     ? { kind: "docker", path: options.output, tagTemplate: options.tagTemplate }
     : { kind: "oci-archive", path: options.output };
+  // The receipt is read (and its checksum verified) before any source is.
+  const since = options.since !== undefined ? await readReceipt(options.since) : undefined;
   const plan = await planBundle(requests, {
     registry: options.registry,
     signal: options.signal,
     allowNondistributable: options.allowNondistributable,
+    referrers: options.referrers,
+    artifactTypes: options.artifactTypes,
   });
   let written;
   try {
@@ -182,6 +199,7 @@ export async function exportBundle(options: ExportBundleOptions): Promise<Export
       concurrency: options.concurrency,
       signal: options.signal,
       onEvent: options.onEvent,
+      ...(since ? { since } : {}),
     });
   } finally {
     await plan.dispose();
@@ -193,6 +211,7 @@ export async function exportBundle(options: ExportBundleOptions): Promise<Export
     ...(written.layout ? { layout: written.layout } : {}),
     ...(written.volumes ? { volumes: written.volumes } : {}),
     skippedForeignLayers: plan.skippedForeignLayers,
+    ...(written.delta ? { delta: written.delta } : {}),
   };
   if (options.pushTo !== undefined) {
     // From the files just written: the sources are read once.

@@ -30,6 +30,10 @@ export interface ImportBundleOptions {
   jobs?: number;
   /** Skip hashing each volume against volumes.json before reading it (blobs are verified either way). */
   noChecksum?: boolean;
+  /** Push the referrers the bundle carries (signatures, attestations, SBOMs; default true). */
+  referrers?: boolean;
+  /** Only referrers of these artifact types (and what refers to them); all by default. */
+  artifactTypes?: string[];
   /** Aborts the import; an image is tagged only after all of it arrived. */
   signal?: AbortSignal;
   /** Copy progress of every image. */
@@ -104,6 +108,7 @@ export async function importBundle(
       jobs: options.jobs,
       signal: options.signal,
       onEvent: options.onEvent,
+      referrers: options.referrers === false ? false : { artifactTypes: options.artifactTypes },
     });
     const result: ImportBundleResult = {
       destination,
