@@ -144,7 +144,7 @@ export class RegistryStore implements ContentStore {
   async fetch(desc: Descriptor, options: StoreOptions = {}): Promise<ReadableStream<Uint8Array>> {
     if (isManifest(desc.mediaType)) return streamOf(await this.#manifestBytes(desc, options));
     const path = this.#path("blobs", desc.digest);
-    if (desc.size >= RANGED_MIN_BYTES) {
+    if (desc.size >= RANGED_MIN_BYTES && !options.sequential) {
       const ranged = await this.#fetchRanged(desc, path, options.signal);
       if (ranged) return ranged;
     }

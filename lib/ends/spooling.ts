@@ -166,7 +166,7 @@ export class SpoolingStore implements ReadableStore {
           if (!partial) return undefined;
         }
       }
-      body ??= await this.src.fetch(desc, { signal });
+      body ??= await this.src.fetch(desc, { signal, sequential: true }); // kept as it arrives, for a resume
       let seen = 0;
       const skip = partial.offset;
       await body.pipeThrough(verifyStream(desc, this.ref)).pipeThrough(

@@ -19,6 +19,11 @@ import type { Descriptor } from "../oci/descriptor.ts";
 export interface StoreOptions {
   /** Aborts the operation. */
   signal?: AbortSignal;
+  /**
+   * `fetch` of a blob: one stream in order, no parallel `Range` parts fetched ahead. Asked by readers that keep
+   * what arrives for a resume after a crash: parts fetched ahead would be lost at a kill.
+   */
+  sequential?: boolean;
 }
 
 /**

@@ -231,7 +231,8 @@ export async function copyGraph(
 
   async function fetchBlob(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
     try {
-      return await src.fetch(desc, { signal });
+      // A destination that keeps what arrives for a resume (partial) wants the bytes in order, none fetched ahead.
+      return await src.fetch(desc, { signal, ...(dst.partial ? { sequential: true } : {}) });
     } catch (err) {
       if (!(err instanceof NotFoundError) || !isNondistributable(desc.mediaType)) throw err;
       throw new NotFoundError(

@@ -96,8 +96,11 @@ describe("kill -9 midway, then the same command again", () => {
         `export: killed at ${MiB(killedAt)} of ${MiB(full)} (${Math.round((killedAt / full) * 100)} %), ` +
           `rerun read ${MiB(rerun)} (${Math.round((rerun / full) * 100)} %)`,
       );
-      expect(rerun).toBeLessThan(full * (1 - fraction) + full * 0.12);
-      if (fraction >= 0.5) expect(rerun).toBeLessThan(full * 0.6);
+      // What was journaled is not read again; bytes in flight at the kill (stream buffers, and Range parts fetched
+      // ahead over the throttled connections) are. The later the kill, the more a rerun saves.
+      // What was journaled is not read again; bytes in flight at the kill (stream buffers) are.
+      expect(rerun).toBeLessThan(full * (1 - fraction) + full * 0.15);
+      if (fraction >= 0.5) expect(rerun).toBeLessThan(full * 0.65);
       const names = readdirSync(out).sort();
       expect(names).toEqual(["image-amd64.tar.gz", "image-arm64.tar.gz"]); // no .ferry-resume, no .part left
       for (const name of names) {
@@ -122,7 +125,9 @@ describe("kill -9 midway, then the same command again", () => {
         Math.round((rerun / full) * 100)
       } %)`,
     );
-    expect(rerun).toBeLessThan(full * 0.6);
+    // What the killed run had journaled is not read again; bytes in flight at the kill are (--no-resume below
+    // reads it all).
+    expect(rerun).toBeLessThan(full * 0.65);
     expect(existsSync(join(out, ".ferry-resume"))).toBe(false);
     const copied = await run("skopeo", ["copy", "--all", `oci:${out}:1.0`, `oci:${out}-check:1.0`]);
     expect(copied.code).toBe(0);
@@ -136,7 +141,7 @@ describe("kill -9 midway, then the same command again", () => {
     const { killedAt, rerun } = await killAndRerun([...args, "--no-resume"], full, 0.5);
     expect(killedAt).toBeGreaterThan(0);
     // The rerun (with --no-resume too) dropped the killed run's partial: the cut blob came whole again.
-    expect(rerun).toBeGreaterThan(full * 0.6);
+    expect(rerun).toBeGreaterThan(full * 0.98);
     expect(existsSync(join(out, ".ferry-resume"))).toBe(false);
     expect((await run("skopeo", ["copy", "--all", `oci:${out}:1.0`, `oci:${out}-check:1.0`])).code).toBe(0);
   });
