@@ -22,7 +22,7 @@ import {
   type ParsedManifest,
   parseJson,
 } from "../oci/manifest.ts";
-import { isImageManifest, isManifest, isNondistributable, MediaType } from "../oci/media_types.ts";
+import { isImageManifest, isManifest, isNondistributable, isZstdLayer, MediaType } from "../oci/media_types.ts";
 import { formatPlatform, matchPlatform, platformLabel } from "../oci/platform.ts";
 import { ArchiveWriter } from "../ends/archive_writer.ts";
 import { containerdName, REFERENCE_DIGEST, SOURCE_INDEX, SOURCE_INDEX_NAME } from "../oci/annotations.ts";
@@ -611,6 +611,17 @@ async function dockerJobs(
         { ref: spool.ref },
       );
     }
+    const zstd = layers.filter((l) => isZstdLayer(l.mediaType));
+    if (zstd.length > 0) {
+      // docker load before 23.0 fails on them (after a load of the other layers); say so before writing anything.
+      throw new UsageError(
+        `Cannot export ${formatPlatform(platform)} as a docker-load file: ${
+          zstd.map((l) => `${l.digest} (${l.mediaType})`).join(", ")
+        } ${zstd.length > 1 ? "are zstd layers" : "is a zstd layer"}, which docker load before 23.0 cannot read; ` +
+          `use --format oci or --format oci-archive (they keep zstd as it is), or leave the platform out with --platform`,
+        { ref: spool.ref },
+      );
+    }
     spool.share([parsed.manifest.config, ...layers]);
     const extras = extrasOf.get(desc.digest) ?? [];
     let extraSize = 0;
@@ -700,6 +711,21 @@ async function ociArchiveJob(
         ),
       ]);
     }
+  }
+  // Kept as they are (the digests stay the source's), but the manifest.json in the archive names them: say so.
+  const images = parsed.kind === "index" ? listPlatforms(parsed.index).filter((d) => d.platform) : [top];
+  let zstd = 0;
+  for (const desc of images) {
+    const m = desc === top ? parsed : await spool.manifest(desc, options.signal);
+    if (m.kind === "manifest") zstd += m.manifest.layers.filter((l) => isZstdLayer(l.mediaType)).length;
+  }
+  if (zstd > 0) {
+    options.onEvent?.({
+      type: "note",
+      message: `${zstd} zstd layer${zstd > 1 ? "s" : ""} kept as ${
+        zstd > 1 ? "they are" : "it is"
+      }: docker load before 23.0 cannot read ${zstd > 1 ? "them" : "it"} (skopeo, containerd and docker 23+ can)`,
+    });
   }
   const gz = options.gzipLevel !== undefined;
   const path = options.output ?? join(dir, gz ? "image.tar.gz" : "image.tar");
