@@ -22,7 +22,7 @@ import {
   type ParsedManifest,
   parseJson,
 } from "../oci/manifest.ts";
-import { isImageManifest, isManifest, isNondistributable, MediaType } from "../oci/media_types.ts";
+import { isImageManifest, isManifest, isNondistributable, isZstdLayer, MediaType } from "../oci/media_types.ts";
 import { formatPlatform, matchPlatform, platformLabel } from "../oci/platform.ts";
 import { ArchiveWriter } from "../ends/archive_writer.ts";
 import { containerdName, REFERENCE_DIGEST, SOURCE_INDEX, SOURCE_INDEX_NAME } from "../oci/annotations.ts";
@@ -39,6 +39,18 @@ import { checkRepoTag, DEFAULT_EXPORT_REPO_TAG, parseTagTemplate } from "../ref/
  * once took the same time as 3 (2.1-2.5 s, noisy) at ~160 MiB peak RSS against ~120 MiB; 2 was no faster either.
  */
 const FILES_AT_ONCE = 3;
+
+/**
+ * Default of {@link ExportOptions.maxFiles}: the most per-platform files one docker-format export writes before it
+ * refuses (a UsageError naming `--max-files` and `--platform`), so a huge index is not cut into thousands of files.
+ */
+export const DEFAULT_MAX_FILES = 256;
+
+/**
+ * The carried source index goes in every per-platform file while its copies add up to at most this many bytes
+ * (index size × files); beyond that only the first file carries it, so the bytes written stay linear in the index.
+ */
+export const CARRY_BUDGET = 64 * 1024 * 1024;
 
 /**
  * Options of {@link exportFromStore}.
@@ -61,6 +73,11 @@ export interface ExportOptions {
   tag: string;
   /** RepoTags per platform (lib/ref/tag_template.ts: {repo} {tag} {label} {os} {arch} {variant} {osversion}); default `{repo}:{tag}-{label}`. */
   tagTemplate?: string;
+  /**
+   * docker format: the most per-platform files to write (default {@link DEFAULT_MAX_FILES}); more is a
+   * {@link UsageError} before any file is written. An index listing one manifest twice gives it one file.
+   */
+  maxFiles?: number;
   /** gzip level 0-9; default {@link DEFAULT_GZIP_LEVEL} (docker), or a plain `.tar` (oci-archive). */
   gzipLevel?: number;
   /** Blobs fetched at once per platform (each file is written sequentially anyway). */
@@ -257,6 +274,7 @@ export async function exportFromStore(
         throw e instanceof NotFoundError ? new FileError(e.message, { ref: dir, cause: err }) : e;
       });
     }
+    // Planned before any file is opened: a refusal (--max-files, foreign layers) leaves no file.
     const jobs = options.format === "oci-archive"
       ? [await ociArchiveJob(spool, root, dir, options)]
       : await dockerJobs(spool, root, dir, options, options.signal ?? new AbortController().signal);
@@ -372,8 +390,11 @@ interface Job {
   platform?: Platform;
   tags: [Descriptor, string][];
   total: number;
-  /** The index this per-platform file carries, and the other children of it that go in this file. */
-  carry?: { index: Descriptor; bytes: Uint8Array; extras: Descriptor[] };
+  /**
+   * The index this per-platform file carries (absent when only the first file carries a huge one: see
+   * {@link CARRY_BUDGET}), and the other children of it that go in this file.
+   */
+  carry?: { index?: Descriptor; bytes: Uint8Array; extras: Descriptor[] };
   /** The referrers this file lists in index.json. */
   referrers: Referrer[];
 }
@@ -423,15 +444,17 @@ async function runJob(
     if (job.carry) {
       // After the image: its attestations (whole graphs), then the index itself, all unlisted.
       const { index, bytes, extras } = job.carry;
-      job.writer.carry(index.digest, ...extras.map((d) => d.digest));
+      job.writer.carry(...(index ? [index.digest] : []), ...extras.map((d) => d.digest));
       for (const extra of extras) {
         await copyGraph(spool, job.writer, extra, { concurrency: options.concurrency, signal, onEvent, foreignLayers });
       }
-      await job.writer.push(index, streamOf(bytes), { signal });
-      job.writer.annotate(job.root, {
-        [SOURCE_INDEX]: index.digest,
-        [SOURCE_INDEX_NAME]: containerdName(`${options.repository}:${options.tag}`),
-      });
+      if (index) {
+        await job.writer.push(index, streamOf(bytes), { signal });
+        job.writer.annotate(job.root, {
+          [SOURCE_INDEX]: index.digest,
+          [SOURCE_INDEX_NAME]: containerdName(`${options.repository}:${options.tag}`),
+        });
+      }
     }
     if (job.referrers.length > 0) {
       await copyReferrers(spool, job.writer, job.referrers, {
@@ -455,7 +478,7 @@ async function runJob(
       path,
       ...(job.platform ? { platform: formatPlatform(job.platform) } : {}),
       manifest: job.root.digest,
-      ...(job.carry ? { index: job.carry.index.digest } : {}),
+      ...(job.carry?.index ? { index: job.carry.index.digest } : {}),
       ...measured,
       exists: await stat(path).then(() => true, () => false),
     };
@@ -475,7 +498,7 @@ async function runJob(
       size: file.size,
       sha256: file.sha256,
       manifest: job.root.digest,
-      ...(job.carry ? { index: job.carry.index.digest } : {}),
+      ...(job.carry?.index ? { index: job.carry.index.digest } : {}),
     },
     discard: () => rm(file.path, { force: true }),
   };
@@ -495,10 +518,13 @@ async function dockerJobs(
   if (top.kind === "index") {
     chosen = [];
     const selected = selectPlatforms(top.index, want, { ref: spool.ref });
+    const once = new Set<string>(); // an index listing one manifest twice: one file (named by its first entry)
     for (const desc of selected) {
       // An OCI artifact (a signature, an SBOM: empty config, no platform) has no file of its own; it is carried.
-      if (desc.platform?.os && desc.platform.architecture) chosen.push({ desc, platform: desc.platform });
-      else {options.onEvent?.({
+      if (desc.platform?.os && desc.platform.architecture) {
+        if (!once.has(desc.digest)) chosen.push({ desc, platform: desc.platform });
+        once.add(desc.digest);
+      } else {options.onEvent?.({
           type: "note",
           message: `skipping ${desc.digest}: ${await notAnImage(spool, desc, signal)}`,
         });}
@@ -538,6 +564,19 @@ async function dockerJobs(
     }
     chosen = [{ desc: root, platform }];
   }
+  const maxFiles = options.maxFiles ?? DEFAULT_MAX_FILES;
+  if (chosen.length > maxFiles) {
+    throw new UsageError(
+      `Cannot export ${root.digest} as docker-load files: it would write ${chosen.length} platform files, more ` +
+        `than --max-files ${maxFiles}; choose platforms with --platform, raise --max-files, or write one file ` +
+        `with --format oci-archive`,
+      { ref: spool.ref },
+    );
+  }
+  // The index in every file while that stays small (import of all the files restores it from any of them);
+  // else in the first file only (import without that file builds a new index, as for files of no index).
+  const carryEverywhere = carried !== undefined && carried.index.size * chosen.length <= CARRY_BUDGET;
+  const chosenDigests = new Set(chosen.map((c) => c.desc.digest));
   const counts = new Map<string, number>();
   for (const c of chosen) counts.set(platformLabel(c.platform), (counts.get(platformLabel(c.platform)) ?? 0) + 1);
   const jobs: Job[] = [];
@@ -551,7 +590,8 @@ async function dockerJobs(
     extrasOf.get(home)!.push(entry);
   }
   const homes = referrerHomes(options.referrers ?? []);
-  for (const { desc, platform } of chosen) {
+  for (const [i, { desc, platform }] of chosen.entries()) {
+    const carries = carried !== undefined && (carryEverywhere || i === 0);
     const parsed = desc === root ? top : await spool.manifest(desc, signal);
     if (parsed.kind !== "manifest") throw new NotFoundError(`Cannot export ${desc.digest}: not an image manifest`);
     // Two entries with one label (e.g. two linux/arm/v7 images): both get the manifest digest's first 12 hex digits.
@@ -571,6 +611,17 @@ async function dockerJobs(
         { ref: spool.ref },
       );
     }
+    const zstd = layers.filter((l) => isZstdLayer(l.mediaType));
+    if (zstd.length > 0) {
+      // docker load before 23.0 fails on them (after a load of the other layers); say so before writing anything.
+      throw new UsageError(
+        `Cannot export ${formatPlatform(platform)} as a docker-load file: ${
+          zstd.map((l) => `${l.digest} (${l.mediaType})`).join(", ")
+        } ${zstd.length > 1 ? "are zstd layers" : "is a zstd layer"}, which docker load before 23.0 cannot read; ` +
+          `use --format oci or --format oci-archive (they keep zstd as it is), or leave the platform out with --platform`,
+        { ref: spool.ref },
+      );
+    }
     spool.share([parsed.manifest.config, ...layers]);
     const extras = extrasOf.get(desc.digest) ?? [];
     let extraSize = 0;
@@ -585,12 +636,12 @@ async function dockerJobs(
       platform,
       tags: [[desc, repoTag]],
       total: desc.size + parsed.manifest.config.size + layers.reduce((n, l) => n + l.size, 0) + extraSize +
-        (carried?.index.size ?? 0),
-      ...(carried ? { carry: { index: carried.index, bytes: carried.bytes, extras } } : {}),
+        (carries ? carried!.index.size : 0),
+      ...(carried ? { carry: { index: carries ? carried.index : undefined, bytes: carried.bytes, extras } } : {}),
       // This platform's referrers; the index's (and any naming no exported image) in every file.
       referrers: (options.referrers ?? []).filter((r) => {
         const home = homes.get(r.desc.digest);
-        return home === desc.digest || !chosen.some((c) => c.desc.digest === home);
+        return home === desc.digest || !chosenDigests.has(home!);
       }),
     });
   }
@@ -660,6 +711,21 @@ async function ociArchiveJob(
         ),
       ]);
     }
+  }
+  // Kept as they are (the digests stay the source's), but the manifest.json in the archive names them: say so.
+  const images = parsed.kind === "index" ? listPlatforms(parsed.index).filter((d) => d.platform) : [top];
+  let zstd = 0;
+  for (const desc of images) {
+    const m = desc === top ? parsed : await spool.manifest(desc, options.signal);
+    if (m.kind === "manifest") zstd += m.manifest.layers.filter((l) => isZstdLayer(l.mediaType)).length;
+  }
+  if (zstd > 0) {
+    options.onEvent?.({
+      type: "note",
+      message: `${zstd} zstd layer${zstd > 1 ? "s" : ""} kept as ${
+        zstd > 1 ? "they are" : "it is"
+      }: docker load before 23.0 cannot read ${zstd > 1 ? "them" : "it"} (skopeo, containerd and docker 23+ can)`,
+    });
   }
   const gz = options.gzipLevel !== undefined;
   const path = options.output ?? join(dir, gz ? "image.tar.gz" : "image.tar");

@@ -87,8 +87,9 @@ export function filterIndex(
 ): SerializedIndex {
   const keepAttestations = (options.attestations ?? "keep") === "keep";
   const kept = new Set(keep.map((d) => d.digest));
+  const present = new Set(index.manifests.map((e) => e.digest));
   for (const d of keep) {
-    if (!index.manifests.some((e) => e.digest === d.digest)) {
+    if (!present.has(d.digest)) {
       throw new NotFoundError(`Cannot filter the index: it has no entry ${d.digest}`);
     }
   }

@@ -82,3 +82,17 @@ const NONDISTRIBUTABLE = new Set<string>([
 export function isNondistributable(mediaType: string | undefined): boolean {
   return mediaType !== undefined && NONDISTRIBUTABLE.has(mediaType);
 }
+
+/**
+ * Whether a layer is zstd-compressed (OCI `…tar+zstd`, its non-distributable form, or a docker-style `….zstd`),
+ * which `docker load` before 23.0 cannot read.
+ *
+ * @example
+ * ```ts
+ * isZstdLayer(MediaType.OciLayerZstd); // true
+ * isZstdLayer(MediaType.OciLayerGzip); // false
+ * ```
+ */
+export function isZstdLayer(mediaType: string | undefined): boolean {
+  return mediaType !== undefined && /[+.]zstd$/.test(mediaType);
+}

@@ -66,6 +66,11 @@ export const exportCommand: Command = {
       description:
         "Name the image REPOSITORY in the files ({repo} in RepoTags, the carried index); default the source's",
     },
+    "max-files": {
+      type: "string",
+      value: "N",
+      description: "docker format: the most per-platform files to write (default 256); more is refused",
+    },
     "compression-level": {
       type: "string",
       value: "0-9",
@@ -131,6 +136,7 @@ export const exportCommand: Command = {
       tagTemplate: typeof args.values.tag === "string" ? args.values.tag : undefined,
       repository: typeof args.values.name === "string" ? args.values.name : undefined,
       gzipLevel: level ?? (archive?.match(/\.(tgz|gz)$/) ? 0 : undefined),
+      maxFiles: intFlag(args, "max-files", 1, 1_000_000),
       output: archive,
       concurrency: intFlag(args, "jobs", 1, 64),
       registry: registryOptionsOf(args),

@@ -73,6 +73,8 @@ export interface ExportImageOptions {
   repository?: string;
   /** gzip level 0-9 of the files (default 0: the layers inside are already compressed). */
   gzipLevel?: number;
+  /** docker format: the most per-platform files to write (default 256); more is a UsageError naming `--max-files`. */
+  maxFiles?: number;
   /** oci-archive: the archive file (default `DIR/image.tar`; a `.tar.gz` name gzips it). */
   output?: string;
   /** Blobs fetched at once. */
@@ -251,6 +253,7 @@ export async function exportImage(
       tag: selected.tag ?? "latest",
       tagTemplate: options.tagTemplate,
       gzipLevel: options.gzipLevel,
+      maxFiles: options.maxFiles,
       concurrency: options.concurrency,
       output: format === "oci-archive"
         ? options.output ?? join(dir, options.gzipLevel === undefined ? "image.tar" : "image.tar.gz")
