@@ -9,6 +9,7 @@ import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { join, resolve as resolvePath } from "node:path";
 import { AbortError, FormatError, NotFoundError, UsageError } from "../../errors.ts";
 import { type CopyEvent, copyGraph } from "../../engine/copy_graph.ts";
+import { commit } from "../../engine/transfer.ts";
 import { copyReferrers, discoverReferrers, referrerSummaries, type ReferrerSummary } from "../../engine/referrers.ts";
 import { fetchConfig, type FetchedManifest, fetchManifest } from "../../engine/fetch.ts";
 import { filterIndex } from "../../engine/select.ts";
@@ -269,7 +270,8 @@ export async function importImage(paths: string[], dst: string, options: ImportO
       registry: options.destination,
       resume: options.resume === false ? "restart" : "continue",
     });
-    try {
+    // One commit: the image, its referrers, the tag; close() on success, abort() on any failure.
+    return await commit(opened.store, signal, async () => {
       const copyOptions = { concurrency: options.concurrency, signal, onEvent: options.onEvent };
       const result = await copyGraph(union, opened.store, root, copyOptions);
       const referrers = options.referrers === false
@@ -278,7 +280,6 @@ export async function importImage(paths: string[], dst: string, options: ImportO
       const extra = await copyReferrers(union, opened.store, referrers, copyOptions);
       if (signal?.aborted) throw new AbortError();
       if (opened.tag !== undefined) await opened.store.tag(root, opened.tag, { signal });
-      await opened.store.close();
       return {
         destination: formatLocation(location),
         digest: root.digest,
@@ -291,10 +292,7 @@ export async function importImage(paths: string[], dst: string, options: ImportO
         bytes: result.bytes + extra.bytes,
         referrers: referrerSummaries(referrers),
       };
-    } catch (err) {
-      await opened.store.abort().catch(() => {});
-      throw err;
-    }
+    });
   } finally {
     await Promise.all(archives.map((a) => a.dispose()));
     if (workDir) await rm(workDir, { recursive: true, force: true }).catch(() => {});
@@ -547,7 +545,7 @@ async function load(
 ): Promise<ImportResult> {
   const chosen = loadChoice(images, reference);
   const engine = new DockerEngineStore();
-  try {
+  return await commit(engine, options.signal, async () => {
     let totals = { copied: 0, skipped: 0, mounted: 0, bytes: 0 };
     for (const image of chosen) {
       const r = await copyGraph(union, engine, image.desc, { signal: options.signal, onEvent: options.onEvent });
@@ -562,7 +560,6 @@ async function load(
         : image.names.filter((n) => n.includes(":") || n.includes("/"));
       for (const name of names) await engine.tag(image.desc, name);
     }
-    await engine.close();
     return {
       destination: "docker-daemon:",
       digest: "",
@@ -573,10 +570,7 @@ async function load(
       ...totals,
       referrers: [],
     };
-  } catch (err) {
-    await engine.abort();
-    throw err;
-  }
+  });
 }
 
 /** The images a load sends: all, or with a REF the one for this host. */

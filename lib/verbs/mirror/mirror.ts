@@ -17,6 +17,7 @@ import {
   RateLimitError,
 } from "../../errors.ts";
 import { type CopyEvent, copyGraph } from "../../engine/copy_graph.ts";
+import { commit } from "../../engine/transfer.ts";
 import { type FetchedManifest, fetchManifest, platformOfImage } from "../../engine/fetch.ts";
 import {
   copyReferrers,
@@ -523,16 +524,21 @@ export function openSession(spec: MirrorSpec, options: SessionOptions = {}) {
       onEvent: (event: CopyEvent) => emit({ type: "copy", source, event }),
       foreignLayers: options.allowNondistributable ? "copy" as const : "skip" as const,
     };
-    const copied = await copyGraph(store, dstStore, root, copyOptions);
-    // Referrers (issue #18): copied after the image, before its tag, so the tag names a complete, signed image.
-    const referrers = await referrersOf(
-      store,
-      srcStore,
-      root,
-      live.top ?? await fetchManifest(store, root, { signal }),
-    );
-    const extra = await copyReferrers(store, dstStore, referrers, copyOptions);
-    if (item.targetRef.tag !== undefined) await dstStore.tag(root, item.targetRef.tag, { signal });
+    // One commit per image: its blobs and manifests, its referrers, then its tag; close() or abort().
+    // No signal check after the work: an image tagged before another one failed is copied, not skipped.
+    const { copied, referrers, extra } = await commit(dstStore, undefined, async () => {
+      const copied = await copyGraph(store, dstStore, root, copyOptions);
+      // Referrers (issue #18): copied after the image, before its tag, so the tag names a complete, signed image.
+      const referrers = await referrersOf(
+        store,
+        srcStore,
+        root,
+        live.top ?? await fetchManifest(store, root, { signal }),
+      );
+      const extra = await copyReferrers(store, dstStore, referrers, copyOptions);
+      if (item.targetRef.tag !== undefined) await dstStore.tag(root, item.targetRef.tag, { signal });
+      return { copied, referrers, extra };
+    });
     return {
       ...base,
       status: "copied",
