@@ -491,9 +491,11 @@ class Verifier {
       return undefined;
     }
     if (parsed!.kind === "index") {
-      await Promise.all(
-        parsed!.index.manifests.map((child) => this.#walk(image, child, childLabel(label, child), childrenPartial)),
-      );
+      // In index order, one after another: a layer several platforms share is reported under the first of them,
+      // the same on every run (the blobs themselves are hashed in parallel afterwards).
+      for (const child of parsed!.index.manifests) {
+        await this.#walk(image, child, childLabel(label, child), childrenPartial);
+      }
     } else {
       const m = parsed!.manifest;
       await Promise.all([
