@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { abortErrorOf, NotFoundError, UnsupportedError } from "../errors.ts";
+import { abortErrorOf, NotFoundError, RegistryError, UnsupportedError } from "../errors.ts";
 import type { Descriptor, Platform } from "../oci/descriptor.ts";
 import { childrenOf, parseManifest } from "../oci/manifest.ts";
 import { isManifest, isNondistributable } from "../oci/media_types.ts";
@@ -182,7 +182,20 @@ export async function copyGraph(
     }
     const { bytes, children } = read;
     await Promise.all(children.map(visit));
-    await group.run(() => dst.push(desc, streamOf(bytes), { signal }));
+    await group.run(async () => {
+      try {
+        await dst.push(desc, streamOf(bytes), { signal });
+      } catch (err) {
+        if (!isBlobUnknown(err)) throw err;
+        // The distribution registry can lose a blob's link in a repository when uploads of one blob overlap: it
+        // then refuses the manifest (MANIFEST_BLOB_UNKNOWN). Its blobs go again, whatever HEAD says, then it, once.
+        for (const child of children) {
+          const left = result.skippedForeignLayers.some((d) => d.digest === child.digest);
+          if (!isManifest(child.mediaType) && !left) await sendBlob(child);
+        }
+        await dst.push(desc, streamOf(bytes), { signal });
+      }
+    });
     result.copied++;
     emit({ type: "copied", desc });
   }
@@ -209,24 +222,29 @@ export async function copyGraph(
         return;
       }
       emit({ type: "start", desc });
-      // A blob a crashed run left half written in dst continues where it stopped (lib/engine/resumable.ts).
-      const resumed = await resumeBlob(src, dst, desc, signal);
-      // A store that verified the bytes already (a spool) is not hashed again.
-      const body = verifiedBody(desc, resumed?.body ?? await fetchBlob(desc), src.ref)
-        .pipeThrough(countBytes(desc, emit));
-      try {
-        // reopen: a store that retries a failed upload gets the blob again from the source, verified.
-        const reopen = async () => verifiedBody(desc, await src.fetch(desc, { signal }), src.ref);
-        await dst.push(desc, body, { signal, reopen, ...(resumed ? { resumeFrom: resumed.resumeFrom } : {}) });
-      } catch (err) {
-        // A store that failed before reading (or let go of) the body leaves it to us: release the source.
-        await body.cancel(err).catch(() => {});
-        throw err;
-      }
+      await sendBlob(desc);
       result.copied++;
       result.bytes += desc.size;
       emit({ type: "copied", desc });
     });
+  }
+
+  /** Streams `desc` from `src` into `dst`, verified (continuing what a crashed run left half written). */
+  async function sendBlob(desc: Descriptor): Promise<void> {
+    // A blob a crashed run left half written in dst continues where it stopped (lib/engine/resumable.ts).
+    const resumed = await resumeBlob(src, dst, desc, signal);
+    // A store that verified the bytes already (a spool) is not hashed again.
+    const body = verifiedBody(desc, resumed?.body ?? await fetchBlob(desc), src.ref)
+      .pipeThrough(countBytes(desc, emit));
+    try {
+      // reopen: a store that retries a failed upload gets the blob again from the source, verified.
+      const reopen = async () => verifiedBody(desc, await src.fetch(desc, { signal }), src.ref);
+      await dst.push(desc, body, { signal, reopen, ...(resumed ? { resumeFrom: resumed.resumeFrom } : {}) });
+    } catch (err) {
+      // A store that failed before reading (or let go of) the body leaves it to us: release the source.
+      await body.cancel(err).catch(() => {});
+      throw err;
+    }
   }
 
   async function fetchBlob(desc: Descriptor): Promise<ReadableStream<Uint8Array>> {
@@ -279,4 +297,9 @@ function countBytes(desc: Descriptor, emit: (event: CopyEvent) => void): Transfo
       controller.enqueue(chunk);
     },
   });
+}
+
+/** A registry's answer that a manifest names a blob it does not hold (in that repository). */
+function isBlobUnknown(err: unknown): boolean {
+  return err instanceof RegistryError && err.errors.some((e) => e.code === "MANIFEST_BLOB_UNKNOWN");
 }

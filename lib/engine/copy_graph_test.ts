@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { DigestMismatchError, NotFoundError, UnsupportedError } from "../errors.ts";
+import { DigestMismatchError, NotFoundError, RegistryError, UnsupportedError } from "../errors.ts";
 import { MediaType } from "../oci/media_types.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { MemoryStore } from "../ends/memory.ts";
@@ -184,5 +184,33 @@ describe("copyGraph: planned events", () => {
     const events: CopyEvent[] = [];
     await copyGraph(src, dst, root, { onEvent: (e) => events.push(e) });
     expect(events.map((e) => e.type)).toEqual(["planned", "skipped"]);
+  });
+});
+
+describe("copyGraph and a registry that lost a blob's link", () => {
+  test("a manifest refused with MANIFEST_BLOB_UNKNOWN gets its blobs again, then goes through", async () => {
+    const sample = buildSampleImage({ platforms: ["linux/amd64"] });
+    const image = sample.manifests[0];
+    class Lossy extends MemoryStore {
+      refused = 0;
+      blobPushes = 0;
+      override async push(desc: Descriptor, body: ReadableStream<Uint8Array>): Promise<void> {
+        if (desc.digest === image.digest && this.refused === 0) {
+          this.refused++;
+          await body.cancel();
+          throw new RegistryError("Cannot push manifest: blob unknown", {
+            status: 400,
+            errors: [{ code: "MANIFEST_BLOB_UNKNOWN", message: "blob unknown to registry" }],
+          });
+        }
+        if (!desc.mediaType.includes("manifest") && !desc.mediaType.includes("index")) this.blobPushes++;
+        await super.push(desc, body);
+      }
+    }
+    const dst = new Lossy();
+    await copyGraph(sample.store, dst, image);
+    expect(dst.refused).toBe(1);
+    expect(dst.blobPushes).toBe(6); // config and 2 layers, then all three again after the refusal
+    expect(dst.get(image.digest)).toBeDefined();
   });
 });
