@@ -99,11 +99,11 @@ for (const file of files) {
   });
 }
 
-test("test.yml runs npm test on pushes and pull requests within 10 minutes", () => {
+test("test.yml runs npm test on pushes and pull requests within 30 minutes", () => {
   const workflow = load("test.yml");
   expect(Object.keys(workflow.on).sort()).toEqual(["pull_request", "push"]);
   const job = Object.values(workflow.jobs)[0];
-  expect(job["timeout-minutes"]).toBeLessThanOrEqual(10);
+  expect(job["timeout-minutes"]).toBeLessThanOrEqual(30);
   expect(job.steps.some((s) => /\bnpm test\b/.test(s.run ?? ""))).toBe(true);
 });
 
