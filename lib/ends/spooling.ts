@@ -65,7 +65,10 @@ export class SpoolingStore implements ReadableStore {
   ) {
     this.ref = src.ref;
     this.origin = src.origin;
-    this.#spoolAll = (options.spoolAll ?? false) || options.stateDir !== undefined;
+    // With a resume state, the blobs several files share are kept there (and a cut one as a partial); a blob one
+    // file reads still streams straight into it (keeping it too would write the whole image once more: export
+    // of the 100 MiB bench image 0.36x -> 0.60x skopeo), unless a killed run left it in the state.
+    this.#spoolAll = options.spoolAll ?? false;
     this.#stateDir = options.stateDir;
   }
 
@@ -108,7 +111,10 @@ export class SpoolingStore implements ReadableStore {
     if (isManifest(desc.mediaType) && desc.size <= MAX_MANIFEST_BYTES) {
       return streamOf(await this.small(desc, options.signal));
     }
-    if (!this.#spoolAll && (this.#users.get(desc.digest) ?? 0) < 2) return this.src.fetch(desc, options);
+    if (!this.#spoolAll && (this.#users.get(desc.digest) ?? 0) < 2) {
+      const left = this.#stateDir !== undefined && await leftInState(this.#stateDir, desc);
+      if (!left) return this.src.fetch(desc, options);
+    }
     let spooled = this.#spooled.get(desc.digest);
     if (!spooled) {
       spooled = this.#spool(desc, options.signal);
@@ -202,4 +208,13 @@ export class SpoolingStore implements ReadableStore {
     const dir = await this.#dir?.catch(() => undefined);
     if (dir) await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Whether a killed run left `desc` in the resume state `dir`: whole (`blobs/`) or cut (a partial). */
+async function leftInState(dir: string, desc: Descriptor): Promise<boolean> {
+  const name = desc.digest.replace(":", "-");
+  for (const path of [join(dir, "blobs", name), join(dir, `${name}.partial`)]) {
+    if (await stat(path).then(() => true, () => false)) return true;
+  }
+  return false;
 }
