@@ -6,7 +6,7 @@
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { AbortError, exitCodeOf, formatError, UsageError } from "../errors.ts";
-import { onSignal } from "../runtime.ts";
+import { collectGarbageWhileStreaming, onSignal } from "../runtime.ts";
 import { VERSION } from "../version.ts";
 import type { Command, FlagSpec, ParsedArgs } from "./command.ts";
 import { buildCommand } from "./commands/build.ts";
@@ -160,6 +160,7 @@ function parse(command: Command, argv: string[]): ParsedArgs {
 export async function main(argv: string[]): Promise<number> {
   const controller = new AbortController();
   const stopListening = onSignal(() => controller.abort(new AbortError()));
+  collectGarbageWhileStreaming();
   let debug = argv.includes("--debug");
   const out = new Output();
   try {

@@ -12,8 +12,8 @@ import { AbortError, FerryError, FileError } from "../errors.ts";
 import { CONTAINERD_NAME, containerdName, FERRY_REPOSITORY, REF_NAME, REFERRER_TAG } from "../oci/annotations.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { MediaType } from "../oci/media_types.ts";
-import { uninitializedBytes } from "../stream/bytes.ts";
-import { gzipStream, storedGzipSize } from "../stream/gzip.ts";
+import { BufferPool, uninitializedBytes } from "../stream/bytes.ts";
+import { gzipStream, STORED_CHUNK_BYTES, storedGzipSize } from "../stream/gzip.ts";
 import { isManifest } from "../oci/media_types.ts";
 import { tarHeader, tarPadding } from "../tar/write.ts";
 import { blobPath, ImageTar, repositoriesOf, splitName } from "./image_tar.ts";
@@ -304,10 +304,12 @@ export class ArchiveWriter implements WritableStore {
       const fh = await open(this.#part, "w").catch((err) => {
         throw this.#fileError("create", err);
       });
-      this.#sink = new FileSink(fh);
+      // The gzip writer's chunks go to the file only, so the sink gives each back to be filled again.
+      const pool = new BufferPool(STORED_CHUNK_BYTES, 4);
+      this.#sink = new FileSink(fh, pool);
       const fileStream = this.#sink.stream();
       if (this.#gzipLevel === false) return fileStream.getWriter();
-      const gzip = gzipStream(this.#gzipLevel);
+      const gzip = gzipStream(this.#gzipLevel, { pool });
       this.#done = gzip.readable.pipeTo(fileStream);
       this.#done.catch(() => {}); // observed through the writer and in close()
       return gzip.writable.getWriter();
@@ -353,7 +355,8 @@ class FileSink {
   #buffer = uninitializedBytes(256 * 1024);
   #used = 0;
   #closed = false;
-  constructor(readonly fh: FileHandle) {}
+  /** `pool` takes back each chunk once written (see {@link BufferPool.give}). */
+  constructor(readonly fh: FileHandle, readonly pool?: BufferPool) {}
 
   stream(): WritableStream<Uint8Array> {
     return new WritableStream<Uint8Array>({
@@ -363,7 +366,9 @@ class FileSink {
         // Whatever is buffered goes first: a large chunk written past the buffer must not overtake it.
         if (chunk.byteLength >= DIRECT_WRITE) {
           await this.#flush();
-          return this.#writeAll(chunk);
+          await this.#writeAll(chunk);
+          this.pool?.give(chunk);
+          return;
         }
         if (this.#used + chunk.byteLength > this.#buffer.byteLength) await this.#flush();
         this.#buffer.set(chunk, this.#used);

@@ -17,6 +17,7 @@ import { basename, dirname, join } from "node:path";
 import process from "node:process";
 import { FerryError, FileError, NotFoundError } from "../errors.ts";
 import { uninitializedBytes } from "./bytes.ts";
+import { noteStreamedBytes } from "./reclaim.ts";
 
 /** Largest chunk a file stream yields. */
 // 256 KiB reads: as fast as 1 MiB ones here, and with several files streaming at once (an export of six
@@ -73,6 +74,7 @@ export function readFileStream(path: string, options: ReadFileStreamOptions = {}
           return;
         }
         position += bytesRead;
+        noteStreamedBytes(bytesRead);
         controller.enqueue(bytesRead === wanted ? buffer : buffer.subarray(0, bytesRead));
       } catch (err) {
         await closeHandle();

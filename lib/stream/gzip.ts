@@ -10,7 +10,8 @@
 import { constants, crc32, createGunzip, createGzip } from "node:zlib";
 import type { Transform } from "node:stream";
 import { open } from "node:fs/promises";
-import { uninitializedBytes } from "./bytes.ts";
+import { type BufferPool, uninitializedBytes } from "./bytes.ts";
+import { noteStreamedBytes } from "./reclaim.ts";
 import { fileErrorOf } from "./files.ts";
 
 // Measured by scripts/bench/gzip_levels.ts on 100 MiB of random (incompressible, like the gzip layers
@@ -57,6 +58,18 @@ const STORED_CHUNK_BLOCKS = 4;
 /** The gzip header's OS byte ferry always writes: 3, Unix (zlib's own depends on the platform it was built for). */
 const GZIP_OS_UNIX = 3;
 
+/** Size of the chunks level 0 emits (the last one shorter): a pool for {@link GzipStreamOptions.pool} has this size. */
+export const STORED_CHUNK_BYTES = STORED_CHUNK_BLOCKS * (5 + STORED_BLOCK);
+
+/** Options of {@link gzipStream}. */
+export interface GzipStreamOptions {
+  /**
+   * Level 0 takes its output chunks from this pool ({@link STORED_CHUNK_BYTES} each), for a consumer that gives
+   * each back once written and keeps no reference (the export file sink). Other levels ignore it.
+   */
+  pool?: BufferPool;
+}
+
 /**
  * A gzip-compressing TransformStream at `level` (0 = stored, 1 = fastest … 9 = smallest). The output bytes
  * depend on the input bytes and the level only, not on how the input is chunked; at level 0 they are the same
@@ -67,11 +80,14 @@ const GZIP_OS_UNIX = 3;
  * const gz = body.pipeThrough(gzipStream(DEFAULT_GZIP_LEVEL));
  * ```
  */
-export function gzipStream(level: number = DEFAULT_GZIP_LEVEL): TransformStream<Uint8Array, Uint8Array> {
+export function gzipStream(
+  level: number = DEFAULT_GZIP_LEVEL,
+  options: GzipStreamOptions = {},
+): TransformStream<Uint8Array, Uint8Array> {
   if (!Number.isInteger(level) || level < 0 || level > 9) {
     throw new RangeError(`gzip level must be an integer 0-9, got ${level}`);
   }
-  if (level === 0) return storedGzipStream();
+  if (level === 0) return storedGzipStream(options.pool);
   return zlibTransform(
     createGzip({ level, chunkSize: GZIP_CHUNK_SIZE, memLevel: 9, strategy: constants.Z_DEFAULT_STRATEGY }),
     { inputPiece: ZLIB_INPUT_PIECE, fixGzipHeader: true },
@@ -98,14 +114,15 @@ export function gunzipStream(): TransformStream<Uint8Array, Uint8Array> {
  * blocks of {@link STORED_BLOCK} bytes whatever the chunks, the last one (possibly empty) flagged final,
  * then CRC-32 (zlib's, hardware-accelerated in both runtimes) and the size mod 2^32.
  */
-function storedGzipStream(): TransformStream<Uint8Array, Uint8Array> {
+function storedGzipStream(pool?: BufferPool): TransformStream<Uint8Array, Uint8Array> {
   let crc = 0;
   let size = 0;
   // Output goes out in chunks of STORED_CHUNK_BLOCKS whole blocks, each with its 5-byte header, written straight
   // into uninitialised memory. The open block (header at `at`, `fill` data bytes) is closed as not final when
   // more data arrives past it, and flagged final in flush(): a chunk is sent only once its blocks are all closed.
-  const chunkBytes = STORED_CHUNK_BLOCKS * (5 + STORED_BLOCK);
-  let out = uninitializedBytes(chunkBytes);
+  const chunkBytes = STORED_CHUNK_BYTES;
+  const fresh = pool && pool.size === chunkBytes ? () => pool.take() : () => uninitializedBytes(chunkBytes);
+  let out = fresh();
   let at = 0;
   let fill = 0;
   const close = (final: boolean) => {
@@ -129,8 +146,9 @@ function storedGzipStream(): TransformStream<Uint8Array, Uint8Array> {
           at += 5 + STORED_BLOCK;
           fill = 0;
           if (at === chunkBytes) {
+            if (!pool) noteStreamedBytes(chunkBytes); // a pooled chunk leaves nothing to collect
             controller.enqueue(out);
-            out = uninitializedBytes(chunkBytes);
+            out = fresh();
             at = 0;
           }
         }

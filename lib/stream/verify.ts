@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { DigestMismatchError, SizeMismatchError } from "../errors.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { splitDigest } from "../oci/digest.ts";
+import { noteStreamedBytes } from "./reclaim.ts";
 
 /**
  * Passes bytes through unchanged and errors the stream unless they are exactly
@@ -30,6 +31,7 @@ export function verifyStream(desc: Descriptor, ref?: string): TransformStream<Ui
       // Fail as soon as the source overruns: never forward surplus bytes.
       if (seen > desc.size) throw new SizeMismatchError(desc.size, seen, { ref });
       hash.update(chunk);
+      noteStreamedBytes(chunk.byteLength);
       controller.enqueue(chunk);
     },
     flush() {
