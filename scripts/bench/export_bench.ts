@@ -27,6 +27,8 @@ export interface ExportBenchOptions {
   runs: number;
   /** Also time pigz (when installed). */
   pigz: boolean;
+  /** Only the plain-tar baseline (the 1 GiB image: its gzip baselines take minutes and set no target). */
+  plainOnly?: boolean;
   log: (line: string) => void;
 }
 
@@ -54,6 +56,7 @@ export async function exportBench(options: ExportBenchOptions): Promise<ExportBe
     ["skopeo + gzip -1", ["gzip", "-1"]],
   ];
   if (options.pigz) compressors.push(["skopeo + pigz", ["pigz"]]);
+  if (options.plainOnly) compressors.splice(1);
 
   const variants = new Map<string, (dir: string) => Promise<Measurement>>();
   variants.set("ferry export", (dir) => measure(ferry, ["export", source, "-o", dir]));
