@@ -5,12 +5,11 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { spawn } from "node:child_process";
 import { access, readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { AuthError, FileError, FormatError } from "../errors.ts";
-import { env } from "../runtime.ts";
+import { builtin, env } from "../runtime.ts";
 
 /** A username and password, or an identity (refresh) token from `docker login`. */
 export interface Credentials {
@@ -158,7 +157,7 @@ async function runHelper(name: string, serverUrl: string, timeoutMs: number): Pr
       if (!settled) settle(result);
       settled = true;
     };
-    const child = spawn(program, ["get"], { stdio: ["pipe", "pipe", "pipe"] });
+    const child = builtin("node:child_process").spawn(program, ["get"], { stdio: ["pipe", "pipe", "pipe"] });
     let out = "";
     let err = "";
     let killed = false;

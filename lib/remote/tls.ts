@@ -8,11 +8,10 @@
  * @module
  */
 import { readdir, readFile } from "node:fs/promises";
-import { connect } from "node:tls";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { FileError, UsageError } from "../errors.ts";
-import { env, type TlsFetchOptions } from "../runtime.ts";
+import { builtin, env, type TlsFetchOptions } from "../runtime.ts";
 
 /** What a directory of certificates holds, as PEM text. */
 export interface CertDirContents {
@@ -187,7 +186,7 @@ export function tlsFailureOf(err: unknown): TlsFailure | undefined {
 export function probeTls(host: string, port: number, timeoutMs = 10_000): Promise<TlsFailure> {
   return new Promise((resolve) => {
     const ip = /^[\d.]+$|:/.test(host);
-    const socket = connect({
+    const socket = builtin("node:tls").connect({
       host: host.replace(/^\[|\]$/g, ""),
       port,
       rejectUnauthorized: false,

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { constants, crc32, createGunzip, createGzip } from "node:zlib";
+import process from "node:process";
 import type { Transform } from "node:stream";
 import { open } from "node:fs/promises";
 import { type BufferPool, uninitializedBytes } from "./bytes.ts";
@@ -45,6 +45,28 @@ const GUNZIP_CHUNK_SIZE = 256 * 1024;
  * Bun and Deno, not 2 or 9), so gzip input reaches zlib in pieces of exactly this size, the last one shorter.
  */
 const ZLIB_INPUT_PIECE = 64 * 1024;
+
+/**
+ * node:zlib, loaded on first use: under Bun loading it costs ~10 MiB of resident memory, which a copy (no gzip) and
+ * an export at level 0 (CRC-32 only, see {@link setCrc32}) do without.
+ */
+const zlib = () => process.getBuiltinModule("node:zlib");
+
+/** CRC-32 (zlib's polynomial, chained by its second argument): node:zlib's unless {@link setCrc32} set another. */
+let crc32: (data: Uint8Array, value: number) => number = (data, value) => zlib().crc32(data, value);
+
+/**
+ * Sets the CRC-32 level-0 gzip uses (lib/runtime.ts sets Bun's native one, the same function, so that an export
+ * need not load node:zlib).
+ *
+ * @example
+ * ```ts
+ * setCrc32((data, value) => Bun.hash.crc32(data, value));
+ * ```
+ */
+export function setCrc32(fn: (data: Uint8Array, value: number) => number): void {
+  crc32 = fn;
+}
 
 /** Data bytes per deflate stored block at level 0: the format's maximum (LEN is 16 bits). */
 const STORED_BLOCK = 65_535;
@@ -89,7 +111,12 @@ export function gzipStream(
   }
   if (level === 0) return storedGzipStream(options.pool);
   return zlibTransform(
-    createGzip({ level, chunkSize: GZIP_CHUNK_SIZE, memLevel: 9, strategy: constants.Z_DEFAULT_STRATEGY }),
+    zlib().createGzip({
+      level,
+      chunkSize: GZIP_CHUNK_SIZE,
+      memLevel: 9,
+      strategy: zlib().constants.Z_DEFAULT_STRATEGY,
+    }),
     { inputPiece: ZLIB_INPUT_PIECE, fixGzipHeader: true },
   );
 }
@@ -103,7 +130,7 @@ export function gzipStream(
  * ```
  */
 export function gunzipStream(): TransformStream<Uint8Array, Uint8Array> {
-  return zlibTransform(createGunzip({ chunkSize: GUNZIP_CHUNK_SIZE }));
+  return zlibTransform(zlib().createGunzip({ chunkSize: GUNZIP_CHUNK_SIZE }));
 }
 
 // Level 0 measured with scripts/bench/gzip_levels.ts, 100 MiB random data in 64 KiB chunks, 2 busy shared cores:

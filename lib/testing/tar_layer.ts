@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { gzipSync } from "node:zlib";
+import process from "node:process";
 import { UsageError } from "../errors.ts";
 import { digestOf } from "../oci/digest.ts";
 import { tarEnd, tarEntryHeader, tarPadding } from "../tar/write.ts";
@@ -64,7 +64,7 @@ export function buildLayer(files: LayerFile[], options: BuildLayerOptions = {}):
   const tar = concat(blocks);
   // node:zlib writes mtime 0 and no FNAME; the OS byte is zlib's build default, so pin it to
   // 255 ("unknown", as Go's compress/gzip writes) for the same bytes on every host.
-  const buf = gzipSync(tar, { level: options.gzipLevel ?? 6 });
+  const buf = process.getBuiltinModule("node:zlib").gzipSync(tar, { level: options.gzipLevel ?? 6 });
   // A view, not a copy (copying 100 MiB costs more than gzip level 0); a Buffer's store is an ArrayBuffer.
   const gz = new Uint8Array(buf.buffer as ArrayBuffer, buf.byteOffset, buf.byteLength);
   gz[9] = 255;

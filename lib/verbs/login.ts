@@ -7,13 +7,13 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { spawn } from "node:child_process";
 import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import process from "node:process";
 import { AuthError, FileError, FormatError, UsageError } from "../errors.ts";
 import { pingRegistry } from "../remote/client.ts";
 import { configKey, configPath } from "../remote/credentials.ts";
+import { builtin } from "../runtime.ts";
 
 /**
  * Options of {@link login}.
@@ -218,7 +218,7 @@ function runHelper(
 ): Promise<boolean> {
   const program = `docker-credential-${name}`;
   return new Promise((resolve, reject) => {
-    const child = spawn(program, [action], { stdio: ["pipe", "pipe", "pipe"] });
+    const child = builtin("node:child_process").spawn(program, [action], { stdio: ["pipe", "pipe", "pipe"] });
     let said = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (said += d));
     child.stderr.setEncoding("utf8").on("data", (d: string) => (said += d));

@@ -87,3 +87,19 @@ test("the engine's copy knows the ends only through their interfaces (ends/store
   ).map(({ from, to }) => `${from} → ${to}`);
   expect(offenders).toEqual([]);
 });
+
+/**
+ * `node:` built-ins that cost resident memory once loaded under Bun (measured on a compiled ferry: node:zlib 10 MiB,
+ * node:http 9, node:tls 7, node:stream 4, node:child_process 2) and that most runs never use: lib/ loads them
+ * where they are used, with `process.getBuiltinModule` (lib/runtime.ts's `builtin`), never by a static import.
+ */
+const LAZY_BUILTINS = ["node:zlib", "node:http", "node:https", "node:tls", "node:stream", "node:child_process"];
+
+test("lib/ loads the heavy node: built-ins only when it uses them", () => {
+  const offenders = tsFiles(lib).flatMap((file) =>
+    [...readFileSync(file, "utf8").matchAll(/^import\s+(?!type\b)[^;]*?from\s+"(node:[a-z_/]+)"/gm)]
+      .filter((m) => LAZY_BUILTINS.includes(m[1]))
+      .map((m) => `${relative(root, file)}: ${m[1]}`)
+  );
+  expect(offenders).toEqual([]);
+});
