@@ -12,10 +12,21 @@ import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limite
 import { verifiedBody, verifyBytes } from "../stream/verify.ts";
 import type { ReadableStore, StoreOptions, WritableStore } from "../ends/store.ts";
 import { TaskGroup } from "./task_group.ts";
+import { Limiter } from "../stream/limiter.ts";
 import { resumeBlob } from "./resumable.ts";
 
 /** How many blobs copyGraph moves at once unless told otherwise. */
 export const DEFAULT_CONCURRENCY = 6;
+
+/** Blobs from this size up are big: at most {@link BIG_BLOBS_AT_ONCE} of them move at once. */
+export const BIG_BLOB = 32 * 1024 * 1024;
+
+/**
+ * How many big blobs move at once (within the concurrency; small blobs keep the other slots). Measured on 2 cores
+ * copying a 1 GiB 6-platform image (a 655 MiB base and six 61 MiB layers) between two registries: 6 at once
+ * 4.2-4.4 s at 146-162 MiB peak RSS, 3 at once 3.9-4.3 s, 2 at once 3.8-4.0 s at 80-89 MiB (skopeo 4.7-4.9 s).
+ */
+export const BIG_BLOBS_AT_ONCE = 2;
 
 /**
  * What copyGraph reports along the way (oras-style hooks; the library never prints). `foreign` is a
@@ -123,6 +134,7 @@ export async function copyGraph(
     outer,
   );
   const signal = group.signal;
+  const bigLane = new Limiter(BIG_BLOBS_AT_ONCE);
   const fail = (err: unknown) => group.fail(err);
   const emit = options.onEvent ?? (() => {});
   const result: CopyResult = { root, copied: 0, skipped: 0, mounted: 0, bytes: 0, skippedForeignLayers: [] };
@@ -209,6 +221,12 @@ export async function copyGraph(
   }
 
   function copyBlob(desc: Descriptor): Promise<void> {
+    // A big blob waits for its lane before it takes a slot, so small ones keep the other slots moving.
+    if (desc.size >= BIG_BLOB) return bigLane.run(() => copyBlobInSlot(desc));
+    return copyBlobInSlot(desc);
+  }
+
+  function copyBlobInSlot(desc: Descriptor): Promise<void> {
     return group.run(async () => {
       if (signal.aborted) throw signal.reason;
       if (await dst.exists(desc, { signal })) {

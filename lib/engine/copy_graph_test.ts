@@ -4,7 +4,7 @@ import { MediaType } from "../oci/media_types.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { MemoryStore } from "../ends/memory.ts";
 import { buildSampleImage } from "../testing/sample_image.ts";
-import { type CopyEvent, copyGraph } from "./copy_graph.ts";
+import { BIG_BLOB, BIG_BLOBS_AT_ONCE, type CopyEvent, copyGraph } from "./copy_graph.ts";
 
 const enc = new TextEncoder();
 const json = (v: unknown) => enc.encode(JSON.stringify(v));
@@ -212,5 +212,40 @@ describe("copyGraph and a registry that lost a blob's link", () => {
     expect(dst.refused).toBe(1);
     expect(dst.blobPushes).toBe(6); // config and 2 layers, then all three again after the refusal
     expect(dst.get(image.digest)).toBeDefined();
+  });
+});
+
+describe("copyGraph: big blobs", () => {
+  test(`at most ${BIG_BLOBS_AT_ONCE} blobs of ${BIG_BLOB / 2 ** 20} MiB or more move at once; small ones do not wait for them`, async () => {
+    const src = new MemoryStore();
+    const big = [1, 2, 3, 4].map((n) => src.put(new Uint8Array(BIG_BLOB).fill(n), MediaType.OciLayerGzip));
+    const small = [1, 2, 3].map((n) => src.put(enc.encode(`small ${n}`), MediaType.OciLayerGzip));
+    const config = src.put(
+      json({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } }),
+      MediaType.OciConfig,
+    );
+    const root = src.put(
+      json({ schemaVersion: 2, mediaType: MediaType.OciManifest, config, layers: [...big, ...small] }),
+      MediaType.OciManifest,
+    );
+    const dst = new MemoryStore();
+    const push = dst.push.bind(dst);
+    let bigActive = 0, bigPeak = 0;
+    const smallDoneWhileBigActive: string[] = [];
+    dst.push = async (desc, body, o) => {
+      const isBig = desc.size >= BIG_BLOB;
+      if (isBig) bigPeak = Math.max(bigPeak, ++bigActive);
+      try {
+        if (isBig) await new Promise((resolve) => setTimeout(resolve, 30)); // a slow upload
+        await push(desc, body, o);
+      } finally {
+        if (isBig) bigActive--;
+        else if (bigActive > 0) smallDoneWhileBigActive.push(desc.digest);
+      }
+    };
+    const result = await copyGraph(src, dst, root, { concurrency: 6 });
+    expect(result.copied).toBe(src.blobs.size);
+    expect(bigPeak).toBe(BIG_BLOBS_AT_ONCE);
+    expect(smallDoneWhileBigActive.length).toBeGreaterThanOrEqual(small.length); // the config and small layers
   });
 });
