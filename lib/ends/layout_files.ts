@@ -63,8 +63,13 @@ export async function readSmall(files: LayoutFiles, name: string, limit?: number
 }
 
 /** Streams `[start, end)` of a located file (the whole file by default). */
-export function streamRange(range: FileRange, start = 0, end = range.size): ReadableStream<Uint8Array> {
-  return readFileStream(range.path, { start: range.offset + start, end: range.offset + end });
+export function streamRange(
+  range: FileRange,
+  start = 0,
+  end = range.size,
+  chunkSize?: number,
+): ReadableStream<Uint8Array> {
+  return readFileStream(range.path, { start: range.offset + start, end: range.offset + end, chunkSize });
 }
 
 /**

@@ -24,6 +24,12 @@ export interface BlobSource {
   size: number;
   /** Where the bytes are on disk (a layout's blob, or a slice of a tar): lets the server send them sized. */
   file?: { path: string; offset: number };
+  /**
+   * Where the bytes are on disk once they were checked against the digest (hashed in full, once per file
+   * version): for a file not checked yet. A GET of the whole blob may wait for it and send the file sized
+   * rather than stream the bytes through the check; rejects if the bytes do not match.
+   */
+  checkedFile?(): Promise<{ path: string; offset: number }>;
   /** Streams `[start, end)` (end exclusive). */
   open(start: number, end: number): Promise<ReadableStream<Uint8Array>>;
   /** The whole blob, verified, for a small one held in a file: lets the server send it sized, from memory. */

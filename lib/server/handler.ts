@@ -9,7 +9,7 @@ import { FerryError } from "../errors.ts";
 import { isDigest } from "../oci/digest.ts";
 import { MediaType } from "../oci/media_types.ts";
 import { fileBody } from "../runtime.ts";
-import type { RegistryBackend } from "./backend.ts";
+import type { BlobSource, RegistryBackend } from "./backend.ts";
 import { deleteManifest, putManifest } from "./manifest_writes.ts";
 import { API_VERSION, errorResponse, httpError, json, responseOf, type Subject } from "./responses.ts";
 import { isRepositoryName, isTag, parseRoute, type Route } from "./routes.ts";
@@ -66,6 +66,12 @@ export interface RegistryHandlerOptions {
    * given, such a body is aborted without a reason, so the runtime does not print the error again.
    */
   onError?: (message: string) => void;
+  /**
+   * Largest layer file whose bytes a GET checks in full before it sends them (then sized, from the file); a larger
+   * one not checked yet streams through the check, its last bytes held back until it matched (default
+   * {@link CHECK_FIRST_MAX}: 2 GiB).
+   */
+  checkFirstMax?: number;
 }
 
 const READ = "GET, HEAD";
@@ -163,7 +169,7 @@ export function registryHandler(
     const notAllowedResponse = allowed(req, backend.writer ? "GET, HEAD, DELETE" : READ);
     if (notAllowedResponse) return notAllowedResponse;
     if (!backend.writer && !(await backend.hasRepository(route.name))) throw notFoundRepository(route.name);
-    return await blobResponse(backend, route.name, route.digest, req, head, options.onError);
+    return await blobResponse(backend, route.name, route.digest, req, head, options);
   }
 
   return async (req) => {
@@ -231,8 +237,9 @@ async function blobResponse(
   digest: string,
   req: Request,
   head: boolean,
-  onError?: (message: string) => void,
+  options: RegistryHandlerOptions,
 ) {
+  const { onError, checkFirstMax = CHECK_FIRST_MAX } = options;
   const blob = await backend.blob(name, digest);
   const headers: Record<string, string> = {
     ...API_VERSION,
@@ -259,8 +266,12 @@ async function blobResponse(
   if (head) return new Response(null, { status, headers });
   // No req.signal: a client that hangs up cancels this body, which cancels the file stream,
   // and Deno's legacy req.signal fires (with a warning) even after a successful response.
-  const body = blob.file
-    ? fileBody(blob.file.path, blob.file.offset + start, blob.file.offset + end)
+  // A file not checked yet, up to CHECK_FIRST_MAX, is hashed first and then sent from the file: faster in all than
+  // streaming it through the check on the one JavaScript thread (below), at the cost of a later first byte.
+  const file = blob.file ??
+    (blob.checkedFile && blob.size <= checkFirstMax ? await checkedFileOf(blob, digest, name, onError) : undefined);
+  const body = file
+    ? fileBody(file.path, file.offset + start, file.offset + end)
     : blob.read
     ? (await blob.read()).slice(start, end)
     : reportingErrors(
@@ -272,6 +283,34 @@ async function blobResponse(
         }),
     );
   return new Response(body, { status, headers });
+}
+
+/**
+ * Largest blob file a GET waits to check before it sends it. Measured serving a 1 GiB layer from a layout on 2
+ * cores: streamed through the check 2.0-2.2 s (the hash and the stream share the one JavaScript thread); checked
+ * first (0.6 s), then sent from the file, 1.1 s; once checked, 0.55 s (docker-registry, which checks nothing,
+ * 0.41 s). Above this size the first byte would wait too long (some clients time out): those stream through it.
+ */
+export const CHECK_FIRST_MAX = 2 * 1024 * 1024 * 1024;
+
+/**
+ * The blob's file once its bytes matched the digest. A mismatch is reported like a stream cut short (`onError`)
+ * and answered 500: the client gets an error and no bytes rather than a broken transfer.
+ */
+async function checkedFileOf(
+  blob: BlobSource,
+  digest: string,
+  name: string,
+  onError: ((message: string) => void) | undefined,
+): Promise<{ path: string; offset: number }> {
+  try {
+    return await blob.checkedFile!();
+  } catch (err) {
+    const reason = err instanceof FerryError ? err.message.replace(/^Cannot [^:]*: /, "") : String(err);
+    const message = `Cannot serve blob ${digest} of ${name}: ${reason}`;
+    onError?.(message);
+    throw httpError(500, "UNKNOWN", message);
+  }
 }
 
 /**

@@ -44,6 +44,8 @@ export interface ServeImagesOptions {
   tlsKey?: string;
   /** Largest blob a push may upload (default 64 GiB). */
   maxBlobBytes?: number;
+  /** Largest layer file checked in full before it is sent (see `RegistryHandlerOptions.checkFirstMax`; 2 GiB). */
+  checkFirstMax?: number;
   /** Spooling of gzipped archives and one event per request. */
   onEvent?: (event: ServeEvent) => void;
 }
@@ -141,6 +143,7 @@ export async function serve(paths: string[], options: ServeImagesOptions = {}): 
     const handler = registryHandler(backend, {
       authenticate,
       maxBlobBytes: options.maxBlobBytes,
+      checkFirstMax: options.checkFirstMax,
       onRequest: options.onEvent ? (entry) => options.onEvent!({ type: "request", entry }) : undefined,
       onError: (message) => options.onEvent?.({ type: "error", message }),
     });

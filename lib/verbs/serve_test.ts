@@ -223,46 +223,61 @@ describe("serve: blobs per repository, verified", () => {
     }
   });
 
-  test("a large blob whose bytes went bad on disk is cut short, never sent whole; a good one is sent whole", async () => {
-    const layout = await layoutOf("rotten", big);
-    const layer = layerOf(big);
-    const events: ServeEvent[] = [];
-    const registry = await serve([layout], { address: "127.0.0.1:0", onEvent: (e) => events.push(e) });
-    try {
-      const url = `${registry.url}/v2/rotten/blobs/${layer.digest}`;
-      const good = async () => {
-        const res = await fetch(url);
-        expect(res.status).toBe(200);
-        return digestOf(new Uint8Array(await res.arrayBuffer()));
-      };
-      expect(await Promise.all([good(), good(), good()])).toEqual([layer.digest, layer.digest, layer.digest]); // while checked
-      expect(await good()).toBe(layer.digest); // checked: straight from the file
-      // One bit flipped, same size: a rewritten file (new mtime), so checked again though it was good before.
-      const path = join(layout, "blobs", "sha256", layer.digest.slice(7));
-      const bytes = readFileSync(path);
-      bytes[bytes.length >> 1] ^= 1;
-      writeFileSync(path, bytes);
-      // Three clients at once (one hash of the file between them), then one more.
-      const pull = async () => {
-        const bad = await fetch(url);
-        expect(bad.status).toBe(200); // the headers went out before the last byte was read
-        return await bad.arrayBuffer().then((b) => b.byteLength, () => -1);
-      };
-      const got = [...await Promise.all([pull(), pull(), pull()]), await pull()];
-      for (const n of got) expect(n).toBeLessThan(layer.size); // -1: the transfer broke, as a client must see
-      const errors = events.filter((e) => e.type === "error").map((e) => (e as { message: string }).message);
-      expect(errors.length).toBe(4);
-      expect(errors[0]).toStartWith(
-        `Cannot serve blob ${layer.digest} of rotten: expected digest ${layer.digest}, got `,
-      );
-      // A range is served only from a blob whose whole bytes match.
-      const range = await fetch(url, { headers: { Range: "bytes=0-99" } });
-      expect(range.status).toBe(500);
-      expect((await range.json()).errors[0].message).toContain(`expected digest ${layer.digest}`);
-    } finally {
-      await registry.stop();
-    }
-  });
+  for (const checkFirst of [true, false]) {
+    const how = checkFirst
+      ? "checked before it is sent: a bad one is answered 500 with no bytes"
+      : "streamed through the check (above checkFirstMax): a bad one is cut short, never sent whole";
+    test(`a large blob whose bytes went bad on disk, ${how}; a good one is sent whole`, async () => {
+      const layout = await layoutOf(checkFirst ? "rotten" : "rotten-streamed", big);
+      const repo = checkFirst ? "rotten" : "rotten-streamed";
+      const layer = layerOf(big);
+      const events: ServeEvent[] = [];
+      const registry = await serve([layout], {
+        address: "127.0.0.1:0",
+        onEvent: (e) => events.push(e),
+        ...(checkFirst ? {} : { checkFirstMax: 0 }),
+      });
+      try {
+        const url = `${registry.url}/v2/${repo}/blobs/${layer.digest}`;
+        const good = async () => {
+          const res = await fetch(url);
+          expect(res.status).toBe(200);
+          return digestOf(new Uint8Array(await res.arrayBuffer()));
+        };
+        expect(await Promise.all([good(), good(), good()])).toEqual([layer.digest, layer.digest, layer.digest]); // while checked
+        expect(await good()).toBe(layer.digest); // checked: straight from the file
+        // One bit flipped, same size: a rewritten file (new mtime), so checked again though it was good before.
+        const path = join(layout, "blobs", "sha256", layer.digest.slice(7));
+        const bytes = readFileSync(path);
+        bytes[bytes.length >> 1] ^= 1;
+        writeFileSync(path, bytes);
+        // Three clients at once (one hash of the file between them), then one more.
+        const pull = async () => {
+          const bad = await fetch(url);
+          if (checkFirst) {
+            expect(bad.status).toBe(500);
+            expect((await bad.json()).errors[0].message).toContain(`expected digest ${layer.digest}`);
+            return 0;
+          }
+          expect(bad.status).toBe(200); // the headers went out before the last byte was read
+          return await bad.arrayBuffer().then((b) => b.byteLength, () => -1);
+        };
+        const got = [...await Promise.all([pull(), pull(), pull()]), await pull()];
+        for (const n of got) expect(n).toBeLessThan(layer.size); // -1: the transfer broke, as a client must see
+        const errors = events.filter((e) => e.type === "error").map((e) => (e as { message: string }).message);
+        expect(errors.length).toBe(4);
+        expect(errors[0]).toStartWith(
+          `Cannot serve blob ${layer.digest} of ${repo}: expected digest ${layer.digest}, got `,
+        );
+        // A range is served only from a blob whose whole bytes match.
+        const range = await fetch(url, { headers: { Range: "bytes=0-99" } });
+        expect(range.status).toBe(500);
+        expect((await range.json()).errors[0].message).toContain(`expected digest ${layer.digest}`);
+      } finally {
+        await registry.stop();
+      }
+    });
+  }
 
   test("an archive with two entries of one name is refused, so neither copy is served", async () => {
     const layer = layerOf(other);
