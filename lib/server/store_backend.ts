@@ -4,7 +4,6 @@
  *
  * @module
  */
-import process from "node:process";
 import { NotFoundError } from "../errors.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { isDigest } from "../oci/digest.ts";
@@ -242,7 +241,7 @@ function mediaTypeOf(bytes: Uint8Array): string | undefined {
  * Bun's response streaming costs per chunk: a 1 GiB file answered as a ReadableStream took 1.0 s in 256 KiB
  * chunks, 0.63 s in 1 MiB, 0.54 s in 4 MiB (sendfile 0.55 s).
  */
-const SERVE_CHUNK = Number(process.env.FERRY_SERVE_CHUNK ?? 1 << 20);
+const SERVE_CHUNK = 1 << 20;
 
 /**
  * Large blob files whose bytes were hashed in full and matched, by file version (path, offset, size and
