@@ -12,9 +12,10 @@ import { type ParsedManifest, parseManifest } from "../oci/manifest.ts";
 import { isManifest } from "../oci/media_types.ts";
 import { createTempWriter, fileErrorOf, readFileStream } from "../stream/files.ts";
 import { MAX_MANIFEST_BYTES, readLimited, streamOf } from "../stream/read_limited.ts";
-import { markVerified, verifyBytes, verifyStream } from "../stream/verify.ts";
+import { markVerified, verifyBytes, verifyFileRange, verifyStream } from "../stream/verify.ts";
 import { concatStreams, openPartial, type PartialBlob, removeState } from "../stream/partial.ts";
 import { IntegrityError } from "../errors.ts";
+import { GrowingFile } from "../stream/growing.ts";
 import type { ReadableStore, RegistryOrigin, StoreOptions } from "./store.ts";
 
 /** Options of {@link SpoolingStore}. */
@@ -54,6 +55,8 @@ export class SpoolingStore implements ReadableStore {
   readonly #small = new Map<string, Promise<Uint8Array>>();
   readonly #users = new Map<string, number>();
   readonly #spooled = new Map<string, Promise<string>>();
+  /** Blobs being spooled, which readers follow as they are written (see {@link GrowingFile}). */
+  readonly #growing = new Map<string, GrowingFile>();
   readonly #spoolAll: boolean;
   readonly #stateDir?: string;
   #dir?: Promise<string>;
@@ -117,24 +120,37 @@ export class SpoolingStore implements ReadableStore {
     }
     let spooled = this.#spooled.get(desc.digest);
     if (!spooled) {
-      spooled = this.#spool(desc, options.signal);
+      const growing = new GrowingFile(desc.size);
+      this.#growing.set(desc.digest, growing);
+      spooled = this.#spool(desc, options.signal, growing).then((path) => {
+        growing.finished(path);
+        return path;
+      }, (err) => {
+        growing.failed(err);
+        throw err;
+      }).finally(() => this.#growing.delete(desc.digest));
+      spooled.catch(() => {}); // each reader sees the failure
       this.#spooled.set(desc.digest, spooled);
     }
-    // Verified while spooled: copyGraph need not hash it again for every reader.
+    // Verified while spooled: copyGraph need not hash it again for every reader. A reader while it is being
+    // spooled follows the spool file as it grows (its stream closes only once the spool verified).
+    const growing = this.#growing.get(desc.digest);
+    if (growing && !growing.settled) return markVerified(desc, growing.stream());
     return markVerified(desc, readFileStream(await spooled));
   }
 
-  async #spool(desc: Descriptor, signal?: AbortSignal): Promise<string> {
+  async #spool(desc: Descriptor, signal: AbortSignal | undefined, growing: GrowingFile): Promise<string> {
     if (this.#stateDir !== undefined) {
-      const spooled = await this.#spoolResumable(this.#stateDir, desc, signal);
+      const spooled = await this.#spoolResumable(this.#stateDir, desc, signal, growing);
       if (spooled) return spooled;
     }
     this.#dir ??= this.makeDir();
     const path = join(await this.#dir, desc.digest.replace(":", "-"));
     const writer = await createTempWriter(path);
     try {
+      growing.opened(writer.tempPath, 0);
       const body = await this.src.fetch(desc, { signal });
-      await body.pipeThrough(verifyStream(desc, this.ref)).pipeTo(writer.writable, { signal });
+      await body.pipeThrough(verifyStream(desc, this.ref)).pipeTo(reporting(writer.writable, growing), { signal });
       await writer.commit();
       return path;
     } catch (err) {
@@ -147,12 +163,16 @@ export class SpoolingStore implements ReadableStore {
    * Spools `desc` into the state directory: a complete blob a previous run left is verified (hashed from disk)
    * and kept; a partial one continues with `fetchRange`. Undefined when another live process holds its partial.
    */
-  async #spoolResumable(dir: string, desc: Descriptor, signal?: AbortSignal): Promise<string | undefined> {
+  async #spoolResumable(
+    dir: string,
+    desc: Descriptor,
+    signal: AbortSignal | undefined,
+    growing: GrowingFile,
+  ): Promise<string | undefined> {
     const blobs = join(dir, "blobs");
     const path = join(blobs, desc.digest.replace(":", "-"));
     if ((await stat(path).catch(() => undefined))?.size === desc.size) {
-      const ok = await readFileStream(path).pipeThrough(verifyStream(desc, path)).pipeTo(new WritableStream())
-        .then(() => true, () => false);
+      const ok = await verifyFileRange(path, 0, desc, path).then(() => true, () => false);
       if (ok) return path;
       await rm(path, { force: true }).catch(() => {});
     }
@@ -172,6 +192,7 @@ export class SpoolingStore implements ReadableStore {
           if (!partial) return undefined;
         }
       }
+      growing.opened(partial.path, partial.offset); // the partial this run appends to (its prefix is on disk)
       body ??= await this.src.fetch(desc, { signal, sequential: true }); // kept as it arrives, for a resume
       let seen = 0;
       const skip = partial.offset;
@@ -183,7 +204,7 @@ export class SpoolingStore implements ReadableStore {
             if (from < chunk.byteLength) controller.enqueue(from === 0 ? chunk : chunk.subarray(from));
           },
         }),
-      ).pipeTo(partial.writable, { signal });
+      ).pipeTo(reporting(partial.writable, growing), { signal });
       await partial.commit(path);
       return path;
     } catch (err) {
@@ -208,6 +229,19 @@ export class SpoolingStore implements ReadableStore {
     const dir = await this.#dir?.catch(() => undefined);
     if (dir) await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** `writable`, telling `growing` of every write once it completed. */
+function reporting(writable: WritableStream<Uint8Array>, growing: GrowingFile): WritableStream<Uint8Array> {
+  const writer = writable.getWriter();
+  return new WritableStream<Uint8Array>({
+    async write(chunk) {
+      await writer.write(chunk);
+      growing.advanced(chunk.byteLength);
+    },
+    close: () => writer.close(),
+    abort: (reason) => writer.abort(reason),
+  }, { highWaterMark: 1 });
 }
 
 /** Whether a killed run left `desc` in the resume state `dir`: whole (`blobs/`) or cut (a partial). */

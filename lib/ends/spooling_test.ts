@@ -107,10 +107,84 @@ describe("SpoolingStore", () => {
   test("a blob failing verification leaves no spooled file", async () => {
     const { src, blob, makeDir } = setup(true);
     const spool = new SpoolingStore(src, makeDir, { spoolAll: true });
-    await expect(spool.fetch(blob)).rejects.toThrow(DigestMismatchError);
+    // Read while it is spooled: the follower errors with the spool's failure (it never just ends).
+    await expect(spool.fetch(blob).then(read)).rejects.toThrow(DigestMismatchError);
     const [dir] = readdirSync(root).filter((d) => d.startsWith(".ferry-tmp-"));
     expect(readdirSync(join(root, dir))).toEqual([]);
     await spool.dispose();
     expect(existsSync(join(root, dir))).toBe(false);
   });
+
+  test("readers while a shared blob is being spooled follow the spool file; each stream ends only once it verified", async () => {
+    const mem = new MemoryStore();
+    const bytes = new Uint8Array(3 * 1024 * 1024 + 123).map((_, i) => (i * 7) % 253);
+    const blob = mem.put(bytes, MediaType.OciLayerGzip);
+    for (const corrupt of [false, true]) {
+      let fetches = 0;
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      // A source that sends the first half, waits for the gate, then the rest (the last byte flipped if corrupt).
+      const src: ReadableStore = {
+        ref: "memory:paced",
+        resolve: (r) => mem.resolve(r),
+        exists: (d) => mem.exists(d),
+        fetch: () => {
+          fetches++;
+          const half = bytes.length >> 1;
+          const tail = bytes.slice(half);
+          if (corrupt) tail[tail.length - 1] ^= 1;
+          return Promise.resolve(
+            new ReadableStream<Uint8Array>({
+              async pull(controller) {
+                controller.enqueue(bytes.slice(0, half));
+                await gate;
+                controller.enqueue(tail);
+                controller.close();
+              },
+            }, { highWaterMark: 0 }),
+          );
+        },
+      };
+      const spool = new SpoolingStore(src, () => mkdtemp(join(root, ".ferry-tmp-")));
+      spool.share([blob, blob]);
+      const seen = [0, 0];
+      let ended = 0;
+      const readers = [0, 1].map(async (i) => {
+        const reader = (await spool.fetch(blob)).getReader();
+        const chunks: Uint8Array[] = [];
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          chunks.push(value);
+          seen[i] += value.byteLength;
+        }
+        ended++;
+        return Buffer.concat(chunks);
+      });
+      // Both readers get the first half while the source still holds back the rest.
+      for (let i = 0; i < 200 && (seen[0] < bytes.length >> 1 || seen[1] < bytes.length >> 1); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      expect({ seen, half: bytes.length >> 1 }).toEqual({
+        seen: [bytes.length >> 1, bytes.length >> 1],
+        half: bytes.length >> 1,
+      });
+      expect(ended).toBe(0);
+      release();
+      if (corrupt) {
+        const settled = await Promise.allSettled(readers);
+        for (const r of settled) {
+          expect(r.status).toBe("rejected");
+          expect((r as PromiseRejectedResult).reason).toBeInstanceOf(DigestMismatchError);
+        }
+      } else {
+        for (const r of readers) expect(new Uint8Array(await r)).toEqual(bytes);
+        expect(new Uint8Array(await read2(await spool.fetch(blob)))).toEqual(bytes); // after: from the spool file
+      }
+      expect(fetches).toBe(1);
+      await spool.dispose();
+    }
+  });
 });
+
+const read2 = async (s: ReadableStream<Uint8Array>) => await readLimited(s, 1 << 24);

@@ -40,6 +40,8 @@ export const STALE_STATE_MS = 7 * 24 * 60 * 60 * 1000;
 
 /** A blob being written into a state directory, see {@link openPartial}. */
 export interface PartialBlob {
+  /** The partial file (`<alg>-<hex>.partial`), until commit() renames it. */
+  readonly path: string;
   /** Bytes a previous run left, already on disk (0 for a fresh blob). */
   readonly offset: number;
   /** The first {@link offset} bytes, read back from disk (to hash them again). */
@@ -148,6 +150,7 @@ function partialOf(
     },
   });
   return {
+    path: names.partial,
     offset,
     get written() {
       return written;
