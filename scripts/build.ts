@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
+import { COMPILE_FLAGS } from "./compile_flags.ts";
 
 const targets = [
   "linux-x64",
@@ -39,7 +40,7 @@ for (const target of chosen) {
   const asset = assetOf(target);
   const result = spawnSync(
     process.execPath,
-    ["build", "--compile", "--minify", `--target=bun-${target}`, "cli.ts", "--outfile", join("dist", asset)],
+    ["build", ...COMPILE_FLAGS, `--target=bun-${target}`, "cli.ts", "--outfile", join("dist", asset)],
     { cwd: root, stdio: "inherit" },
   );
   if (result.status !== 0) process.exit(result.status ?? 1);

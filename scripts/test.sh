@@ -50,7 +50,8 @@ run_bun_tests "$@"
 
 if [ $# -eq 0 ]; then
   echo "== CLI table against the compiled binary"
-  if bun build --compile cli.ts --outfile dist/ferry-linux-x64 >/dev/null; then
+  # shellcheck disable=SC2046 # the flags are words
+  if bun build $(bun scripts/compile_flags.ts) cli.ts --outfile dist/ferry-linux-x64 >/dev/null; then
     FERRY_BIN="$PWD/dist/ferry-linux-x64" run_bun_tests tests/cli
   else
     total_fail=$((total_fail + 1))

@@ -9,7 +9,7 @@
  * same proportions at any size); --large-mib the second 6-platform image that copy and export also run on in
  * `all` and `large` (default 1024, the "1 GiB 6-platform image"; 0 skips it; export against skopeo's plain tars
  * only); --big-mib the one layer of the rss, serve and throttle image (default 1024); --cap-mib the throttle's
- * per-connection cap (default 20). The binary is built as the release builds it (`--compile --minify`).
+ * per-connection cap (default 20). The binary is built as the release builds it (scripts/compile_flags.ts).
  *
  * copy:   a ~100 MiB image of 6 platforms (64 MiB shared base layer + 6 MiB per platform) in one real
  *         registry, copied into a fresh second registry: `ferry copy` (compiled) vs `skopeo copy --all
@@ -44,6 +44,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_CONCURRENCY } from "../../lib/engine/copy_graph.ts";
+import { COMPILE_FLAGS } from "../compile_flags.ts";
 import { platformLabel } from "../../lib/oci/platform.ts";
 import { startRegistry, type TestRegistry } from "../../tests/helpers/registry.ts";
 import { pushSampleImage } from "../../tests/helpers/sample.ts";
@@ -77,7 +78,7 @@ try {
   await requireTools();
   const ferry = join(ROOT, "dist", "ferry-bench");
   log(`building ${ferry}`);
-  const built = spawnSync(process.execPath, ["build", "--compile", "--minify", "cli.ts", "--outfile", ferry], { cwd: ROOT, stdio: "inherit" });
+  const built = spawnSync(process.execPath, ["build", ...COMPILE_FLAGS, "cli.ts", "--outfile", ferry], { cwd: ROOT, stdio: "inherit" });
   if (built.status !== 0) throw new Error("Cannot build dist/ferry-bench: bun build failed");
 
   const src = await startRegistry();

@@ -8,6 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startDocker, type TestDocker } from "../helpers/docker.ts";
+import { COMPILE_FLAGS } from "../../scripts/compile_flags.ts";
 import { run } from "../helpers/tools.ts";
 import { VERSION } from "../../lib/version.ts";
 
@@ -19,7 +20,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "ferry-smoke-"));
   bin = process.env.FERRY_BIN ?? join(dir, "ferry");
   if (!process.env.FERRY_BIN) {
-    await run(process.execPath, ["build", "--compile", "cli.ts", "--outfile", bin], { cwd: root, timeoutMs: 120_000 });
+    await run(process.execPath, ["build", ...COMPILE_FLAGS, "cli.ts", "--outfile", bin], { cwd: root, timeoutMs: 120_000 });
   }
   engine = await startDocker();
 }, 180_000);
