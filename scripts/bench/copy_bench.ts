@@ -8,7 +8,7 @@
  */
 import { startRegistry } from "../../tests/helpers/registry.ts";
 import { MANIFEST_ACCEPT } from "../../lib/oci/media_types.ts";
-import { type Measurement, measure, type Summary, summarize } from "./measure.ts";
+import { type Measurement, measure, settleDisk, type Summary, summarize } from "./measure.ts";
 
 /** What the copy benchmark needs to know. */
 export interface CopyBenchOptions {
@@ -65,6 +65,7 @@ export async function copyBench(options: CopyBenchOptions): Promise<CopyBenchRes
     try {
       const repo = `bench/copy-${++n}`;
       const [cmd, args] = tools[name](`${registry.host}/${repo}:1.0`);
+      await settleDisk();
       const m = await measure(cmd, args);
       await expectDigest(registry.host, repo, options.digest);
       log(`  copy  ${name.padEnd(16)} ${m.seconds.toFixed(2)} s  ${m.rssMiB.toFixed(0)} MiB${warmUp ? "  (warm-up, not counted)" : ""}`);

@@ -8,7 +8,7 @@
 import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Measurement, measure, type Summary, summarize } from "./measure.ts";
+import { type Measurement, measure, settleDisk, type Summary, summarize } from "./measure.ts";
 
 /** One platform of the source index. */
 export interface PlatformEntry {
@@ -88,6 +88,7 @@ export async function exportBench(options: ExportBenchOptions): Promise<ExportBe
       const name = names[(i + round) % names.length];
       const dir = await mkdtemp(join(tmpdir(), "ferry-bench-export-"));
       try {
+        await settleDisk();
         const m = await variants.get(name)!(dir);
         const bytes = await gzFilesSize(dir, platforms.length);
         sizes.set(name, bytes);

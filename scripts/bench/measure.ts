@@ -101,6 +101,19 @@ function run(
   });
 }
 
+/**
+ * Waits for the disk to write back what earlier runs left dirty (`sync`, not timed): a tool that fsyncs its files
+ * (ferry) would otherwise wait behind the previous run's write-back, one that does not (skopeo) would not.
+ *
+ * @example
+ * ```ts
+ * await settleDisk();
+ * ```
+ */
+export async function settleDisk(): Promise<void> {
+  await run("sync", [], { env: process.env }, "sync");
+}
+
 /** The median of `values` (the mean of the middle two for an even count). */
 export function median(values: number[]): number {
   if (values.length === 0) return NaN;
