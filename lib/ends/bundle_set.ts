@@ -7,7 +7,6 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { readdir, readFile, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { FormatError, IntegrityError, NotFoundError, UsageError } from "../errors.ts";
@@ -30,7 +29,7 @@ import { createTempWriter, fileErrorOf, readFileStream } from "../stream/files.t
 import { gunzipStream, isGzipFile } from "../stream/gzip.ts";
 import { MAX_MANIFEST_BYTES, readLimited } from "../stream/read_limited.ts";
 import { ferryTempDir } from "../stream/temp.ts";
-import { verifyBytes } from "../stream/verify.ts";
+import { hashFile, verifyBytes } from "../stream/verify.ts";
 import { streamRange } from "./layout_files.ts";
 import { OciLayoutStore } from "./oci_layout.ts";
 import type { ReadableStore, StoreOptions } from "./store.ts";
@@ -333,16 +332,7 @@ async function checkVolume(path: string, size: number, sha256: string, signal?: 
       { ref: path },
     );
   if (info.size !== size) throw fail(`it is ${info.size} bytes, ${VOLUMES_FILE} says ${size}`);
-  const hash = createHash("sha256");
-  await readFileStream(path).pipeTo(
-    new WritableStream({
-      write(chunk) {
-        hash.update(chunk);
-      },
-    }),
-    { signal },
-  );
-  const actual = `sha256:${hash.digest("hex")}`;
+  const { digest: actual } = await hashFile(path, { signal });
   if (actual !== sha256) throw fail(`its sha256 is ${actual}, ${VOLUMES_FILE} says ${sha256}`);
 }
 

@@ -276,11 +276,7 @@ async function blobResponse(
     ? (await blob.read()).slice(start, end)
     : reportingErrors(
       await blob.open(start, end),
-      onError &&
-        ((err) => {
-          const reason = err instanceof FerryError ? err.message.replace(/^Cannot [^:]*: /, "") : String(err);
-          onError(`Cannot serve blob ${digest} of ${name}: ${reason}; the response was cut short`);
-        }),
+      onError && ((err) => onError(`${cannotServe(digest, name, err)}; the response was cut short`)),
     );
   return new Response(body, { status, headers });
 }
@@ -307,11 +303,16 @@ async function checkedFileOf(
   try {
     return await blob.checkedFile!();
   } catch (err) {
-    const reason = err instanceof FerryError ? err.message.replace(/^Cannot [^:]*: /, "") : String(err);
-    const message = `Cannot serve blob ${digest} of ${name}: ${reason}`;
+    const message = cannotServe(digest, name, err);
     onError?.(message);
     throw httpError(500, "UNKNOWN", message);
   }
+}
+
+/** `Cannot serve blob DIGEST of NAME: REASON`, the reason being `err`'s message without its own "Cannot …:" head. */
+function cannotServe(digest: string, name: string, err: unknown): string {
+  const reason = err instanceof FerryError ? err.message.replace(/^Cannot [^:]*: /, "") : String(err);
+  return `Cannot serve blob ${digest} of ${name}: ${reason}`;
 }
 
 /**

@@ -93,15 +93,46 @@ export function verifiedBody(
  */
 export async function verifyFileRange(path: string, start: number, desc: Descriptor, ref?: string): Promise<void> {
   const [algorithm] = splitDigest(desc.digest);
+  const { digest: actual, size } = await hashFile(path, { start, size: desc.size, algorithm });
+  if (size !== desc.size) throw new SizeMismatchError(desc.size, size, { ref });
+  if (actual !== desc.digest) throw new DigestMismatchError(desc.digest, actual, { ref });
+}
+
+/** Options of {@link hashFile}. */
+export interface HashFileOptions {
+  /** First byte (default 0). */
+  start?: number;
+  /** Bytes to hash at most (default: to the end of the file). */
+  size?: number;
+  /** Default sha256. */
+  algorithm?: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * The digest (`<algorithm>:<hex>`) of the file at `path` (or of `size` bytes from `start`; fewer when the file ends
+ * first: the result's `size` says how many), read into one reused 1 MiB buffer.
+ *
+ * @example
+ * ```ts
+ * const { digest, size } = await hashFile("volume-001.tar");
+ * ```
+ */
+export async function hashFile(
+  path: string,
+  options: HashFileOptions = {},
+): Promise<{ digest: string; size: number }> {
+  const { start = 0, size = Infinity, algorithm = "sha256", signal } = options;
   const hash = createHash(algorithm);
   const fh = await open(path, "r").catch((err) => {
     throw fileErrorOf(err, "read", path);
   });
   try {
-    const buffer = uninitializedBytes(Math.min(VERIFY_READ, Math.max(desc.size, 1)));
+    const buffer = uninitializedBytes(Math.min(HASH_READ, Math.max(size, 1)));
     let seen = 0;
-    while (seen < desc.size) {
-      const want = Math.min(buffer.byteLength, desc.size - seen);
+    while (seen < size) {
+      signal?.throwIfAborted();
+      const want = Math.min(buffer.byteLength, size - seen);
       const { bytesRead } = await fh.read(buffer, 0, want, start + seen).catch((err) => {
         throw fileErrorOf(err, "read", path);
       });
@@ -109,16 +140,14 @@ export async function verifyFileRange(path: string, start: number, desc: Descrip
       hash.update(buffer.subarray(0, bytesRead));
       seen += bytesRead;
     }
-    if (seen !== desc.size) throw new SizeMismatchError(desc.size, seen, { ref });
-    const actual = `${algorithm}:${hash.digest("hex")}`;
-    if (actual !== desc.digest) throw new DigestMismatchError(desc.digest, actual, { ref });
+    return { digest: `${algorithm}:${hash.digest("hex")}`, size: seen };
   } finally {
     await fh.close().catch(() => {});
   }
 }
 
-/** Bytes per read of {@link verifyFileRange}. */
-const VERIFY_READ = 1 << 20;
+/** Bytes per read of {@link hashFile}. */
+const HASH_READ = 1 << 20;
 
 /** Checks bytes already in memory (manifests, configs) against `desc`, throwing like {@link verifyStream}. */
 export function verifyBytes(desc: Descriptor, bytes: Uint8Array, ref?: string): void {

@@ -99,7 +99,7 @@ try {
   let throttled: ThrottleBenchResult | undefined;
   let tiny: CopyBenchResult | undefined;
   let bundled: BundleBenchResult | undefined;
-  let large: { copy: CopyBenchResult; exp: ExportBenchResult; mib: number } | undefined;
+  let large: LargeResult | undefined;
   let sample: Awaited<ReturnType<typeof pushSampleImage>> | undefined;
   let big: Awaited<ReturnType<typeof pushBigImage>> | undefined;
 
@@ -218,6 +218,13 @@ try {
   await Promise.all(registries.map((r) => r.stop()));
 }
 
+/** Copy and export of the second, large 6-platform image (`--large-mib`). */
+interface LargeResult {
+  copy: CopyBenchResult;
+  exp: ExportBenchResult;
+  mib: number;
+}
+
 /** The bundle benchmark's rows (targets: ≤ 0.5× each baseline, RSS < 100 MiB). */
 function bundleTable(b: BundleBenchResult): string {
   const line = (s: Summary, ratio = "", target = "") =>
@@ -242,7 +249,7 @@ function formatTable(
   served?: ServeBenchResult,
   throttled?: ThrottleBenchResult,
   tiny?: CopyBenchResult,
-  large?: { copy: CopyBenchResult; exp: ExportBenchResult; mib: number },
+  large?: LargeResult,
 ): string {
   const rows: string[][] = [["bench", "variant", "median s", "min–max s", "peak RSS MiB", "ferry/this", "target"]];
   const row = (bench: string, s: Summary, ratio = "", target = "") =>
