@@ -127,8 +127,9 @@ export class GrowingFile {
     try {
       return await open(path, "r");
     } catch (err) {
-      // Renamed to its final path between our look and the open: the writer's finished() comes next.
-      if ((err as NodeJS.ErrnoException).code === "ENOENT" && this.#final === undefined) return undefined;
+      // The file being written was renamed to its final path between our look and the open (finished() may have
+      // come meanwhile, or comes next): look again.
+      if ((err as NodeJS.ErrnoException).code === "ENOENT" && path !== this.#final) return undefined;
       throw fileErrorOf(err, "read", path);
     }
   }

@@ -74,4 +74,15 @@ describe("GrowingFile", () => {
     growing.finished(part);
     expect((await reader.done).toString()).toBe("xyzuvw");
   });
+
+  test("a follower whose open of the file being written races its rename to the final path reads the final file", async () => {
+    const part = join(dir, "d.part"), final = join(dir, "d");
+    writeFileSync(final, "renamed"); // the writer already renamed d.part
+    const growing = new GrowingFile(7);
+    growing.opened(part, 7);
+    const reader = drain(growing.stream()); // its first pull opens d.part, which is gone
+    for (let i = 0; i < 3; i++) await null; // the pull has started that open (a file system call: still on its way)
+    growing.finished(final); // reported while that open is still on its way
+    expect((await reader.done).toString()).toBe("renamed");
+  });
 });
