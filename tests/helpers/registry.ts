@@ -70,6 +70,21 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
   await access(BINARY).catch(() => {
     throw new Error(`${BINARY} not found: install the Debian package docker-registry (apt-get install docker-registry)`);
   });
+  // The free port can be taken between freePort() closing it and the registry binding it (test files
+  // run side by side, and every outgoing loopback connection takes an ephemeral port): try another.
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await launch(options);
+    } catch (e) {
+      if (!(e instanceof PortTaken) || attempt === 5) throw e;
+    }
+  }
+}
+
+/** The registry could not bind the port {@link freePort} gave. */
+class PortTaken extends Error {}
+
+async function launch(options: StartRegistryOptions): Promise<TestRegistry> {
   const dir = await mkdtemp(join(tmpdir(), "ferry-registry-"));
   const host = `127.0.0.1:${await freePort()}`;
   const config = join(dir, "config.yml");
@@ -128,6 +143,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     if (exitCode !== null || i === 100) {
       const text = await readFile(join(dir, "registry.log"), "utf8").catch(() => "");
       await stop();
+      if (exitCode !== null && text.includes("address already in use")) throw new PortTaken(host);
       throw new Error(`docker-registry did not start on ${host} (exit ${exitCode}): ${text.slice(-500)}`);
     }
     await new Promise((r) => setTimeout(r, 100));
