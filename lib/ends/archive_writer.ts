@@ -13,6 +13,7 @@ import { CONTAINERD_NAME, containerdName, FERRY_REPOSITORY, REF_NAME, REFERRER_T
 import type { Descriptor } from "../oci/descriptor.ts";
 import { MediaType } from "../oci/media_types.ts";
 import { BufferPool, uninitializedBytes } from "../stream/bytes.ts";
+import { recycle } from "../stream/files.ts";
 import { gzipStream, STORED_CHUNK_BYTES, storedGzipSize } from "../stream/gzip.ts";
 import { isManifest } from "../oci/media_types.ts";
 import { tarHeader, tarPadding } from "../tar/write.ts";
@@ -122,9 +123,12 @@ export class ArchiveWriter implements WritableStore {
     this.#gzipLevel = options.gzipLevel ?? false;
     this.#fullNames = options.fullNames ?? false;
     this.#measure = options.measure ?? false;
+    // Every write copies its chunk (gzip into its own blocks, the file sink into the file or its buffer) before it
+    // settles: a file read's buffer goes back to be read into again.
     this.#tar = new ImageTar(
       async (chunk) => this.#write(this.#measure ? undefined : await this.#open(), chunk),
       path,
+      recycle,
     );
   }
 

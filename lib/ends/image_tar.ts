@@ -74,7 +74,15 @@ export class ImageTar {
   readonly entries: Map<string, Descriptor> = new Map();
   readonly #carried = new Set<string>();
 
-  constructor(readonly write: (chunk: Uint8Array) => Promise<void>, readonly ref: string) {}
+  /**
+   * `write` takes each chunk of the tar; `reuse`, if given, is told each blob content chunk once `write` has
+   * settled for it (see `WriteTarEntryOptions.reuse`): only for a `write` that keeps no reference to it.
+   */
+  constructor(
+    readonly write: (chunk: Uint8Array) => Promise<void>,
+    readonly ref: string,
+    readonly reuse?: (chunk: Uint8Array) => void,
+  ) {}
 
   has(desc: Descriptor): boolean {
     return this.written.has(desc.digest);
@@ -96,7 +104,11 @@ export class ImageTar {
       if (!this.#carried.has(desc.digest)) this.#remember(desc, bytes);
       await this.entry(blobPath(desc.digest), bytes);
     } else {
-      await writeTarEntry(blobPath(desc.digest), desc.size, body, this.write, { signal, ref: this.ref });
+      await writeTarEntry(blobPath(desc.digest), desc.size, body, this.write, {
+        signal,
+        ref: this.ref,
+        ...(this.reuse ? { reuse: this.reuse } : {}),
+      });
     }
     this.written.add(desc.digest);
   }

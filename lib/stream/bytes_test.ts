@@ -1,6 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { BufferPool } from "./bytes.ts";
+import { createTempWriter, readFileStream } from "./files.ts";
 import { gzipStream, STORED_CHUNK_BYTES } from "./gzip.ts";
 
 describe("BufferPool", () => {
@@ -14,6 +18,43 @@ describe("BufferPool", () => {
     pool.give(a); // twice: the second is ignored
     expect(pool.take()).toBe(a);
     expect(pool.take()).not.toBe(a);
+  });
+
+  test("a short read goes out as the view lend() made: that view comes back, the pieces of a split one do not", () => {
+    const pool = new BufferPool(16, 2);
+    const a = pool.take();
+    const chunk = pool.lend(a, 10);
+    expect(chunk.byteLength).toBe(10);
+    pool.give(chunk.subarray(0, 5)); // a stage split it: neither piece is the chunk lent
+    pool.give(chunk.subarray(5));
+    expect(pool.take()).not.toBe(a);
+    pool.give(chunk);
+    const again = pool.take();
+    expect(again).toBe(a);
+    expect(again.byteLength).toBe(16); // whole again
+  });
+
+  test("the temp-file writer gives a file read's chunks back once written: a copy reuses the same buffers", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "ferry-pool-"));
+    try {
+      const bytes = new Uint8Array(7 * 256 * 1024 + 999).map((_, i) => (i * 7) ^ (i >> 11));
+      await writeFile(join(dir, "a"), bytes);
+      const seen = new Set<ArrayBufferLike>();
+      const writer = await createTempWriter(join(dir, "b"));
+      await readFileStream(join(dir, "a")).pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, controller) {
+            seen.add(chunk.buffer);
+            controller.enqueue(chunk);
+          },
+        }),
+      ).pipeTo(writer.writable);
+      await writer.commit();
+      expect(new Uint8Array(await readFile(join(dir, "b")))).toEqual(bytes);
+      expect(seen.size).toBeLessThan(5); // eight chunks through at most four buffers
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test("level-0 gzip through a pool whose chunks the consumer gives back writes the same bytes", async () => {

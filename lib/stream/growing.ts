@@ -5,12 +5,7 @@
  * @module
  */
 import { type FileHandle, open } from "node:fs/promises";
-import { uninitializedBytes } from "./bytes.ts";
-import { fileErrorOf } from "./files.ts";
-import { noteStreamedBytes } from "./reclaim.ts";
-
-/** Bytes per read of a follower (as readFileStream's). */
-const CHUNK_SIZE = 256 * 1024;
+import { fileErrorOf, readBuffers } from "./files.ts";
 
 /**
  * The progress of one file's writer, and streams of its bytes that follow it. The writer reports {@link opened},
@@ -92,16 +87,18 @@ export class GrowingFile {
             }
             const available = Math.min(this.#written, this.size) - position;
             if (available > 0) {
-              const buffer = uninitializedBytes(Math.min(CHUNK_SIZE, available));
-              const { bytesRead } = await fh.read(buffer, 0, buffer.byteLength, position).catch((err) => {
+              const buffer = readBuffers.take();
+              const wanted = Math.min(buffer.byteLength, available);
+              const { bytesRead } = await fh.read(buffer, 0, wanted, position).catch((err) => {
+                readBuffers.give(buffer);
                 throw fileErrorOf(err, "read", this.#final ?? this.#path ?? "");
               });
               if (bytesRead === 0) {
+                readBuffers.give(buffer);
                 throw fileErrorOf(new Error("the file shrank while it was read"), "read", this.#path!);
               }
               position += bytesRead;
-              noteStreamedBytes(bytesRead);
-              controller.enqueue(bytesRead === buffer.byteLength ? buffer : buffer.subarray(0, bytesRead));
+              controller.enqueue(readBuffers.lend(buffer, bytesRead));
               return;
             }
             if (this.#final !== undefined && position >= this.size) {

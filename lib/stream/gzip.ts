@@ -148,7 +148,10 @@ function storedGzipStream(pool?: BufferPool): TransformStream<Uint8Array, Uint8A
   // into uninitialised memory. The open block (header at `at`, `fill` data bytes) is closed as not final when
   // more data arrives past it, and flagged final in flush(): a chunk is sent only once its blocks are all closed.
   const chunkBytes = STORED_CHUNK_BYTES;
-  const fresh = pool && pool.size === chunkBytes ? () => pool.take() : () => uninitializedBytes(chunkBytes);
+  const fresh = pool && pool.size === chunkBytes ? () => pool.take() : () => {
+    noteStreamedBytes(chunkBytes); // garbage once passed on
+    return uninitializedBytes(chunkBytes);
+  };
   let out = fresh();
   let at = 0;
   let fill = 0;
@@ -173,7 +176,6 @@ function storedGzipStream(pool?: BufferPool): TransformStream<Uint8Array, Uint8A
           at += 5 + STORED_BLOCK;
           fill = 0;
           if (at === chunkBytes) {
-            if (!pool) noteStreamedBytes(chunkBytes); // a pooled chunk leaves nothing to collect
             controller.enqueue(out);
             out = fresh();
             at = 0;

@@ -94,6 +94,11 @@ export interface WriteTarEntryOptions {
   signal?: AbortSignal;
   /** Names the archive in a size error. */
   ref?: string;
+  /**
+   * Called with each content chunk once `write` has settled for it, by a writer that keeps no reference to what it
+   * wrote (it copied or wrote it out): the chunk may then be reused (`recycle` in lib/stream/files.ts).
+   */
+  reuse?: (chunk: Uint8Array) => void;
 }
 
 /**
@@ -123,6 +128,7 @@ export async function writeTarEntry(
       seen += value.byteLength;
       if (seen > size) throw new SizeMismatchError(size, seen, { ref: options.ref });
       await write(value);
+      options.reuse?.(value);
     }
   } catch (err) {
     await reader.cancel(err).catch(() => {});
