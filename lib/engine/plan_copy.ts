@@ -24,7 +24,7 @@ import type { ReadableStore, StoreOptions, WritableStore } from "../ends/store.t
 import { Limiter } from "../stream/limiter.ts";
 import { DEFAULT_CONCURRENCY, foreignLayerRefused } from "./copy_graph.ts";
 import { fetchManifest } from "./fetch.ts";
-import { discoverReferrers, type Referrer, type ReferrersChoice } from "./referrers.ts";
+import { type Referrer, type ReferrersChoice, referrersOfRoots } from "./referrers.ts";
 
 /**
  * What a dry run asks of a destination: only whether it has a descriptor (and whether it could mount one).
@@ -330,13 +330,55 @@ export async function planWithReferrers(
   root: Descriptor,
   options: PlanWithReferrersOptions = {},
 ): Promise<CopyPlan & { referrers: Referrer[] }> {
+  return await planRoots(src, dst, [{ desc: root }], options);
+}
+
+/**
+ * One root of {@link planRoots}: a manifest or index, and the platform its plan is counted under when it is not
+ * an index's child (a platform manifest planned on its own, as split does).
+ *
+ * @example
+ * ```ts
+ * const root: PlanRoot = { desc: buildSampleImage().manifests[0], group: "linux/amd64" };
+ * ```
+ */
+export interface PlanRoot {
+  /** The manifest or index planned (with everything under it). */
+  desc: Descriptor;
+  /** See {@link PlanCopyOptions.group}. */
+  group?: string;
+}
+
+/**
+ * The dry run of `transferRoots` (lib/engine/referrers.ts): each root's plan, each digest once, then the
+ * referrers' graphs (labelled `referrers`). The plan's `root` is the first root.
+ *
+ * @example
+ * ```ts
+ * const { store, manifests } = buildSampleImage();
+ * const plan = await planRoots(store, new MemoryStore(), manifests.map((m) => ({ desc: m, group: formatPlatform(m.platform!) })));
+ * console.log(plan.perPlatform);
+ * ```
+ */
+export async function planRoots(
+  src: ReadableStore,
+  dst: PlanDestination,
+  roots: PlanRoot[],
+  options: PlanWithReferrersOptions = {},
+): Promise<CopyPlan & { referrers: Referrer[] }> {
+  if (roots.length === 0) throw new UsageError("Cannot plan a copy of nothing: no root given");
   const seen = options.seen ?? new Set<string>();
-  const plan = await planCopy(src, dst, root, { ...options, seen });
+  let plan: CopyPlan | undefined;
+  for (const root of roots) {
+    const one = await planCopy(src, dst, root.desc, { ...options, seen, ...(root.group ? { group: root.group } : {}) });
+    plan = plan ? mergePlans(plan, one) : one;
+  }
   const choice = options.referrers ?? {};
-  const referrers = choice === false
-    ? []
-    : await discoverReferrers(src, root, { signal: options.signal, artifactTypes: choice.artifactTypes });
-  return { ...await planReferrers(src, dst, plan, referrers, { ...options, seen }), referrers };
+  const referrers = choice === false ? [] : await referrersOfRoots(src, roots.map((r) => r.desc), {
+    signal: options.signal,
+    artifactTypes: choice.artifactTypes,
+  });
+  return { ...await planReferrers(src, dst, plan!, referrers, { ...options, seen }), referrers };
 }
 
 /**

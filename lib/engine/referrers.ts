@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { abortErrorOf } from "../errors.ts";
+import { abortErrorOf, FerryError, PartialError } from "../errors.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { isIndex, isManifest } from "../oci/media_types.ts";
 import type { ReadableStore, StoreOptions, WritableStore } from "../ends/store.ts";
@@ -267,29 +267,157 @@ export async function transferWithReferrers(
   root: Descriptor,
   options: TransferWithReferrersOptions = {},
 ): Promise<TransferWithReferrersResult> {
-  return await commit(dst, options.signal, async () => {
-    const result = await copyGraph(src, dst, root, options);
-    const choice = options.referrers ?? {};
-    const referrers = choice === false
-      ? []
-      : await discoverReferrers(src, root, { signal: options.signal, artifactTypes: choice.artifactTypes });
-    const extra = await copyReferrers(src, dst, referrers, {
-      ...options,
-      ...(choice !== false && choice.repository !== undefined ? { repository: choice.repository } : {}),
-    });
-    if (options.signal?.aborted) throw abortErrorOf(options.signal);
-    for (const tag of options.tags ?? []) await dst.tag(root, tag, { signal: options.signal });
-    const total: TransferWithReferrersResult = {
-      ...result,
-      copied: result.copied + extra.copied,
-      skipped: result.skipped + extra.skipped,
-      mounted: result.mounted + extra.mounted,
-      bytes: result.bytes + extra.bytes,
-      referrers,
+  const { tags, beforeClose, ...rest } = options;
+  const done = await transferRoots(src, dst, [{ desc: root, tags }], {
+    ...rest,
+    ...(beforeClose ? { beforeClose: (result) => beforeClose({ root, ...result }) } : {}),
+  });
+  return { root, ...done };
+}
+
+/**
+ * One root of {@link transferRoots}: a manifest or index and the names it gets.
+ *
+ * @example
+ * ```ts
+ * const root: TransferRoot = { desc: buildSampleImage().manifests[0], tags: ["1.0-amd64"] };
+ * ```
+ */
+export interface TransferRoot {
+  /** The manifest or index copied (with everything under it). */
+  desc: Descriptor;
+  /** Names pointing at it after the copy; none by default. */
+  tags?: string[];
+}
+
+/**
+ * Options of {@link transferRoots}: copyGraph's, which referrers travel, and a last step before the commit.
+ *
+ * @example
+ * ```ts
+ * const options: TransferRootsOptions = { referrers: false, concurrency: 4 };
+ * ```
+ */
+export interface TransferRootsOptions extends CopyGraphOptions {
+  /** Which referrers travel (default all); `false` copies the images only. */
+  referrers?: ReferrersChoice;
+  /** Runs after the tags and before `close()`; a failure aborts the destination. */
+  beforeClose?: (result: TransferRootsResult) => Promise<void>;
+}
+
+/**
+ * What {@link transferRoots} did, summed over its roots and their referrers.
+ *
+ * @example
+ * ```ts
+ * const { store, root } = buildSampleImage();
+ * const result: TransferRootsResult = await transferRoots(store, new MemoryStore(), [{ desc: root, tags: ["1.0"] }]);
+ * console.log(result.copied, result.bytes, result.referrers.length);
+ * ```
+ */
+export interface TransferRootsResult extends Omit<CopyResult, "root"> {
+  /** The referrers copied (see {@link Referrer}). */
+  referrers: Referrer[];
+}
+
+/**
+ * The one transfer every verb's copy is: each root's graph, then the referrers (of a single root and the manifests
+ * it lists; with several roots, each root's own, as each stands for itself), then every root's tags, in one commit
+ * of `dst`, so a failed copy leaves no tag behind. A tag that fails after others were written is a PartialError.
+ *
+ * @example
+ * ```ts
+ * const { store: src, manifests } = buildSampleImage();
+ * const dst = await OciLayoutStore.open("out", { create: true });
+ * await transferRoots(src, dst, manifests.map((m, i) => ({ desc: m, tags: [`1.0-${i}`] })));
+ * ```
+ */
+export async function transferRoots(
+  src: ReadableStore,
+  dst: WritableStore,
+  roots: TransferRoot[],
+  options: TransferRootsOptions = {},
+): Promise<TransferRootsResult> {
+  const signal = options.signal;
+  return await commit(dst, signal, async () => {
+    const total: TransferRootsResult = {
+      copied: 0,
+      skipped: 0,
+      mounted: 0,
+      bytes: 0,
+      skippedForeignLayers: [],
+      referrers: [],
     };
+    const add = (r: ReferrersCopyResult) => {
+      total.copied += r.copied;
+      total.skipped += r.skipped;
+      total.mounted += r.mounted;
+      total.bytes += r.bytes;
+    };
+    const foreign = new Map<string, Descriptor>();
+    for (const root of roots) {
+      const copied = await copyGraph(src, dst, root.desc, options);
+      add(copied);
+      for (const d of copied.skippedForeignLayers) foreign.set(d.digest, d);
+    }
+    total.skippedForeignLayers = [...foreign.values()];
+    const choice = options.referrers ?? {};
+    if (choice !== false) {
+      total.referrers = await referrersOfRoots(src, roots.map((r) => r.desc), {
+        signal,
+        artifactTypes: choice.artifactTypes,
+      });
+      add(
+        await copyReferrers(src, dst, total.referrers, {
+          ...options,
+          ...(choice.repository !== undefined ? { repository: choice.repository } : {}),
+        }),
+      );
+    }
+    if (signal?.aborted) throw abortErrorOf(signal);
+    const written: string[] = [];
+    for (const root of roots) {
+      for (const tag of root.tags ?? []) {
+        try {
+          await dst.tag(root.desc, tag, { signal });
+        } catch (err) {
+          if (written.length === 0 || !(err instanceof FerryError)) throw err;
+          throw new PartialError(`Cannot tag ${tag} after writing ${written.join(", ")}: ${err.message}`, [
+            { ref: tag, error: err.message },
+          ]);
+        }
+        written.push(tag);
+      }
+    }
     await options.beforeClose?.(total);
     return total;
   });
+}
+
+/**
+ * The referrers {@link transferRoots} carries: those of a single root (an index's with those of its manifests),
+ * or each root's own when there are several, each digest once, in the order found.
+ *
+ * @example
+ * ```ts
+ * const { store, root } = buildSampleImage();
+ * const referrers = await referrersOfRoots(store, [root], { artifactTypes: ["application/spdx+json"] });
+ * ```
+ */
+export async function referrersOfRoots(
+  src: ReadableStore,
+  roots: Descriptor[],
+  options: { signal?: AbortSignal; artifactTypes?: string[] } = {},
+): Promise<Referrer[]> {
+  if (roots.length === 1) return await discoverReferrers(src, roots[0], options);
+  const out: Referrer[] = [];
+  const seen = new Set<string>();
+  for (const root of roots) {
+    for (const r of await discoverReferrers(src, root, { ...options, children: false })) {
+      if (!seen.has(r.desc.digest) && seen.add(r.desc.digest)) out.push(r);
+    }
+  }
+  return out;
 }
 
 /**

@@ -17,7 +17,10 @@ import {
   NOTATION_SIGNATURE,
   SPDX_JSON,
 } from "../testing/referrers.ts";
-import { copyReferrers, discoverReferrers, transferWithReferrers } from "./referrers.ts";
+import { NotFoundError, PartialError } from "../errors.ts";
+import { bare } from "../oci/descriptor.ts";
+import { planRoots } from "./plan_copy.ts";
+import { copyReferrers, discoverReferrers, transferRoots, transferWithReferrers } from "./referrers.ts";
 
 const dirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -126,5 +129,56 @@ describe("referrers through an OCI layout and an archive", () => {
     await copyReferrers(sample.store, dst, found);
     expect(dst.tags.get(sig.tag!)?.digest).toBe(sig.desc.digest);
     expect(dst.tags.get(att.tag!)?.digest).toBe(att.desc.digest);
+  });
+});
+
+describe("transferRoots", () => {
+  test("several roots: each graph, each root's own referrers, then every tag", async () => {
+    const { sample, sig, sbom, sbomSig } = signedSample();
+    const dst = new MemoryStore();
+    const roots = sample.manifests.map((m, i) => ({ desc: bare(m), tags: [`1.0-${i}`] }));
+    const done = await transferRoots(sample.store, dst, roots);
+    expect(dst.tags.get("1.0-0")?.digest).toBe(sample.manifests[0].digest);
+    expect(dst.tags.get("1.0-1")?.digest).toBe(sample.manifests[1].digest);
+    // The platform's SBOM and its signature travel; the index's cosign signature does not (the index is no root).
+    expect(done.referrers.map((r) => r.desc.digest)).toEqual([sbom.desc.digest, sbomSig.desc.digest]);
+    expect(dst.tags.has(sig.tag!)).toBe(false);
+    expect(dst.blobs.has(sample.root.digest)).toBe(false);
+    expect(done.copied).toBe(dst.blobs.size);
+  });
+
+  test("a tag that fails after another was written is a PartialError naming both", async () => {
+    const { sample } = signedSample();
+    const dst = new MemoryStore();
+    const tag = dst.tag.bind(dst);
+    dst.tag = (desc, name) => name === "b" ? Promise.reject(new NotFoundError("Cannot tag b: gone")) : tag(desc, name);
+    const roots = [{ desc: bare(sample.manifests[0]), tags: ["a"] }, { desc: bare(sample.manifests[1]), tags: ["b"] }];
+    const err = await transferRoots(sample.store, dst, roots, { referrers: false }).catch((e) => e);
+    expect(err).toBeInstanceOf(PartialError);
+    expect(err.message).toBe("Cannot tag b after writing a: Cannot tag b: gone");
+    expect(err.failures).toEqual([{ ref: "b", error: "Cannot tag b: gone" }]);
+  });
+
+  test("a copy that fails writes no tag", async () => {
+    const { sample } = signedSample();
+    const second = JSON.parse(new TextDecoder().decode(sample.store.blobs.get(sample.manifests[1].digest)!.bytes));
+    const src = new MemoryStore();
+    for (const [digest, blob] of sample.store.blobs) if (digest !== second.config.digest) src.blobs.set(digest, blob);
+    const dst = new MemoryStore();
+    const roots = sample.manifests.map((m, i) => ({ desc: bare(m), tags: [`t${i}`] }));
+    await expect(transferRoots(src, dst, roots, { referrers: false })).rejects.toBeInstanceOf(NotFoundError);
+    expect(dst.tags.size).toBe(0);
+  });
+
+  test("planRoots counts each root under its group and plans what transferRoots writes", async () => {
+    const { sample } = signedSample();
+    const roots = sample.manifests.map((m, i) => ({ desc: bare(m), tags: [`1.0-${i}`], group: `p${i}` }));
+    const plan = await planRoots(sample.store, new MemoryStore(), roots);
+    const dst = new MemoryStore();
+    const done = await transferRoots(sample.store, dst, roots);
+    expect(plan.toWrite.length).toBe(done.copied);
+    expect(plan.bytes).toBe(done.bytes);
+    expect([...plan.perPlatform.keys()].sort()).toEqual(["p0", "p1", "referrers"]);
+    expect(plan.referrers.map((r) => r.desc.digest)).toEqual(done.referrers.map((r) => r.desc.digest));
   });
 });

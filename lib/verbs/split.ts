@@ -4,9 +4,8 @@
  *
  * @module
  */
-import { AbortError, FerryError, PartialError, UsageError } from "../errors.ts";
-import { type CopyEvent, copyGraph } from "../engine/copy_graph.ts";
-import { commit } from "../engine/transfer.ts";
+import { UsageError } from "../errors.ts";
+import type { CopyEvent } from "../engine/copy_graph.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { formatLocation, parseLocation } from "../ref/location.ts";
 import { formatPlatform } from "../oci/platform.ts";
@@ -14,24 +13,10 @@ import { isValidTag } from "../ref/reference.ts";
 import { DEFAULT_SPLIT_TAG, parseTagTemplate } from "../ref/tag_template.ts";
 import type { RegistryOptions } from "../remote/client.ts";
 import { openDestination } from "../ends/open.ts";
-import {
-  type DryRunPlan,
-  dryRunPlan,
-  emptyPlan,
-  mergePlans,
-  planCopy,
-  planReferrers,
-  probeDestination,
-} from "../engine/plan_copy.ts";
+import { type DryRunPlan, dryRunPlan, type PlanRoot, planRoots, probeDestination } from "../engine/plan_copy.ts";
 import { foreignLayersMode, selectSource } from "../engine/source.ts";
 import { bare } from "../oci/descriptor.ts";
-import {
-  copyReferrers,
-  discoverReferrers,
-  type Referrer,
-  referrerSummaries,
-  type ReferrerSummary,
-} from "../engine/referrers.ts";
+import { referrerSummaries, type ReferrerSummary, type TransferRoot, transferRoots } from "../engine/referrers.ts";
 
 /**
  * Options of {@link split}.
@@ -186,111 +171,54 @@ export async function split(src: string, dst: string, options: SplitOptions = {}
     if (options.withIndex && seen.has(base)) {
       throw new UsageError(`Cannot split ${src}: tag "${base}" is both a platform tag and the index tag`);
     }
-    const copyOptions = {
+    // Each platform's manifest is a root of its own, its plan counted under its platform; the index comes last.
+    const roots: (TransferRoot & PlanRoot)[] = planned.map((p) => ({
+      desc: bare(p.desc),
+      tags: [p.tag],
+      group: formatPlatform(p.platform),
+    }));
+    if (options.withIndex) roots.push({ desc: selected.root, tags: [base] });
+    const transfer = {
       concurrency: options.concurrency,
       signal: options.signal,
       onEvent: options.onEvent,
       foreignLayers: foreignLayersMode(options.allowNondistributable, dstLocation.kind),
+      // Each platform's referrers go with its tag (a platform's SBOM, signatures of its digest).
+      referrers: options.referrers === false ? false as const : { artifactTypes: options.artifactTypes },
     };
-    const roots: [Descriptor, string][] = planned.map((p) => [bare(p.desc), p.tag]);
-    if (options.withIndex) roots.push([selected.root, base]);
-    // Each platform's referrers go with its tag (a platform's SBOM, signatures of its digest).
-    const referrersOf = async () => {
-      const referrers: Referrer[] = [];
-      if (options.referrers === false) return referrers;
-      const seen = new Set<string>();
-      for (const [desc] of roots) {
-        const found = await discoverReferrers(selected.store, desc, {
-          signal: options.signal,
-          artifactTypes: options.artifactTypes,
-          children: false,
-        });
-        for (const r of found) if (!seen.has(r.desc.digest) && seen.add(r.desc.digest)) referrers.push(r);
-      }
-      return referrers;
-    };
-    const tags: SplitTag[] = planned.map((p) => ({
-      tag: p.tag,
-      digest: p.desc.digest,
-      platform: formatPlatform(p.platform),
-    }));
-    const index: SplitResult["index"] = options.withIndex
-      ? { tag: base, digest: selected.root.digest, filtered: selected.filtered }
-      : undefined;
     const head = {
       source: formatLocation(srcLocation),
       destination: formatLocation(dstLocation),
       digest: selected.root.digest,
-      tags,
-      ...(index ? { index } : {}),
+      tags: planned.map((p): SplitTag => ({ tag: p.tag, digest: p.desc.digest, platform: formatPlatform(p.platform) })),
+      ...(options.withIndex ? { index: { tag: base, digest: selected.root.digest, filtered: selected.filtered } } : {}),
     };
     if (probe) {
-      const seen = new Set<string>();
-      let plan = emptyPlan(selected.root);
-      for (const [desc, tag] of roots) {
-        const platform = planned.find((p) => p.tag === tag)?.platform; // none for the index
-        plan = mergePlans(
-          plan,
-          await planCopy(selected.store, probe.store, desc, {
-            ...copyOptions,
-            seen,
-            ...(platform ? { group: formatPlatform(platform) } : {}),
-          }),
-        );
-      }
-      const referrers = await referrersOf();
-      plan = await planReferrers(selected.store, probe.store, plan, referrers, { ...copyOptions, seen });
+      const plan = await planRoots(selected.store, probe.store, roots, transfer);
       return {
         ...head,
         skippedForeignLayers: plan.skippedForeignLayers,
-        referrers: referrerSummaries(referrers),
+        referrers: referrerSummaries(plan.referrers),
         copied: plan.toWrite.length,
         skipped: plan.present.length,
         mounted: plan.mounted.length,
         bytes: plan.bytes,
         dryRun: true,
-        plan: await dryRunPlan(plan, probe, roots.map(([, tag]) => tag), options.signal),
+        plan: await dryRunPlan(plan, probe, roots.flatMap((r) => r.tags ?? []), options.signal),
       };
     }
-    const store = opened!.store;
-    return await commit(store, options.signal, async () => {
-      // Everything is copied before the first tag is written, so a failed copy leaves no tag behind.
-      const skippedForeignLayers = new Map<string, Descriptor>();
-      const totals = { copied: 0, skipped: 0, mounted: 0, bytes: 0 };
-      const add = (r: typeof totals) => {
-        totals.copied += r.copied;
-        totals.skipped += r.skipped;
-        totals.mounted += r.mounted;
-        totals.bytes += r.bytes;
-      };
-      for (const [desc] of roots) {
-        const copied = await copyGraph(selected.store, store, desc, copyOptions);
-        add(copied);
-        for (const d of copied.skippedForeignLayers) skippedForeignLayers.set(d.digest, d);
-      }
-      const referrers = await referrersOf();
-      if (referrers.length > 0) add(await copyReferrers(selected.store, store, referrers, copyOptions));
-      if (options.signal?.aborted) throw new AbortError();
-      const written: string[] = [];
-      for (const [desc, tag] of roots) {
-        try {
-          await store.tag(desc, tag, { signal: options.signal });
-        } catch (err) {
-          if (written.length === 0 || !(err instanceof FerryError)) throw err;
-          throw new PartialError(
-            `Cannot split ${src}: tagging ${tag} failed after writing ${written.join(", ")}: ${err.message}`,
-            [{ ref: tag, error: err.message }],
-          );
-        }
-        written.push(tag);
-      }
-      return {
-        ...head,
-        skippedForeignLayers: [...skippedForeignLayers.values()],
-        referrers: referrerSummaries(referrers),
-        ...totals,
-      };
-    });
+    // Everything is copied before the first tag is written, so a failed copy leaves no tag behind; a tag that
+    // fails after others were written is a PartialError naming them.
+    const done = await transferRoots(selected.store, opened!.store, roots, transfer);
+    return {
+      ...head,
+      skippedForeignLayers: done.skippedForeignLayers,
+      referrers: referrerSummaries(done.referrers),
+      copied: done.copied,
+      skipped: done.skipped,
+      mounted: done.mounted,
+      bytes: done.bytes,
+    };
   } finally {
     await selected.dispose();
   }
