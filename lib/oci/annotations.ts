@@ -87,6 +87,57 @@ export function entryName(entry: Descriptor, defaultRepo: string, forced?: strin
 }
 
 /**
+ * `host/path` of a full image name (`docker.io/library/nginx:1.27` → `docker.io/library/nginx`, `index.docker.io`
+ * as `docker.io`, Docker Hub's `library/` kept as registry mirrors are asked); undefined for a bare tag or a name
+ * without a registry host (`team/app:1.0`).
+ *
+ * @example
+ * ```ts
+ * registryPathOf("ghcr.io/team/app:1.0@sha256:" + "a".repeat(64)); // "ghcr.io/team/app"
+ * ```
+ */
+export function registryPathOf(name: string | undefined): string | undefined {
+  if (!name) return undefined;
+  const at = name.indexOf("@");
+  const base = at < 0 ? name : name.slice(0, at);
+  const colon = base.lastIndexOf(":");
+  const path = colon > base.lastIndexOf("/") ? base.slice(0, colon) : base;
+  const first = path.slice(0, Math.max(path.indexOf("/"), 0));
+  if (!isHost(first)) return undefined;
+  return path.replace(/^index\.docker\.io\//, "docker.io/");
+}
+
+/**
+ * Where the images of one served set go (a bundle as it is written, `ferry serve A B` as it reads): each image's
+ * {@link entryName} repository (`team/app`), unless an image of another registry took that path first; then its
+ * full `host/path` (`quay.io/team/app`), so that no name answers with another registry's image. The first keeps
+ * the short path. A full name that is no repository name (a host with a port, `127.0.0.1:5000/team/app`) cannot
+ * be asked for by clients and shares the short path, where the first image's tags win.
+ *
+ * @example
+ * ```ts
+ * const names = new ServedNames();
+ * names.place("team/app", "ghcr.io/team/app"); // "team/app"
+ * names.place("team/app", "quay.io/team/app"); // "quay.io/team/app"
+ * names.place("team/app", "ghcr.io/team/app"); // "team/app"
+ * ```
+ */
+export class ServedNames {
+  readonly #owners = new Map<string, string>();
+
+  /** The repository of an image named `repository` by its entry, whose full name's `host/path` is `full`. */
+  place(repository: string, full: string | undefined): string {
+    if (full === undefined || full === repository) return repository;
+    const owner = this.#owners.get(repository);
+    if (owner === undefined) {
+      this.#owners.set(repository, full);
+      return repository;
+    }
+    return owner === full || !isRepositoryName(full) ? repository : full;
+  }
+}
+
+/**
  * Every name annotation of an entry, full names first (`docker.io/library/app:1.0`, then `1.0`), deduplicated:
  * the names an archive's images are listed and tagged by.
  *

@@ -8,6 +8,8 @@ import {
   GGCR_NAME,
   isNamed,
   REF_NAME,
+  registryPathOf,
+  ServedNames,
 } from "./annotations.ts";
 import type { Descriptor } from "./descriptor.ts";
 
@@ -68,4 +70,27 @@ test("containerdName normalises like docker", () => {
   expect(containerdName("me/app:1")).toBe("docker.io/me/app:1");
   expect(containerdName("127.0.0.1:5000/team/app:1.0")).toBe("127.0.0.1:5000/team/app:1.0");
   expect(containerdName("localhost/app:1")).toBe("localhost/app:1");
+});
+
+test("registryPathOf: host and path of a full name, none without a host", () => {
+  expect(registryPathOf("ghcr.io/team/app:1.0")).toBe("ghcr.io/team/app");
+  expect(registryPathOf(`index.docker.io/library/nginx@sha256:${"a".repeat(64)}`)).toBe("docker.io/library/nginx");
+  expect(registryPathOf("127.0.0.1:5000/team/app")).toBe("127.0.0.1:5000/team/app");
+  expect(registryPathOf("localhost/app:1")).toBe("localhost/app");
+  expect(registryPathOf("team/app:1.0")).toBeUndefined();
+  expect(registryPathOf("1.0")).toBeUndefined();
+  expect(registryPathOf(undefined)).toBeUndefined();
+});
+
+test("ServedNames: the first registry keeps a path, another's image goes under its full name", () => {
+  const names = new ServedNames();
+  expect(names.place("team/app", "ghcr.io/team/app")).toBe("team/app");
+  expect(names.place("team/app", "quay.io/team/app")).toBe("quay.io/team/app");
+  expect(names.place("team/app", "ghcr.io/team/app")).toBe("team/app");
+  // A host with a port makes no repository name: such an image shares the path.
+  expect(names.place("team/app", "127.0.0.1:5000/team/app")).toBe("team/app");
+  // Names without a registry are placed where their entry says.
+  expect(names.place("team/app", undefined)).toBe("team/app");
+  expect(names.place("other", "127.0.0.1:5000/other")).toBe("other");
+  expect(names.place("other", "ghcr.io/other")).toBe("ghcr.io/other");
 });

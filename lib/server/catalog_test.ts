@@ -42,4 +42,42 @@ describe("/v2/_catalog and registry-mirror names", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test("the same path from two registries: each full name answers with its own image, the first keeps the path", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ferry-catalog-"));
+    try {
+      const ghcr = buildSampleImage({ seed: 1 });
+      const quay = buildSampleImage({ seed: 2 });
+      await transfer(ghcr.store, await OciLayoutStore.open(dir, { create: true }), ghcr.root, {
+        tags: ["ghcr.io/team/app:1.0"],
+      });
+      await transfer(quay.store, await OciLayoutStore.open(dir), quay.root, {
+        tags: ["quay.io/team/app:1.0", "quay.io/team/app:2.0"],
+      });
+      const handler = registryHandler(layoutBackend([{ store: await OciLayoutStore.open(dir), defaultRepo: "x" }]));
+      const get = (path: string, init?: RequestInit) => handler(new Request(`http://127.0.0.1${path}`, init));
+      expect(await (await get("/v2/_catalog")).json()).toEqual({ repositories: ["quay.io/team/app", "team/app"] });
+      for (
+        const [path, headers, digest] of [
+          ["/v2/team/app/manifests/1.0", {}, ghcr.root.digest],
+          ["/v2/ghcr.io/team/app/manifests/1.0", {}, ghcr.root.digest],
+          ["/v2/team/app/manifests/1.0?ns=ghcr.io", {}, ghcr.root.digest],
+          ["/v2/quay.io/team/app/manifests/1.0", {}, quay.root.digest],
+          ["/v2/quay.io/team/app/manifests/2.0", {}, quay.root.digest],
+          ["/v2/team/app/manifests/1.0?ns=quay.io", {}, quay.root.digest],
+          ["/v2/team/app/manifests/1.0", { "OCI-Namespace": "quay.io" }, quay.root.digest],
+        ] as [string, Record<string, string>, string][]
+      ) {
+        const res = await get(path, { method: "HEAD", headers });
+        expect([path, res.status, res.headers.get("Docker-Content-Digest")]).toEqual([path, 200, digest]);
+      }
+      // The short path is the first registry's: a tag only the other has is not there.
+      expect((await get("/v2/team/app/manifests/2.0", { method: "HEAD" })).status).toBe(404);
+      // Blobs are served where their image is.
+      const quayTags = await (await get("/v2/quay.io/team/app/tags/list")).json();
+      expect(quayTags).toEqual({ name: "quay.io/team/app", tags: ["1.0", "2.0"] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

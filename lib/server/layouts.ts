@@ -17,9 +17,12 @@ import type { ReadableStore } from "../ends/store.ts";
 import {
   CONTAINERD_NAME,
   entryName,
+  FERRY_REPOSITORY,
   isTag,
   NAME_KEYS,
   REFERRER_TAG,
+  registryPathOf,
+  ServedNames,
   SOURCE_INDEX,
   SOURCE_INDEX_NAME,
 } from "../oci/annotations.ts";
@@ -147,7 +150,10 @@ export function layoutBackend(layouts: ServedLayout[], options: LayoutBackendOpt
   };
 }
 
-/** The repositories the layouts name: index.json entries first (first tag wins), then carried indexes. */
+/**
+ * The repositories the layouts name: index.json entries first (first tag wins), then carried indexes. An image of
+ * another registry whose path an earlier one took is served under its full name (see {@link ServedNames}).
+ */
 async function build(
   layouts: ServedLayout[],
   pool: LayoutPool,
@@ -155,9 +161,15 @@ async function build(
   extra: Descriptor[],
 ): Promise<Map<string, Repository>> {
   const repos = Object.assign(new Map<string, Repository>(), { aliases: new Map<string, string>() }) as Repositories;
+  const names = new ServedNames();
+  /** The repository an entry named `repository` is served under: where its full name says, unless forced. */
+  const place = (entry: Descriptor, repository: string, fullName = fullNameOf(entry)) =>
+    forced !== undefined || entry.annotations?.[FERRY_REPOSITORY] !== undefined
+      ? repository
+      : names.place(repository, registryPathOf(fullName));
   const alias = (entry: Descriptor, repository: string) => {
     for (const key of NAME_KEYS) {
-      const full = hostAndPath(entry.annotations?.[key]);
+      const full = registryPathOf(entry.annotations?.[key]);
       if (full && !repos.aliases.has(full)) repos.aliases.set(full, repository);
     }
   };
@@ -179,25 +191,25 @@ async function build(
     if (!repo.all.some((r) => r.digest === desc.digest)) repo.all.push(desc);
     if (tag !== undefined && !repo.tagged.has(tag)) repo.tagged.set(tag, desc);
   };
+  const addEntry = (entry: Descriptor, named: { repository: string; tag?: string }) => {
+    const repository = place(entry, named.repository);
+    // A referrer an archive lists under its cosign tag (kept out of ref.name for containerd) is served by that tag.
+    const referrerTag = entry.annotations?.[REFERRER_TAG];
+    add(repository, named.tag ?? (referrerTag && isTag(referrerTag) ? referrerTag : undefined), entry);
+    alias(entry, repository);
+    return repository;
+  };
   const carried: { digest: string; name?: string; repository: string }[] = [];
   for (const { store, defaultRepo } of layouts) {
-    for (const { entry, repository, tag } of store.named({ defaultRepo, forced })) {
-      // A referrer an archive lists under its cosign tag (kept out of ref.name for containerd) is served by that tag.
-      const referrerTag = entry.annotations?.[REFERRER_TAG];
-      add(repository, tag ?? (referrerTag && isTag(referrerTag) ? referrerTag : undefined), entry);
-      alias(entry, repository);
+    for (const { entry, ...named } of store.named({ defaultRepo, forced })) {
+      const repository = addEntry(entry, named);
       const digest = entry.annotations?.[SOURCE_INDEX];
       if (digest && isDigest(digest) && !carried.some((c) => c.digest === digest)) {
         carried.push({ digest, name: entry.annotations?.[SOURCE_INDEX_NAME], repository });
       }
     }
   }
-  for (const entry of extra) {
-    const { repository, tag } = entryName(entry, "image", forced);
-    const referrerTag = entry.annotations?.[REFERRER_TAG];
-    add(repository, tag ?? (referrerTag && isTag(referrerTag) ? referrerTag : undefined), entry);
-    alias(entry, repository);
-  }
+  for (const entry of extra) addEntry(entry, entryName(entry, "image", forced));
   for (const c of carried) {
     const index = await completeIndex(pool, c.digest);
     if (!index) continue; // some platform's file is not served: its per-platform tags still are
@@ -205,24 +217,14 @@ async function build(
     const named = c.name
       ? entryName({ ...index, annotations: { [CONTAINERD_NAME]: c.name } }, c.repository, forced)
       : undefined;
-    add(named?.repository ?? c.repository, named?.tag, index);
+    add(named ? place(index, named.repository, c.name) : c.repository, named?.tag, index);
   }
   return repos;
 }
 
-/**
- * `host/path` of a full image name (`docker.io/library/nginx:1.27` → `docker.io/library/nginx`), Docker Hub's
- * `library/` kept, as registry mirrors are asked; undefined for a bare tag or a name without a registry host.
- */
-function hostAndPath(name: string | undefined): string | undefined {
-  if (!name) return undefined;
-  const at = name.indexOf("@");
-  const base = at < 0 ? name : name.slice(0, at);
-  const colon = base.lastIndexOf(":");
-  const path = colon > base.lastIndexOf("/") ? base.slice(0, colon) : base;
-  const first = path.slice(0, Math.max(path.indexOf("/"), 0));
-  if (!first || !(first.includes(".") || first.includes(":") || first === "localhost")) return undefined;
-  return path.replace(/^index\.docker\.io\//, "docker.io/");
+/** The first full name among an entry's {@link NAME_KEYS} (`ghcr.io/team/app:1.0`), if any. */
+function fullNameOf(entry: Descriptor): string | undefined {
+  return NAME_KEYS.map((key) => entry.annotations?.[key]).find((v) => registryPathOf(v) !== undefined);
 }
 
 /** The descriptor of the index blob `digest` when the pool holds it and every manifest it lists. */
