@@ -15,6 +15,7 @@ import {
   NotFoundError,
   PartialError,
   RateLimitError,
+  UsageError,
 } from "../../errors.ts";
 import { type CopyEvent, copyGraph } from "../../engine/copy_graph.ts";
 import { commit } from "../../engine/transfer.ts";
@@ -722,7 +723,23 @@ async function expand(
       .sort()
       .map((tag) => ({ source: { ...repo, tag }, target: targetOf({ ...repo, tag }, source.target), platforms }));
   }));
-  for (const list of lists) items.push(...list);
+  // Two sources of one target tag would overwrite each other (docker.io/team/app:1 and quay.io/team/app:1 both go
+  // to PREFIX/team/app:1): refused before anything is copied. The same image listed twice is copied once.
+  const sourceOf = new Map<string, string>();
+  for (const item of lists.flat()) {
+    const target = formatReference(item.target);
+    const source = formatReference(item.source);
+    const other = sourceOf.get(target);
+    if (other === source || (other !== undefined && item.target.tag === undefined)) continue;
+    if (other !== undefined) {
+      throw new UsageError(
+        `Cannot mirror ${other} and ${source} both to ${target}: one would overwrite the other; give one of them ` +
+          "its own path with `target:` in a mirror spec (ferry mirror -c)",
+      );
+    }
+    sourceOf.set(target, source);
+    items.push(item);
+  }
   return items;
 }
 

@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test";
 import { UsageError } from "../../errors.ts";
 import { mirror, type MirrorImageResult, summarizeMirror } from "./mirror.ts";
+import type { MirrorSpec } from "./spec.ts";
 
 const image = (status: MirrorImageResult["status"], bytes = 0, manifestRequests = 0): MirrorImageResult => ({
   source: `src/${status}`,
@@ -53,4 +54,25 @@ test("summarizeMirror counts the images another's failure stopped as skipped, no
     false,
   );
   expect(result).toMatchObject({ copied: 1, failed: 1, skipped: 2, bytes: 3 });
+});
+
+test("two sources of one target tag are refused before any request; the same image twice is copied once", async () => {
+  // Unroutable hosts: a request would fail with a network error, not this one.
+  const spec: MirrorSpec = {
+    target: "127.0.0.1:9/m",
+    sources: [{ image: "192.0.2.1:1/team/app:1" }, { image: "192.0.2.2:1/team/app:1" }],
+  };
+  await expect(mirror(spec)).rejects.toThrow(
+    "Cannot mirror 192.0.2.1:1/team/app:1 and 192.0.2.2:1/team/app:1 both to 127.0.0.1:9/m/team/app:1: one would " +
+      "overwrite the other; give one of them its own path with `target:` in a mirror spec (ferry mirror -c)",
+  );
+  // With its own path, each has a target of its own: both are tried (and fail at the network).
+  const failed = async (sources: MirrorSpec["sources"]) =>
+    (await mirror({ ...spec, sources }, { keepGoing: true, source: { retries: 0 } }).catch((e) => e)).failures
+      .map((f: { ref: string }) => f.ref);
+  expect(await failed([spec.sources[0], { ...spec.sources[1], target: "quay/team/app" }])).toEqual([
+    "192.0.2.1:1/team/app:1",
+    "192.0.2.2:1/team/app:1",
+  ]);
+  expect(await failed([spec.sources[0], spec.sources[0]])).toEqual(["192.0.2.1:1/team/app:1"]);
 });
