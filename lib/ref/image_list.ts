@@ -11,7 +11,7 @@
 import { parse as parseYaml } from "../vendor/yaml.js";
 import { UsageError } from "../errors.ts";
 import { parsePlatformList } from "../oci/platform.ts";
-import { parseReference, type Reference } from "./reference.ts";
+import { formatReference, parseReference, type Reference } from "./reference.ts";
 
 /**
  * One source: a single image (`image`) or every tag of a repository (`repository`) passing `tags`.
@@ -98,7 +98,10 @@ export function parseImageList(text: string, name = "image list"): ImageList {
 /** A bundle's `target`: a repository name (`docker.io/library/nginx`, `team/app`), no tag or digest. */
 function checkBundleName(target: string, where: string, fail: Fail): string {
   const ref = checkReference(target, where, fail);
-  if (ref.tag !== undefined || ref.digest !== undefined) throw fail(where, "a name has no tag or digest");
+  if (ref.tag !== undefined || ref.digest !== undefined) {
+    const name = formatReference({ ...ref, tag: undefined, digest: undefined }, { short: true });
+    throw fail(where, `expected a repository name without a tag or digest (the source's tag is kept): ${name}`);
+  }
   return target;
 }
 

@@ -34,7 +34,9 @@ describe("parseImageList", () => {
     expect(() => parseImageList("sources:\n  - imgae: a\n", "images.yaml")).toThrow(
       'Cannot read images.yaml: sources[0]: unknown key "imgae" (did you mean "image"?)',
     );
-    expect(() => parseImageList("sources:\n  - image: a\n    target: x:1\n")).toThrow("a name has no tag or digest");
+    expect(() => parseImageList("sources:\n  - image: a\n    target: x:1\n")).toThrow(
+      "sources[0].target: expected a repository name without a tag or digest (the source's tag is kept): x",
+    );
     expect(() => parseImageList("sources: []\n")).toThrow(UsageError);
   });
 });
