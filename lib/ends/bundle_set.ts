@@ -21,7 +21,7 @@ import {
 } from "../oci/bundle_meta.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
 import { CONTAINERD_NAME, FERRY_REPOSITORY, REF_NAME, REFERRER_TAG } from "../oci/annotations.ts";
-import { repositoryOfName } from "../oci/referrers.ts";
+import { movedRepositories, repositoryOfName } from "../oci/referrers.ts";
 import { isDigest } from "../oci/digest.ts";
 import { childrenOf, parseManifest } from "../oci/manifest.ts";
 import { isManifest, isNondistributable } from "../oci/media_types.ts";
@@ -418,6 +418,7 @@ export async function bundleEntries(
   const done = new Set<string>();
   for (const meta of metas) {
     const present = metas.filter((m) => m.id === meta.id).map((m) => m.volume?.number ?? 1);
+    const moved = movedRepositories(meta.images.map((i) => i.name));
     for (const image of meta.images) {
       if (done.has(`${meta.id} ${image.name}`)) continue;
       done.add(`${meta.id} ${image.name}`);
@@ -425,14 +426,17 @@ export async function bundleEntries(
       if (await whole(pool, [root, ...image.roots ?? []])) {
         if (listed.has(image.digest)) continue;
         const tagged = /:[^/:@]+$/.test(image.name.split("@")[0]) && !image.name.includes("@");
+        const servedAt = moved.get(image.name);
         entries.push({
           ...root,
-          annotations: tagged
-            ? { [REF_NAME]: image.name, [CONTAINERD_NAME]: image.name }
-            : { [CONTAINERD_NAME]: image.name },
+          annotations: {
+            ...(tagged ? { [REF_NAME]: image.name } : {}),
+            [CONTAINERD_NAME]: image.name,
+            ...(servedAt !== undefined ? { [FERRY_REPOSITORY]: servedAt } : {}),
+          },
         });
         // Its referrers beside it, in its repository: by their cosign tag, or found through the referrers API.
-        const repository = repositoryOfName(image.name.split("@")[0]);
+        const repository = servedAt ?? repositoryOfName(image.name.split("@")[0]);
         for (const r of image.referrers ?? []) {
           entries.push({
             mediaType: r.mediaType,

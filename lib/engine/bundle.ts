@@ -26,7 +26,15 @@ import {
   VOLUMES_MEDIA_TYPE,
   type VolumesMeta,
 } from "../oci/bundle_meta.ts";
-import { CONTAINERD_NAME, containerdName, SOURCE_INDEX, SOURCE_INDEX_NAME } from "../oci/annotations.ts";
+import {
+  CONTAINERD_NAME,
+  containerdName,
+  FERRY_REPOSITORY,
+  registryPathOf,
+  ServedNames,
+  SOURCE_INDEX,
+  SOURCE_INDEX_NAME,
+} from "../oci/annotations.ts";
 import { type ImageList, parsePrefix } from "../ref/image_list.ts";
 import { parseLocation } from "../ref/location.ts";
 import { formatReference, parseReference, type Reference } from "../ref/reference.ts";
@@ -47,7 +55,7 @@ import { selectSource } from "./source.ts";
 import { commit } from "./transfer.ts";
 import { type CopyEvent, copyGraph } from "./copy_graph.ts";
 import { copyReferrers, discoverReferrers, type Referrer, type ReferrersChoice } from "./referrers.ts";
-import { repositoryOfName } from "../oci/referrers.ts";
+import { movedRepositories, repositoryOfName } from "../oci/referrers.ts";
 import { Limiter } from "../stream/limiter.ts";
 import { packVolumes, tarBytes } from "./volumes.ts";
 import type { Receipt } from "./receipt.ts";
@@ -537,6 +545,7 @@ export async function writeBundle(
     };
   });
   const id = bundleId(plan, output, since?.sha256);
+  const servedAs = movedRepositories(planned.map((p) => p.meta.name));
   let images: BundleImage[] = planned.map((p) => p.meta);
   let parts: Part[];
   let files: string[] = [];
@@ -620,7 +629,7 @@ export async function writeBundle(
           fullNames: true,
         });
       written.push(writer);
-      await writePart(spool, writer, part, meta, output, options);
+      await writePart(spool, writer, part, meta, output, options, servedAs);
       if (writer instanceof ArchiveWriter) {
         const file = writer.file!;
         if (output.kind === "volumes" && file.size > output.size) {
@@ -742,6 +751,7 @@ async function writePart(
   meta: BundleMeta,
   output: BundleOutput,
   options: WriteBundleOptions,
+  servedAs: ReadonlyMap<string, string>,
 ): Promise<void> {
   const signal = options.signal;
   const emit = options.onEvent ?? (() => {});
@@ -783,9 +793,10 @@ async function writePart(
     }
     for (const p of opened.values()) await p.then((b) => b.cancel(), () => {});
     for (const image of part.images) {
-      await nameImage(writer, image, output);
+      const moved = servedAs.get(image.meta.name);
+      await nameImage(writer, image, output, moved);
       // Its referrers listed beside it (untagged, or by their cosign tag), named into its repository for serve.
-      const repository = repositoryOfName(image.meta.name.split("@")[0]);
+      const repository = moved ?? repositoryOfName(image.meta.name.split("@")[0]);
       for (const r of image.referrers) {
         await writer.putReferrer(r.desc, {
           subject: r.subject,
@@ -814,19 +825,22 @@ async function nameImage(
   writer: ArchiveWriter | OciLayoutStore,
   image: PlannedImage,
   output: BundleOutput,
+  moved: string | undefined,
 ): Promise<void> {
   const name = image.meta.name;
   const root = image.roots[0];
   const ref = parseReference(name);
+  const servedAt: Record<string, string> = moved !== undefined ? { [FERRY_REPOSITORY]: moved } : {};
   if (writer instanceof OciLayoutStore) {
-    if (ref.tag === undefined) return await writer.addRoot(root);
+    if (ref.tag === undefined) return await writer.addRoot(root, moved !== undefined ? servedAt : undefined);
     await writer.tag(root, name);
-    writer.annotate(name, { [CONTAINERD_NAME]: name });
+    writer.annotate(name, { [CONTAINERD_NAME]: name, ...servedAt });
     return;
   }
   if (output.kind !== "docker") {
     if (ref.tag !== undefined) await writer.tag(root, name);
     else writer.annotate(root, { [CONTAINERD_NAME]: name });
+    if (moved !== undefined) writer.annotate(root, servedAt);
     return;
   }
   // docker: each platform image gets its RepoTags (the template), and points at the carried index.
@@ -945,14 +959,31 @@ export async function pushBundle(
   options: PushBundleOptions = {},
 ): Promise<PushedBundleImage[]> {
   const { registry, path } = parsePrefix(prefix);
-  const targetOf = (image: BundleImage): Reference => {
+  // Each image at its path under the prefix; one path from a second registry goes under its full name, as serve
+  // serves it (quay.io/team/app beside ghcr.io's team/app); two images that would still share a tag are refused.
+  const names = new ServedNames();
+  const targets = new Map<BundleImage, Reference>();
+  const byTarget = new Map<string, string>();
+  for (const image of images) {
     const own = pathUnderPrefix(image.name);
-    return {
+    const repository = names.place(own.repository, registryPathOf(image.name));
+    const ref: Reference = {
       registry,
-      repository: path ? `${path}/${own.repository}` : own.repository,
-      ...(own.tag !== undefined ? { tag: own.tag } : {}),
+      repository: path ? `${path}/${repository}` : repository,
+      ...(own.tag !== undefined ? { tag: own.tag } : { digest: image.digest }),
     };
-  };
+    const target = formatReference(ref);
+    const other = byTarget.get(target);
+    if (other !== undefined && other !== image.name) {
+      throw new UsageError(
+        `Cannot import ${other} and ${image.name} both to ${target}: one would overwrite the other; give one ` +
+          "of them its own name with `target:` when writing the bundle (ferry export -f)",
+      );
+    }
+    byTarget.set(target, image.name);
+    targets.set(image, own.tag !== undefined ? ref : { ...ref, digest: undefined });
+  }
+  const targetOf = (image: BundleImage): Reference => targets.get(image)!;
   await checkDeltaBase(images, targetOf, options);
   const limit = new Limiter(options.concurrency ?? 3);
   const results: PushedBundleImage[] = [];

@@ -6,7 +6,7 @@
  * @module
  */
 import { FormatError } from "../errors.ts";
-import { CONTAINERD_NAME, containerdName, entryName } from "./annotations.ts";
+import { CONTAINERD_NAME, containerdName, entryName, registryPathOf, ServedNames } from "./annotations.ts";
 import type { Descriptor } from "./descriptor.ts";
 import { isDigest } from "./digest.ts";
 import { MediaType } from "./media_types.ts";
@@ -169,4 +169,27 @@ export function repositoryOfName(name: string): string | undefined {
     "",
   );
   return repository || undefined;
+}
+
+/**
+ * The images of a set (a bundle's, in its order) that `ferry serve` and `ferry import` put under their full name
+ * rather than their path ({@link ServedNames}), each with that name: one path from two registries
+ * (`ghcr.io/team/app:1`, then `quay.io/team/app:1`) moves the second to `quay.io/team/app`. A bundle records it on
+ * the entries (`dev.ferry.repository`), so that its volumes, served in any order, say the same.
+ *
+ * @example
+ * ```ts
+ * movedRepositories(["ghcr.io/team/app:1", "quay.io/team/app:1"]); // Map { "quay.io/team/app:1" => "quay.io/team/app" }
+ * ```
+ */
+export function movedRepositories(names: string[]): Map<string, string> {
+  const served = new ServedNames();
+  const moved = new Map<string, string>();
+  for (const name of names) {
+    const short = repositoryOfName(name.split("@")[0]);
+    if (short === undefined) continue;
+    const placed = served.place(short, registryPathOf(name));
+    if (placed !== short) moved.set(name, placed);
+  }
+  return moved;
 }
