@@ -36,7 +36,8 @@ export {
   isBundleInput,
 } from "./lib/verbs/import/bundle.ts";
 export { type BundleListing, isBundlePath, listBundle } from "./lib/verbs/list_bundle.ts";
-export type { BundleFile, DeltaSummary, PushedBundleImage } from "./lib/engine/bundle.ts";
+export type { BundleFile, DeltaSummary } from "./lib/engine/bundle_write.ts";
+export type { PushedBundleImage } from "./lib/engine/bundle_push.ts";
 export type { BundleSetImage } from "./lib/ends/bundle_set.ts";
 export type { BundleImage, BundleReferrer, VolumeRecord, VolumesMeta } from "./lib/oci/bundle_meta.ts";
 export { parseVolumeSize } from "./lib/engine/volumes.ts";

@@ -8,6 +8,9 @@ import { UnsupportedError, UsageError } from "../errors.ts";
 import type { Location } from "../ref/location.ts";
 import { formatReference, referenceTarget } from "../ref/reference.ts";
 import type { RegistryOptions } from "../remote/client.ts";
+
+/** Registry access (credentials, plain HTTP, TLS, retries), as lib/remote/client.ts takes it: for the engine, which reaches the registry only through the ends. */
+export type { RegistryOptions };
 import { ArchiveStore } from "./archive_reader.ts";
 import { ArchiveWriter } from "./archive_writer.ts";
 import { DockerEngineStore } from "./docker_engine.ts";

@@ -14,14 +14,7 @@ import { copyReferrers, type Referrer } from "./referrers.ts";
 import { repositoryOfName } from "../oci/referrers.ts";
 import { filterIndex, listPlatforms, selectPlatforms } from "./select.ts";
 import type { Descriptor, Platform } from "../oci/descriptor.ts";
-import {
-  childrenOf,
-  type ImageConfig,
-  type Index,
-  isAttestation,
-  type ParsedManifest,
-  parseJson,
-} from "../oci/manifest.ts";
+import { childrenOf, type ImageConfig, type Index, isAttestation, parseJson } from "../oci/manifest.ts";
 import { isImageManifest, isManifest, isNondistributable, isZstdLayer, MediaType } from "../oci/media_types.ts";
 import { formatPlatform, matchPlatform, platformLabel } from "../oci/platform.ts";
 import { ArchiveWriter } from "../ends/archive_writer.ts";
@@ -218,15 +211,6 @@ export interface ExportResult {
   skippedForeignLayers: Descriptor[];
   /** With `dryRun`: the files it would write (and `files` is empty). */
   planned?: PlannedFile[];
-}
-
-interface Target {
-  desc: Descriptor;
-  platform: Platform;
-  label: string;
-  parsed: ParsedManifest;
-  path: string;
-  repoTag: string;
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * Receipts (issue #20): what an air-gapped location holds, written there and carried back out, so the next export
- * sends only what it lacks (`ferry export --since receipt.json`, see lib/engine/bundle.ts). A receipt lists the
+ * sends only what it lacks (`ferry export --since receipt.json`, see lib/engine/bundle_write.ts). A receipt lists the
  * index digest of every tag, every manifest reachable from them and every blob they name (digest and size, from the
  * descriptors: blobs are not read, only checked with HEAD when asked), and its own `sha256` over the canonical JSON
  * without that field. Reading one is defensive: size cap, every field checked, the checksum verified.
@@ -20,15 +20,12 @@ import { parseLocation } from "../ref/location.ts";
 import { formatReference, parseReference } from "../ref/reference.ts";
 import { isBundle, openBundleSet } from "../ends/bundle_set.ts";
 import { OciLayoutStore } from "../ends/oci_layout.ts";
-import type { OpenOptions } from "../ends/open.ts";
+import type { RegistryOptions } from "../ends/open.ts";
 import { openRegistryStore } from "../ends/registry.ts";
 import type { ReadableStore } from "../ends/store.ts";
 import { fileErrorOf } from "../stream/files.ts";
 import { Limiter } from "../stream/limiter.ts";
 import { fetchManifest } from "./fetch.ts";
-
-/** Registry access (credentials, plain HTTP, TLS, retries), as lib/remote/client.ts takes it. */
-type RegistryOptions = NonNullable<OpenOptions["registry"]>;
 
 /** The largest receipt file read (a registry of a million blobs is ~100 MB of JSON). */
 export const MAX_RECEIPT_BYTES = 256 * 1024 * 1024;

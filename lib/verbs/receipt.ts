@@ -5,7 +5,7 @@
  * @module
  */
 import { readFile } from "node:fs/promises";
-import { pathUnderPrefix } from "../engine/bundle.ts";
+import { pathUnderPrefix } from "../engine/bundle_push.ts";
 import { type Receipt, serializeReceipt, takeReceipt } from "../engine/receipt.ts";
 import { parseImageList } from "../ref/image_list.ts";
 import type { RegistryOptions } from "../remote/client.ts";

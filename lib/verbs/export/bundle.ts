@@ -1,7 +1,7 @@
 /**
  * `ferry export` of many images in one run (several references, `-f images.yaml`, `--all-tags REPO`): one OCI
  * archive or layout holding them all, one docker-load archive of them all, or volumes; the string facade over
- * lib/engine/bundle.ts. With `pushTo`, the images also go to a registry prefix, read from the files just written
+ * lib/engine/bundle_plan.ts and bundle_write.ts. With `pushTo`, the images also go to a registry prefix, read from the files just written
  * (the sources are read once).
  *
  * @module
@@ -9,17 +9,9 @@
 import { readFile } from "node:fs/promises";
 import { UsageError } from "../../errors.ts";
 import type { CopyEvent } from "../../engine/copy_graph.ts";
-import {
-  type BundleFile,
-  type BundleOutput,
-  type BundleRequest,
-  type DeltaSummary,
-  expandImageList,
-  planBundle,
-  pushBundle,
-  type PushedBundleImage,
-  writeBundle,
-} from "../../engine/bundle.ts";
+import { type BundleRequest, expandImageList, planBundle } from "../../engine/bundle_plan.ts";
+import { type BundleFile, type BundleOutput, type DeltaSummary, writeBundle } from "../../engine/bundle_write.ts";
+import { pushBundle, type PushedBundleImage } from "../../engine/bundle_push.ts";
 import type { ExportEvent } from "../../engine/platform_files.ts";
 import { parseVolumeSize } from "../../engine/volumes.ts";
 import { readReceipt } from "../../engine/receipt.ts";

@@ -7,7 +7,7 @@
  */
 import { PartialError, UsageError } from "../../errors.ts";
 import type { CopyEvent } from "../../engine/copy_graph.ts";
-import { pushBundle, type PushedBundleImage } from "../../engine/bundle.ts";
+import { pushBundle, type PushedBundleImage } from "../../engine/bundle_push.ts";
 import { type BundleSetImage, isBundle, openBundleSet } from "../../ends/bundle_set.ts";
 import { parsePrefix } from "../../ref/image_list.ts";
 import type { RegistryOptions } from "../../remote/client.ts";
