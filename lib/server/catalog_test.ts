@@ -6,7 +6,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { registryHandler } from "./handler.ts";
-import { layoutBackend } from "./layouts.ts";
+import { layoutBackend, type ServedLayout } from "./layouts.ts";
+import { ArchiveWriter } from "../ends/archive_writer.ts";
+import { transferWithReferrers } from "../engine/referrers.ts";
+import { addCosignSignature, generateSigningKey } from "../testing/referrers.ts";
 
 describe("/v2/_catalog and registry-mirror names", () => {
   test("lists repositories with n/last; Docker Hub paths, ?ns= and full names find an image's original name", async () => {
@@ -76,6 +79,33 @@ describe("/v2/_catalog and registry-mirror names", () => {
       // Blobs are served where their image is.
       const quayTags = await (await get("/v2/quay.io/team/app/tags/list")).json();
       expect(quayTags).toEqual({ name: "quay.io/team/app", tags: ["1.0", "2.0"] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("two archives of one path from two registries: each image's signature is served beside it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ferry-catalog-"));
+    try {
+      const key = generateSigningKey();
+      const layouts: ServedLayout[] = [];
+      const sigs: string[] = [];
+      for (const [i, name] of ["ghcr.io/team/app:1.0", "quay.io/team/app:1.0"].entries()) {
+        const sample = buildSampleImage({ seed: i + 1 });
+        sigs.push(addCosignSignature(sample.store, sample.root, { reference: name, key }).tag!);
+        // What `ferry export --format oci-archive` writes: the referrers named into the image's path.
+        const writer = new ArchiveWriter(join(dir, `${i}.tar`), {});
+        await transferWithReferrers(sample.store, writer, sample.root, {
+          tags: [name],
+          referrers: { repository: "team/app" },
+        });
+        layouts.push({ store: await OciLayoutStore.openArchive(join(dir, `${i}.tar`)), defaultRepo: "x" });
+      }
+      const handler = registryHandler(layoutBackend(layouts));
+      const tags = async (name: string) =>
+        (await (await handler(new Request(`http://h/v2/${name}/tags/list`))).json()).tags;
+      expect(await tags("team/app")).toEqual(["1.0", sigs[0]]);
+      expect(await tags("quay.io/team/app")).toEqual(["1.0", sigs[1]]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

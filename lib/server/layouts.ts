@@ -200,13 +200,31 @@ async function build(
     return repository;
   };
   const carried: { digest: string; name?: string; repository: string }[] = [];
+  /** A per-platform export's entry names the index it was cut from: served too, once whole. */
+  const carry = (entry: Descriptor, repository: string) => {
+    const digest = entry.annotations?.[SOURCE_INDEX];
+    if (digest && isDigest(digest) && !carried.some((c) => c.digest === digest)) {
+      carried.push({ digest, name: entry.annotations?.[SOURCE_INDEX_NAME], repository });
+    }
+  };
   for (const { store, defaultRepo } of layouts) {
-    for (const { entry, ...named } of store.named({ defaultRepo, forced })) {
+    const entries = store.named({ defaultRepo, forced });
+    // Where this layout's images went from each path: its full name when every image of that path moved there.
+    const moved = new Map<string, string | null>();
+    for (const { entry, ...named } of entries) {
+      if (entry.annotations?.[FERRY_REPOSITORY] !== undefined) continue;
       const repository = addEntry(entry, named);
-      const digest = entry.annotations?.[SOURCE_INDEX];
-      if (digest && isDigest(digest) && !carried.some((c) => c.digest === digest)) {
-        carried.push({ digest, name: entry.annotations?.[SOURCE_INDEX_NAME], repository });
+      if (fullNameOf(entry) !== undefined) {
+        const before = moved.get(named.repository);
+        const now = repository === named.repository ? null : repository;
+        moved.set(named.repository, before === undefined || before === now ? now : null);
       }
+      carry(entry, repository);
+    }
+    // Entries named into a repository by ferry (referrers listed beside their image): with the image, if it moved.
+    for (const { entry, ...named } of entries) {
+      if (entry.annotations?.[FERRY_REPOSITORY] === undefined) continue;
+      carry(entry, addEntry(entry, { ...named, repository: moved.get(named.repository) ?? named.repository }));
     }
   }
   for (const entry of extra) addEntry(entry, entryName(entry, "image", forced));
