@@ -21,6 +21,7 @@
 
 // Verbs
 export { copy, type CopyImageResult, type CopyOptions } from "./lib/verbs/copy.ts";
+export type { ImageCopyOptions, ImageCopyReport } from "./lib/engine/image_copy.ts";
 export {
   type ExportFormat,
   exportImage,

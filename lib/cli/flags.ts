@@ -5,7 +5,9 @@
  */
 import { UsageError } from "../errors.ts";
 import { cliSecretWarning } from "../verbs/login.ts";
-import type { FlagSpec, ParsedArgs } from "./command.ts";
+import type { ImageCopyOptions } from "../engine/image_copy.ts";
+import type { CommandIo, FlagSpec, ParsedArgs } from "./command.ts";
+import { reportCopy } from "./output.ts";
 
 /** Network timeouts (issue #15), in seconds; 0 turns one off. */
 export const timeoutFlags: Record<string, FlagSpec> = {
@@ -215,4 +217,22 @@ export function listFlag(args: ParsedArgs, name: string): string[] | undefined {
   const v = args.values[name];
   if (v === undefined) return undefined;
   return Array.isArray(v) ? v : [String(v)];
+}
+
+/**
+ * The options copy and split take alike, from their shared flags (`--platform`, `--jobs`, the registry flags of each
+ * end, `--allow-nondistributable-artifacts`, `--referrers`/`--artifact-type`, `--dry-run`); progress as `verb`.
+ */
+export function imageCopyOptionsOf(args: ParsedArgs, io: CommandIo, verb: string): ImageCopyOptions {
+  return {
+    platforms: listFlag(args, "platform"),
+    concurrency: intFlag(args, "jobs", 1, 64),
+    source: registryOptionsOf(args, "src"),
+    destination: registryOptionsOf(args, "dest"),
+    signal: io.signal,
+    onEvent: reportCopy(io.progress(verb), io.warn),
+    allowNondistributable: args.values["allow-nondistributable-artifacts"] === true,
+    ...referrerOptionsOf(args),
+    dryRun: args.values["dry-run"] === true,
+  };
 }

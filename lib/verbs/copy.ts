@@ -4,8 +4,8 @@
  * @module
  */
 import { UsageError } from "../errors.ts";
-import type { CopyEvent } from "../engine/copy_graph.ts";
-import { referrerSummaries, type ReferrerSummary, transferWithReferrers } from "../engine/referrers.ts";
+import type { ImageCopyOptions, ImageCopyReport } from "../engine/image_copy.ts";
+import { referrerSummaries, transferWithReferrers } from "../engine/referrers.ts";
 import { repositoryOfName } from "../oci/referrers.ts";
 import { foreignLayersMode, type SelectedSource, selectSource } from "../engine/source.ts";
 import type { Descriptor } from "../oci/descriptor.ts";
@@ -13,13 +13,12 @@ import { isAttestation } from "../oci/manifest.ts";
 import { formatLocation, type Location, parseLocation } from "../ref/location.ts";
 import { formatPlatform, matchPlatform } from "../oci/platform.ts";
 import { formatReference } from "../ref/reference.ts";
-import type { RegistryOptions } from "../remote/client.ts";
 import { openDestination } from "../ends/open.ts";
 import { type DryRunPlan, dryRunPlan, planWithReferrers, probeDestination } from "../engine/plan_copy.ts";
 import { hostPlatform } from "../ends/docker_engine.ts";
 
 /**
- * Options of {@link copy}.
+ * Options of {@link copy}: every image copy's ({@link ImageCopyOptions}), and resume.
  *
  * @example
  * ```ts
@@ -27,43 +26,12 @@ import { hostPlatform } from "../ends/docker_engine.ts";
  * await copy("127.0.0.1:5000/app:1.0", "127.0.0.1:5001/app:1.0", options);
  * ```
  */
-export interface CopyOptions {
+export interface CopyOptions extends ImageCopyOptions {
   /**
    * Resume after a crash (default true): a rerun continues the blobs a killed run left half written beside the
    * output (`.ferry-resume/`, removed on success). false (`--no-resume`) removes that state first.
    */
   resume?: boolean;
-  /** Platforms to keep (`linux/arm64`, `armv7`, comma lists); all by default. */
-  platforms?: string[];
-  /** Blobs moved at once. */
-  concurrency?: number;
-  /** Registry access for the source. */
-  source?: RegistryOptions;
-  /** Registry access for the destination. */
-  destination?: RegistryOptions;
-  /** Aborts the copy; a registry tag or layout index is written only after everything under it. */
-  signal?: AbortSignal;
-  /** Called for every blob and manifest skipped, mounted, started, copied, and as bytes stream. */
-  onEvent?: (event: CopyEvent) => void;
-  /**
-   * Copy non-distributable ("foreign") layers too, which the source must then hold (crane's
-   * `--allow-nondistributable-artifacts`). By default they are left out, as skopeo, crane and docker do:
-   * the manifest names them and clients fetch them from its `urls`; a docker-archive or the Docker engine,
-   * which need every layer, refuse such an image instead.
-   */
-  allowNondistributable?: boolean;
-  /**
-   * Carry the image's referrers (cosign and notation signatures, attestations, SBOMs: found through the referrers
-   * API or the tag schema) with it, digests preserved (default true). Never into the Docker engine.
-   */
-  referrers?: boolean;
-  /** Only referrers of these artifact types (and what refers to them); all by default. */
-  artifactTypes?: string[];
-  /**
-   * Write nothing: report what the copy would write, where, and what the destination already has (`plan`; the
-   * counts and `bytes` are the copy's to come). The destination is only asked whether it has each blob.
-   */
-  dryRun?: boolean;
 }
 
 /**
@@ -75,35 +43,13 @@ export interface CopyOptions {
  * console.log(result.digest, result.platforms, `${result.copied} copied, ${result.skipped} skipped`);
  * ```
  */
-export interface CopyImageResult {
-  /** The source as given. */
-  source: string;
-  /** The destination as given. */
-  destination: string;
-  /** Digest of the root written (the source's own unless platforms were filtered). */
-  digest: string;
+export interface CopyImageResult extends ImageCopyReport {
   /** Media type of the root written. */
   mediaType: string;
   /** True when a platform filter produced a new index (so the digest differs from the source's). */
   filtered: boolean;
   /** Platforms copied, e.g. `linux/arm64/v8`. */
   platforms: string[];
-  /** Blobs and manifests copied. */
-  copied: number;
-  /** Blobs and manifests the destination already had. */
-  skipped: number;
-  /** Blobs mounted from another repository of the same registry. */
-  mounted: number;
-  /** Bytes streamed. */
-  bytes: number;
-  /** Non-distributable (foreign) layers left out: named by the manifests copied, fetched from their `urls`. */
-  skippedForeignLayers: Descriptor[];
-  /** The referrers copied with the image (signatures, attestations, SBOMs), parents first. */
-  referrers: ReferrerSummary[];
-  /** Set by a `dryRun`: nothing was written, and the counts above are what the copy would do. */
-  dryRun?: true;
-  /** With `dryRun`: what would be written and what is there already. */
-  plan?: DryRunPlan;
 }
 
 /**

@@ -5,21 +5,20 @@
  * @module
  */
 import { UsageError } from "../errors.ts";
-import type { CopyEvent } from "../engine/copy_graph.ts";
-import type { Descriptor } from "../oci/descriptor.ts";
+import type { ImageCopyOptions, ImageCopyReport } from "../engine/image_copy.ts";
 import { formatLocation, parseLocation } from "../ref/location.ts";
 import { formatPlatform } from "../oci/platform.ts";
 import { isValidTag } from "../ref/reference.ts";
 import { DEFAULT_SPLIT_TAG, parseTagTemplate } from "../ref/tag_template.ts";
-import type { RegistryOptions } from "../remote/client.ts";
 import { openDestination } from "../ends/open.ts";
-import { type DryRunPlan, dryRunPlan, type PlanRoot, planRoots, probeDestination } from "../engine/plan_copy.ts";
+import { dryRunPlan, type PlanRoot, planRoots, probeDestination } from "../engine/plan_copy.ts";
 import { foreignLayersMode, selectSource } from "../engine/source.ts";
 import { bare } from "../oci/descriptor.ts";
-import { referrerSummaries, type ReferrerSummary, type TransferRoot, transferRoots } from "../engine/referrers.ts";
+import { referrerSummaries, type TransferRoot, transferRoots } from "../engine/referrers.ts";
 
 /**
- * Options of {@link split}.
+ * Options of {@link split}: every image copy's ({@link ImageCopyOptions}; `platforms` are those split out), and
+ * the tags.
  *
  * @example
  * ```ts
@@ -27,9 +26,7 @@ import { referrerSummaries, type ReferrerSummary, type TransferRoot, transferRoo
  * await split("127.0.0.1:5000/app:1.0", "127.0.0.1:5000/app", options);
  * ```
  */
-export interface SplitOptions {
-  /** Platforms to split out (`linux/arm64`, `armv7`, comma lists); all by default. */
-  platforms?: string[];
+export interface SplitOptions extends ImageCopyOptions {
   /**
    * Tag per platform from `{tag}` `{os}` `{arch}` `{variant}` (empty for arm64's v8, amd64's v1) `{label}`
    * `{osversion}` (lib/ref/tag_template.ts); default `{tag}-{arch}{variant}`.
@@ -37,24 +34,6 @@ export interface SplitOptions {
   tagTemplate?: string;
   /** Also tag DST's own tag with the index: the original when unfiltered, else one of the chosen platforms. */
   withIndex?: boolean;
-  /** Blobs copied at once. */
-  concurrency?: number;
-  /** Registry access for the source. */
-  source?: RegistryOptions;
-  /** Registry access for the destination. */
-  destination?: RegistryOptions;
-  /** Aborts the split; each tag is written only after everything under it. */
-  signal?: AbortSignal;
-  /** Called for every blob and manifest skipped, mounted, started, copied, and as bytes stream. */
-  onEvent?: (event: CopyEvent) => void;
-  /** Copy non-distributable (foreign) layers too, which the source must hold (crane's `--allow-nondistributable-artifacts`). */
-  allowNondistributable?: boolean;
-  /** Carry each platform's referrers (signatures, attestations, SBOMs) with its tag, and the index's with it (default true). */
-  referrers?: boolean;
-  /** Only referrers of these artifact types (and what refers to them); all by default. */
-  artifactTypes?: string[];
-  /** Write nothing: report the tags, what would be written and what the destination has (`plan`). */
-  dryRun?: boolean;
 }
 
 /**
@@ -76,7 +55,8 @@ export interface SplitTag {
 }
 
 /**
- * What {@link split} did, as `--json` prints it.
+ * What {@link split} did, as `--json` prints it: every image copy's counts ({@link ImageCopyReport}; `digest` is
+ * the source's root, `referrers` those of each platform's manifest and, with `withIndex`, of the index).
  *
  * @example
  * ```ts
@@ -84,33 +64,11 @@ export interface SplitTag {
  * console.log(result.digest, result.tags.map((t) => t.tag));
  * ```
  */
-export interface SplitResult {
-  /** The source as given. */
-  source: string;
-  /** The destination as given. */
-  destination: string;
-  /** The source's root digest. */
-  digest: string;
+export interface SplitResult extends ImageCopyReport {
   /** One tag per platform. */
   tags: SplitTag[];
   /** The multi-arch tag, with `withIndex`. */
   index?: { tag: string; digest: string; filtered: boolean };
-  /** Non-distributable (foreign) layers left out: named by the manifests copied, fetched from their `urls`. */
-  skippedForeignLayers: Descriptor[];
-  /** The referrers copied: those of each platform's manifest (and of the index, with `withIndex`). */
-  referrers: ReferrerSummary[];
-  /** Blobs and manifests written (with `dryRun`: to write). */
-  copied: number;
-  /** Blobs and manifests the destination already had. */
-  skipped: number;
-  /** Blobs mounted from another repository of the same registry. */
-  mounted: number;
-  /** Blob bytes streamed (with `dryRun`: to stream). */
-  bytes: number;
-  /** Set by a `dryRun`: nothing was written. */
-  dryRun?: true;
-  /** With `dryRun`: what would be written and what is there already. */
-  plan?: DryRunPlan;
 }
 
 /**

@@ -7,17 +7,14 @@ import { UsageError } from "../../errors.ts";
 import { copy } from "../../verbs/copy.ts";
 import type { Command } from "../command.ts";
 import {
-  intFlag,
-  listFlag,
+  imageCopyOptionsOf,
   nondistributableFlags,
   referrerFlags,
-  referrerOptionsOf,
-  registryOptionsOf,
   resumeFlags,
   resumeOptionOf,
   transferFlags,
 } from "../flags.ts";
-import { formatBytes, referrersLine, reportCopy } from "../output.ts";
+import { formatBytes, referrersLine } from "../output.ts";
 import { dryRunFlags, dryRunHeading, planRows, printTable, tagLines } from "../dry_run.ts";
 
 /** `ferry copy`. */
@@ -48,18 +45,7 @@ export const copyCommand: Command = {
   async run(args, io) {
     if (args.positionals.length !== 2) throw new UsageError(`Cannot copy: expected SRC and DST\nusage: ${this.usage}`);
     const [src, dst] = args.positionals;
-    const result = await copy(src, dst, {
-      platforms: listFlag(args, "platform"),
-      concurrency: intFlag(args, "jobs", 1, 64),
-      source: registryOptionsOf(args, "src"),
-      destination: registryOptionsOf(args, "dest"),
-      signal: io.signal,
-      onEvent: reportCopy(io.progress("copy"), io.warn),
-      allowNondistributable: args.values["allow-nondistributable-artifacts"] === true,
-      ...referrerOptionsOf(args),
-      dryRun: args.values["dry-run"] === true,
-      ...resumeOptionOf(args),
-    });
+    const result = await copy(src, dst, { ...imageCopyOptionsOf(args, io, "copy"), ...resumeOptionOf(args) });
     if (args.values.json) {
       io.print(JSON.stringify(result, null, 2));
       return;

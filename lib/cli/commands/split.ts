@@ -7,16 +7,8 @@ import { UsageError } from "../../errors.ts";
 import { DEFAULT_SPLIT_TAG } from "../../ref/tag_template.ts";
 import { split } from "../../verbs/split.ts";
 import type { Command } from "../command.ts";
-import {
-  intFlag,
-  listFlag,
-  nondistributableFlags,
-  referrerFlags,
-  referrerOptionsOf,
-  registryOptionsOf,
-  transferFlags,
-} from "../flags.ts";
-import { referrersLine, reportCopy } from "../output.ts";
+import { imageCopyOptionsOf, nondistributableFlags, referrerFlags, transferFlags } from "../flags.ts";
+import { referrersLine } from "../output.ts";
 import { dryRunFlags, dryRunHeading, planRows, printTable, tagLines } from "../dry_run.ts";
 
 /** `ferry split`. */
@@ -52,17 +44,9 @@ export const splitCommand: Command = {
     if (args.positionals.length !== 2) throw new UsageError(`Cannot split: expected SRC and DST\nusage: ${this.usage}`);
     const [src, dst] = args.positionals;
     const result = await split(src, dst, {
-      platforms: listFlag(args, "platform"),
+      ...imageCopyOptionsOf(args, io, "split"),
       tagTemplate: typeof args.values["tag-template"] === "string" ? args.values["tag-template"] : undefined,
       withIndex: args.values["with-index"] === true,
-      concurrency: intFlag(args, "jobs", 1, 64),
-      source: registryOptionsOf(args, "src"),
-      destination: registryOptionsOf(args, "dest"),
-      signal: io.signal,
-      onEvent: reportCopy(io.progress("split"), io.warn),
-      allowNondistributable: args.values["allow-nondistributable-artifacts"] === true,
-      ...referrerOptionsOf(args),
-      dryRun: args.values["dry-run"] === true,
     });
     if (args.values.json) {
       io.print(JSON.stringify(result, null, 2));
