@@ -5,7 +5,7 @@
  * @module
  */
 import { mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { FileError, FormatError, UsageError } from "../errors.ts";
 import { serve as listen, type Server } from "../runtime.ts";
 import { createTempWriter, fileErrorOf, readFileStream } from "../stream/files.ts";
@@ -18,6 +18,7 @@ import { isRepositoryName } from "../oci/annotations.ts";
 import { layoutBackend, type ServedLayout } from "../server/layouts.ts";
 import { sweepUploads } from "../server/uploads.ts";
 import { bundleEntries } from "../ends/bundle_set.ts";
+import { parseVolumesMeta, VOLUMES_FILE } from "../oci/bundle_meta.ts";
 
 /**
  * Options of {@link serve}.
@@ -233,7 +234,32 @@ async function openPath(
     return out;
   }
   if (options.writable) throw new UsageError(`Cannot serve ${path} --writable: pushes need an OCI layout directory`);
+  if (basename(path) === VOLUMES_FILE) return await openVolumes(path, spool, options);
   return [await openArchive(path, spool, options)];
+}
+
+/** A bundle's `volumes.json`: the volumes it lists that are beside it (what they cannot make whole is named). */
+async function openVolumes(
+  path: string,
+  spool: () => Promise<string>,
+  options: ServeImagesOptions,
+): Promise<ServedLayout[]> {
+  const bytes = await readFile(path).catch((err) => {
+    throw fileErrorOf(err, "read", path);
+  });
+  const set = parseVolumesMeta(bytes, path);
+  // Only names that are files of this directory: a volume's `file` never leads anywhere else.
+  const beside = new Set(await readdir(dirname(path)));
+  const present = set.volumes.filter((v) => beside.has(v.file));
+  if (present.length === 0) {
+    throw new FormatError(
+      `Cannot serve ${path}: none of its volumes is beside it (${set.volumes.map((v) => v.file).join(", ")})`,
+      { ref: path },
+    );
+  }
+  const out: ServedLayout[] = [];
+  for (const v of present) out.push(await openArchive(join(dirname(path), v.file), spool, options));
+  return out;
 }
 
 async function openArchive(

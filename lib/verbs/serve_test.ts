@@ -2,9 +2,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { UsageError } from "../errors.ts";
 import { copyGraph } from "../engine/copy_graph.ts";
+import { planBundle } from "../engine/bundle_plan.ts";
+import { writeBundle } from "../engine/bundle_write.ts";
 import { digestOf } from "../oci/digest.ts";
 import { buildSampleImage } from "../testing/sample_image.ts";
 import { ArchiveWriter } from "../ends/archive_writer.ts";
@@ -72,6 +74,47 @@ describe("serve", () => {
     } finally {
       await registry.stop();
     }
+  });
+
+  test("a bundle's volumes.json: the volumes beside it that it lists, and nothing it names elsewhere", async () => {
+    const vols = join(dir, "vols");
+    const sources: string[] = [];
+    for (const seed of [1, 2]) {
+      const image = buildSampleImage({ seed, baseSeed: seed, platforms: ["linux/amd64"], layerSize: 60 * 1024 });
+      const layout = join(dir, `vol-src-${seed}`);
+      const store = await OciLayoutStore.open(layout, { create: true });
+      await copyGraph(image.store, store, image.root);
+      await store.tag(image.root, "1.0");
+      await store.close();
+      sources.push(`oci:${layout}:1.0`);
+    }
+    const plan = await planBundle(sources.map((source, i) => ({ source, name: `ghcr.io/team/app${i}` })));
+    try {
+      const written = await writeBundle(plan, { kind: "volumes", dir: vols, size: 200 * 1024 });
+      expect(written.files.map((f) => basename(f.path))).toEqual(["volume-1.tar", "volume-2.tar"]);
+    } finally {
+      await plan.dispose();
+    }
+    const served = async () => {
+      const registry = await serve([join(vols, "volumes.json")], { address: "127.0.0.1:0" });
+      await registry.stop();
+      return registry.repositories.map((r) => r.name);
+    };
+    expect(await served()).toEqual(["team/app0", "team/app1"]);
+    rmSync(join(vols, "volume-2.tar"));
+    expect(await served()).toEqual(["team/app0"]);
+    // A volume named with a path is refused as volumes.json is read; one that is not there is not served.
+    const meta = JSON.parse(readFileSync(join(vols, "volumes.json"), "utf8"));
+    const rewrite = (file: (n: number) => string) => {
+      for (const v of meta.volumes) v.file = file(v.number);
+      writeFileSync(join(vols, "volumes.json"), JSON.stringify(meta));
+    };
+    rewrite((n) => `../exports/volume-${n}.tar`);
+    await expect(serve([join(vols, "volumes.json")], { address: "127.0.0.1:0" })).rejects.toThrow("malformed volume");
+    rewrite((n) => `volume-${n + 8}.tar`);
+    await expect(serve([join(vols, "volumes.json")], { address: "127.0.0.1:0" })).rejects.toThrow(
+      "none of its volumes is beside it (volume-9.tar, volume-10.tar)",
+    );
   });
 
   test("--writable creates the layout directory; --repo names what has no name", async () => {
