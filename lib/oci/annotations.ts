@@ -98,13 +98,8 @@ export function entryName(entry: Descriptor, defaultRepo: string, forced?: strin
  */
 export function registryPathOf(name: string | undefined): string | undefined {
   if (!name) return undefined;
-  const at = name.indexOf("@");
-  const base = at < 0 ? name : name.slice(0, at);
-  const colon = base.lastIndexOf(":");
-  const path = colon > base.lastIndexOf("/") ? base.slice(0, colon) : base;
-  const first = path.slice(0, Math.max(path.indexOf("/"), 0));
-  if (!isHost(first)) return undefined;
-  return path.replace(/^index\.docker\.io\//, "docker.io/");
+  const { host, path } = nameParts(name);
+  return host ? path.replace(/^index\.docker\.io\//, "docker.io/") : undefined;
 }
 
 /**
@@ -127,7 +122,7 @@ export class ServedNames {
 
   /** The repository of an image named `repository` by its entry, whose full name's `host/path` is `full`. */
   place(repository: string, full: string | undefined): string {
-    if (full === undefined || full === repository) return repository;
+    if (full === undefined) return repository;
     const owner = this.#owners.get(repository);
     if (owner === undefined) {
       this.#owners.set(repository, full);
@@ -231,19 +226,22 @@ function validTag(tag: string | undefined): string | undefined {
   return tag !== undefined && isTag(tag) ? tag : undefined;
 }
 
-/** `[host/]path[:tag][@digest]` → repository path without the host (and docker.io's `library/`) and tag. */
-function splitName(name: string): { repository?: string; tag?: string } {
+/** `[host/]path[:tag][@digest]` → the registry host (`""` when the first component is none), the path with it, the tag. */
+function nameParts(name: string): { host: string; path: string; tag?: string } {
   const at = name.indexOf("@");
   const base = at < 0 ? name : name.slice(0, at);
   const colon = base.lastIndexOf(":");
   const hasTag = colon > base.lastIndexOf("/");
-  let path = hasTag ? base.slice(0, colon) : base;
-  const tag = hasTag ? base.slice(colon + 1) : undefined;
+  const path = hasTag ? base.slice(0, colon) : base;
   const slash = path.indexOf("/");
   const first = slash < 0 ? "" : path.slice(0, slash);
-  if (isHost(first)) {
-    path = path.slice(slash + 1);
-    if (first === "docker.io" || first === "index.docker.io") path = path.replace(/^library\//, "");
-  }
-  return { repository: path || undefined, tag };
+  return { host: isHost(first) ? first : "", path, tag: hasTag ? base.slice(colon + 1) : undefined };
+}
+
+/** `[host/]path[:tag][@digest]` → repository path without the host (and docker.io's `library/`) and tag. */
+function splitName(name: string): { repository?: string; tag?: string } {
+  const { host, path, tag } = nameParts(name);
+  let repository = host ? path.slice(host.length + 1) : path;
+  if (host === "docker.io" || host === "index.docker.io") repository = repository.replace(/^library\//, "");
+  return { repository: repository || undefined, tag };
 }
